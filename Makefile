@@ -1,0 +1,80 @@
+# eddy: `make` builds build/eddy; `make run` serves www/ on :7878;
+# `make test` builds and runs every test.  See README.md.
+
+CC      ?= cc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS_EDDY := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+
+# llhttp: a system library found by pkg-config, else Debian's node-llhttp
+# sources compiled in.
+LLHTTP_PC := $(shell pkg-config --exists libllhttp 2>/dev/null && echo yes)
+ifeq ($(LLHTTP_PC),yes)
+  LLHTTP_CFLAGS := $(shell pkg-config --cflags libllhttp)
+  LLHTTP_LIBS   := $(shell pkg-config --libs libllhttp)
+  LLHTTP_OBJS   :=
+else
+  LLHTTP_SRC    ?= /usr/share/llhttp
+  LLHTTP_CFLAGS := -I/usr/share/include/llhttp
+  LLHTTP_LIBS   :=
+  LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
+endif
+
+LIB_SRCS := $(wildcard src/rt/*.c src/http/*.c src/files/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+PROG_SRCS := $(wildcard src/server/*.c)
+PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libeddy.a
+LIBS := $(LLHTTP_LIBS) -lm
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all run test unit integration deps deps-test clean
+all: deps $(BUILD)/eddy $(BUILD)/examples/seed_server
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_EDDY) $(LLHTTP_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+# llhttp is generated code: built with its own flags, not ours.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LLHTTP_CFLAGS) $(CFLAGS) -w -c $< -o $@
+
+$(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/eddy: $(PROG_OBJS) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
+
+$(BUILD)/examples/seed_server: $(BUILD)/examples/seed_server.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+$(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) $(LIBS) -lcmocka
+
+run: all
+	$(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
+
+unit: deps-test $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: deps-test all
+	python3 tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
+
+test: deps-test all unit integration
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

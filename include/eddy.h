@@ -1,0 +1,141 @@
+/* eddy: a concurrent HTTP/1.1 server for Linux and the small async runtime
+ * under it.  This header is the whole public API: an embedding program needs
+ * nothing else.
+ *
+ * Model: one eddy_loop per thread.  Everything attached to a loop (timers,
+ * servers, requests) is used from that loop's thread only; loops share
+ * nothing, so N threads run N independent loops.
+ *
+ * Errors: functions that can fail return 0 (or a non-negative value) on
+ * success and a negative errno on failure.
+ */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EDDY_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- loop -- */
+
+typedef struct eddy_loop eddy_loop;
+
+eddy_loop *eddy_loop_new(void);
+/* Frees the loop.  Timers and servers attached to it must be gone first. */
+void eddy_loop_free(eddy_loop *loop);
+/* Runs until eddy_loop_stop() is called or nothing is left to wait for
+ * (no timers, no watched descriptors, no deferred callbacks). */
+int eddy_loop_run(eddy_loop *loop);
+/* Makes eddy_loop_run() return after the current turn. */
+void eddy_loop_stop(eddy_loop *loop);
+/* Milliseconds on the loop's monotonic clock, read once per turn. */
+uint64_t eddy_loop_now(const eddy_loop *loop);
+
+/* Runs cb(data) on the next turn of the loop, after I/O and timers. */
+typedef void (*eddy_callback)(void *data);
+int eddy_defer(eddy_loop *loop, eddy_callback cb, void *data);
+
+/* -------------------------------------------------------------- timers -- */
+
+/* A timer is owned by its user (embed it in your own struct); the loop only
+ * links it into a heap, so arming and cancelling never allocate.
+ * Arming, re-arming and cancelling are O(log n) in pending timers. */
+typedef struct eddy_timer {
+    uint64_t deadline;       /* loop milliseconds; private */
+    uint32_t heap_index;     /* 0 when not armed; private */
+    uint32_t seq;            /* tie-break: equal deadlines fire in arming order */
+    eddy_callback cb;
+    void *data;
+} eddy_timer;
+
+void eddy_timer_init(eddy_timer *t, eddy_callback cb, void *data);
+/* (Re)arms t to fire once, after_ms from the loop's current time. */
+int eddy_timer_start(eddy_loop *loop, eddy_timer *t, uint64_t after_ms);
+/* Cancels t if armed; safe to call on a timer that is not armed. */
+void eddy_timer_stop(eddy_loop *loop, eddy_timer *t);
+static inline int eddy_timer_armed(const eddy_timer *t) { return t->heap_index != 0; }
+
+/* -------------------------------------------------------------- server -- */
+
+typedef struct eddy_server eddy_server;
+typedef struct eddy_request eddy_request;
+
+/* A handler either answers at once (eddy_respond*) or keeps the request and
+ * answers later, from a timer or any other loop event.  Until it answers, the
+ * connection reads no further requests (responses stay in order). */
+typedef void (*eddy_handler)(eddy_request *req, void *data);
+
+typedef struct eddy_config {
+    const char *root;          /* directory served as files; default "www" */
+    unsigned max_conns;        /* connections handled at once; 0 = no limit.
+                                  At the limit eddy stops accepting and lets
+                                  new connections wait in the kernel backlog. */
+    unsigned max_header_bytes; /* request line + fields; 0 = default (16384) */
+    unsigned keepalive_ms;     /* idle time between requests; 0 = default (75 s) */
+    unsigned header_ms;        /* time for a whole request head; 0 = default (30 s) */
+    unsigned send_ms;          /* time a response may stall; 0 = default (60 s) */
+} eddy_config;
+
+/* Creates a server on loop.  config may be NULL for defaults; its strings are
+ * copied.  Ignores SIGPIPE process-wide if it is at its default action, since
+ * a peer that hangs up must cost one connection, not the process. */
+int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **out);
+/* Closes everything at once: listeners, connections, pending requests. */
+void eddy_server_free(eddy_server *srv);
+
+/* Listens on "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" for all IPv4
+ * addresses).  Port 0 picks a free port; the address actually bound is
+ * written to bound (e.g. "127.0.0.1:40123") when bound is not NULL. */
+int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len);
+
+/* Routes requests whose path is exactly `path` to handler.  Anything not
+ * routed is served as a file under the root. */
+int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data);
+
+/* Graceful stop: closes the listeners now, closes idle connections, lets
+ * requests in flight finish (including those a handler answers later), and
+ * calls done(data) once the last connection has ended. */
+void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data);
+
+/* Connections open now (counting those whose request a handler still holds). */
+unsigned eddy_server_connections(const eddy_server *srv);
+
+/* ------------------------------------------------------------- request -- */
+
+/* A string view into the request.  Views stay valid until the request is
+ * answered (even when the handler answers later). */
+typedef struct eddy_str {
+    const char *ptr;
+    size_t len;
+} eddy_str;
+
+eddy_str eddy_request_method(const eddy_request *req);
+/* The path of the target, still percent-encoded, without the query. */
+eddy_str eddy_request_path(const eddy_request *req);
+/* The query after '?', or an empty view. */
+eddy_str eddy_request_query(const eddy_request *req);
+/* The first field named `name` (case-insensitive); ptr is NULL when absent. */
+eddy_str eddy_request_header(const eddy_request *req, const char *name);
+eddy_loop *eddy_request_loop(const eddy_request *req);
+
+/* Called if the client goes away before the request is answered.  After it
+ * returns the request is gone: cancel whatever would have answered it.
+ * Without one, the request stays valid and answering it does nothing. */
+void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
+
+/* Answers with a body held in memory; body is copied.  content_type may be
+ * NULL (no Content-Type).  Returns 0, or -EALREADY if already answered. */
+int eddy_respond(eddy_request *req, int status, const char *content_type,
+                 const void *body, size_t len);
+/* Answers as the file server would for `path` (a URL path like "/"). */
+int eddy_respond_file(eddy_request *req, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs, when they are missing.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+# usage: scripts/deps.sh build|test|bench
+set -eu
+
+build_pkgs="node-llhttp"
+test_pkgs="libcmocka-dev python3 curl"
+
+case "${1:-build}" in
+    build) want="$build_pkgs" ;;
+    test)  want="$build_pkgs $test_pkgs" ;;
+    *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+# A system libllhttp found by pkg-config replaces Debian's source package.
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libllhttp 2>/dev/null; then
+    want=$(echo "$want" | sed 's/node-llhttp//')
+fi
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # Package lists may be absent on a fresh machine; fetch them once.
+    if ! apt-get install -y --no-install-recommends $missing; then
+        apt-get update
+        apt-get install -y --no-install-recommends $missing
+    fi
+else
+    echo "deps: missing Debian packages:$missing" >&2
+    echo "deps: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+fi

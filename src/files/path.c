@@ -1,0 +1,76 @@
+#include "files/path.h"
+
+#include <string.h>
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+int path_resolve(const char *in, size_t len, resolved_path *out)
+{
+    char *rel = out->rel;
+    size_t cap = sizeof(out->rel);
+    size_t n = 0;          /* bytes in rel */
+    size_t i = 0;
+    out->trailing_slash = len == 0 || in[len - 1] == '/';
+    /* Walk segments of the decoded path.  Decoding happens per byte as we
+     * go, so an encoded slash (%2F) ends a segment like a real one and an
+     * encoded dot counts as a dot: both see the same dot-segment rules. */
+    while (i <= len) {
+        char seg[256];
+        size_t sl = 0;
+        while (i < len && in[i] != '/') {
+            char ch = in[i];
+            if (ch == '%') {
+                int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
+                int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+                if (hi < 0 || lo < 0)
+                    return 400;
+                ch = (char)(hi << 4 | lo);
+                i += 3;
+                if (ch == '\0')
+                    return 400;
+                if (ch == '/')
+                    break; /* an encoded slash separates like a slash */
+            } else {
+                i++;
+            }
+            if (sl + 1 >= sizeof(seg))
+                return 404; /* NAME_MAX is 255 */
+            seg[sl++] = ch;
+        }
+        if (i < len && in[i] == '/')
+            i++;
+        else if (i >= len)
+            i = len + 1; /* last segment */
+        if (sl == 0 || (sl == 1 && seg[0] == '.'))
+            continue;
+        if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+            /* Pop the last segment; at the root there is nothing to pop. */
+            while (n > 0 && rel[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;
+            continue;
+        }
+        if (seg[0] == '.')
+            return 404; /* dotfiles are not served */
+        if (n + sl + 2 >= cap)
+            return 404;
+        if (n)
+            rel[n++] = '/';
+        memcpy(rel + n, seg, sl);
+        n += sl;
+    }
+    if (n == 0)
+        rel[n++] = '.';
+    rel[n] = '\0';
+    return 0;
+}

@@ -1,0 +1,528 @@
+#include "http/conn.h"
+#include "http/parser.h"
+#include "http/response.h"
+#include "http/server.h"
+#include "files/static.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Owned input buffers start this small and grow as a partial request does. */
+#define CONN_IN_MIN 512
+/* Free room wanted in the owned buffer before a read into it. */
+#define CONN_IN_READ_ROOM 4096
+
+static void conn_run(conn *c);
+static void conn_close(conn *c);
+static void conn_free(conn *c);
+static void flush(conn *c);
+
+/* ------------------------------------------------------------- timeouts -- */
+
+static void on_timeout(void *data)
+{
+    conn *c = data;
+    /* Header, keep-alive and send timeouts all end the connection: a client
+     * that is this slow gets no more of our resources. */
+    conn_close(c);
+}
+
+static void arm(conn *c, unsigned ms) { eddy_timer_start(c->srv->loop, &c->timer, ms); }
+
+void conn_head_started(conn *c)
+{
+    /* The whole head must arrive within header_ms of its first byte. */
+    arm(c, c->srv->header_ms);
+}
+
+/* --------------------------------------------------------------- output -- */
+
+static bool output_pending(const conn *c)
+{
+    return c->out_off < c->out_len || c->file_fd >= 0 || c->srv->stage_owner == c;
+}
+
+static int grow(char **buf, uint32_t *cap, size_t need, size_t min)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : min;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        return -ENOMEM;
+    char *nb = realloc(*buf, ncap);
+    if (!nb)
+        return -ENOMEM;
+    *buf = nb;
+    *cap = (uint32_t)ncap;
+    return 0;
+}
+
+/* Keeps bytes the peer has not taken in the connection's own buffer. */
+static void keep_output(conn *c, const char *data, size_t len)
+{
+    if (c->out_off && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (grow(&c->out, &c->out_cap, (size_t)c->out_len + len, 1024) < 0) {
+        c->fatal = true; /* cannot keep the response: drop the connection */
+        c->close_after_write = true;
+        c->out_off = c->out_len = 0;
+        conn_close(c);
+        return;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += (uint32_t)len;
+}
+
+/* Writes what the stage holds for c; keeps what the peer did not take. */
+static void flush_stage(conn *c)
+{
+    eddy_server *srv = c->srv;
+    if (srv->stage_owner != c)
+        return;
+    size_t len = srv->stage_len;
+    srv->stage_owner = NULL;
+    srv->stage_len = 0;
+    if (c->phase == PHASE_CLOSED)
+        return;
+    size_t done = 0;
+    if (c->out_off == c->out_len && c->writable) {
+        struct iovec iov = {srv->stage, len};
+        ssize_t n = stream_writev(c->stream, &iov, 1, c->file_fd >= 0);
+        if (n >= 0)
+            done = (size_t)n;
+        else if (n != -EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (done < len)
+            c->writable = false;
+    }
+    if (done < len)
+        keep_output(c, srv->stage + done, len - done);
+}
+
+void conn_queue(conn *c, const void *data, size_t len)
+{
+    eddy_server *srv = c->srv;
+    if (c->phase == PHASE_CLOSED)
+        return;
+    if (c->out_off < c->out_len) {
+        keep_output(c, data, len); /* already behind: keep order */
+        return;
+    }
+    if (srv->stage_owner && srv->stage_owner != c)
+        flush_stage(srv->stage_owner);
+    if (srv->stage_len + len > sizeof(srv->stage)) {
+        flush_stage(c);
+        if (c->phase == PHASE_CLOSED)
+            return;
+        if (len > sizeof(srv->stage) || c->out_off < c->out_len) {
+            keep_output(c, data, len);
+            return;
+        }
+    }
+    srv->stage_owner = c;
+    memcpy(srv->stage + srv->stage_len, data, len);
+    srv->stage_len += len;
+}
+
+void conn_queue_file(conn *c, int fd, off_t off, off_t len)
+{
+    if (c->phase == PHASE_CLOSED || len == 0) {
+        close(fd);
+        return;
+    }
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_left = len;
+}
+
+static void send_file(conn *c)
+{
+    while (c->file_left > 0 && c->writable) {
+        size_t chunk = c->file_left > (1 << 30) ? (1u << 30) : (size_t)c->file_left;
+        ssize_t n = stream_sendfile(c->stream, c->file_fd, &c->file_off, chunk);
+        if (n == -EAGAIN) {
+            c->writable = false;
+            return;
+        }
+        if (n <= 0) {
+            /* n == 0: the file shrank under us; the framing promised is
+             * broken, so the connection must end. */
+            conn_close(c);
+            return;
+        }
+        c->file_left -= n;
+    }
+    if (c->file_left == 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+}
+
+/* Sends everything queued for c as far as the peer takes it. */
+static void flush(conn *c)
+{
+    flush_stage(c);
+    if (c->phase == PHASE_CLOSED)
+        return;
+    while (c->out_off < c->out_len && c->writable) {
+        struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
+        ssize_t n = stream_writev(c->stream, &iov, 1, c->file_fd >= 0);
+        if (n == -EAGAIN) {
+            c->writable = false;
+            break;
+        }
+        if (n < 0) {
+            conn_close(c);
+            return;
+        }
+        c->out_off += (uint32_t)n;
+    }
+    if (c->out_off == c->out_len && c->out) {
+        /* Drained: memory follows activity. */
+        free(c->out);
+        c->out = NULL;
+        c->out_off = c->out_len = c->out_cap = 0;
+    }
+    if (c->out_len == 0 && c->file_fd >= 0)
+        send_file(c);
+    if (c->phase == PHASE_CLOSED)
+        return;
+    if (output_pending(c)) {
+        arm(c, c->srv->send_ms); /* the peer must keep taking our bytes */
+        return;
+    }
+    if (c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+    if (c->phase == PHASE_IDLE) {
+        if (c->draining && c->in_len == 0)
+            conn_close(c);
+        else
+            arm(c, c->srv->keepalive_ms);
+    } else if (c->phase == PHASE_HEAD || c->phase == PHASE_BODY) {
+        arm(c, c->srv->header_ms); /* a send timeout was armed meanwhile */
+    }
+}
+
+/* ---------------------------------------------------------------- input -- */
+
+/* True when c may parse and answer another request now. */
+static bool can_proceed(const conn *c)
+{
+    return c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal &&
+           c->out_off == c->out_len && c->file_fd < 0 && !c->close_after_write;
+}
+
+static void dispatch(conn *c, const char *base)
+{
+    eddy_request *r = &c->req;
+    eddy_timer_stop(c->srv->loop, &c->timer);
+    if (c->draining)
+        r->keep_alive = false;
+    if (r->host_count != 1 && c->parser.http_major == 1 && c->parser.http_minor == 1) {
+        response_error(c, 400); /* RFC 9112 §3.2: exactly one Host */
+        return;
+    }
+    if (parser_split_target(r, base) != 0) {
+        response_error(c, 400);
+        return;
+    }
+    const route *rt = server_find_route(c->srv, base + r->path.off, r->path.len);
+    if (rt)
+        rt->handler(r, rt->data);
+    else
+        static_serve(r);
+}
+
+/* Parses [p, p+len); `region_end` is the end of the buffer holding them.
+ * Returns the first byte not fed to the parser. */
+static const char *feed(conn *c, const char *p, size_t len)
+{
+    while (len && can_proceed(c)) {
+        llhttp_errno_t err = llhttp_execute(&c->parser, p, len);
+        if (err == HPE_OK)
+            return p + len;
+        if (err != HPE_PAUSED) {
+            response_error(c, parser_error_status(&c->parser));
+            return p + len; /* framing is lost: the rest is never parsed */
+        }
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        if (!c->head_len_known) {
+            /* No body: the head ends where the message does. */
+            c->req.head_len = (uint32_t)(pos - c->req_base);
+            c->head_len_known = true;
+        }
+        len -= (size_t)(pos - p);
+        p = pos;
+        llhttp_resume(&c->parser);
+        dispatch(c, c->req_base);
+    }
+    return p;
+}
+
+/* After feeding a region, keeps what must outlive it in c->in:
+ * the current request's head (its spans point there) and unparsed bytes. */
+static void keep_input(conn *c, const char *region, const char *region_end, const char *unparsed)
+{
+    const char *start = unparsed, *end = region_end;
+    bool have_req = c->req_base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
+                                    (c->phase == PHASE_HANDLER && !c->req.answered));
+    if (c->fatal)
+        start = end = unparsed; /* nothing more will be parsed */
+    else if (have_req && c->req_base >= region && c->req_base <= region_end) {
+        start = c->req_base;
+        if (c->phase == PHASE_BODY && unparsed == region_end) {
+            /* Body bytes already consumed are dropped; the head stays. */
+            if (!c->head_len_known) {
+                c->req.head_len = (uint32_t)(region_end - c->req_base);
+                c->head_len_known = true;
+            }
+            end = c->req_base + c->req.head_len;
+        }
+    }
+    size_t keep = (size_t)(end - start);
+    size_t unparsed_off = unparsed >= start ? (size_t)(unparsed - start) : 0;
+    if (keep == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_cap = c->in_unparsed = 0;
+        if (!have_req)
+            c->req_base = NULL;
+        return;
+    }
+    if (region == c->in) {
+        memmove(c->in, start, keep);
+    } else {
+        if (grow(&c->in, &c->in_cap, keep, CONN_IN_MIN) < 0) {
+            conn_close(c);
+            return;
+        }
+        memcpy(c->in, start, keep);
+    }
+    if (have_req && start == c->req_base)
+        c->req_base = c->in;
+    c->in_len = (uint32_t)keep;
+    c->in_unparsed = (uint32_t)unparsed_off;
+}
+
+/* Reads once into the right buffer; returns bytes read or -errno / 0. */
+static ssize_t read_some(conn *c, char **region)
+{
+    eddy_server *srv = c->srv;
+    if (c->in_len) {
+        /* A partial request continues contiguously after what we kept. */
+        size_t limit = srv->max_header_bytes + CONN_IN_READ_ROOM;
+        size_t want = c->in_len + CONN_IN_READ_ROOM;
+        if (c->phase == PHASE_HEAD && want > limit)
+            want = limit;
+        size_t base_off = c->req_base ? (size_t)(c->req_base - c->in) : 0;
+        if (grow(&c->in, &c->in_cap, want, CONN_IN_MIN) < 0)
+            return -ENOMEM;
+        if (c->req_base)
+            c->req_base = c->in + base_off; /* realloc may have moved it */
+        if (c->in_cap == c->in_len)
+            return -ENOBUFS;
+        *region = c->in;
+        ssize_t n = stream_read(c->stream, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0 && (size_t)n < c->in_cap - c->in_len)
+            c->readable = false; /* a short read drained the socket */
+        return n;
+    }
+    size_t cap;
+    char *scratch = loop_scratch(srv->loop, &cap);
+    *region = scratch;
+    ssize_t n = stream_read(c->stream, scratch, cap);
+    if (n > 0 && (size_t)n < cap)
+        c->readable = false;
+    return n;
+}
+
+static bool head_too_large(const conn *c, const char *region_end)
+{
+    return c->phase == PHASE_HEAD && c->req_base &&
+           (size_t)(region_end - c->req_base) > c->srv->max_header_bytes;
+}
+
+static void on_eof(conn *c, ssize_t err)
+{
+    if (err == 0 && c->phase == PHASE_IDLE && output_pending(c)) {
+        /* Half-closed after its last request: finish sending, then close. */
+        c->close_after_write = true;
+        return;
+    }
+    conn_close(c);
+}
+
+/* Parses what is buffered, reads more while the peer sends it, answers,
+ * and writes the answers, until the connection must wait. */
+static void conn_run(conn *c)
+{
+    c->in_batch = true;
+    if (c->in_unparsed < c->in_len && can_proceed(c)) {
+        /* Bytes that arrived behind a request a handler answered later. */
+        char *end = c->in + c->in_len;
+        const char *rest = feed(c, c->in + c->in_unparsed, c->in_len - c->in_unparsed);
+        if (c->phase != PHASE_CLOSED) {
+            if (head_too_large(c, end))
+                response_error(c, 431);
+            keep_input(c, c->in, end, rest);
+        }
+    }
+    while (c->phase != PHASE_CLOSED && c->readable && can_proceed(c)) {
+        char *region;
+        ssize_t n = read_some(c, &region);
+        if (n == -EAGAIN) {
+            c->readable = false;
+            break;
+        }
+        if (n == -ENOBUFS) {
+            response_error(c, 431);
+            break;
+        }
+        if (n <= 0) {
+            on_eof(c, n);
+            break;
+        }
+        char *start = region == c->in ? c->in + c->in_len : region;
+        char *end = start + n;
+        if (region == c->in)
+            c->in_len += (uint32_t)n;
+        const char *rest = feed(c, start, (size_t)n);
+        if (c->phase == PHASE_CLOSED)
+            break;
+        if (head_too_large(c, end)) {
+            response_error(c, 431);
+            rest = end;
+        }
+        keep_input(c, region, end, rest);
+    }
+    if (c->phase != PHASE_CLOSED)
+        flush(c);
+    c->in_batch = false;
+    if (c->phase == PHASE_CLOSED && !c->zombie)
+        conn_free(c);
+}
+
+static void on_ready(eddy_stream *s, unsigned events)
+{
+    conn *c = s->owner;
+    if (events & STREAM_HUP) {
+        conn_close(c); /* reset: nothing can be delivered any more */
+        return;
+    }
+    if (events & STREAM_READABLE)
+        c->readable = true;
+    if (events & STREAM_WRITABLE)
+        c->writable = true;
+    if (c->phase == PHASE_HANDLER && !output_pending(c))
+        return; /* input waits until the handler answers */
+    conn_run(c);
+}
+
+/* ------------------------------------------------------------ lifecycle -- */
+
+conn *conn_new(server_t *srv, eddy_stream *stream)
+{
+    conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    c->stream = stream;
+    c->file_fd = -1;
+    c->phase = PHASE_IDLE;
+    c->writable = true; /* a new connection can take bytes */
+    c->req.c = c;
+    stream->owner = c;
+    stream->on_ready = on_ready;
+    parser_start(c);
+    eddy_timer_init(&c->timer, on_timeout, c);
+    /* The first request is held to the header timeout from the start:
+     * a connection that never sends anything is closed by it too. */
+    arm(c, srv->header_ms);
+    return c;
+}
+
+static void conn_free(conn *c)
+{
+    free(c->in);
+    server_conn_freed(c->srv, c, c->gated);
+    free(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->phase == PHASE_CLOSED)
+        return;
+    eddy_server *srv = c->srv;
+    bool held = c->phase == PHASE_HANDLER && !c->req.answered;
+    c->phase = PHASE_CLOSED;
+    eddy_timer_stop(srv->loop, &c->timer);
+    if (srv->stage_owner == c) {
+        srv->stage_owner = NULL;
+        srv->stage_len = 0;
+    }
+    stream_close(c->stream);
+    c->stream = NULL;
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = c->out_cap = 0;
+    if (held) {
+        c->req.aborted = true;
+        eddy_callback cb = c->req.on_abort;
+        if (cb) {
+            c->req.on_abort = NULL;
+            cb(c->req.abort_data); /* the handler lets go of the request */
+            held = false;
+        }
+    }
+    /* A handler still holding the request answers later; the connection
+     * (and the head its views point into) lives until then. */
+    c->zombie = held;
+    if (!held && !c->in_batch)
+        conn_free(c);
+    /* else conn_run, which is on the stack, frees it on its way out. */
+}
+
+void conn_abort(conn *c)
+{
+    c->req.on_abort = NULL; /* the server is going away: nobody to tell */
+    conn_close(c);
+    if (c->zombie)
+        conn_free(c);
+}
+
+void conn_drain(conn *c)
+{
+    c->draining = true;
+    if (c->phase == PHASE_IDLE && !output_pending(c) && c->in_len == 0)
+        conn_close(c);
+}
+
+/* Called by the response writer once a response is fully queued. */
+void conn_response_done(conn *c)
+{
+    eddy_request *r = &c->req;
+    r->answered = true;
+    if (c->phase == PHASE_CLOSED) {
+        /* Answered after the client left: just release. */
+        if (c->zombie && !c->in_batch)
+            conn_free(c);
+        return;
+    }
+    if (!r->keep_alive || c->draining)
+        c->close_after_write = true;
+    c->phase = PHASE_IDLE;
+    c->req_base = NULL;
+    if (!c->in_batch)
+        conn_run(c); /* answered later: write it and go on with the input */
+}

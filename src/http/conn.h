@@ -1,0 +1,92 @@
+/* One connection: read, parse, dispatch, write, keep alive or close.
+ * A connection idling between requests holds no buffers: reads land in the
+ * loop's scratch and responses are staged in the loop's output scratch;
+ * only bytes that must outlive the current turn (a partial request, a
+ * request a handler answers later, output the peer has not taken yet) are
+ * copied into buffers of the connection's own, sized to what they hold. */
+#ifndef EDDY_HTTP_CONN_H
+#define EDDY_HTTP_CONN_H
+
+#include "eddy.h"
+#include "rt/stream.h"
+#include "llhttp.h"
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct eddy_server server_t;
+typedef struct conn conn;
+
+/* Offsets into the current request's head (relative to conn.req_base). */
+typedef struct span {
+    uint32_t off, len;
+} span;
+
+struct eddy_request {
+    conn *c;
+    span method, target, path, query;
+    uint32_t head_len;     /* bytes of request line + fields, once complete */
+    unsigned host_count;
+    bool keep_alive;
+    bool is_head;          /* HEAD: answer without a body */
+    bool answered;
+    bool aborted;          /* the client left; answering does nothing */
+    eddy_callback on_abort;
+    void *abort_data;
+};
+
+enum conn_phase {
+    PHASE_IDLE,        /* between requests (keep-alive) */
+    PHASE_HEAD,        /* inside a request head */
+    PHASE_BODY,        /* head done, reading (and discarding) its body */
+    PHASE_HANDLER,     /* a handler holds the request */
+    PHASE_CLOSED,      /* stream closed; only a handler's reference remains */
+};
+
+struct conn {
+    server_t *srv;
+    eddy_stream *stream;
+    llhttp_t parser;
+    eddy_request req;
+    enum conn_phase phase;
+    const char *req_base;  /* where the current request head starts */
+    span field_name, field_value; /* the header field being parsed */
+    bool head_len_known;
+    /* Owned input: what must survive until the next read. */
+    char *in;
+    uint32_t in_len, in_cap;
+    uint32_t in_unparsed;  /* offset in `in` of bytes not yet fed to llhttp */
+    /* Owned output: what the peer has not taken yet. */
+    char *out;
+    uint32_t out_len, out_off, out_cap;
+    int file_fd;           /* body being sent with sendfile, or -1 */
+    off_t file_off;
+    off_t file_left;
+    bool readable;         /* the stream may have input we have not read */
+    bool writable;
+    bool in_batch;         /* processing input: output is flushed at the end */
+    bool close_after_write;
+    bool draining;         /* server shutting down: close once idle */
+    bool fatal;            /* stop parsing: an error response is the last one */
+    bool zombie;           /* closed, but a handler still holds the request */
+    bool gated;            /* counted by the accept gate (came from a listener) */
+    eddy_timer timer;      /* header, keep-alive or send timeout */
+    conn *prev, *next;     /* server's list of connections */
+};
+
+/* Takes ownership of stream; starts reading. */
+conn *conn_new(server_t *srv, eddy_stream *stream);
+/* Shutdown: close if idle, else close after the request in flight. */
+void conn_drain(conn *c);
+/* Closes the stream now; frees the connection unless a handler still
+ * holds its request (then when the handler answers). */
+void conn_abort(conn *c);
+
+/* Used by the parser glue. */
+void conn_head_started(conn *c);
+
+/* Used by the response writer. */
+void conn_queue(conn *c, const void *data, size_t len);
+void conn_queue_file(conn *c, int fd, off_t off, off_t len);
+void conn_response_done(conn *c);
+
+#endif

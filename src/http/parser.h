@@ -1,0 +1,17 @@
+/* llhttp glue: fills a connection's eddy_request from the bytes llhttp
+ * walks over, as offsets into the request head (no copies), and pauses at
+ * the end of each message so requests are answered one at a time. */
+#ifndef EDDY_HTTP_PARSER_H
+#define EDDY_HTTP_PARSER_H
+
+#include "http/conn.h"
+
+void parser_settings_init(llhttp_settings_t *s);
+void parser_start(conn *c);
+/* The status answering a parse error (400, 413, 431, 505...). */
+int parser_error_status(const llhttp_t *p);
+/* Splits the request target into path and query (origin, absolute and
+ * asterisk forms).  Returns 0, or 400 for a target eddy cannot route. */
+int parser_split_target(eddy_request *req, const char *base);
+
+#endif

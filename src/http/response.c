@@ -1,0 +1,200 @@
+#include "http/response.h"
+#include "http/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+void response_head(conn *c, int status, const char *content_type, int64_t content_length,
+                   const char *extra)
+{
+    eddy_request *r = &c->req;
+    bool closing = !r->keep_alive || c->draining || c->fatal;
+    size_t ct_len = content_type ? strlen(content_type) : 0;
+    size_t extra_len = extra ? strlen(extra) : 0;
+    char buf[512];
+    char *big = NULL;
+    char *p = buf;
+    if (ct_len + extra_len > sizeof(buf) - 200) {
+        big = malloc(ct_len + extra_len + 200);
+        if (!big) {
+            c->fatal = true;
+            return;
+        }
+        p = big;
+    }
+    char *start = p;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    const char *reason = status_reason(status);
+    p = put(p, reason, strlen(reason));
+    p = PUT_LIT(p, "\r\nServer: eddy\r\nDate: ");
+    p = put(p, server_date(c->srv), 29);
+    p = PUT_LIT(p, "\r\n");
+    if (content_type) {
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put(p, content_type, ct_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (content_length >= 0) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, (uint64_t)content_length);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (closing)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    if (extra)
+        p = put(p, extra, extra_len);
+    p = PUT_LIT(p, "\r\n");
+    conn_queue(c, start, (size_t)(p - start));
+    free(big);
+}
+
+static void respond_text(conn *c, int status, const char *extra)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, status_reason(status));
+    response_head(c, status, "text/plain; charset=utf-8", n, extra);
+    if (!c->req.is_head)
+        conn_queue(c, body, (size_t)n);
+    conn_response_done(c);
+}
+
+void response_error(conn *c, int status)
+{
+    c->fatal = true;
+    c->req.keep_alive = false;
+    c->req.is_head = false;
+    respond_text(c, status, NULL);
+}
+
+void response_simple(eddy_request *req, int status, const char *extra)
+{
+    respond_text(req->c, status, extra);
+}
+
+/* ------------------------------------------------------------ public API -- */
+
+int eddy_respond(eddy_request *req, int status, const char *content_type,
+                 const void *body, size_t len)
+{
+    if (req->answered)
+        return -EALREADY;
+    if (status < 100 || status > 999)
+        return -EINVAL;
+    conn *c = req->c;
+    if (req->aborted) {
+        conn_response_done(c);
+        return 0;
+    }
+    bool no_body = status == 204 || status == 304 || status < 200;
+    response_head(c, status, content_type, no_body ? -1 : (int64_t)len, NULL);
+    if (!no_body && !req->is_head && len)
+        conn_queue(c, body, len);
+    conn_response_done(c);
+    return 0;
+}
+
+static eddy_str view(const eddy_request *req, span s)
+{
+    if (!req->c->req_base)
+        return (eddy_str){"", 0};
+    return (eddy_str){req->c->req_base + s.off, s.len};
+}
+
+eddy_str eddy_request_method(const eddy_request *req) { return view(req, req->method); }
+eddy_str eddy_request_path(const eddy_request *req) { return view(req, req->path); }
+eddy_str eddy_request_query(const eddy_request *req) { return view(req, req->query); }
+eddy_loop *eddy_request_loop(const eddy_request *req) { return req->c->srv->loop; }
+
+void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
+{
+    req->on_abort = cb;
+    req->abort_data = data;
+}
+
+static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+
+eddy_str eddy_request_header(const eddy_request *req, const char *name)
+{
+    /* Fields are not indexed (that would cost memory per connection);
+     * the head was validated by the parser, so a scan of its lines is
+     * simple and cheap at the sizes heads have. */
+    const char *base = req->c->req_base;
+    eddy_str none = {NULL, 0};
+    if (!base || !req->c->head_len_known)
+        return none;
+    size_t nlen = strlen(name);
+    const char *p = memchr(base, '\n', req->head_len);
+    const char *end = base + req->head_len;
+    while (p && p + 1 < end) {
+        const char *line = p + 1;
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol || eol - line <= 1)
+            break; /* the empty line ends the head */
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && (size_t)(colon - line) == nlen && strncasecmp(line, name, nlen) == 0) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && is_ows(*v))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || is_ows(ve[-1])))
+                ve--;
+            return (eddy_str){v, (size_t)(ve - v)};
+        }
+        p = eol;
+    }
+    return none;
+}

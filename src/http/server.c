@@ -1,0 +1,208 @@
+#include "http/server.h"
+#include "http/parser.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void on_accept(void *data, int fd)
+{
+    eddy_server *srv = data;
+    eddy_stream *stream;
+    if (socket_stream_new(srv->loop, fd, &stream) < 0) {
+        close(fd);
+        gate_release(&srv->gate);
+        return;
+    }
+    conn *c = server_attach(srv, stream);
+    if (!c) {
+        stream_close(stream);
+        gate_release(&srv->gate);
+        return;
+    }
+    c->gated = true;
+}
+
+int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **out)
+{
+    eddy_config defaults = {0};
+    if (!config)
+        config = &defaults;
+    eddy_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->loop = loop;
+    srv->root_fd = -1;
+    srv->root = strdup(config->root ? config->root : SERVER_DEFAULT_ROOT);
+    if (!srv->root) {
+        free(srv);
+        return -ENOMEM;
+    }
+    srv->root_fd = open(srv->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (srv->root_fd < 0) {
+        int rc = -errno;
+        free(srv->root);
+        free(srv);
+        return rc;
+    }
+    srv->max_header_bytes = config->max_header_bytes ? config->max_header_bytes
+                                                     : SERVER_DEFAULT_MAX_HEADER_BYTES;
+    srv->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : SERVER_DEFAULT_KEEPALIVE_MS;
+    srv->header_ms = config->header_ms ? config->header_ms : SERVER_DEFAULT_HEADER_MS;
+    srv->send_ms = config->send_ms ? config->send_ms : SERVER_DEFAULT_SEND_MS;
+    parser_settings_init(&srv->parser_settings);
+    gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
+
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    *out = srv;
+    return 0;
+}
+
+void eddy_server_free(eddy_server *srv)
+{
+    if (!srv)
+        return;
+    gate_close_all(&srv->gate);
+    while (srv->conns)
+        conn_abort(srv->conns);
+    for (size_t i = 0; i < srv->nroutes; i++)
+        free(srv->routes[i].path);
+    free(srv->routes);
+    close(srv->root_fd);
+    free(srv->root);
+    free(srv);
+}
+
+int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len)
+{
+    if (srv->shutting_down)
+        return -ESHUTDOWN;
+    return listener_open(&srv->gate, host_port, bound, bound_len);
+}
+
+int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data)
+{
+    if (!path || path[0] != '/' || !handler)
+        return -EINVAL;
+    route *routes = realloc(srv->routes, (srv->nroutes + 1) * sizeof(*routes));
+    if (!routes)
+        return -ENOMEM;
+    srv->routes = routes;
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    routes[srv->nroutes++] = (route){copy, handler, data};
+    return 0;
+}
+
+const route *server_find_route(const eddy_server *srv, const char *path, size_t len)
+{
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const route *r = &srv->routes[i];
+        if (strlen(r->path) == len && memcmp(r->path, path, len) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }
+
+conn *server_attach(eddy_server *srv, eddy_stream *stream)
+{
+    conn *c = conn_new(srv, stream);
+    if (!c)
+        return NULL;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    if (srv->shutting_down)
+        conn_drain(c);
+    return c;
+}
+
+static void finish_shutdown(eddy_server *srv)
+{
+    eddy_callback cb = srv->on_drained;
+    srv->on_drained = NULL;
+    if (cb)
+        cb(srv->drained_data);
+}
+
+void server_conn_freed(eddy_server *srv, conn *c, bool gated)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    if (gated)
+        gate_release(&srv->gate);
+    if (srv->shutting_down && srv->nconns == 0)
+        finish_shutdown(srv);
+}
+
+void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
+{
+    srv->on_drained = done;
+    srv->drained_data = data;
+    if (!srv->shutting_down) {
+        srv->shutting_down = true;
+        gate_close_all(&srv->gate);
+        /* conn_drain may free c: take next first. */
+        for (conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            conn_drain(c);
+        }
+    }
+    if (srv->nconns == 0)
+        finish_shutdown(srv);
+}
+
+const char *server_date(eddy_server *srv)
+{
+    time_t now = loop_wall_sec(srv->loop);
+    if (now != srv->date_sec) {
+        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        /* IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT" */
+        char *d = srv->date;
+        memcpy(d, days[tm.tm_wday], 3);
+        d[3] = ',';
+        d[4] = ' ';
+        d[5] = (char)('0' + tm.tm_mday / 10);
+        d[6] = (char)('0' + tm.tm_mday % 10);
+        d[7] = ' ';
+        memcpy(d + 8, months[tm.tm_mon], 3);
+        d[11] = ' ';
+        int y = tm.tm_year + 1900;
+        d[12] = (char)('0' + y / 1000 % 10);
+        d[13] = (char)('0' + y / 100 % 10);
+        d[14] = (char)('0' + y / 10 % 10);
+        d[15] = (char)('0' + y % 10);
+        d[16] = ' ';
+        d[17] = (char)('0' + tm.tm_hour / 10);
+        d[18] = (char)('0' + tm.tm_hour % 10);
+        d[19] = ':';
+        d[20] = (char)('0' + tm.tm_min / 10);
+        d[21] = (char)('0' + tm.tm_min % 10);
+        d[22] = ':';
+        d[23] = (char)('0' + tm.tm_sec / 10);
+        d[24] = (char)('0' + tm.tm_sec % 10);
+        memcpy(d + 25, " GMT", 5);
+        srv->date_sec = now;
+    }
+    return srv->date;
+}

@@ -1,0 +1,49 @@
+/* Listening sockets that accept without blocking the loop, under a shared
+ * concurrency limit: at the limit they stop accepting and leave new
+ * connections waiting in the kernel's backlog (nothing is refused); when a
+ * connection ends, accepting resumes.  This is for_each_concurrent(limit). */
+#ifndef EDDY_RT_LISTENER_H
+#define EDDY_RT_LISTENER_H
+
+#include "rt/loop.h"
+#include <stdbool.h>
+
+/* Kernel backlog for each listening socket. */
+#define LISTENER_BACKLOG 4096
+/* Connections taken per wake-up before yielding to other work. */
+#define LISTENER_ACCEPT_BATCH 64
+/* Out of descriptors: wait this long before trying accept again. */
+#define LISTENER_EMFILE_RETRY_MS 100
+
+typedef struct listener listener;
+typedef struct accept_gate accept_gate;
+
+/* Receives each accepted non-blocking socket; it owns fd from then on.
+ * It must call gate_release() once that connection has ended. */
+typedef void (*listener_accept_cb)(void *data, int fd);
+
+struct accept_gate {
+    eddy_loop *loop;
+    unsigned active;   /* connections accepted and not yet released */
+    unsigned limit;    /* 0 = none */
+    bool resume_queued;
+    listener *listeners;
+    listener_accept_cb on_accept;
+    void *data;
+};
+
+void gate_init(accept_gate *g, eddy_loop *loop, unsigned limit,
+               listener_accept_cb on_accept, void *data);
+/* One connection ended: accepting resumes if the limit held it back. */
+void gate_release(accept_gate *g);
+/* Closes every listener of the gate (shutdown). */
+void gate_close_all(accept_gate *g);
+
+/* Binds "HOST:PORT" ("[::1]:0", "127.0.0.1:80", ":80") and starts accepting
+ * into gate.  Writes the bound address as "HOST:PORT" into bound. */
+int listener_open(accept_gate *g, const char *host_port, char *bound, size_t bound_len);
+
+/* Splits "HOST:PORT" / "[V6]:PORT"; host may come back empty.  Exposed for tests. */
+int parse_host_port(const char *s, char *host, size_t host_len, char *port, size_t port_len);
+
+#endif

@@ -1,0 +1,304 @@
+#include "rt/loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Events taken from the kernel per epoll_wait; more simply wait a turn. */
+#define LOOP_MAX_EVENTS 256
+/* Read scratch: big enough for a typical burst of pipelined requests. */
+#define LOOP_SCRATCH_BYTES (64 * 1024)
+
+typedef struct deferred {
+    eddy_callback cb;
+    void *data;
+} deferred;
+
+typedef struct defer_queue {
+    deferred *items;
+    size_t len, cap;
+} defer_queue;
+
+struct eddy_loop {
+    int epfd;
+    bool stop;
+    bool virtual_clock;
+    uint64_t now_ms;
+    time_t wall_sec;
+    time_t virtual_wall_base;
+    size_t strong_io;          /* registered descriptors that keep run() alive */
+    uint32_t timer_seq;
+    /* Timer heap, 1-based so a timer's heap_index 0 means "not armed". */
+    eddy_timer **heap;
+    size_t heap_len, heap_cap;
+    /* Callbacks deferred to the next turn; swapped out while running so a
+     * callback that defers again waits for the following turn. */
+    defer_queue defers, running;
+    char scratch[LOOP_SCRATCH_BYTES];
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void update_clock(eddy_loop *loop)
+{
+    if (loop->virtual_clock) {
+        loop->wall_sec = loop->virtual_wall_base + (time_t)(loop->now_ms / 1000);
+        return;
+    }
+    loop->now_ms = mono_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    loop->wall_sec = ts.tv_sec;
+}
+
+eddy_loop *eddy_loop_new(void)
+{
+    eddy_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        free(loop);
+        return NULL;
+    }
+    update_clock(loop);
+    return loop;
+}
+
+void eddy_loop_free(eddy_loop *loop)
+{
+    if (!loop)
+        return;
+    close(loop->epfd);
+    free(loop->heap);
+    free(loop->defers.items);
+    free(loop->running.items);
+    free(loop);
+}
+
+uint64_t eddy_loop_now(const eddy_loop *loop) { return loop->now_ms; }
+time_t loop_wall_sec(const eddy_loop *loop) { return loop->wall_sec; }
+void eddy_loop_stop(eddy_loop *loop) { loop->stop = true; }
+size_t loop_pending_timers(const eddy_loop *loop) { return loop->heap_len; }
+
+char *loop_scratch(eddy_loop *loop, size_t *len)
+{
+    *len = sizeof(loop->scratch);
+    return loop->scratch;
+}
+
+/* ------------------------------------------------------------ deferred -- */
+
+int eddy_defer(eddy_loop *loop, eddy_callback cb, void *data)
+{
+    defer_queue *q = &loop->defers;
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        deferred *items = realloc(q->items, cap * sizeof(*items));
+        if (!items)
+            return -ENOMEM;
+        q->items = items;
+        q->cap = cap;
+    }
+    q->items[q->len++] = (deferred){cb, data};
+    return 0;
+}
+
+static void run_deferred(eddy_loop *loop)
+{
+    defer_queue tmp = loop->running;
+    loop->running = loop->defers;
+    loop->defers = tmp;
+    loop->defers.len = 0;
+    for (size_t i = 0; i < loop->running.len; i++)
+        loop->running.items[i].cb(loop->running.items[i].data);
+    loop->running.len = 0;
+}
+
+/* -------------------------------------------------------------- timers -- */
+
+static bool timer_before(const eddy_timer *a, const eddy_timer *b)
+{
+    if (a->deadline != b->deadline)
+        return a->deadline < b->deadline;
+    return (int32_t)(a->seq - b->seq) < 0;
+}
+
+static void heap_set(eddy_loop *loop, size_t i, eddy_timer *t)
+{
+    loop->heap[i] = t;
+    t->heap_index = (uint32_t)i;
+}
+
+static void sift_up(eddy_loop *loop, size_t i)
+{
+    eddy_timer *t = loop->heap[i];
+    while (i > 1 && timer_before(t, loop->heap[i / 2])) {
+        heap_set(loop, i, loop->heap[i / 2]);
+        i /= 2;
+    }
+    heap_set(loop, i, t);
+}
+
+static void sift_down(eddy_loop *loop, size_t i)
+{
+    eddy_timer *t = loop->heap[i];
+    for (;;) {
+        size_t c = 2 * i;
+        if (c > loop->heap_len)
+            break;
+        if (c + 1 <= loop->heap_len && timer_before(loop->heap[c + 1], loop->heap[c]))
+            c++;
+        if (!timer_before(loop->heap[c], t))
+            break;
+        heap_set(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_set(loop, i, t);
+}
+
+void eddy_timer_init(eddy_timer *t, eddy_callback cb, void *data)
+{
+    memset(t, 0, sizeof(*t));
+    t->cb = cb;
+    t->data = data;
+}
+
+void eddy_timer_stop(eddy_loop *loop, eddy_timer *t)
+{
+    size_t i = t->heap_index;
+    if (i == 0)
+        return;
+    t->heap_index = 0;
+    eddy_timer *last = loop->heap[loop->heap_len--];
+    if (i > loop->heap_len)
+        return; /* t was the last slot */
+    heap_set(loop, i, last);
+    if (i > 1 && timer_before(last, loop->heap[i / 2]))
+        sift_up(loop, i);
+    else
+        sift_down(loop, i);
+}
+
+int eddy_timer_start(eddy_loop *loop, eddy_timer *t, uint64_t after_ms)
+{
+    eddy_timer_stop(loop, t);
+    if (loop->heap_len + 1 >= loop->heap_cap) {
+        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 256;
+        eddy_timer **heap = realloc(loop->heap, cap * sizeof(*heap));
+        if (!heap)
+            return -ENOMEM;
+        loop->heap = heap;
+        loop->heap_cap = cap;
+    }
+    t->deadline = loop->now_ms + after_ms;
+    t->seq = loop->timer_seq++;
+    loop->heap[++loop->heap_len] = t;
+    sift_up(loop, loop->heap_len);
+    return 0;
+}
+
+static void run_timers(eddy_loop *loop)
+{
+    /* Timers armed by a callback for "now" wait for the next turn, so a
+     * zero-delay timer that re-arms itself cannot starve I/O. */
+    uint32_t seq_limit = loop->timer_seq;
+    while (loop->heap_len) {
+        eddy_timer *t = loop->heap[1];
+        if (t->deadline > loop->now_ms || (int32_t)(t->seq - seq_limit) >= 0)
+            break;
+        eddy_timer_stop(loop, t);
+        t->cb(t->data);
+    }
+}
+
+/* ------------------------------------------------------------------ io -- */
+
+int loop_io_add(eddy_loop *loop, eddy_io *io, int fd, uint32_t events, bool weak)
+{
+    io->fd = fd;
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    if (!weak)
+        loop->strong_io++;
+    return 0;
+}
+
+void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak)
+{
+    if (io->fd < 0)
+        return;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    if (!weak)
+        loop->strong_io--;
+}
+
+bool loop_alive(const eddy_loop *loop)
+{
+    return loop->strong_io || loop->heap_len || loop->defers.len;
+}
+
+void loop_run_once(eddy_loop *loop, bool nowait)
+{
+    int timeout = -1;
+    if (nowait || loop->defers.len || loop->virtual_clock)
+        timeout = 0;
+    else if (loop->heap_len) {
+        uint64_t d = loop->heap[1]->deadline;
+        timeout = d <= loop->now_ms ? 0 : (int)(d - loop->now_ms > 60000 ? 60000 : d - loop->now_ms);
+    }
+    struct epoll_event evs[LOOP_MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
+    update_clock(loop);
+    for (int i = 0; i < n; i++) {
+        eddy_io *io = evs[i].data.ptr;
+        io->cb(io, evs[i].events);
+    }
+    run_timers(loop);
+    run_deferred(loop);
+}
+
+int eddy_loop_run(eddy_loop *loop)
+{
+    loop->stop = false;
+    while (!loop->stop && loop_alive(loop))
+        loop_run_once(loop, false);
+    return 0;
+}
+
+/* ------------------------------------------------------- virtual clock -- */
+
+void loop_use_virtual_clock(eddy_loop *loop, uint64_t start_ms)
+{
+    loop->virtual_clock = true;
+    loop->now_ms = start_ms;
+    loop->virtual_wall_base = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    update_clock(loop);
+}
+
+void loop_advance(eddy_loop *loop, uint64_t ms)
+{
+    /* Step through each due deadline in order, so a timer that arms another
+     * inside the window sees the time it would have seen for real. */
+    uint64_t target = loop->now_ms + ms;
+    for (;;) {
+        loop_run_once(loop, true);
+        if (loop->defers.len)
+            continue;
+        if (loop->heap_len && loop->heap[1]->deadline <= target) {
+            if (loop->heap[1]->deadline > loop->now_ms)
+                loop->now_ms = loop->heap[1]->deadline;
+            continue;
+        }
+        break;
+    }
+    loop->now_ms = target;
+    loop_run_once(loop, true);
+}

@@ -1,0 +1,255 @@
+#include "rt/mock_stream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum piece_kind { PIECE_DATA, PIECE_EAGAIN, PIECE_EOF };
+
+typedef struct piece {
+    enum piece_kind kind;
+    size_t len, pos;
+    struct piece *next;
+    char data[];
+} piece;
+
+struct mock_stream {
+    eddy_stream base;
+    piece *head, *tail;
+    bool eof, reset, closed, notify_queued, write_blocked;
+    unsigned pending_events;
+    size_t write_max, reset_after;
+    bool reset_after_set;
+    char *out;
+    size_t out_len, out_cap;
+    size_t write_calls, read_calls;
+};
+
+static void notify(void *data)
+{
+    mock_stream *m = data;
+    m->notify_queued = false;
+    unsigned ev = m->pending_events;
+    m->pending_events = 0;
+    if (!m->closed && m->base.on_ready && ev)
+        m->base.on_ready(&m->base, ev);
+}
+
+static void signal_ready(mock_stream *m, unsigned events)
+{
+    m->pending_events |= events;
+    if (!m->notify_queued && !m->closed) {
+        m->notify_queued = true;
+        eddy_defer(m->base.loop, notify, m);
+    }
+}
+
+static void push_piece(mock_stream *m, enum piece_kind kind, const void *data, size_t len)
+{
+    piece *p = calloc(1, sizeof(*p) + len);
+    if (!p)
+        abort(); /* test harness: nothing sensible to do */
+    p->kind = kind;
+    p->len = len;
+    if (len)
+        memcpy(p->data, data, len);
+    if (m->tail)
+        m->tail->next = p;
+    else
+        m->head = p;
+    m->tail = p;
+    signal_ready(m, STREAM_READABLE);
+}
+
+void mock_push(mock_stream *m, const void *data, size_t len) { push_piece(m, PIECE_DATA, data, len); }
+void mock_push_str(mock_stream *m, const char *s) { mock_push(m, s, strlen(s)); }
+void mock_push_bytewise(mock_stream *m, const char *s)
+{
+    for (; *s; s++)
+        mock_push(m, s, 1);
+}
+void mock_push_eagain(mock_stream *m) { push_piece(m, PIECE_EAGAIN, NULL, 0); }
+void mock_push_eof(mock_stream *m) { push_piece(m, PIECE_EOF, NULL, 0); }
+void mock_push_reset(mock_stream *m)
+{
+    /* A reset discards whatever was still in flight. */
+    m->reset = true;
+    signal_ready(m, STREAM_HUP | STREAM_READABLE | STREAM_WRITABLE);
+}
+
+static ssize_t mock_read(eddy_stream *s, void *buf, size_t len)
+{
+    mock_stream *m = (mock_stream *)s;
+    m->read_calls++;
+    if (m->reset)
+        return -ECONNRESET;
+    piece *p = m->head;
+    if (!p)
+        return m->eof ? 0 : -EAGAIN;
+    switch (p->kind) {
+    case PIECE_EOF:
+        m->eof = true;
+        return 0;
+    case PIECE_EAGAIN:
+        m->head = p->next;
+        if (!m->head)
+            m->tail = NULL;
+        free(p);
+        if (m->head)
+            signal_ready(m, STREAM_READABLE);
+        return -EAGAIN;
+    case PIECE_DATA:
+        break;
+    }
+    size_t n = p->len - p->pos < len ? p->len - p->pos : len;
+    memcpy(buf, p->data + p->pos, n);
+    p->pos += n;
+    if (p->pos == p->len) {
+        m->head = p->next;
+        if (!m->head)
+            m->tail = NULL;
+        free(p);
+        /* The next piece "arrives" after this read, as on a socket. */
+        if (m->head)
+            signal_ready(m, STREAM_READABLE);
+    }
+    return (ssize_t)n;
+}
+
+static ssize_t take_output(mock_stream *m, const char *data, size_t len)
+{
+    if (m->out_len + len > m->out_cap) {
+        size_t cap = m->out_cap ? m->out_cap : 4096;
+        while (cap < m->out_len + len)
+            cap *= 2;
+        char *out = realloc(m->out, cap);
+        if (!out)
+            abort();
+        m->out = out;
+        m->out_cap = cap;
+    }
+    memcpy(m->out + m->out_len, data, len);
+    m->out_len += len;
+    return (ssize_t)len;
+}
+
+/* How many bytes one write may take now, or a negative errno. */
+static ssize_t write_budget(mock_stream *m, size_t want)
+{
+    m->write_calls++;
+    if (m->reset || m->closed)
+        return -ECONNRESET;
+    if (m->write_blocked)
+        return -EAGAIN;
+    if (m->reset_after_set) {
+        if (m->reset_after == 0) {
+            m->reset = true;
+            return -ECONNRESET;
+        }
+        if (want > m->reset_after)
+            want = m->reset_after;
+    }
+    if (m->write_max && want > m->write_max)
+        want = m->write_max;
+    return (ssize_t)want;
+}
+
+static void spend_budget(mock_stream *m, size_t n)
+{
+    if (m->reset_after_set)
+        m->reset_after -= n;
+}
+
+static ssize_t mock_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
+{
+    (void)more;
+    mock_stream *m = (mock_stream *)s;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    ssize_t budget = write_budget(m, total);
+    if (budget < 0)
+        return budget;
+    size_t left = (size_t)budget;
+    for (int i = 0; i < iovcnt && left; i++) {
+        size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+        take_output(m, iov[i].iov_base, n);
+        left -= n;
+    }
+    spend_budget(m, (size_t)budget);
+    return budget;
+}
+
+static ssize_t mock_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
+{
+    mock_stream *m = (mock_stream *)s;
+    ssize_t budget = write_budget(m, len);
+    if (budget <= 0)
+        return budget;
+    char buf[16384];
+    size_t want = (size_t)budget < sizeof(buf) ? (size_t)budget : sizeof(buf);
+    ssize_t n = pread(fd, buf, want, *off);
+    if (n < 0)
+        return -errno;
+    take_output(m, buf, (size_t)n);
+    spend_budget(m, (size_t)n);
+    *off += n;
+    return n;
+}
+
+static void mock_close(eddy_stream *s)
+{
+    mock_stream *m = (mock_stream *)s;
+    m->closed = true;
+}
+
+static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_close};
+
+mock_stream *mock_stream_new(eddy_loop *loop)
+{
+    mock_stream *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->base.ops = &mock_ops;
+    m->base.loop = loop;
+    /* A fresh socket is writable; tell the owner as epoll would. */
+    signal_ready(m, STREAM_WRITABLE);
+    return m;
+}
+
+eddy_stream *mock_stream_base(mock_stream *m) { return &m->base; }
+
+void mock_stream_free(mock_stream *m)
+{
+    if (!m)
+        return;
+    for (piece *p = m->head, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    free(m->out);
+    free(m);
+}
+
+void mock_set_write_max(mock_stream *m, size_t max) { m->write_max = max; }
+void mock_block_writes(mock_stream *m, bool blocked)
+{
+    m->write_blocked = blocked;
+    if (!blocked)
+        signal_ready(m, STREAM_WRITABLE);
+}
+void mock_reset_after(mock_stream *m, size_t bytes)
+{
+    m->reset_after_set = true;
+    m->reset_after = bytes;
+}
+const char *mock_output(const mock_stream *m, size_t *len)
+{
+    *len = m->out_len;
+    return m->out ? m->out : "";
+}
+void mock_clear_output(mock_stream *m) { m->out_len = 0; }
+bool mock_closed(const mock_stream *m) { return m->closed; }
+size_t mock_write_calls(const mock_stream *m) { return m->write_calls; }
+size_t mock_read_calls(const mock_stream *m) { return m->read_calls; }

@@ -1,0 +1,36 @@
+/* An in-memory stream for tests: input delivered in scripted pieces,
+ * output captured, and EAGAIN, short writes, EOF and resets on demand.
+ * Readiness is signalled on the loop's next turn, as a socket would be. */
+#ifndef EDDY_RT_MOCK_STREAM_H
+#define EDDY_RT_MOCK_STREAM_H
+
+#include "rt/stream.h"
+
+typedef struct mock_stream mock_stream;
+
+mock_stream *mock_stream_new(eddy_loop *loop);
+eddy_stream *mock_stream_base(mock_stream *m);
+/* Frees the mock; its owner must have closed it, and no turn of the loop
+ * may run in between if it was not. */
+void mock_stream_free(mock_stream *m);
+
+/* Input script.  One read returns at most one piece. */
+void mock_push(mock_stream *m, const void *data, size_t len);
+void mock_push_str(mock_stream *m, const char *s);
+void mock_push_bytewise(mock_stream *m, const char *s); /* one piece per byte */
+void mock_push_eagain(mock_stream *m);  /* one read returns -EAGAIN */
+void mock_push_eof(mock_stream *m);     /* reads return 0 from here on */
+void mock_push_reset(mock_stream *m);   /* reads and writes fail with ECONNRESET */
+
+/* Output behaviour. */
+void mock_set_write_max(mock_stream *m, size_t max); /* short writes; 0 = no limit */
+void mock_block_writes(mock_stream *m, bool blocked); /* -EAGAIN while blocked */
+void mock_reset_after(mock_stream *m, size_t bytes);  /* peer resets after taking this much */
+
+const char *mock_output(const mock_stream *m, size_t *len);
+void mock_clear_output(mock_stream *m);
+bool mock_closed(const mock_stream *m);
+size_t mock_write_calls(const mock_stream *m);
+size_t mock_read_calls(const mock_stream *m);
+
+#endif

@@ -1,0 +1,59 @@
+/* The byte pipe a connection talks through.  Two kinds: a non-blocking
+ * socket (socket_stream.c) and an in-memory mock for tests (mock_stream.c).
+ * A connection sees only this interface, so every test of a connection can
+ * run on the mock. */
+#ifndef EDDY_RT_STREAM_H
+#define EDDY_RT_STREAM_H
+
+#include "rt/loop.h"
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+enum {
+    STREAM_READABLE = 1, /* read() may return data, EOF or an error */
+    STREAM_WRITABLE = 2, /* writes that returned -EAGAIN may now progress */
+    STREAM_HUP = 4,      /* the peer is gone in both directions (reset) */
+};
+
+typedef struct eddy_stream eddy_stream;
+typedef void (*stream_ready_cb)(eddy_stream *s, unsigned events);
+
+typedef struct stream_ops {
+    /* > 0 bytes read, 0 at EOF, or -EAGAIN / -ECONNRESET / -errno. */
+    ssize_t (*read)(eddy_stream *s, void *buf, size_t len);
+    /* Bytes written (possibly short), or -EAGAIN / -EPIPE / -errno.
+     * `more`: further bytes follow at once, so the transport may hold
+     * these back to send them together. */
+    ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more);
+    /* Sends up to len bytes of file fd from *off, advancing *off. */
+    ssize_t (*sendfile)(eddy_stream *s, int fd, off_t *off, size_t len);
+    /* Ends the stream: no more callbacks after this returns. */
+    void (*close)(eddy_stream *s);
+} stream_ops;
+
+struct eddy_stream {
+    const stream_ops *ops;
+    eddy_loop *loop;
+    stream_ready_cb on_ready; /* set by the owner */
+    void *owner;
+};
+
+static inline ssize_t stream_read(eddy_stream *s, void *buf, size_t len)
+{
+    return s->ops->read(s, buf, len);
+}
+static inline ssize_t stream_writev(eddy_stream *s, const struct iovec *iov, int n, bool more)
+{
+    return s->ops->writev(s, iov, n, more);
+}
+static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
+{
+    return s->ops->sendfile(s, fd, off, len);
+}
+static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
+
+/* Wraps a connected non-blocking socket; the stream owns and closes fd. */
+int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
+
+#endif

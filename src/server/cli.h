@@ -1,0 +1,28 @@
+/* Command-line flags of the eddy program. */
+#ifndef EDDY_SERVER_CLI_H
+#define EDDY_SERVER_CLI_H
+
+#include "eddy.h"
+#include <stdbool.h>
+#include <stdio.h>
+#include "server/delay.h"
+
+#define CLI_DEFAULT_LISTEN "127.0.0.1:7878"
+#define CLI_MAX_LISTEN 16
+#define CLI_MAX_DELAYS 16
+
+typedef struct cli_options {
+    eddy_config config;
+    const char *listen[CLI_MAX_LISTEN];
+    unsigned nlisten;
+    delay_route delays[CLI_MAX_DELAYS];
+    unsigned ndelays;
+    bool help, version;
+} cli_options;
+
+/* Returns 0, or -1 after writing one line about the problem to err. */
+int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len);
+void cli_usage(FILE *out);
+void cli_free(cli_options *opt);
+
+#endif
