@@ -32,6 +32,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
 .PHONY: all run test unit integration deps deps-test clean
+# Keep object files make considers intermediate (unit test objects).
+.SECONDARY:
 all: deps $(BUILD)/eddy $(BUILD)/examples/seed_server
 
 deps:

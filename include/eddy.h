@@ -85,7 +85,11 @@ typedef struct eddy_config {
  * copied.  Ignores SIGPIPE process-wide if it is at its default action, since
  * a peer that hangs up must cost one connection, not the process. */
 int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **out);
-/* Closes everything at once: listeners, connections, pending requests. */
+/* Closes everything at once: listeners, connections, pending requests
+ * (their abort callbacks run, as if each client had left).  A handler that
+ * holds a request without an abort callback must not answer it afterwards:
+ * free a server only once eddy_server_shutdown() has drained it, or
+ * register abort callbacks. */
 void eddy_server_free(eddy_server *srv);
 
 /* Listens on "HOST:PORT" ("127.0.0.1:8080", "[::1]:0", ":8080" for all IPv4

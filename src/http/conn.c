@@ -33,8 +33,16 @@ static void arm(conn *c, unsigned ms) { eddy_timer_start(c->srv->loop, &c->timer
 
 void conn_head_started(conn *c)
 {
-    /* The whole head must arrive within header_ms of its first byte. */
+    /* The whole head must arrive within header_ms of its first byte,
+     * however the bytes trickle in (slowloris). */
+    c->head_deadline = eddy_loop_now(c->srv->loop) + c->srv->header_ms;
     arm(c, c->srv->header_ms);
+}
+
+static void arm_head_deadline(conn *c)
+{
+    uint64_t now = eddy_loop_now(c->srv->loop);
+    arm(c, c->head_deadline > now ? (unsigned)(c->head_deadline - now) : 0);
 }
 
 /* --------------------------------------------------------------- output -- */
@@ -206,8 +214,10 @@ static void flush(conn *c)
             conn_close(c);
         else
             arm(c, c->srv->keepalive_ms);
-    } else if (c->phase == PHASE_HEAD || c->phase == PHASE_BODY) {
-        arm(c, c->srv->header_ms); /* a send timeout was armed meanwhile */
+    } else if (c->phase == PHASE_HEAD) {
+        arm_head_deadline(c); /* a send timeout may have replaced it */
+    } else if (c->phase == PHASE_BODY) {
+        arm(c, c->srv->header_ms);
     }
 }
 
@@ -360,48 +370,73 @@ static void on_eof(conn *c, ssize_t err)
     conn_close(c);
 }
 
-/* Parses what is buffered, reads more while the peer sends it, answers,
- * and writes the answers, until the connection must wait. */
+/* Feeds bytes kept in c->in that were not parsed yet: those that arrived
+ * behind a request a handler answered later, or behind blocked output. */
+static void feed_buffered(conn *c)
+{
+    char *end = c->in + c->in_len;
+    const char *rest = feed(c, c->in + c->in_unparsed, c->in_len - c->in_unparsed);
+    if (c->phase == PHASE_CLOSED)
+        return;
+    if (head_too_large(c, end)) {
+        response_error(c, 431);
+        rest = end;
+    }
+    keep_input(c, c->in, end, rest);
+}
+
+/* Reads once and feeds what came.  Returns false when reading must stop. */
+static bool read_and_feed(conn *c)
+{
+    char *region;
+    ssize_t n = read_some(c, &region);
+    if (n == -EAGAIN) {
+        c->readable = false;
+        return false;
+    }
+    if (n == -ENOBUFS) {
+        response_error(c, 431);
+        return false;
+    }
+    if (n <= 0) {
+        on_eof(c, n);
+        return false;
+    }
+    char *start = region == c->in ? c->in + c->in_len : region;
+    char *end = start + n;
+    if (region == c->in)
+        c->in_len += (uint32_t)n;
+    if (c->phase == PHASE_BODY)
+        arm(c, c->srv->header_ms); /* a body must keep moving */
+    const char *rest = feed(c, start, (size_t)n);
+    if (c->phase == PHASE_CLOSED)
+        return false;
+    if (head_too_large(c, end)) {
+        response_error(c, 431);
+        rest = end;
+    }
+    keep_input(c, region, end, rest);
+    return true;
+}
+
+/* Writes what is queued, parses what is buffered, reads more while the
+ * peer sends it, and answers, until the connection must wait.  Answers to
+ * everything one read delivered leave together in one write. */
 static void conn_run(conn *c)
 {
     c->in_batch = true;
-    if (c->in_unparsed < c->in_len && can_proceed(c)) {
-        /* Bytes that arrived behind a request a handler answered later. */
-        char *end = c->in + c->in_len;
-        const char *rest = feed(c, c->in + c->in_unparsed, c->in_len - c->in_unparsed);
-        if (c->phase != PHASE_CLOSED) {
-            if (head_too_large(c, end))
-                response_error(c, 431);
-            keep_input(c, c->in, end, rest);
+    while (c->phase != PHASE_CLOSED) {
+        if (output_pending(c)) {
+            flush(c);
+            if (c->phase == PHASE_CLOSED || output_pending(c))
+                break; /* the peer must take our answers before we read on */
         }
-    }
-    while (c->phase != PHASE_CLOSED && c->readable && can_proceed(c)) {
-        char *region;
-        ssize_t n = read_some(c, &region);
-        if (n == -EAGAIN) {
-            c->readable = false;
+        if (!can_proceed(c))
             break;
-        }
-        if (n == -ENOBUFS) {
-            response_error(c, 431);
+        if (c->in_unparsed < c->in_len)
+            feed_buffered(c);
+        else if (!c->readable || !read_and_feed(c))
             break;
-        }
-        if (n <= 0) {
-            on_eof(c, n);
-            break;
-        }
-        char *start = region == c->in ? c->in + c->in_len : region;
-        char *end = start + n;
-        if (region == c->in)
-            c->in_len += (uint32_t)n;
-        const char *rest = feed(c, start, (size_t)n);
-        if (c->phase == PHASE_CLOSED)
-            break;
-        if (head_too_large(c, end)) {
-            response_error(c, 431);
-            rest = end;
-        }
-        keep_input(c, region, end, rest);
     }
     if (c->phase != PHASE_CLOSED)
         flush(c);
@@ -495,9 +530,13 @@ static void conn_close(conn *c)
 
 void conn_abort(conn *c)
 {
-    c->req.on_abort = NULL; /* the server is going away: nobody to tell */
-    conn_close(c);
-    if (c->zombie)
+    if (c->phase == PHASE_CLOSED) { /* a zombie: only the handler held it */
+        conn_free(c);
+        return;
+    }
+    bool held = c->phase == PHASE_HANDLER && !c->req.answered;
+    conn_close(c);          /* frees c unless held */
+    if (held)
         conn_free(c);
 }
 

@@ -70,6 +70,7 @@ struct conn {
     bool zombie;           /* closed, but a handler still holds the request */
     bool gated;            /* counted by the accept gate (came from a listener) */
     eddy_timer timer;      /* header, keep-alive or send timeout */
+    uint64_t head_deadline; /* loop ms by which the current head must be in */
     conn *prev, *next;     /* server's list of connections */
 };
 

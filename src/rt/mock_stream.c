@@ -155,10 +155,19 @@ static ssize_t write_budget(mock_stream *m, size_t want)
     return (ssize_t)want;
 }
 
-static void spend_budget(mock_stream *m, size_t n)
+static void spend_budget(mock_stream *m, size_t want, size_t n)
 {
-    if (m->reset_after_set)
+    if (m->reset_after_set) {
         m->reset_after -= n;
+        if (m->reset_after == 0 && want > n) {
+            /* The peer took its share and reset: the socket reports it. */
+            m->reset = true;
+            signal_ready(m, STREAM_HUP | STREAM_READABLE | STREAM_WRITABLE);
+            return;
+        }
+    }
+    if (n < want)
+        signal_ready(m, STREAM_WRITABLE); /* the peer drains; room comes back */
 }
 
 static ssize_t mock_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
@@ -177,7 +186,7 @@ static ssize_t mock_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, 
         take_output(m, iov[i].iov_base, n);
         left -= n;
     }
-    spend_budget(m, (size_t)budget);
+    spend_budget(m, total, (size_t)budget);
     return budget;
 }
 
@@ -193,7 +202,7 @@ static ssize_t mock_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     if (n < 0)
         return -errno;
     take_output(m, buf, (size_t)n);
-    spend_budget(m, (size_t)n);
+    spend_budget(m, len, (size_t)n);
     *off += n;
     return n;
 }

@@ -1,0 +1,87 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void fx_write_file(fixture *fx, const char *name, const char *data, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", fx->root, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+fixture *fx_new(const eddy_config *cfg)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    snprintf(fx->root, sizeof(fx->root), "/tmp/eddy-unit-XXXXXX");
+    assert_non_null(mkdtemp(fx->root));
+    fx_write_file(fx, "index.html", FX_INDEX, strlen(FX_INDEX));
+    fx_write_file(fx, "404.html", FX_404, strlen(FX_404));
+    fx->loop = eddy_loop_new();
+    assert_non_null(fx->loop);
+    loop_use_virtual_clock(fx->loop, 1000);
+    eddy_config c = cfg ? *cfg : (eddy_config){0};
+    c.root = fx->root;
+    assert_int_equal(eddy_server_new(fx->loop, &c, &fx->srv), 0);
+    return fx;
+}
+
+static int rm_entry(const char *root, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", root, name);
+    return unlink(path);
+}
+
+void fx_free(fixture *fx)
+{
+    fx_run(fx);
+    eddy_server_free(fx->srv);
+    fx_run(fx); /* deferred notifications of closed mocks */
+    eddy_loop_free(fx->loop);
+    rm_entry(fx->root, "index.html");
+    rm_entry(fx->root, "404.html");
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
+    assert_int_equal(system(cmd), 0);
+    free(fx);
+}
+
+mock_stream *fx_connect(fixture *fx)
+{
+    mock_stream *m = mock_stream_new(fx->loop);
+    assert_non_null(m);
+    assert_non_null(server_attach(fx->srv, mock_stream_base(m)));
+    return m;
+}
+
+void fx_run(fixture *fx) { loop_advance(fx->loop, 0); }
+void fx_advance(fixture *fx, uint64_t ms) { loop_advance(fx->loop, ms); }
+
+char *fx_output(mock_stream *m)
+{
+    size_t len;
+    const char *out = mock_output(m, &len);
+    char *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, out, len);
+    copy[len] = 0;
+    return copy;
+}
+
+int count_of(const char *h, const char *needle)
+{
+    int n = 0;
+    size_t nl = strlen(needle);
+    for (const char *p = strstr(h, needle); p; p = strstr(p + nl, needle))
+        n++;
+    return n;
+}

@@ -1,0 +1,42 @@
+/* Shared set-up for unit tests: a loop on a virtual clock, a server over a
+ * temporary root, and connections on mock streams. */
+#ifndef EDDY_TEST_HARNESS_H
+#define EDDY_TEST_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "eddy.h"
+#include "http/server.h"
+#include "rt/loop.h"
+#include "rt/mock_stream.h"
+
+/* Body of the test root's index.html and 404.html. */
+#define FX_INDEX "<p>hello</p>\n"
+#define FX_404 "<p>nothing here</p>\n"
+
+typedef struct fixture {
+    eddy_loop *loop;
+    eddy_server *srv;
+    char root[64];
+} fixture;
+
+fixture *fx_new(const eddy_config *cfg);
+void fx_free(fixture *fx);
+/* A connection over a fresh mock stream. */
+mock_stream *fx_connect(fixture *fx);
+/* Runs the loop until nothing is due at the current virtual time. */
+void fx_run(fixture *fx);
+void fx_advance(fixture *fx, uint64_t ms);
+/* Writes a file under the root. */
+void fx_write_file(fixture *fx, const char *name, const char *data, size_t len);
+
+/* The mock's output as a NUL-terminated copy (caller frees). */
+char *fx_output(mock_stream *m);
+/* Occurrences of needle in haystack. */
+int count_of(const char *haystack, const char *needle);
+
+#endif

@@ -1,0 +1,156 @@
+/* The executor: timers in deadline order, cancellation, many timers,
+ * deferred callbacks on the next turn — all on the virtual clock. */
+#include "harness.h"
+
+#include <stdlib.h>
+
+typedef struct record {
+    int order[16];
+    int n;
+} record;
+
+typedef struct tagged {
+    eddy_timer t;
+    record *rec;
+    int tag;
+} tagged;
+
+static void note(void *data)
+{
+    tagged *x = data;
+    x->rec->order[x->rec->n++] = x->tag;
+}
+
+static void timers_fire_in_deadline_order(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 0);
+    record rec = {0};
+    tagged t[5];
+    uint64_t after[5] = {50, 10, 30, 10, 20};
+    for (int i = 0; i < 5; i++) {
+        t[i] = (tagged){.rec = &rec, .tag = i};
+        eddy_timer_init(&t[i].t, note, &t[i]);
+        assert_int_equal(eddy_timer_start(loop, &t[i].t, after[i]), 0);
+    }
+    loop_advance(loop, 9);
+    assert_int_equal(rec.n, 0);
+    loop_advance(loop, 1); /* t=10: both 10 ms timers, in arming order */
+    assert_int_equal(rec.n, 2);
+    assert_int_equal(rec.order[0], 1);
+    assert_int_equal(rec.order[1], 3);
+    loop_advance(loop, 100);
+    assert_int_equal(rec.n, 5);
+    assert_int_equal(rec.order[2], 4);
+    assert_int_equal(rec.order[3], 2);
+    assert_int_equal(rec.order[4], 0);
+    assert_false(loop_alive(loop));
+    eddy_loop_free(loop);
+}
+
+static void stopped_and_rearmed_timers(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 0);
+    record rec = {0};
+    tagged a = {.rec = &rec, .tag = 1}, b = {.rec = &rec, .tag = 2};
+    eddy_timer_init(&a.t, note, &a);
+    eddy_timer_init(&b.t, note, &b);
+    eddy_timer_start(loop, &a.t, 10);
+    eddy_timer_start(loop, &b.t, 20);
+    eddy_timer_stop(loop, &a.t);
+    eddy_timer_stop(loop, &a.t); /* stopping twice is harmless */
+    assert_false(eddy_timer_armed(&a.t));
+    eddy_timer_start(loop, &b.t, 5); /* re-arming moves it */
+    loop_advance(loop, 5);
+    assert_int_equal(rec.n, 1);
+    assert_int_equal(rec.order[0], 2);
+    loop_advance(loop, 100);
+    assert_int_equal(rec.n, 1);
+    eddy_loop_free(loop);
+}
+
+static void count(void *data) { (*(int *)data)++; }
+
+static void hundred_thousand_timers(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 0);
+    eddy_timer *t = calloc(N, sizeof(*t));
+    int fired = 0;
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        eddy_timer_init(&t[i], count, &fired);
+        eddy_timer_start(loop, &t[i], (uint64_t)(rand() % 5000) + 1);
+    }
+    assert_int_equal(loop_pending_timers(loop), N);
+    for (int i = 0; i < N; i += 2) /* cancel half, from anywhere in the heap */
+        eddy_timer_stop(loop, &t[i]);
+    assert_int_equal(loop_pending_timers(loop), N / 2);
+    loop_advance(loop, 5000);
+    assert_int_equal(fired, N / 2);
+    assert_int_equal(loop_pending_timers(loop), 0);
+    free(t);
+    eddy_loop_free(loop);
+}
+
+typedef struct chain {
+    eddy_loop *loop;
+    int runs;
+} chain;
+
+static void again(void *data)
+{
+    chain *c = data;
+    if (++c->runs < 3)
+        eddy_defer(c->loop, again, c);
+}
+
+static void deferred_runs_on_next_turn(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 0);
+    chain c = {loop, 0};
+    eddy_defer(loop, again, &c);
+    assert_int_equal(c.runs, 0); /* not run inline */
+    loop_run_once(loop, true);
+    assert_int_equal(c.runs, 1); /* one per turn: a callback that defers waits */
+    loop_run_once(loop, true);
+    assert_int_equal(c.runs, 2);
+    loop_run_once(loop, true);
+    assert_int_equal(c.runs, 3);
+    assert_false(loop_alive(loop));
+    eddy_loop_free(loop);
+}
+
+static void run_returns_when_nothing_is_left(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new(); /* real clock */
+    int fired = 0;
+    eddy_timer t;
+    eddy_timer_init(&t, count, &fired);
+    eddy_timer_start(loop, &t, 20);
+    uint64_t start = eddy_loop_now(loop);
+    eddy_loop_run(loop);
+    assert_int_equal(fired, 1);
+    assert_true(eddy_loop_now(loop) - start >= 20);
+    eddy_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(timers_fire_in_deadline_order),
+        cmocka_unit_test(stopped_and_rearmed_timers),
+        cmocka_unit_test(hundred_thousand_timers),
+        cmocka_unit_test(deferred_runs_on_next_turn),
+        cmocka_unit_test(run_returns_when_nothing_is_left),
+    };
+    return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
+}
