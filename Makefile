@@ -31,7 +31,7 @@ LIBS := $(LLHTTP_LIBS) -lm
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all run test unit integration deps deps-test clean
+.PHONY: all run test unit unit-san integration deps deps-test clean
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
 all: deps $(BUILD)/eddy $(BUILD)/examples/seed_server
@@ -71,10 +71,19 @@ run: all
 unit: deps-test $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer
+# (with leak detection), in a build tree of their own.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+unit-san: deps-test
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
+	    $(UNIT_BINS:$(BUILD)/%=$(BUILD)/san/%)
+	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/san/%); do echo "== $$t"; \
+	    ASAN_OPTIONS=detect_leaks=1 $$t; done
+
 integration: deps-test all
 	python3 tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
 
-test: deps-test all unit integration
+test: deps-test all unit unit-san integration
 
 clean:
 	rm -rf $(BUILD)

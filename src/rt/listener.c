@@ -177,7 +177,9 @@ int listener_open(accept_gate *g, const char *host_port, char *bound, size_t bou
     char host[256], port[8];
     if (parse_host_port(host_port, host, sizeof(host), port, sizeof(port)) < 0)
         return -EINVAL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    /* ":PORT" means every IPv4 address; "[::]:PORT" every IPv6 one. */
+    struct addrinfo hints = {.ai_family = host[0] ? AF_UNSPEC : AF_INET,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
