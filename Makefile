@@ -31,10 +31,16 @@ LIBS := $(LLHTTP_LIBS) -lm
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all run test unit unit-san integration deps deps-test clean
+.PHONY: all build-all run test unit unit-san integration deps deps-test clean
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
-all: deps $(BUILD)/eddy $(BUILD)/examples/seed_server
+# Public targets install missing packages first, then build in a fresh make:
+# make caches directory listings, so sources that deps just installed
+# (/usr/share/llhttp) must be looked for by a make started afterwards.
+all: deps
+	@$(MAKE) --no-print-directory build-all
+
+build-all: $(BUILD)/eddy $(BUILD)/examples/seed_server
 
 deps:
 	@scripts/deps.sh build
@@ -66,24 +72,25 @@ $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB) $(
 	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) $(LIBS) -lcmocka
 
 run: all
-	$(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
+	exec $(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
 
-unit: deps-test $(UNIT_BINS)
+unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer
 # (with leak detection), in a build tree of their own.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-unit-san: deps-test
+unit-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
 	    $(UNIT_BINS:$(BUILD)/%=$(BUILD)/san/%)
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/san/%); do echo "== $$t"; \
 	    ASAN_OPTIONS=detect_leaks=1 $$t; done
 
-integration: deps-test all
+integration: build-all
 	python3 tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
 
-test: deps-test all unit unit-san integration
+test: deps-test
+	@$(MAKE) --no-print-directory build-all unit unit-san integration
 
 clean:
 	rm -rf $(BUILD)

@@ -303,7 +303,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         free(c->in);
         c->in = NULL;
         c->in_len = c->in_cap = c->in_unparsed = 0;
-        if (!have_req)
+        if (!have_req || c->fatal)
             c->req_base = NULL;
         return;
     }
