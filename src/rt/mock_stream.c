@@ -78,6 +78,19 @@ void mock_push_reset(mock_stream *m)
     signal_ready(m, STREAM_HUP | STREAM_READABLE | STREAM_WRITABLE);
 }
 
+/* Drops the head piece; the next one "arrives" after this read, as it
+ * would on a socket, so the owner hears about it. */
+static void pop_piece(mock_stream *m)
+{
+    piece *p = m->head;
+    m->head = p->next;
+    if (!m->head)
+        m->tail = NULL;
+    free(p);
+    if (m->head)
+        signal_ready(m, STREAM_READABLE);
+}
+
 static ssize_t mock_read(eddy_stream *s, void *buf, size_t len)
 {
     mock_stream *m = (mock_stream *)s;
@@ -92,12 +105,7 @@ static ssize_t mock_read(eddy_stream *s, void *buf, size_t len)
         m->eof = true;
         return 0;
     case PIECE_EAGAIN:
-        m->head = p->next;
-        if (!m->head)
-            m->tail = NULL;
-        free(p);
-        if (m->head)
-            signal_ready(m, STREAM_READABLE);
+        pop_piece(m);
         return -EAGAIN;
     case PIECE_DATA:
         break;
@@ -105,15 +113,8 @@ static ssize_t mock_read(eddy_stream *s, void *buf, size_t len)
     size_t n = p->len - p->pos < len ? p->len - p->pos : len;
     memcpy(buf, p->data + p->pos, n);
     p->pos += n;
-    if (p->pos == p->len) {
-        m->head = p->next;
-        if (!m->head)
-            m->tail = NULL;
-        free(p);
-        /* The next piece "arrives" after this read, as on a socket. */
-        if (m->head)
-            signal_ready(m, STREAM_READABLE);
-    }
+    if (p->pos == p->len)
+        pop_piece(m);
     return (ssize_t)n;
 }
 

@@ -85,3 +85,31 @@ int count_of(const char *h, const char *needle)
         n++;
     return n;
 }
+
+static char *exchange(fixture *fx, const char *request, bool bytewise, bool *closed)
+{
+    mock_stream *m = fx_connect(fx);
+    if (bytewise)
+        mock_push_bytewise(m, request);
+    else
+        mock_push_str(m, request);
+    fx_run(fx);
+    char *out = fx_output(m);
+    if (closed)
+        *closed = mock_closed(m);
+    /* Hang up so the connection is gone before its mock is. */
+    mock_push_reset(m);
+    fx_run(fx);
+    mock_stream_free(m);
+    return out;
+}
+
+char *fx_exchange(fixture *fx, const char *request, bool *closed)
+{
+    return exchange(fx, request, false, closed);
+}
+
+char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed)
+{
+    return exchange(fx, request, true, closed);
+}

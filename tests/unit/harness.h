@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -33,6 +34,12 @@ void fx_run(fixture *fx);
 void fx_advance(fixture *fx, uint64_t ms);
 /* Writes a file under the root. */
 void fx_write_file(fixture *fx, const char *name, const char *data, size_t len);
+
+/* Sends raw bytes on a fresh connection, runs the loop, and returns all
+ * the connection wrote (caller frees); *closed tells if eddy closed it. */
+char *fx_exchange(fixture *fx, const char *request, bool *closed);
+/* The same, with the bytes delivered one at a time. */
+char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed);
 
 /* The mock's output as a NUL-terminated copy (caller frees). */
 char *fx_output(mock_stream *m);

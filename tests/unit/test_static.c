@@ -8,22 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Sends raw request bytes on a fresh connection; returns the output. */
-static char *exchange(fixture *fx, const char *request, bool *closed)
-{
-    mock_stream *m = fx_connect(fx);
-    mock_push_str(m, request);
-    fx_run(fx);
-    char *out = fx_output(m);
-    if (closed)
-        *closed = mock_closed(m);
-    /* Close our side so the connection is gone before the mock is. */
-    mock_push_reset(m);
-    fx_run(fx);
-    mock_stream_free(m);
-    return out;
-}
-
 static void in_root(fixture *fx, char *path, size_t len, const char *name)
 {
     snprintf(path, len, "%s/%s", fx->root, name);
@@ -33,7 +17,7 @@ static void methods_other_than_get_and_head_get_405(void **state)
 {
     (void)state;
     fixture *fx = fx_new(NULL);
-    char *out = exchange(fx, "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    char *out = fx_exchange(fx, "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed\r\n"));
     assert_non_null(strstr(out, "Allow: GET, HEAD\r\n"));
     free(out);
@@ -48,11 +32,11 @@ static void directory_without_slash_redirects(void **state)
     in_root(fx, dir, sizeof(dir), "docs");
     assert_int_equal(mkdir(dir, 0755), 0);
     fx_write_file(fx, "docs/index.html", "docs\n", 5);
-    char *out = exchange(fx, "GET /docs?x=1 HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    char *out = fx_exchange(fx, "GET /docs?x=1 HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 301 Moved Permanently\r\n"));
     assert_non_null(strstr(out, "Location: /docs/?x=1\r\n"));
     free(out);
-    out = exchange(fx, "GET /docs/ HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    out = fx_exchange(fx, "GET /docs/ HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(out, "\r\n\r\ndocs\n"));
     free(out);
@@ -79,13 +63,13 @@ static void nothing_outside_the_root(void **state)
         "GET /.hidden HTTP/1.1\r\nHost: t\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
-        char *out = exchange(fx, hostile[i], NULL);
+        char *out = fx_exchange(fx, hostile[i], NULL);
         assert_null(strstr(out, "root:"));
         assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
         assert_non_null(strstr(out, FX_404));
         free(out);
     }
-    char *out = exchange(fx, "GET /same HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    char *out = fx_exchange(fx, "GET /same HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n")); /* links inside are followed */
     assert_non_null(strstr(out, FX_INDEX));
     free(out);
@@ -101,7 +85,7 @@ static void builtin_404_without_404_html(void **state)
     char p[128];
     in_root(fx, p, sizeof(p), "404.html");
     unlink(p);
-    char *out = exchange(fx, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    char *out = fx_exchange(fx, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
     assert_non_null(strstr(out, "<h1>404 Not Found</h1>"));
     free(out);
@@ -114,12 +98,12 @@ static void http10_closes_unless_asked(void **state)
     (void)state;
     fixture *fx = fx_new(NULL);
     bool closed;
-    char *out = exchange(fx, "GET / HTTP/1.0\r\n\r\n", &closed);
+    char *out = fx_exchange(fx, "GET / HTTP/1.0\r\n\r\n", &closed);
     assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(out, "Connection: close\r\n"));
     assert_true(closed);
     free(out);
-    out = exchange(fx, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &closed);
+    out = fx_exchange(fx, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &closed);
     assert_non_null(strstr(out, "Connection: keep-alive\r\n"));
     assert_false(closed);
     free(out);
@@ -131,7 +115,7 @@ static void connection_close_mid_pipeline(void **state)
     (void)state;
     fixture *fx = fx_new(NULL);
     bool closed;
-    char *out = exchange(fx,
+    char *out = fx_exchange(fx,
                          "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
                          "GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                          "GET / HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -147,7 +131,7 @@ static void absolute_form_target(void **state)
 {
     (void)state;
     fixture *fx = fx_new(NULL);
-    char *out = exchange(fx, "GET http://t/index.html?q HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    char *out = fx_exchange(fx, "GET http://t/index.html?q HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(out, FX_INDEX));
     free(out);

@@ -1,0 +1,886 @@
+#!/usr/bin/env python3
+"""Integration tests for eddy: the real program and the seed example, over
+real sockets on 127.0.0.1 / ::1.
+
+    python3 tests/integration/run.py --eddy build/eddy --example build/examples/seed_server
+    python3 tests/integration/run.py ... -k keepalive     # only tests whose name has 'keepalive'
+
+Standard library only.  Every test starts its own server on port 0 and reads
+the port from the ready line; every process started is killed on the way out,
+whatever happens.  Output: one line per test, then exactly one summary line
+"N passed, N failed"; the exit status is non-zero if anything failed.
+
+Timing assertions are deliberately loose (this runs on small, noisy machines):
+they tell "concurrent" from "serial", never fast from slow.
+"""
+
+import argparse
+import contextlib
+import email.utils
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import http.client
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WWW = REPO / "www"
+INDEX_HTML = (WWW / "index.html").read_bytes()
+NOT_FOUND_HTML = (WWW / "404.html").read_bytes()
+
+EDDY = None       # absolute path of build/eddy, from the command line
+EXAMPLE = None    # absolute path of build/examples/seed_server
+
+READY_RE = re.compile(r"^(eddy|seed_server) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
+TEST_TIMEOUT = 25        # seconds any single test may take before it is failed
+START_TIMEOUT = 5        # seconds for a ready line
+IO_TIMEOUT = 5           # default socket timeout
+
+# --------------------------------------------------------------- failures --
+
+
+class Failure(AssertionError):
+    """A test's expectation did not hold."""
+
+
+class Skip(Exception):
+    """The test cannot run here (no ::1, no curl); it counts as passed."""
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def check_eq(actual, expected, what):
+    if actual != expected:
+        raise Failure(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def short(data, n=120):
+    r = repr(data)
+    return r if len(r) <= n else r[:n] + "..."
+
+
+# -------------------------------------------------------------- processes --
+
+_PROCS = []   # every Popen we started, so nothing outlives the run
+
+
+def reap(proc):
+    """Kills proc (by its own pid) if it still runs, and waits for it."""
+    if proc.poll() is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    for f in (proc.stdout, proc.stderr):
+        if f:
+            with contextlib.suppress(Exception):
+                f.close()
+
+
+def reap_all():
+    for p in _PROCS:
+        reap(p)
+
+
+class Server:
+    """A running eddy (or seed_server) and the addresses it announced."""
+
+    def __init__(self, proc, addrs, errfile):
+        self.proc = proc
+        self.addrs = addrs            # [(host, port), ...] in announce order
+        self.addr = addrs[0]
+        self.errfile = errfile
+        self.expect_exit = False      # set when a test stops the server itself
+
+    @property
+    def url(self):
+        host, port = self.addr
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    def stderr_text(self):
+        self.errfile.seek(0)
+        return self.errfile.read().decode(errors="replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def check_alive(self):
+        if not self.alive():
+            raise Failure(f"server exited with status {self.proc.returncode}; "
+                          f"stderr: {short(self.stderr_text(), 300)}")
+
+    def signal(self, sig):
+        self.expect_exit = True
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"server still running {timeout} s after being told to stop")
+
+
+def read_ready_lines(proc, count, errfile, timeout=START_TIMEOUT):
+    """Reads `count` ready lines from proc's stdout; returns [(host, port)]."""
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buf = b""
+    addrs = []
+    while len(addrs) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Failure(f"no ready line within {timeout} s (got {short(buf)})")
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            proc.wait(timeout=2)
+            errfile.seek(0)
+            raise Failure(f"exited with status {proc.returncode} before its ready line; "
+                          f"stderr: {short(errfile.read(), 300)}")
+        buf += chunk
+        while b"\n" in buf and len(addrs) < count:
+            line, buf = buf.split(b"\n", 1)
+            m = READY_RE.match(line.decode(errors="replace"))
+            if not m:
+                raise Failure(f"unexpected ready line {short(line)}")
+            addrs.append((m.group(2).strip("[]"), int(m.group(3))))
+    return addrs
+
+
+@contextlib.contextmanager
+def spawn_server(argv, count):
+    errfile = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=errfile, cwd=str(REPO))
+    _PROCS.append(proc)
+    try:
+        srv = Server(proc, read_ready_lines(proc, count, errfile), errfile)
+        yield srv
+        # The body of the test passed; a server that died on its own under
+        # it is still a failure (a crash the test did not look for).
+        if not srv.expect_exit and not srv.alive():
+            srv.check_alive()
+    finally:
+        reap(proc)
+        errfile.close()
+
+
+def start_eddy(*args, listen=("127.0.0.1:0",), root=WWW):
+    argv = [EDDY]
+    for addr in listen:
+        argv += ["--listen", addr]
+    argv += ["--root", str(root), *args]
+    return spawn_server(argv, len(listen))
+
+
+def start_example(addr="127.0.0.1:0", root=WWW):
+    return spawn_server([EXAMPLE, addr, str(root)], 1)
+
+
+def run_eddy_to_exit(*args, timeout=3):
+    """Runs eddy expecting it to exit by itself; returns CompletedProcess."""
+    try:
+        return subprocess.run([EDDY, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, cwd=str(REPO))
+    except subprocess.TimeoutExpired:   # run() has killed it
+        raise Failure(f"eddy {' '.join(args)} did not exit within {timeout} s "
+                      "(it started serving?)")
+
+
+# ----------------------------------------------------------------- client --
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers        # [(name, value)] as received
+        self.body = body
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def __repr__(self):
+        return f"<{self.version} {self.status} {self.reason} body={short(self.body, 40)}>"
+
+
+class RawConn:
+    """A client socket with a read buffer, so pipelined responses can be
+    taken one at a time and trailing bytes are never lost."""
+
+    def __init__(self, addr, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _recv(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Failure(f"timed out waiting for the server (have {short(self.buf)})")
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(65536)
+        except socket.timeout:
+            raise Failure(f"timed out waiting for the server (have {short(self.buf)})")
+
+    def read_response(self, head_request=False, timeout=IO_TIMEOUT):
+        """Reads one full response; the body is framed by Content-Length."""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self._recv(deadline)
+            if not chunk:
+                raise Failure(f"connection closed before a full response head "
+                              f"(got {short(self.buf)})")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        m = re.match(r"^(HTTP/\d\.\d) (\d{3}) ?(.*)$", lines[0])
+        if not m:
+            raise Failure(f"bad status line {short(lines[0])}")
+        headers = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            check(sep and name and name == name.strip(), f"bad header line {short(line)}")
+            headers.append((name, value.strip()))
+        resp = Response(m.group(1), int(m.group(2)), m.group(3), headers, b"")
+        if head_request or resp.status in (204, 304) or resp.status < 200:
+            return resp
+        length = resp.header("Content-Length")
+        if length is None:   # not expected from eddy, but read to EOF then
+            while True:
+                chunk = self._recv(deadline)
+                if not chunk:
+                    break
+                self.buf += chunk
+            resp.body, self.buf = self.buf, b""
+            return resp
+        n = int(length)
+        while len(self.buf) < n:
+            chunk = self._recv(deadline)
+            if not chunk:
+                raise Failure(f"connection closed after {len(self.buf)} of {n} body bytes")
+            self.buf += chunk
+        resp.body, self.buf = self.buf[:n], self.buf[n:]
+        return resp
+
+    def readable_within(self, seconds):
+        """True if bytes (or EOF) arrive within seconds."""
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.sock], [], [], seconds)
+        return bool(r)
+
+    def closed_within(self, seconds):
+        """True if the server closes (EOF or reset) within seconds with no
+        further bytes; fails if it sends anything more."""
+        check(not self.buf, f"unexpected extra bytes {short(self.buf)}")
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                return False
+            except ConnectionResetError:
+                return True
+            if not chunk:
+                return True
+            raise Failure(f"unexpected extra bytes {short(chunk)}")
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def reset(self):
+        """Closes with an RST instead of a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def get(path="/", host="t", extra=""):
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+
+
+def raw_request(addr, data, head_request=False, timeout=IO_TIMEOUT):
+    """Sends data on a new connection and returns the first response."""
+    with RawConn(addr, timeout) as c:
+        c.send(data)
+        return c.read_response(head_request=head_request, timeout=timeout)
+
+
+def check_index(resp, what="GET /"):
+    check_eq(resp.status, 200, f"{what} status")
+    check(resp.body == INDEX_HTML, f"{what} body is not www/index.html: {short(resp.body)}")
+
+
+def timed_get_index(addr, limit, what="GET /"):
+    """GET / on a fresh connection; fails unless it is answered within limit s."""
+    t0 = time.monotonic()
+    resp = raw_request(addr, get("/"), timeout=max(limit * 4, 2))
+    took = time.monotonic() - t0
+    check_index(resp, what)
+    check(took < limit, f"{what} took {took:.2f} s, want < {limit} s")
+    return took
+
+
+def ipv6_loopback_available():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ tests --
+# 1. Files: index, HEAD, 404s.
+
+def test_get_index():
+    with start_eddy() as srv:
+        conn = http.client.HTTPConnection(*srv.addr, timeout=IO_TIMEOUT)
+        try:
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        check_eq(resp.status, 200, "status")
+        check(body == INDEX_HTML, f"body is not www/index.html: {short(body)}")
+        ctype = resp.getheader("Content-Type", "")
+        check(ctype.split(";")[0].strip() == "text/html", f"Content-Type {ctype!r}")
+        check_eq(resp.getheader("Content-Length"), str(len(INDEX_HTML)), "Content-Length")
+        server = resp.getheader("Server")
+        check(server and "eddy" in server.lower(), f"Server header {server!r}")
+        date = resp.getheader("Date")
+        check(date and re.match(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$",
+                                date), f"Date is not an IMF-fixdate: {date!r}")
+        skew = abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time())
+        check(skew < 120, f"Date {date!r} is {skew:.0f} s away from now")
+
+
+def test_head_index():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(get("/"))
+        full = c.read_response()
+        c.send(f"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        head = c.read_response(head_request=True)
+        check_eq(head.status, 200, "HEAD status")
+        for name in ("Content-Type", "Content-Length", "Server"):
+            check_eq(head.header(name), full.header(name), f"HEAD {name}")
+        check(head.header("Date"), "HEAD has no Date")
+        # No body may follow: the very next bytes must be the next response.
+        check(not c.readable_within(0.3), f"bytes after HEAD response: {short(c.buf)}")
+        c.send(get("/"))
+        check_index(c.read_response(), "GET / after HEAD")
+
+
+def test_not_found_page():
+    with start_eddy() as srv:
+        resp = raw_request(srv.addr, get("/no/such/page.html"))
+        check_eq(resp.status, 404, "status")
+        check(resp.body == NOT_FOUND_HTML, f"body is not www/404.html: {short(resp.body)}")
+        check_eq((resp.header("Content-Type") or "").split(";")[0], "text/html", "Content-Type")
+        check_eq(resp.header("Content-Length"), str(len(NOT_FOUND_HTML)), "Content-Length")
+
+
+def test_builtin_not_found_page():
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "index.html").write_bytes(b"<p>temp root</p>\n")
+        with start_eddy(root=tmp) as srv:
+            resp = raw_request(srv.addr, get("/"))
+            check_eq((resp.status, resp.body), (200, b"<p>temp root</p>\n"), "GET / of temp root")
+            resp = raw_request(srv.addr, get("/missing"))
+            check_eq(resp.status, 404, "status")
+            check_eq((resp.header("Content-Type") or "").split(";")[0], "text/html", "Content-Type")
+            check(b"404" in resp.body and resp.body != NOT_FOUND_HTML,
+                  f"built-in 404 body {short(resp.body)}")
+            check_eq(resp.header("Content-Length"), str(len(resp.body)), "Content-Length")
+
+
+def test_no_escape_from_root():
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        (root / "index.html").write_bytes(b"inside\n")
+        (Path(tmp) / "secret.txt").write_bytes(b"SECRET\n")
+        with start_eddy(root=root) as srv:
+            for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
+                         "/a/../../secret.txt"):
+                resp = raw_request(srv.addr, get(path))
+                check(b"SECRET" not in resp.body, f"GET {path} leaked a file outside the root")
+                check(resp.status in (400, 403, 404), f"GET {path}: status {resp.status}")
+
+
+def test_post_not_allowed():
+    with start_eddy() as srv:
+        resp = raw_request(srv.addr, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        check_eq(resp.status, 405, "status")
+        check(resp.header("Allow") and "GET" in resp.header("Allow"), f"Allow {resp.header('Allow')!r}")
+
+
+# 2. Keep-alive and pipelining.
+
+def test_keepalive_http_client():
+    with start_eddy() as srv:
+        conn = http.client.HTTPConnection(*srv.addr, timeout=IO_TIMEOUT)
+        try:
+            local = None
+            for i, path in enumerate(["/", "/nope", "/", "/index.html", "/"]):
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                body = resp.read()
+                check_eq(resp.status, 404 if path == "/nope" else 200, f"request {i} {path}")
+                check(body == (NOT_FOUND_HTML if path == "/nope" else INDEX_HTML),
+                      f"request {i} body {short(body)}")
+                check(resp.getheader("Connection", "").lower() != "close",
+                      f"request {i}: server announced Connection: close")
+                # http.client silently reconnects; the local port proves it did not.
+                port = conn.sock.getsockname()
+                local = local or port
+                check_eq(port, local, f"request {i} local address (one connection)")
+        finally:
+            conn.close()
+
+
+def test_pipelined_requests():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(get("/") + get("/nope") + get("/"))
+        check_index(c.read_response(), "1st pipelined")
+        second = c.read_response()
+        check_eq(second.status, 404, "2nd pipelined status")
+        check(second.body == NOT_FOUND_HTML, "2nd pipelined body")
+        check_index(c.read_response(), "3rd pipelined")
+        check(not c.readable_within(0.3), f"extra bytes after 3 responses: {short(c.buf)}")
+
+
+def test_connection_close():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(get("/", extra="Connection: close\r\n"))
+        resp = c.read_response()
+        check_index(resp)
+        check_eq((resp.header("Connection") or "").lower(), "close", "Connection header")
+        check(c.closed_within(3), "no EOF after a Connection: close response")
+
+
+def test_http10():
+    with start_eddy() as srv:
+        with RawConn(srv.addr) as c:
+            c.send(b"GET / HTTP/1.0\r\n\r\n")
+            check_index(c.read_response(), "HTTP/1.0 GET /")
+            check(c.closed_within(3), "HTTP/1.0 without keep-alive: no EOF after the response")
+        with RawConn(srv.addr) as c:
+            c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            resp = c.read_response()
+            check_index(resp, "HTTP/1.0 keep-alive GET /")
+            check_eq((resp.header("Connection") or "").lower(), "keep-alive", "Connection header")
+            c.send(b"GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            check_eq(c.read_response().status, 404, "second HTTP/1.0 keep-alive request")
+
+
+# 3. Concurrency: the point of the seed.
+
+def test_concurrent_delayed_requests():
+    n = 200
+    with start_eddy("--delay", "/sleep=1") as srv:
+        conns = []
+        try:
+            t0 = time.monotonic()
+            for _ in range(n):
+                c = RawConn(srv.addr, timeout=10)
+                conns.append(c)
+                c.send(get("/sleep"))
+            sent = time.monotonic() - t0
+            # While all of them wait, / is answered at once.
+            timed_get_index(srv.addr, 0.5, "GET / while 200 /sleep wait")
+            for i, c in enumerate(conns):
+                resp = c.read_response(timeout=10)
+                check_index(resp, f"/sleep #{i}")
+            took = time.monotonic() - t0
+        finally:
+            for c in conns:
+                c.close()
+        check(took >= 0.9, f"200 delayed requests answered after {took:.2f} s: before the 1 s delay")
+        check(took <= 3.0, f"200 delayed requests took {took:.2f} s (sending took {sent:.2f} s): "
+                           "not concurrent")
+        srv.check_alive()
+
+
+# 4. --max-conns: the rest wait in the backlog, nothing is refused.
+
+def test_max_conns_backlog():
+    with start_eddy("--max-conns", "2", "--delay", "/sleep=1") as srv:
+        t0 = time.monotonic()
+        a = RawConn(srv.addr)
+        b = RawConn(srv.addr)
+        try:
+            a.send(get("/sleep", extra="Connection: close\r\n"))
+            b.send(get("/sleep", extra="Connection: close\r\n"))
+            time.sleep(0.1)   # let eddy take a and b before c exists
+            try:
+                c = RawConn(srv.addr)
+            except ConnectionRefusedError:
+                raise Failure("third connection refused at --max-conns 2; it should wait")
+            try:
+                c.send(get("/"))
+                check(not c.readable_within(0.6),
+                      "third connection answered while two /sleep held both slots")
+                for name, x in (("a", a), ("b", b)):
+                    check_index(x.read_response(timeout=5), f"/sleep on {name}")
+                check_index(c.read_response(timeout=5), "GET / on the waiting connection")
+                took = time.monotonic() - t0
+                check(took <= 3.0, f"waiting connection answered after {took:.2f} s, want <= 3 s")
+            finally:
+                c.close()
+        finally:
+            a.close()
+            b.close()
+
+
+# 5. Graceful stop.
+
+def test_sigterm_finishes_in_flight():
+    with start_eddy("--delay", "/sleep=1") as srv:
+        conns = [RawConn(srv.addr) for _ in range(5)]
+        try:
+            for c in conns:
+                c.send(get("/sleep"))
+            # A prompt / proves the loop turned after the sends; the short
+            # sleep lets it read the five requests.
+            timed_get_index(srv.addr, 0.5)
+            time.sleep(0.2)
+            srv.signal(signal.SIGTERM)
+            # New connections are refused once the signal is handled (loosely:
+            # within 0.6 s, while the five are still being delayed).
+            refused = False
+            deadline = time.monotonic() + 0.6
+            while time.monotonic() < deadline and not refused:
+                try:
+                    socket.create_connection(srv.addr, timeout=1).close()
+                    time.sleep(0.05)
+                except (ConnectionRefusedError, ConnectionResetError):
+                    refused = True
+            for i, c in enumerate(conns):
+                check_index(c.read_response(timeout=5), f"in-flight /sleep #{i} after SIGTERM")
+                check(c.closed_within(3), f"connection #{i} not closed after its response")
+            check_eq(srv.wait(5), 0, "exit status after SIGTERM")
+            check(refused, "new connections still accepted 0.6 s after SIGTERM")
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_sigint_idle_exit():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(get("/"))
+        check_index(c.read_response())
+        srv.signal(signal.SIGINT)
+        check(c.closed_within(3), "idle keep-alive connection not closed on SIGINT")
+        check_eq(srv.wait(5), 0, "exit status after SIGINT")
+
+
+# 6. Flags.
+
+def test_help():
+    p = run_eddy_to_exit("--help")
+    check_eq(p.returncode, 0, "exit status")
+    out = p.stdout.decode()
+    check("usage" in out.lower(), f"no usage in {short(out)}")
+    for flag in ("--listen", "--root", "--max-conns", "--delay", "--help", "--version"):
+        check(flag in out, f"--help does not mention {flag}")
+
+
+def test_version():
+    p = run_eddy_to_exit("--version")
+    check_eq(p.returncode, 0, "exit status")
+    out = p.stdout.decode()
+    check(re.fullmatch(r"eddy \d+\.\d+\.\d+\n", out), f"--version printed {short(out)}")
+
+
+def check_usage_error(p, what, mention=None):
+    err = p.stderr.decode(errors="replace")
+    check_eq(p.returncode, 2, f"{what}: exit status")
+    check(err.strip() and err.count("\n") == 1 and err.endswith("\n"),
+          f"{what}: want one stderr line, got {short(err)}")
+    check(not p.stdout, f"{what}: unexpected stdout {short(p.stdout)}")
+    if mention:
+        check(mention.lower() in err.lower(), f"{what}: stderr does not mention {mention!r}: {short(err)}")
+
+
+BAD_FLAGS = [
+    ("unknown_flag", ["--bogus"], "--bogus"),
+    ("missing_value", ["--root"], "--root"),
+    ("root_missing", ["--root", "/nonexistent/eddy-www"], "/nonexistent/eddy-www"),
+    ("max_conns_abc", ["--max-conns", "abc"], "abc"),
+    ("max_conns_negative", ["--max-conns", "-1"], "-1"),
+    ("delay_nope", ["--delay", "nope"], "nope"),
+    ("delay_bad_seconds", ["--delay", "/sleep=soon"], "soon"),
+    ("listen_garbage", ["--listen", "nonsense"], "nonsense"),
+]
+
+
+def make_bad_flag_test(args, mention):
+    def test():
+        base = ["--listen", "127.0.0.1:0", "--root", str(WWW)]
+        if "--root" in args:
+            base = base[:2]
+        if "--listen" in args:
+            base = base[2:]
+        check_usage_error(run_eddy_to_exit(*base, *args), " ".join(args), mention)
+    return test
+
+
+def test_flag_port_in_use():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        p = run_eddy_to_exit("--listen", f"127.0.0.1:{port}", "--root", str(WWW))
+        check_usage_error(p, "port in use", "in use")
+        check(str(port) in p.stderr.decode(), f"message does not name the port: {short(p.stderr)}")
+
+
+# 7. IPv6 and several listeners.
+
+def test_ipv6_listen():
+    if not ipv6_loopback_available():
+        raise Skip("::1 unavailable")
+    with start_eddy(listen=("[::1]:0",)) as srv:
+        check_eq(srv.addr[0], "::1", "announced host")
+        check_index(raw_request(srv.addr, get("/", host="[::1]")), "GET / over ::1")
+
+
+def test_two_listeners():
+    listen = ("127.0.0.1:0", "[::1]:0") if ipv6_loopback_available() else ("127.0.0.1:0", "127.0.0.1:0")
+    with start_eddy(*(), listen=listen) as srv:
+        check_eq(len(srv.addrs), 2, "ready lines")
+        check(srv.addrs[0] != srv.addrs[1], f"both listeners announced {srv.addrs[0]}")
+        for addr in srv.addrs:
+            check_index(raw_request(addr, get("/")), f"GET / on {addr}")
+
+
+# 8. The seed example, embedding the library.
+
+def test_seed_example():
+    with start_example() as srv:
+        check_index(raw_request(srv.addr, get("/")), "GET /")
+        resp = raw_request(srv.addr, get("/other"))
+        check_eq(resp.status, 404, "/other status")
+        check(resp.body == NOT_FOUND_HTML, f"/other body {short(resp.body)}")
+        with RawConn(srv.addr, timeout=10) as sleeper:
+            t0 = time.monotonic()
+            sleeper.send(get("/sleep"))
+            time.sleep(0.2)
+            for _ in range(3):
+                timed_get_index(srv.addr, 0.5, "GET / while /sleep waits")
+            resp = sleeper.read_response(timeout=7)
+            took = time.monotonic() - t0
+        check_index(resp, "/sleep")
+        check(4.5 <= took <= 7.0, f"/sleep answered after {took:.2f} s, want about 5 s")
+
+
+# 9. curl.
+
+def test_curl():
+    curl = shutil.which("curl") or ("/usr/bin/curl" if os.access("/usr/bin/curl", os.X_OK) else None)
+    if not curl:
+        raise Skip("curl not found")
+    with start_eddy() as srv:
+        p = subprocess.run([curl, "-sS", "-i", "--max-time", "5", srv.url],
+                           capture_output=True, timeout=10)
+        check_eq(p.returncode, 0, f"curl exit status (stderr {short(p.stderr)})")
+        out = p.stdout
+        check(re.match(rb"^HTTP/1\.1 200 ", out), f"curl output starts {short(out)}")
+        check(out.endswith(b"\r\n\r\n" + INDEX_HTML), f"curl body is not index.html: {short(out[-80:])}")
+
+
+# 10. Clients that leave.
+
+def client_leaves(close):
+    with start_eddy("--delay", "/sleep=1") as srv:
+        for _ in range(3):
+            c = RawConn(srv.addr)
+            c.send(get("/sleep"))
+            time.sleep(0.1)
+            close(c)
+        time.sleep(1.4)   # past the delay: the timers have fired or been cancelled
+        srv.check_alive()
+        timed_get_index(srv.addr, 1.0, "GET / after clients left")
+        srv.check_alive()
+
+
+def test_client_closes_before_delayed_answer():
+    client_leaves(RawConn.close)
+
+
+def test_client_resets_before_delayed_answer():
+    client_leaves(RawConn.reset)
+
+
+def test_half_closed_client_still_answered():
+    with start_eddy("--delay", "/sleep=0.5") as srv, RawConn(srv.addr) as c:
+        c.send(get("/sleep"))
+        c.sock.shutdown(socket.SHUT_WR)   # done sending, still listening
+        check_index(c.read_response(timeout=5), "/sleep after the client's half-close")
+        check(c.closed_within(3), "no EOF after answering a half-closed client")
+
+
+# 11. Bad requests.
+
+def test_garbage_request_400():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(b"HELLO\r\n\r\n")
+        resp = c.read_response()
+        check_eq(resp.status, 400, "status")
+        check(c.closed_within(3), "connection not closed after 400")
+        srv.check_alive()
+
+
+def test_missing_host_400():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(b"GET / HTTP/1.1\r\n\r\n")
+        check_eq(c.read_response().status, 400, "status")
+        check(c.closed_within(3), "connection not closed after 400")
+
+
+def test_duplicate_host_400():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        check_eq(c.read_response().status, 400, "status")
+        check(c.closed_within(3), "connection not closed after 400")
+
+
+def test_huge_header_431():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        check_eq(c.read_response().status, 431, "status")
+        check(c.closed_within(3), "connection not closed after 431")
+        srv.check_alive()
+
+
+def test_large_header_under_limit_ok():
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 15000 + b"\r\n\r\n")
+        check_index(c.read_response(), "GET / with a 15000-byte header")
+        c.send(get("/"))
+        check_index(c.read_response(), "next request on the same connection")
+
+
+# ----------------------------------------------------------------- runner --
+
+def all_tests():
+    tests = [(name[len("test_"):], fn) for name, fn in globals().items()
+             if name.startswith("test_") and callable(fn)]
+    for name, args, mention in BAD_FLAGS:
+        tests.append((f"flag_{name}", make_bad_flag_test(args, mention)))
+    # Keep the order of the file (flags grouped with their section).
+    order = ["get_index", "head_index", "not_found_page", "builtin_not_found_page",
+             "no_escape_from_root", "post_not_allowed",
+             "keepalive_http_client", "pipelined_requests", "connection_close", "http10",
+             "concurrent_delayed_requests", "max_conns_backlog",
+             "sigterm_finishes_in_flight", "sigint_idle_exit", "help", "version"]
+    order += [f"flag_{n}" for n, _, _ in BAD_FLAGS]
+    order += ["flag_port_in_use"]
+    rank = {n: i for i, n in enumerate(order)}
+    return sorted(tests, key=lambda t: rank.get(t[0], len(order)))
+
+
+def on_alarm(signum, frame):
+    raise TestTimeout(f"test took longer than {TEST_TIMEOUT} s")
+
+
+def run_one(name, fn):
+    t0 = time.monotonic()
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TEST_TIMEOUT)
+    try:
+        fn()
+        verdict, reason = "ok", ""
+    except Skip as e:
+        verdict, reason = "ok", f"skip: {e}"
+    except (Failure, TestTimeout) as e:
+        verdict, reason = "FAIL", str(e)
+    except Exception as e:   # an error in the test or an unexpected socket error
+        tb = traceback.extract_tb(e.__traceback__)[-1]
+        verdict, reason = "FAIL", f"{type(e).__name__}: {e} (line {tb.lineno})"
+    finally:
+        signal.alarm(0)
+        reap_all()
+    took = time.monotonic() - t0
+    print(f"{name:<45} {verdict} ({took:.2f} s){'  ' + reason if reason else ''}", flush=True)
+    return verdict == "ok"
+
+
+def main():
+    global EDDY, EXAMPLE
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--eddy", required=True, help="path of the eddy program")
+    ap.add_argument("--example", required=True, help="path of examples/seed_server")
+    ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
+    opts = ap.parse_args()
+    EDDY = str(Path(opts.eddy).resolve())
+    EXAMPLE = str(Path(opts.example).resolve())
+    for path in (EDDY, EXAMPLE):
+        if not os.access(path, os.X_OK):
+            print(f"{path}: not an executable (run make all)", file=sys.stderr)
+            print("0 passed, 1 failed")
+            return 1
+
+    passed = failed = 0
+    try:
+        for name, fn in all_tests():
+            if opts.only and opts.only not in name:
+                continue
+            if run_one(name, fn):
+                passed += 1
+            else:
+                failed += 1
+    except KeyboardInterrupt:
+        failed += 1
+        print("interrupted", flush=True)
+    finally:
+        reap_all()
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
