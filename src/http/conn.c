@@ -260,7 +260,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         if (err == HPE_OK)
             return p + len;
         if (err != HPE_PAUSED) {
-            response_error(c, parser_error_status(&c->parser));
+            response_error(c, parser_error_status(c));
             return p + len; /* framing is lost: the rest is never parsed */
         }
         const char *pos = llhttp_get_error_pos(&c->parser);
@@ -341,7 +341,7 @@ static ssize_t read_some(conn *c, char **region)
             return -ENOBUFS;
         *region = c->in;
         ssize_t n = stream_read(c->stream, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n > 0 && (size_t)n < c->in_cap - c->in_len)
+        if (n > 0 && (size_t)n < c->in_cap - c->in_len && !c->peer_eof)
             c->readable = false; /* a short read drained the socket */
         return n;
     }
@@ -349,7 +349,10 @@ static ssize_t read_some(conn *c, char **region)
     char *scratch = loop_scratch(srv->loop, &cap);
     *region = scratch;
     ssize_t n = stream_read(c->stream, scratch, cap);
-    if (n > 0 && (size_t)n < cap)
+    /* A short read drained the socket, so reading again would only say
+     * EAGAIN; unless the peer half-closed, when it says EOF and no new
+     * event would tell us. */
+    if (n > 0 && (size_t)n < cap && !c->peer_eof)
         c->readable = false;
     return n;
 }
@@ -454,6 +457,8 @@ static void on_ready(eddy_stream *s, unsigned events)
     }
     if (events & STREAM_READABLE)
         c->readable = true;
+    if (events & STREAM_RDHUP)
+        c->peer_eof = true;
     if (events & STREAM_WRITABLE)
         c->writable = true;
     if (c->phase == PHASE_HANDLER && !output_pending(c))
@@ -543,8 +548,13 @@ void conn_abort(conn *c)
 void conn_drain(conn *c)
 {
     c->draining = true;
-    if (c->phase == PHASE_IDLE && !output_pending(c) && c->in_len == 0)
-        conn_close(c);
+    if (c->in_batch || c->phase != PHASE_IDLE || output_pending(c) || c->in_len)
+        return; /* closes once its request in flight is answered */
+    /* Idle as far as we know, but a request may be waiting unread in the
+     * socket (its event not handled yet): read once; conn_run answers what
+     * is there with Connection: close, or closes at EAGAIN. */
+    c->readable = true;
+    conn_run(c);
 }
 
 /* Called by the response writer once a response is fully queued. */

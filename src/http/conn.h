@@ -51,6 +51,7 @@ struct conn {
     const char *req_base;  /* where the current request head starts */
     span field_name, field_value; /* the header field being parsed */
     bool head_len_known;
+    uint16_t parse_status; /* status a parser callback chose for its error */
     /* Owned input: what must survive until the next read. */
     char *in;
     uint32_t in_len, in_cap;
@@ -63,6 +64,7 @@ struct conn {
     off_t file_left;
     bool readable;         /* the stream may have input we have not read */
     bool writable;
+    bool peer_eof;         /* the peer half-closed: a read will say EOF */
     bool in_batch;         /* processing input: output is flushed at the end */
     bool close_after_write;
     bool draining;         /* server shutting down: close once idle */

@@ -9,12 +9,19 @@ static conn *conn_of(llhttp_t *p) { return p->data; }
 /* Spans of one token may arrive in several callbacks when the token crosses
  * a read; the bytes are contiguous in the connection's buffer, so extending
  * the span to the new end is enough. */
-static void span_extend(conn *c, span *s, const char *at, size_t len)
+static int span_extend(conn *c, span *s, const char *at, size_t len)
 {
-    uint32_t end = (uint32_t)(at + len - c->req_base);
+    size_t end = (size_t)(at + len - c->req_base);
+    if (end > c->srv->max_header_bytes) {
+        /* Checked here, not only after a read: a whole oversized head can
+         * arrive in one read and complete before anyone looks. */
+        c->parse_status = 431;
+        return -1;
+    }
     if (s->len == 0)
         s->off = (uint32_t)(at - c->req_base);
-    s->len = end - s->off;
+    s->len = (uint32_t)end - s->off;
+    return 0;
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -27,6 +34,7 @@ static int on_message_begin(llhttp_t *p)
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
     c->phase = PHASE_HEAD;
+    c->parse_status = 0;
     conn_head_started(c);
     return 0;
 }
@@ -36,29 +44,25 @@ static int on_method(llhttp_t *p, const char *at, size_t len)
     conn *c = conn_of(p);
     if (!c->req_base)
         c->req_base = at;
-    span_extend(c, &c->req.method, at, len);
-    return 0;
+    return span_extend(c, &c->req.method, at, len);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    span_extend(c, &c->req.target, at, len);
-    return 0;
+    return span_extend(c, &c->req.target, at, len);
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    span_extend(c, &c->field_name, at, len);
-    return 0;
+    return span_extend(c, &c->field_name, at, len);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    span_extend(c, &c->field_value, at, len);
-    return 0;
+    return span_extend(c, &c->field_value, at, len);
 }
 
 static bool name_is(const conn *c, const char *name)
@@ -130,9 +134,12 @@ void parser_start(conn *c)
     c->parser.data = c;
 }
 
-int parser_error_status(const llhttp_t *p)
+int parser_error_status(const conn *c)
 {
+    const llhttp_t *p = &c->parser;
     switch (llhttp_get_errno(p)) {
+    case HPE_USER:
+        return c->parse_status ? c->parse_status : 400;
     case HPE_INVALID_VERSION:
         /* A well-formed version eddy does not speak (HTTP/2.0, HTTP/3.0). */
         return p->http_major >= 2 && p->http_major <= 9 ? 505 : 400;

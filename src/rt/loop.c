@@ -35,6 +35,10 @@ struct eddy_loop {
     /* Callbacks deferred to the next turn; swapped out while running so a
      * callback that defers again waits for the following turn. */
     defer_queue defers, running;
+    /* The batch epoll_wait returned, while it is dispatched: a watcher
+     * removed by an earlier callback must not see its later events. */
+    struct epoll_event *batch;
+    int batch_next, batch_len;
     char scratch[LOOP_SCRATCH_BYTES];
 };
 
@@ -238,6 +242,9 @@ void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak)
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     if (!weak)
         loop->strong_io--;
+    for (int i = loop->batch_next; i < loop->batch_len; i++)
+        if (loop->batch[i].data.ptr == io)
+            loop->batch[i].data.ptr = NULL;
 }
 
 bool loop_alive(const eddy_loop *loop)
@@ -257,10 +264,16 @@ void loop_run_once(eddy_loop *loop, bool nowait)
     struct epoll_event evs[LOOP_MAX_EVENTS];
     int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
     update_clock(loop);
+    loop->batch = evs;
+    loop->batch_len = n;
     for (int i = 0; i < n; i++) {
+        loop->batch_next = i + 1;
         eddy_io *io = evs[i].data.ptr;
-        io->cb(io, evs[i].events);
+        if (io)
+            io->cb(io, evs[i].events);
     }
+    loop->batch = NULL;
+    loop->batch_len = loop->batch_next = 0;
     run_timers(loop);
     run_deferred(loop);
 }

@@ -21,6 +21,8 @@ static void on_io(eddy_io *io, uint32_t events)
         ready |= STREAM_WRITABLE;
     if (events & (EPOLLHUP | EPOLLERR))
         ready |= STREAM_HUP;
+    if (events & EPOLLRDHUP)
+        ready |= STREAM_RDHUP;
     if (ss->base.on_ready)
         ss->base.on_ready(&ss->base, ready);
 }

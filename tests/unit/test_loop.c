@@ -3,6 +3,8 @@
 #include "harness.h"
 
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 typedef struct record {
     int order[16];
@@ -143,6 +145,50 @@ static void run_returns_when_nothing_is_left(void **state)
     eddy_loop_free(loop);
 }
 
+typedef struct watcher {
+    eddy_io io;
+    eddy_loop *loop;
+    struct watcher *victim;
+    int calls;
+} watcher;
+
+static void on_event(eddy_io *io, uint32_t events)
+{
+    (void)events;
+    watcher *w = io->data;
+    w->calls++;
+    if (w->victim && w->victim->io.fd >= 0) {
+        /* Remove the other watcher while its event waits in this batch. */
+        loop_io_del(w->loop, &w->victim->io, false);
+        close(w->victim->io.fd);
+        w->victim->io.fd = -1;
+    }
+}
+
+static void watcher_removed_mid_batch_sees_no_event(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    watcher w[2] = {{.loop = loop}, {.loop = loop}};
+    w[0].victim = &w[1];
+    w[1].victim = &w[0];
+    for (int i = 0; i < 2; i++) {
+        int fd = eventfd(1, EFD_NONBLOCK); /* readable from the start */
+        w[i].io.cb = on_event;
+        w[i].io.data = &w[i];
+        assert_int_equal(loop_io_add(loop, &w[i].io, fd, EPOLLIN | EPOLLET, false), 0);
+    }
+    loop_run_once(loop, true);
+    /* Whichever ran first removed the other, whose event never arrived. */
+    assert_int_equal(w[0].calls + w[1].calls, 1);
+    for (int i = 0; i < 2; i++)
+        if (w[i].io.fd >= 0) {
+            loop_io_del(loop, &w[i].io, false);
+            close(w[i].io.fd);
+        }
+    eddy_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +197,7 @@ int main(void)
         cmocka_unit_test(hundred_thousand_timers),
         cmocka_unit_test(deferred_runs_on_next_turn),
         cmocka_unit_test(run_returns_when_nothing_is_left),
+        cmocka_unit_test(watcher_removed_mid_batch_sees_no_event),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
