@@ -79,6 +79,14 @@ def short(data, n=120):
 _PROCS = []   # every Popen we started, so nothing outlives the run
 
 
+def _die_with_runner():
+    """In the child, before exec: be SIGKILLed if the runner dies, even by
+    SIGKILL (Linux prctl PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+
+
 def reap(proc):
     """Kills proc (by its own pid) if it still runs, and waits for it."""
     if proc.poll() is None:
@@ -172,11 +180,19 @@ def read_ready_lines(proc, count, errfile, timeout=START_TIMEOUT):
 def spawn_server(argv, count):
     errfile = tempfile.TemporaryFile()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=errfile, cwd=str(REPO))
+                            stderr=errfile, cwd=str(REPO), preexec_fn=_die_with_runner)
     _PROCS.append(proc)
     try:
         srv = Server(proc, read_ready_lines(proc, count, errfile), errfile)
-        yield srv
+        try:
+            yield srv
+        except Failure as e:
+            # A lost response often means the server died: say so.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.3)
+            if proc.returncode is not None and proc.returncode < 0:
+                raise Failure(f"{e} [server killed by signal {-proc.returncode}]") from None
+            raise
         # The body of the test passed; a server that died on its own under
         # it is still a failure (a crash the test did not look for).
         if not srv.expect_exit and not srv.alive():
@@ -401,7 +417,7 @@ def test_head_index():
     with start_eddy() as srv, RawConn(srv.addr) as c:
         c.send(get("/"))
         full = c.read_response()
-        c.send(f"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
         head = c.read_response(head_request=True)
         check_eq(head.status, 200, "HEAD status")
         for name in ("Content-Type", "Content-Length", "Server"):
@@ -608,6 +624,62 @@ def test_sigterm_finishes_in_flight():
                 c.close()
 
 
+def stop_process(srv):
+    """SIGSTOPs the server and waits until it is really stopped, so that
+    whatever happens next is all pending at once when it resumes."""
+    stat = Path(f"/proc/{srv.proc.pid}/stat")
+    if not stat.exists():
+        raise Skip("no /proc to see the server stopped")
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 2
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+        check(time.monotonic() < deadline, "server did not stop on SIGSTOP")
+        time.sleep(0.01)
+
+
+def sigterm_with_pending_event(make_event):
+    """SIGTERM, then another event, both waiting for eddy's next epoll_wait:
+    shutdown must not trip over the event of something it just closed, and
+    the request in flight must still be answered."""
+    with start_eddy("--delay", "/sleep=1") as srv:
+        busy = RawConn(srv.addr)
+        busy.send(get("/sleep"))
+        idle = RawConn(srv.addr)
+        idle.send(get("/"))
+        check_index(idle.read_response(), "GET / on the keep-alive connection")
+        timed_get_index(srv.addr, 0.5)
+        time.sleep(0.1)
+        stop_process(srv)
+        try:
+            srv.signal(signal.SIGTERM)
+            extra = make_event(srv, idle)
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        try:
+            check_index(busy.read_response(timeout=5), "in-flight /sleep after SIGTERM")
+            check_eq(srv.wait(5), 0, "exit status after SIGTERM")
+        finally:
+            for c in (busy, idle, extra):
+                if c:
+                    c.close()
+
+
+def new_connection(srv, idle):
+    return socket.create_connection(srv.addr, timeout=IO_TIMEOUT)
+
+
+def request_on_idle_connection(srv, idle):
+    idle.send(get("/"))   # answered or closed: both fine, it raced the signal
+
+
+def test_sigterm_races_new_connection():
+    sigterm_with_pending_event(new_connection)
+
+
+def test_sigterm_races_keepalive_request():
+    sigterm_with_pending_event(request_on_idle_connection)
+
+
 def test_sigint_idle_exit():
     with start_eddy() as srv, RawConn(srv.addr) as c:
         c.send(get("/"))
@@ -690,7 +762,7 @@ def test_ipv6_listen():
 
 def test_two_listeners():
     listen = ("127.0.0.1:0", "[::1]:0") if ipv6_loopback_available() else ("127.0.0.1:0", "127.0.0.1:0")
-    with start_eddy(*(), listen=listen) as srv:
+    with start_eddy(listen=listen) as srv:
         check_eq(len(srv.addrs), 2, "ready lines")
         check(srv.addrs[0] != srv.addrs[1], f"both listeners announced {srv.addrs[0]}")
         for addr in srv.addrs:
@@ -816,7 +888,8 @@ def all_tests():
              "no_escape_from_root", "post_not_allowed",
              "keepalive_http_client", "pipelined_requests", "connection_close", "http10",
              "concurrent_delayed_requests", "max_conns_backlog",
-             "sigterm_finishes_in_flight", "sigint_idle_exit", "help", "version"]
+             "sigterm_finishes_in_flight", "sigterm_races_new_connection",
+             "sigterm_races_keepalive_request", "sigint_idle_exit", "help", "version"]
     order += [f"flag_{n}" for n, _, _ in BAD_FLAGS]
     order += ["flag_port_in_use"]
     rank = {n: i for i, n in enumerate(order)}
@@ -825,6 +898,12 @@ def all_tests():
 
 def on_alarm(signum, frame):
     raise TestTimeout(f"test took longer than {TEST_TIMEOUT} s")
+
+
+def on_terminate(signum, frame):
+    # Turn SIGTERM/SIGHUP into an exception so every finally runs and the
+    # servers are killed, as with Ctrl-C.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_one(name, fn):
@@ -864,6 +943,8 @@ def main():
             print("0 passed, 1 failed")
             return 1
 
+    signal.signal(signal.SIGTERM, on_terminate)
+    signal.signal(signal.SIGHUP, on_terminate)
     passed = failed = 0
     try:
         for name, fn in all_tests():
