@@ -75,10 +75,17 @@ typedef struct eddy_config {
     unsigned max_conns;        /* connections handled at once; 0 = no limit.
                                   At the limit eddy stops accepting and lets
                                   new connections wait in the kernel backlog. */
-    unsigned max_header_bytes; /* request line + fields; 0 = default (16384) */
-    unsigned keepalive_ms;     /* idle time between requests; 0 = default (75 s) */
-    unsigned header_ms;        /* time for a whole request head; 0 = default (30 s) */
-    unsigned send_ms;          /* time a response may stall; 0 = default (60 s) */
+    /* Limits; 0 means the default.  Crossing one is answered with the
+     * status named and the connection is closed. */
+    unsigned max_request_line; /* request line bytes (414); default 8192 */
+    unsigned max_header_bytes; /* request line + fields bytes (431); default 16384 */
+    unsigned max_headers;      /* number of fields (431); default 100 */
+    uint64_t max_body;         /* request body bytes (413); default 1 MiB */
+    /* Timeouts in milliseconds; 0 means the default.  An expired
+     * connection is closed without an answer. */
+    unsigned header_ms;        /* a whole request head, from its first byte; 30 s */
+    unsigned keepalive_ms;     /* idle between requests; 75 s */
+    unsigned send_ms;          /* a response the client stops taking; 60 s */
 } eddy_config;
 
 /* Creates a server on loop.  config may be NULL for defaults; its strings are

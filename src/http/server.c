@@ -49,11 +49,15 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         free(srv);
         return rc;
     }
-    srv->max_header_bytes = config->max_header_bytes ? config->max_header_bytes
-                                                     : SERVER_DEFAULT_MAX_HEADER_BYTES;
-    srv->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : SERVER_DEFAULT_KEEPALIVE_MS;
-    srv->header_ms = config->header_ms ? config->header_ms : SERVER_DEFAULT_HEADER_MS;
-    srv->send_ms = config->send_ms ? config->send_ms : SERVER_DEFAULT_SEND_MS;
+#define OR_DEFAULT(v, d) ((v) ? (v) : (d))
+    srv->max_request_line = OR_DEFAULT(config->max_request_line, SERVER_DEFAULT_MAX_REQUEST_LINE);
+    srv->max_header_bytes = OR_DEFAULT(config->max_header_bytes, SERVER_DEFAULT_MAX_HEADER_BYTES);
+    srv->max_headers = OR_DEFAULT(config->max_headers, SERVER_DEFAULT_MAX_HEADERS);
+    srv->max_body = OR_DEFAULT(config->max_body, SERVER_DEFAULT_MAX_BODY);
+    srv->keepalive_ms = OR_DEFAULT(config->keepalive_ms, SERVER_DEFAULT_KEEPALIVE_MS);
+    srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
+    srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
+#undef OR_DEFAULT
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
 

@@ -8,7 +8,10 @@
 #include "rt/listener.h"
 
 #define SERVER_DEFAULT_ROOT "www"
+#define SERVER_DEFAULT_MAX_REQUEST_LINE 8192
 #define SERVER_DEFAULT_MAX_HEADER_BYTES 16384
+#define SERVER_DEFAULT_MAX_HEADERS 100
+#define SERVER_DEFAULT_MAX_BODY (1024 * 1024)
 #define SERVER_DEFAULT_KEEPALIVE_MS 75000
 #define SERVER_DEFAULT_HEADER_MS 30000
 #define SERVER_DEFAULT_SEND_MS 60000
@@ -26,7 +29,9 @@ struct eddy_server {
     accept_gate gate;
     char *root;
     int root_fd;
-    unsigned max_header_bytes, keepalive_ms, header_ms, send_ms;
+    unsigned max_request_line, max_header_bytes, max_headers;
+    uint64_t max_body;
+    unsigned keepalive_ms, header_ms, send_ms;
     route *routes;
     size_t nroutes;
     conn *conns;            /* every connection with an open stream or a held request */

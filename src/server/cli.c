@@ -1,37 +1,159 @@
-#include <stdio.h>
-
 #include "server/cli.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Longest timeout a flag accepts: a day. */
+#define CLI_MAX_TIMEOUT_S 86400.0
+
+enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS };
+
+typedef struct opt_spec {
+    const char *name;
+    const char *arg; /* what the value is, for --help */
+    enum opt_kind kind;
+    size_t offset; /* into eddy_config, for counts, sizes and timeouts */
+    const char *help;
+} opt_spec;
+
+#define CFG(field) offsetof(eddy_config, field)
+
+static const opt_spec specs[] = {
+    {"--listen", "HOST:PORT", OPT_LISTEN, 0,
+     "address to listen on; repeatable; IPv6 as [::1]:PORT;\n"
+     "port 0 picks a free port (default " CLI_DEFAULT_LISTEN ")"},
+    {"--root", "DIR", OPT_ROOT, 0, "directory to serve (default www)"},
+    {"--max-conns", "N", OPT_COUNT, CFG(max_conns),
+     "connections handled at once; more wait in the kernel's\n"
+     "backlog until one ends (default 0: no limit)"},
+    {"--delay", "PATH=SECONDS", OPT_DELAY, 0,
+     "answer PATH as / is answered, after SECONDS; repeatable"},
+    {"--max-request-line", "BYTES", OPT_BYTES, CFG(max_request_line),
+     "longest request line, else 414 (default 8192)"},
+    {"--max-header-bytes", "BYTES", OPT_BYTES, CFG(max_header_bytes),
+     "largest request head, else 431 (default 16384)"},
+    {"--max-headers", "N", OPT_COUNT, CFG(max_headers),
+     "most fields in a request head, else 431 (default 100)"},
+    {"--max-body", "BYTES", OPT_BYTES, CFG(max_body),
+     "largest request body, else 413 (default 1048576)"},
+    {"--header-timeout", "SECONDS", OPT_SECONDS, CFG(header_ms),
+     "time for a whole request head to arrive (default 30)"},
+    {"--keepalive-timeout", "SECONDS", OPT_SECONDS, CFG(keepalive_ms),
+     "time a connection may idle between requests (default 75)"},
+    {"--send-timeout", "SECONDS", OPT_SECONDS, CFG(send_ms),
+     "time a client may stop taking a response (default 60)"},
+};
+
 void cli_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: eddy [options]\n"
-            "Serves files over HTTP/1.1.\n"
-            "\n"
-            "  --listen HOST:PORT    address to listen on; repeatable; IPv6 as [::1]:PORT;\n"
-            "                        port 0 picks a free port (default " CLI_DEFAULT_LISTEN ")\n"
-            "  --root DIR            directory to serve (default www)\n"
-            "  --max-conns N         connections handled at once; more wait in the\n"
-            "                        kernel's backlog until one ends (default 0: no limit)\n"
-            "  --delay PATH=SECONDS  answer PATH as / is answered, after SECONDS; repeatable\n"
-            "  --help                show this help\n"
-            "  --version             show the version\n");
+    fprintf(out, "usage: eddy [options]\nServes files over HTTP/1.1.\n\n");
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        /* Help text lines after the first are indented under it. */
+        char col[48];
+        snprintf(col, sizeof(col), "%s %s", specs[i].name, specs[i].arg);
+        fprintf(out, "  %-30s ", col);
+        for (const char *h = specs[i].help; *h; h++) {
+            fputc(*h, out);
+            if (*h == '\n')
+                fprintf(out, "  %-30s ", "");
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-30s show this help\n  %-30s show the version\n", "--help", "--version");
 }
 
-static int parse_uint(const char *s, unsigned *out)
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     char *end;
     errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || errno || v > UINT_MAX || s[0] == '-')
+    if (*s < '0' || *s > '9')
         return -1;
-    *out = (unsigned)v;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > max)
+        return -1;
+    *out = v;
     return 0;
+}
+
+static int parse_seconds_ms(const char *s, unsigned *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v <= 0 || v > CLI_MAX_TIMEOUT_S)
+        return -1;
+    long long r = llround(v * 1000.0);
+    *ms = r < 1 ? 1 : (unsigned)r;
+    return 0;
+}
+
+static const opt_spec *find_spec(const char *name)
+{
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+        if (strcmp(specs[i].name, name) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *err, size_t err_len)
+{
+    char *base = (char *)&opt->config;
+    uint64_t n;
+    switch (sp->kind) {
+    case OPT_LISTEN:
+        if (opt->nlisten == CLI_MAX_LISTEN) {
+            snprintf(err, err_len, "at most %d --listen addresses", CLI_MAX_LISTEN);
+            return -1;
+        }
+        opt->listen[opt->nlisten++] = val;
+        return 0;
+    case OPT_ROOT:
+        opt->config.root = val;
+        return 0;
+    case OPT_DELAY:
+        if (opt->ndelays == CLI_MAX_DELAYS) {
+            snprintf(err, err_len, "at most %d --delay routes", CLI_MAX_DELAYS);
+            return -1;
+        }
+        if (delay_parse(val, &opt->delays[opt->ndelays]) < 0) {
+            snprintf(err, err_len, "--delay wants PATH=SECONDS, like /sleep=5, not '%s'", val);
+            return -1;
+        }
+        opt->ndelays++;
+        return 0;
+    case OPT_COUNT:
+        if (parse_u64(val, UINT_MAX, &n) < 0) {
+            snprintf(err, err_len, "%s wants a whole number, not '%s'", sp->name, val);
+            return -1;
+        }
+        *(unsigned *)(base + sp->offset) = (unsigned)n;
+        return 0;
+    case OPT_BYTES:
+        if (strcmp(sp->name, "--max-body") == 0) {
+            if (parse_u64(val, UINT64_MAX, &n) < 0 || n == 0) {
+                snprintf(err, err_len, "%s wants a number of bytes above 0, not '%s'", sp->name, val);
+                return -1;
+            }
+            *(uint64_t *)(base + sp->offset) = n;
+            return 0;
+        }
+        if (parse_u64(val, UINT32_MAX / 2, &n) < 0 || n < 64) {
+            snprintf(err, err_len, "%s wants a number of bytes from 64, not '%s'", sp->name, val);
+            return -1;
+        }
+        *(unsigned *)(base + sp->offset) = (unsigned)n;
+        return 0;
+    case OPT_SECONDS:
+        if (parse_seconds_ms(val, (unsigned *)(base + sp->offset)) < 0) {
+            snprintf(err, err_len, "%s wants seconds above 0 (like 30 or 0.5), not '%s'", sp->name,
+                     val);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
 }
 
 int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len)
@@ -58,9 +180,8 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
             opt->version = true;
             continue;
         }
-        bool takes_value = strcmp(a, "--listen") == 0 || strcmp(a, "--root") == 0 ||
-                           strcmp(a, "--max-conns") == 0 || strcmp(a, "--delay") == 0;
-        if (!takes_value) {
+        const opt_spec *sp = find_spec(a);
+        if (!sp) {
             snprintf(err, err_len, "unknown option '%s' (see --help)", argv[i]);
             return -1;
         }
@@ -71,31 +192,8 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
             }
             val = argv[++i];
         }
-        if (strcmp(a, "--listen") == 0) {
-            if (opt->nlisten == CLI_MAX_LISTEN) {
-                snprintf(err, err_len, "at most %d --listen addresses", CLI_MAX_LISTEN);
-                return -1;
-            }
-            opt->listen[opt->nlisten++] = val;
-        } else if (strcmp(a, "--root") == 0) {
-            opt->config.root = val;
-        } else if (strcmp(a, "--max-conns") == 0) {
-            if (parse_uint(val, &opt->config.max_conns) < 0) {
-                snprintf(err, err_len, "--max-conns wants a whole number, not '%s'", val);
-                return -1;
-            }
-        } else if (strcmp(a, "--delay") == 0) {
-            if (opt->ndelays == CLI_MAX_DELAYS) {
-                snprintf(err, err_len, "at most %d --delay routes", CLI_MAX_DELAYS);
-                return -1;
-            }
-            if (delay_parse(val, &opt->delays[opt->ndelays]) < 0) {
-                snprintf(err, err_len,
-                         "--delay wants PATH=SECONDS, like /sleep=5, not '%s'", val);
-                return -1;
-            }
-            opt->ndelays++;
-        }
+        if (apply(opt, sp, val, err, err_len) < 0)
+            return -1;
     }
     if (opt->nlisten == 0)
         opt->listen[opt->nlisten++] = CLI_DEFAULT_LISTEN;

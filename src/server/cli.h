@@ -4,6 +4,7 @@
 
 #include "eddy.h"
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include "server/delay.h"
 
