@@ -16,7 +16,7 @@ ifeq ($(LLHTTP_PC),yes)
   LLHTTP_OBJS   :=
 else
   LLHTTP_SRC    ?= /usr/share/llhttp
-  LLHTTP_CFLAGS := -I/usr/share/include/llhttp
+  LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
   LLHTTP_LIBS   :=
   LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 endif
@@ -48,12 +48,12 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_EDDY) $(LLHTTP_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
 # llhttp is generated code: built with its own flags, not ours.
-$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(LLHTTP_CFLAGS) $(CFLAGS) -w -c $< -o $@
 

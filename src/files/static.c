@@ -131,16 +131,31 @@ static void serve_path(eddy_request *req, const char *path, size_t len)
     send_file(req, 200, fd, &sb, rp.rel);
 }
 
-void static_serve(eddy_request *req)
+#define FILE_METHODS "Allow: GET, HEAD, OPTIONS\r\n"
+
+/* Files answer GET and HEAD; OPTIONS says so; every other method eddy
+ * knows is refused with the same list (TRACE included: nothing is ever
+ * echoed).  Methods eddy does not know never get here: they are 501. */
+static void serve(eddy_request *req, const char *path, size_t len)
 {
-    conn *c = req->c;
-    uint8_t m = c->parser.method;
-    if (m != HTTP_GET && m != HTTP_HEAD) {
-        response_simple(req, 405, "Allow: GET, HEAD\r\n");
+    switch (req->c->parser.method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+        serve_path(req, path, len);
+        return;
+    case HTTP_OPTIONS:
+        response_simple(req, 204, FILE_METHODS);
+        return;
+    default:
+        response_simple(req, 405, FILE_METHODS);
         return;
     }
+}
+
+void static_serve(eddy_request *req)
+{
     eddy_str p = eddy_request_path(req);
-    serve_path(req, p.ptr, p.len);
+    serve(req, p.ptr, p.len);
 }
 
 int eddy_respond_file(eddy_request *req, const char *path)
@@ -151,6 +166,6 @@ int eddy_respond_file(eddy_request *req, const char *path)
         conn_response_done(req->c);
         return 0;
     }
-    serve_path(req, path, strlen(path));
+    serve(req, path, strlen(path));
     return 0;
 }

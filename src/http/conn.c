@@ -13,9 +13,15 @@
 #define CONN_IN_MIN 512
 /* Free room wanted in the owned buffer before a read into it. */
 #define CONN_IN_READ_ROOM 4096
+/* After its last answer a connection sends FIN and reads (and drops) what
+ * the client still sends, so closing does not reset the connection and
+ * destroy the answer before the client reads it.  Bounded in time and bytes. */
+#define CONN_LINGER_MS 2000
+#define CONN_LINGER_MAX_BYTES (1024 * 1024)
 
 static void conn_run(conn *c);
 static void conn_close(conn *c);
+static void conn_linger(conn *c);
 static void conn_free(conn *c);
 static void flush(conn *c);
 
@@ -206,7 +212,7 @@ static void flush(conn *c)
         return;
     }
     if (c->close_after_write) {
-        conn_close(c);
+        conn_linger(c);
         return;
     }
     if (c->phase == PHASE_IDLE) {
@@ -236,10 +242,6 @@ static void dispatch(conn *c, const char *base)
     eddy_timer_stop(c->srv->loop, &c->timer);
     if (c->draining)
         r->keep_alive = false;
-    if (r->host_count != 1 && c->parser.http_major == 1 && c->parser.http_minor == 1) {
-        response_error(c, 400); /* RFC 9112 §3.2: exactly one Host */
-        return;
-    }
     if (parser_split_target(r, base) != 0) {
         response_error(c, 400);
         return;
@@ -255,12 +257,13 @@ static void dispatch(conn *c, const char *base)
  * Returns the first byte not fed to the parser. */
 static const char *feed(conn *c, const char *p, size_t len)
 {
+    c->err_region = p;
     while (len && can_proceed(c)) {
         llhttp_errno_t err = llhttp_execute(&c->parser, p, len);
         if (err == HPE_OK)
             return p + len;
         if (err != HPE_PAUSED) {
-            response_error(c, parser_error_status(c));
+            response_error(c, parser_error_status(c, llhttp_get_error_pos(&c->parser), p + len));
             return p + len; /* framing is lost: the rest is never parsed */
         }
         const char *pos = llhttp_get_error_pos(&c->parser);
@@ -448,6 +451,45 @@ static void conn_run(conn *c)
         conn_free(c);
 }
 
+/* Drops what the client still sends until it closes, or the bounds hit. */
+static void linger_drain(conn *c)
+{
+    size_t cap;
+    char *scratch = loop_scratch(c->srv->loop, &cap);
+    while (c->readable && c->phase == PHASE_LINGER) {
+        ssize_t n = stream_read(c->stream, scratch, cap);
+        if (n == -EAGAIN) {
+            c->readable = false;
+            return;
+        }
+        if (n <= 0 || (c->body_bytes += (uint64_t)n) > CONN_LINGER_MAX_BYTES) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+static void conn_linger(conn *c)
+{
+    if (c->phase == PHASE_LINGER)
+        return;
+    /* Linger only when the client may still be sending: after an error
+     * (it may be mid-body or mid-pipeline), or with requests left unread.
+     * A client that asked to close after a complete request sends nothing
+     * more, so the socket closes cleanly at once. */
+    bool may_send = c->fatal || c->in_unparsed < c->in_len;
+    if (c->peer_eof || !may_send) {
+        conn_close(c);
+        return;
+    }
+    stream_shutdown_write(c->stream);
+    c->phase = PHASE_LINGER;
+    c->body_bytes = 0;
+    c->readable = true;
+    arm(c, CONN_LINGER_MS);
+    linger_drain(c);
+}
+
 static void on_ready(eddy_stream *s, unsigned events)
 {
     conn *c = s->owner;
@@ -459,6 +501,10 @@ static void on_ready(eddy_stream *s, unsigned events)
         c->readable = true;
     if (events & STREAM_RDHUP)
         c->peer_eof = true;
+    if (c->phase == PHASE_LINGER) {
+        linger_drain(c);
+        return;
+    }
     if (events & STREAM_WRITABLE)
         c->writable = true;
     if (c->phase == PHASE_HANDLER && !output_pending(c))

@@ -9,6 +9,7 @@
 
 #include "eddy.h"
 #include "rt/stream.h"
+#include "http/rules.h"
 #include "llhttp.h"
 #include <stdbool.h>
 #include <sys/types.h>
@@ -23,10 +24,11 @@ typedef struct span {
 
 struct eddy_request {
     conn *c;
-    span method, target, path, query;
+    span method, target, version, path, query;
     uint32_t head_len;     /* bytes of request line + fields, once complete */
     unsigned host_count;
     bool keep_alive;
+    bool expect_continue;  /* Expect: 100-continue was asked */
     bool is_head;          /* HEAD: answer without a body */
     bool answered;
     bool aborted;          /* the client left; answering does nothing */
@@ -39,6 +41,7 @@ enum conn_phase {
     PHASE_HEAD,        /* inside a request head */
     PHASE_BODY,        /* head done, reading (and discarding) its body */
     PHASE_HANDLER,     /* a handler holds the request */
+    PHASE_LINGER,      /* last answer sent and FIN with it; draining input */
     PHASE_CLOSED,      /* stream closed; only a handler's reference remains */
 };
 
@@ -52,6 +55,12 @@ struct conn {
     span field_name, field_value; /* the header field being parsed */
     bool head_len_known;
     uint16_t parse_status; /* status a parser callback chose for its error */
+    unsigned nfields;      /* fields in the current head */
+    bool has_te;
+    te_summary te;         /* Transfer-Encoding, over all its fields */
+    uint64_t body_bytes;   /* body bytes of the current request so far;
+                              while lingering, bytes drained */
+    const char *err_region; /* start of the bytes fed last (for error reports) */
     /* Owned input: what must survive until the next read. */
     char *in;
     uint32_t in_len, in_cap;

@@ -1,4 +1,5 @@
 #include "http/parser.h"
+#include "http/rules.h"
 #include "http/server.h"
 
 #include <string.h>
@@ -6,18 +7,23 @@
 
 static conn *conn_of(llhttp_t *p) { return p->data; }
 
+/* Ends parsing with `status` as the answer: a callback's -1 becomes an
+ * llhttp error, and parser_error_status() finds the status here. */
+static int reject(conn *c, int status)
+{
+    c->parse_status = (uint16_t)status;
+    return -1;
+}
+
 /* Spans of one token may arrive in several callbacks when the token crosses
  * a read; the bytes are contiguous in the connection's buffer, so extending
- * the span to the new end is enough. */
+ * the span to the new end is enough.  The head-size limit is checked here,
+ * as the bytes arrive, so a head can never grow past it. */
 static int span_extend(conn *c, span *s, const char *at, size_t len)
 {
     size_t end = (size_t)(at + len - c->req_base);
-    if (end > c->srv->max_header_bytes) {
-        /* Checked here, not only after a read: a whole oversized head can
-         * arrive in one read and complete before anyone looks. */
-        c->parse_status = 431;
-        return -1;
-    }
+    if (end > c->srv->max_header_bytes)
+        return reject(c, 431);
     if (s->len == 0)
         s->off = (uint32_t)(at - c->req_base);
     s->len = (uint32_t)end - s->off;
@@ -33,6 +39,10 @@ static int on_message_begin(llhttp_t *p)
     c->req_base = NULL;
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
+    c->nfields = 0;
+    c->te = (te_summary){0};
+    c->has_te = false;
+    c->body_bytes = 0;
     c->phase = PHASE_HEAD;
     c->parse_status = 0;
     conn_head_started(c);
@@ -50,12 +60,52 @@ static int on_method(llhttp_t *p, const char *at, size_t len)
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
+    if ((size_t)(at + len - c->req_base) > c->srv->max_request_line)
+        return reject(c, 414);
     return span_extend(c, &c->req.target, at, len);
+}
+
+static int on_version(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = conn_of(p);
+    return span_extend(c, &c->req.version, at, len);
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    conn *c = conn_of(p);
+    eddy_request *r = &c->req;
+    const char *b = c->req_base;
+    /* request-line = method SP request-target SP HTTP-version: exactly one
+     * space each (RFC 9112 §3); llhttp alone accepts several. */
+    uint32_t m_end = r->method.off + r->method.len, t_end = r->target.off + r->target.len;
+    if (b[m_end] != ' ' || r->target.off != m_end + 1 || b[t_end] != ' ' ||
+        r->version.off != t_end + 1 + 5)
+        return reject(c, 400);
+    if (r->version.off + r->version.len > c->srv->max_request_line)
+        return reject(c, 414);
+    if (p->http_major >= 2)
+        return reject(c, 505); /* a version eddy does not speak on this connection */
+    if (p->http_major != 1 || p->http_minor > 1)
+        return reject(c, 400);
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    conn *c = conn_of(p);
+    eddy_request *r = &c->req;
+    /* A fragment is never part of a request-target (RFC 9112 §3.2). */
+    if (memchr(c->req_base + r->target.off, '#', r->target.len))
+        return reject(c, 400);
+    return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
+    if (c->field_name.len == 0 && ++c->nfields > c->srv->max_headers)
+        return reject(c, 431);
     return span_extend(c, &c->field_name, at, len);
 }
 
@@ -74,8 +124,28 @@ static bool name_is(const conn *c, const char *name)
 static int on_header_value_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    if (name_is(c, "host"))
+    const char *v = c->req_base + c->field_value.off;
+    size_t vlen = c->field_value.len;
+    if (c->field_name.len == 0)
+        return reject(c, 400); /* an empty field name */
+    /* A value spanning lines is obs-fold (RFC 9112 §5.2): its CRLF shows
+     * up inside the merged span and fails the value check. */
+    if (!rules_field_value_ok(v, vlen))
+        return reject(c, 400);
+    if (name_is(c, "host")) {
         c->req.host_count++;
+        if (!rules_host_ok(v, vlen))
+            return reject(c, 400);
+    } else if (name_is(c, "transfer-encoding")) {
+        c->has_te = true;
+        rules_transfer_encoding(v, vlen, &c->te);
+    } else if (name_is(c, "expect")) {
+        while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+            vlen--;
+        if (vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
+            return reject(c, 417);
+        c->req.expect_continue = true;
+    }
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
     return 0;
@@ -84,12 +154,33 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    c->req.keep_alive = llhttp_should_keep_alive(p);
+    eddy_request *r = &c->req;
+    const char *target = c->req_base + r->target.off;
+    bool asterisk = r->target.len == 1 && target[0] == '*';
+    if (asterisk != (p->method == HTTP_OPTIONS && asterisk))
+        return reject(c, 400); /* asterisk-form is for OPTIONS only */
+    if (p->http_minor == 1 && r->host_count != 1)
+        return reject(c, 400); /* RFC 9112 §3.2: exactly one Host */
+    if (c->has_te) {
+        if (p->http_minor == 0)
+            return reject(c, 400); /* RFC 9112 §6.1: faulty framing */
+        int st = rules_te_status(&c->te);
+        if (st)
+            return reject(c, st);
+    }
+    if (!(p->flags & F_CHUNKED) && p->content_length > c->srv->max_body)
+        return reject(c, 413);
+    r->keep_alive = llhttp_should_keep_alive(p);
+    r->is_head = p->method == HTTP_HEAD;
+    bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
     /* eddy speaks only HTTP/1.1 here: an Upgrade offer is ignored and the
-     * request served as is (RFC 9110 §7.8).  CONNECT is refused later. */
-    if (p->method != HTTP_CONNECT)
-        p->upgrade = 0;
-    c->req.is_head = p->method == HTTP_HEAD;
+     * request served as is (RFC 9110 §7.8); CONNECT is refused and the
+     * connection closed, since what follows it is not HTTP. */
+    p->upgrade = 0;
+    if (p->method == HTTP_CONNECT)
+        r->keep_alive = false;
+    if (r->expect_continue && has_body && p->http_minor == 1)
+        conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* RFC 9110 §10.1.1 */
     c->phase = PHASE_BODY;
     c->head_len_known = false;
     return 0;
@@ -97,12 +188,14 @@ static int on_headers_complete(llhttp_t *p)
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
-    (void)len;
     conn *c = conn_of(p);
     if (!c->head_len_known) {
         c->req.head_len = (uint32_t)(at - c->req_base);
         c->head_len_known = true;
     }
+    c->body_bytes += len;
+    if (c->body_bytes > c->srv->max_body)
+        return reject(c, 413); /* chunked bodies are counted as they come */
     return 0;
 }
 
@@ -120,6 +213,9 @@ void parser_settings_init(llhttp_settings_t *s)
     s->on_message_begin = on_message_begin;
     s->on_method = on_method;
     s->on_url = on_url;
+    s->on_url_complete = on_url_complete;
+    s->on_version = on_version;
+    s->on_version_complete = on_version_complete;
     s->on_header_field = on_header_field;
     s->on_header_value = on_header_value;
     s->on_header_value_complete = on_header_value_complete;
@@ -134,19 +230,25 @@ void parser_start(conn *c)
     c->parser.data = c;
 }
 
-int parser_error_status(const conn *c)
+int parser_error_status(const conn *c, const char *at, const char *end)
 {
+    if (c->parse_status)
+        return c->parse_status;
     const llhttp_t *p = &c->parser;
     switch (llhttp_get_errno(p)) {
-    case HPE_USER:
-        return c->parse_status ? c->parse_status : 400;
     case HPE_INVALID_VERSION:
-        /* A well-formed version eddy does not speak (HTTP/2.0, HTTP/3.0). */
+        /* A well-formed version eddy does not speak (HTTP/3.0). */
         return p->http_major >= 2 && p->http_major <= 9 ? 505 : 400;
-    case HPE_INVALID_METHOD:
-        return 400;
-    case HPE_INVALID_TRANSFER_ENCODING:
-        return 501;
+    case HPE_PAUSED_H2_UPGRADE:
+        return 505; /* the HTTP/2 connection preface */
+    case HPE_INVALID_METHOD: {
+        /* An unknown method in a well-formed request line is 501 (RFC 9110
+         * §9.1); anything else is not a request line at all. */
+        const char *start = at;
+        while (start > c->err_region && rules_is_tchar((unsigned char)start[-1]))
+            start--;
+        return rules_looks_like_method(start, end) ? 501 : 400;
+    }
     default:
         return 400;
     }

@@ -103,8 +103,16 @@ void response_head(conn *c, int status, const char *content_type, int64_t conten
     free(big);
 }
 
+/* 1xx, 204 and 304 never carry content (RFC 9110 §6.4.1). */
+static bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
 static void respond_text(conn *c, int status, const char *extra)
 {
+    if (!status_has_body(status)) {
+        response_head(c, status, NULL, -1, extra);
+        conn_response_done(c);
+        return;
+    }
     char body[96];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, status_reason(status));
     response_head(c, status, "text/plain; charset=utf-8", n, extra);
@@ -140,7 +148,7 @@ int eddy_respond(eddy_request *req, int status, const char *content_type,
         conn_response_done(c);
         return 0;
     }
-    bool no_body = status == 204 || status == 304 || status < 200;
+    bool no_body = !status_has_body(status);
     response_head(c, status, content_type, no_body ? -1 : (int64_t)len, NULL);
     if (!no_body && !req->is_head && len)
         conn_queue(c, body, len);

@@ -17,7 +17,7 @@ typedef struct piece {
 struct mock_stream {
     eddy_stream base;
     piece *head, *tail;
-    bool eof, reset, closed, notify_queued, write_blocked;
+    bool eof, reset, closed, notify_queued, write_blocked, write_shut;
     unsigned pending_events;
     size_t write_max, reset_after;
     bool reset_after_set;
@@ -141,6 +141,8 @@ static ssize_t write_budget(mock_stream *m, size_t want)
     m->write_calls++;
     if (m->reset || m->closed)
         return -ECONNRESET;
+    if (m->write_shut)
+        return -EPIPE;
     if (m->write_blocked)
         return -EAGAIN;
     if (m->reset_after_set) {
@@ -208,13 +210,20 @@ static ssize_t mock_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     return n;
 }
 
+static void mock_shutdown_write(eddy_stream *s)
+{
+    mock_stream *m = (mock_stream *)s;
+    m->write_shut = true;
+}
+
 static void mock_close(eddy_stream *s)
 {
     mock_stream *m = (mock_stream *)s;
     m->closed = true;
 }
 
-static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_close};
+static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_shutdown_write,
+                                    mock_close};
 
 mock_stream *mock_stream_new(eddy_loop *loop)
 {
@@ -261,5 +270,6 @@ const char *mock_output(const mock_stream *m, size_t *len)
 }
 void mock_clear_output(mock_stream *m) { m->out_len = 0; }
 bool mock_closed(const mock_stream *m) { return m->closed; }
+bool mock_write_shut(const mock_stream *m) { return m->write_shut; }
 size_t mock_write_calls(const mock_stream *m) { return m->write_calls; }
 size_t mock_read_calls(const mock_stream *m) { return m->read_calls; }

@@ -50,6 +50,12 @@ static ssize_t ss_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     return n < 0 ? -errno : n;
 }
 
+static void ss_shutdown_write(eddy_stream *s)
+{
+    socket_stream *ss = (socket_stream *)s;
+    shutdown(ss->io.fd, SHUT_WR);
+}
+
 static void ss_close(eddy_stream *s)
 {
     socket_stream *ss = (socket_stream *)s;
@@ -58,7 +64,8 @@ static void ss_close(eddy_stream *s)
     free(ss);
 }
 
-static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_close};
+static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_shutdown_write,
+                                      ss_close};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

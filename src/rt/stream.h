@@ -29,6 +29,8 @@ typedef struct stream_ops {
     ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more);
     /* Sends up to len bytes of file fd from *off, advancing *off. */
     ssize_t (*sendfile)(eddy_stream *s, int fd, off_t *off, size_t len);
+    /* Sends FIN: we write no more, but may still read. */
+    void (*shutdown_write)(eddy_stream *s);
     /* Ends the stream: no more callbacks after this returns. */
     void (*close)(eddy_stream *s);
 } stream_ops;
@@ -52,6 +54,7 @@ static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t
 {
     return s->ops->sendfile(s, fd, off, len);
 }
+static inline void stream_shutdown_write(eddy_stream *s) { s->ops->shutdown_write(s); }
 static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
 
 /* Wraps a connected non-blocking socket; the stream owns and closes fd. */

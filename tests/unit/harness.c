@@ -96,7 +96,7 @@ static char *exchange(fixture *fx, const char *request, bool bytewise, bool *clo
     fx_run(fx);
     char *out = fx_output(m);
     if (closed)
-        *closed = mock_closed(m);
+        *closed = mock_ended(m);
     /* Hang up so the connection is gone before its mock is. */
     mock_push_reset(m);
     fx_run(fx);
@@ -113,3 +113,5 @@ char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed)
 {
     return exchange(fx, request, true, closed);
 }
+
+bool mock_ended(const mock_stream *m) { return mock_closed(m) || mock_write_shut(m); }

@@ -43,6 +43,8 @@ char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed);
 
 /* The mock's output as a NUL-terminated copy (caller frees). */
 char *fx_output(mock_stream *m);
+/* True once eddy ended its side: closed, or sent FIN and lingers. */
+bool mock_ended(const mock_stream *m);
 /* Occurrences of needle in haystack. */
 int count_of(const char *haystack, const char *needle);
 

@@ -19,7 +19,7 @@ static void methods_other_than_get_and_head_get_405(void **state)
     fixture *fx = fx_new(NULL);
     char *out = fx_exchange(fx, "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed\r\n"));
-    assert_non_null(strstr(out, "Allow: GET, HEAD\r\n"));
+    assert_non_null(strstr(out, "Allow: GET, HEAD, OPTIONS\r\n"));
     free(out);
     fx_free(fx);
 }
