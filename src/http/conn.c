@@ -242,6 +242,10 @@ static void dispatch(conn *c, const char *base)
     eddy_timer_stop(c->srv->loop, &c->timer);
     if (c->draining)
         r->keep_alive = false;
+    if (c->parser.method == HTTP_CONNECT) {
+        static_serve(r); /* refused; authority-form has no path to route */
+        return;
+    }
     if (parser_split_target(r, base) != 0) {
         response_error(c, 400);
         return;
