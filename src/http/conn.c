@@ -259,15 +259,46 @@ static void dispatch(conn *c, const char *base)
 
 /* Parses [p, p+len); `region_end` is the end of the buffer holding them.
  * Returns the first byte not fed to the parser. */
+/* After llhttp refused a method: decides between 501 (a token then SP: a
+ * method eddy does not know, RFC 9110 §9.1) and 400 (not a request line),
+ * once the bytes from the token's start to end show which.  False: wait
+ * for more (the token may arrive a byte at a time). */
+static bool decide_unknown_method(conn *c, const char *end)
+{
+    const char *q = c->req_base;
+    while (q < end && rules_is_tchar((unsigned char)*q))
+        q++;
+    if (q == end && (size_t)(end - c->req_base) < c->srv->max_request_line)
+        return false;
+    c->method_unknown = false;
+    response_error(c, q < end && *q == ' ' && q > c->req_base ? 501 : 400);
+    return true;
+}
+
 static const char *feed(conn *c, const char *p, size_t len)
 {
-    c->err_region = p;
+    if (c->method_unknown) {
+        decide_unknown_method(c, p + len);
+        return p + len;
+    }
     while (len && can_proceed(c)) {
         llhttp_errno_t err = llhttp_execute(&c->parser, p, len);
         if (err == HPE_OK)
             return p + len;
+        if (err == HPE_INVALID_METHOD && !c->parse_status) {
+            /* Where the token began: its kept bytes, or this read. */
+            const char *at = llhttp_get_error_pos(&c->parser);
+            if (!c->req_base || c->req_base > at) {
+                c->req_base = at;
+                while (c->req_base > p && rules_is_tchar((unsigned char)c->req_base[-1]))
+                    c->req_base--;
+            }
+            c->method_unknown = true;
+            decide_unknown_method(c, p + len);
+            return p + len;
+        }
         if (err != HPE_PAUSED) {
-            response_error(c, parser_error_status(c, llhttp_get_error_pos(&c->parser), p + len));
+            response_error(c, parser_error_status(c));
             return p + len; /* framing is lost: the rest is never parsed */
         }
         const char *pos = llhttp_get_error_pos(&c->parser);
@@ -291,6 +322,18 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
     const char *start = unparsed, *end = region_end;
     bool have_req = c->req_base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
                                     (c->phase == PHASE_HANDLER && !c->req.answered));
+    if (!c->req_base && c->phase == PHASE_HEAD && !c->fatal) {
+        /* A method llhttp is still matching has no span yet; keep its
+         * bytes (the trailing token chars) so an unknown method can be
+         * told from garbage once it ends. */
+        const char *q = unparsed;
+        while (q > region && rules_is_tchar((unsigned char)q[-1]))
+            q--;
+        if (q < unparsed) {
+            c->req_base = q;
+            have_req = true;
+        }
+    }
     if (c->fatal)
         start = end = unparsed; /* nothing more will be parsed */
     else if (have_req && c->req_base >= region && c->req_base <= region_end) {

@@ -56,11 +56,13 @@ struct conn {
     bool head_len_known;
     uint16_t parse_status; /* status a parser callback chose for its error */
     unsigned nfields;      /* fields in the current head */
+    bool trailer_field;    /* inside a trailer field (not kept) */
+    bool method_unknown;   /* llhttp refused the method; waiting to see if
+                              a well-formed request line follows (501) */
     bool has_te;
     te_summary te;         /* Transfer-Encoding, over all its fields */
     uint64_t body_bytes;   /* body bytes of the current request so far;
                               while lingering, bytes drained */
-    const char *err_region; /* start of the bytes fed last (for error reports) */
     /* Owned input: what must survive until the next read. */
     char *in;
     uint32_t in_len, in_cap;

@@ -40,6 +40,8 @@ static int on_message_begin(llhttp_t *p)
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
     c->nfields = 0;
+    c->trailer_field = false;
+    c->method_unknown = false;
     c->te = (te_summary){0};
     c->has_te = false;
     c->body_bytes = 0;
@@ -101,18 +103,43 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
+/* Trailer fields (after a chunked body) are discarded: checked piece by
+ * piece as they pass, never kept, so they cost no buffer. */
+static bool in_trailers(const conn *c) { return c->phase == PHASE_BODY; }
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    if (c->field_name.len == 0 && ++c->nfields > c->srv->max_headers)
+    if (c->field_name.len == 0 && !c->trailer_field && ++c->nfields > c->srv->max_headers)
         return reject(c, 431);
+    if (in_trailers(c)) {
+        c->trailer_field = true;
+        return 0;
+    }
     return span_extend(c, &c->field_name, at, len);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    return span_extend(c, &c->field_value, at, len);
+    if (in_trailers(c))
+        return rules_field_value_ok(at, len) ? 0 : reject(c, 400);
+    span *v = &c->field_value;
+    if (len == 0)
+        return 0; /* an empty value: llhttp reports it past the line's end */
+    if (v->len == 0) {
+        /* The value must follow its colon on the same line: only OWS
+         * between.  Anything else is a continuation line (obs-fold, RFC
+         * 9112 §5.2), whatever the line before held. */
+        const char *q = at;
+        while (q > c->req_base && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if (q == c->req_base || q[-1] != ':')
+            return reject(c, 400);
+    } else if (at != c->req_base + v->off + v->len) {
+        return reject(c, 400); /* a gap inside one value: obs-fold */
+    }
+    return span_extend(c, v, at, len);
 }
 
 static bool name_is(const conn *c, const char *name)
@@ -124,6 +151,10 @@ static bool name_is(const conn *c, const char *name)
 static int on_header_value_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
+    if (in_trailers(c)) {
+        c->trailer_field = false;
+        return 0;
+    }
     const char *v = c->req_base + c->field_value.off;
     size_t vlen = c->field_value.len;
     if (c->field_name.len == 0)
@@ -159,6 +190,8 @@ static int on_headers_complete(llhttp_t *p)
     bool asterisk = r->target.len == 1 && target[0] == '*';
     if (asterisk != (p->method == HTTP_OPTIONS && asterisk))
         return reject(c, 400); /* asterisk-form is for OPTIONS only */
+    if (p->http_major != 1 || p->http_minor > 1)
+        return reject(c, 400); /* no version at all: an HTTP/0.9 request */
     if (p->http_minor == 1 && r->host_count != 1)
         return reject(c, 400); /* RFC 9112 §3.2: exactly one Host */
     if (c->has_te) {
@@ -230,7 +263,7 @@ void parser_start(conn *c)
     c->parser.data = c;
 }
 
-int parser_error_status(const conn *c, const char *at, const char *end)
+int parser_error_status(const conn *c)
 {
     if (c->parse_status)
         return c->parse_status;
@@ -241,14 +274,6 @@ int parser_error_status(const conn *c, const char *at, const char *end)
         return p->http_major >= 2 && p->http_major <= 9 ? 505 : 400;
     case HPE_PAUSED_H2_UPGRADE:
         return 505; /* the HTTP/2 connection preface */
-    case HPE_INVALID_METHOD: {
-        /* An unknown method in a well-formed request line is 501 (RFC 9110
-         * §9.1); anything else is not a request line at all. */
-        const char *start = at;
-        while (start > c->err_region && rules_is_tchar((unsigned char)start[-1]))
-            start--;
-        return rules_looks_like_method(start, end) ? 501 : 400;
-    }
     default:
         return 400;
     }

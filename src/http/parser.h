@@ -8,9 +8,8 @@
 
 void parser_settings_init(llhttp_settings_t *s);
 void parser_start(conn *c);
-/* The status answering a parse error (400, 413, 414, 431, 501, 505...);
- * [at, end) is the input from where llhttp stopped. */
-int parser_error_status(const conn *c, const char *at, const char *end);
+/* The status answering a parse error (400, 413, 414, 431, 505...). */
+int parser_error_status(const conn *c);
 /* Splits the request target into path and query (origin, absolute and
  * asterisk forms).  Returns 0, or 400 for a target eddy cannot route. */
 int parser_split_target(eddy_request *req, const char *base);

@@ -121,11 +121,3 @@ int rules_te_status(const te_summary *te)
         return 501;
     return 0;
 }
-
-bool rules_looks_like_method(const char *p, const char *end)
-{
-    const char *q = p;
-    while (q < end && rules_is_tchar((unsigned char)*q))
-        q++;
-    return q > p && q < end && *q == ' ';
-}

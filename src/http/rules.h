@@ -28,8 +28,4 @@ void rules_transfer_encoding(const char *v, size_t len, te_summary *te);
  * cannot be known), 501 for a coding eddy does not implement. */
 int rules_te_status(const te_summary *te);
 
-/* True when the bytes at p look like "token SP": a request line whose
- * method eddy does not know (501) rather than garbage (400). */
-bool rules_looks_like_method(const char *p, const char *end);
-
 #endif
