@@ -26,6 +26,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libeddy.a
+# Debian's interpreter, where make test installs python3-h11.
+PYTHON ?= /usr/bin/python3
 LIBS := $(LLHTTP_LIBS) -lm
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -87,7 +89,7 @@ unit-san:
 	    ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 integration: build-all
-	python3 tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
+	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration

@@ -22,6 +22,7 @@
 static void conn_run(conn *c);
 static void conn_close(conn *c);
 static void conn_linger(conn *c);
+static bool output_pending(const conn *c);
 static void conn_free(conn *c);
 static void flush(conn *c);
 
@@ -30,8 +31,12 @@ static void flush(conn *c);
 static void on_timeout(void *data)
 {
     conn *c = data;
-    /* Header, keep-alive and send timeouts all end the connection: a client
-     * that is this slow gets no more of our resources. */
+    /* Header, send and linger timeouts end the connection with a reset: a
+     * client this slow gets no more of our resources, not even the kernel
+     * buffers a graceful close would keep sending from.  An idle keep-alive
+     * connection just closes. */
+    if (c->phase != PHASE_IDLE || output_pending(c))
+        stream_reset(c->stream);
     conn_close(c);
 }
 

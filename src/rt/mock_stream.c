@@ -17,7 +17,7 @@ typedef struct piece {
 struct mock_stream {
     eddy_stream base;
     piece *head, *tail;
-    bool eof, reset, closed, notify_queued, write_blocked, write_shut;
+    bool eof, reset, closed, notify_queued, write_blocked, write_shut, reset_by_us;
     unsigned pending_events;
     size_t write_max, reset_after;
     bool reset_after_set;
@@ -210,6 +210,12 @@ static ssize_t mock_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     return n;
 }
 
+static void mock_reset_stream(eddy_stream *s)
+{
+    mock_stream *m = (mock_stream *)s;
+    m->reset_by_us = true;
+}
+
 static void mock_shutdown_write(eddy_stream *s)
 {
     mock_stream *m = (mock_stream *)s;
@@ -222,8 +228,8 @@ static void mock_close(eddy_stream *s)
     m->closed = true;
 }
 
-static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_shutdown_write,
-                                    mock_close};
+static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
+                                    mock_shutdown_write, mock_close};
 
 mock_stream *mock_stream_new(eddy_loop *loop)
 {
@@ -271,5 +277,6 @@ const char *mock_output(const mock_stream *m, size_t *len)
 void mock_clear_output(mock_stream *m) { m->out_len = 0; }
 bool mock_closed(const mock_stream *m) { return m->closed; }
 bool mock_write_shut(const mock_stream *m) { return m->write_shut; }
+bool mock_reset_by_owner(const mock_stream *m) { return m->reset_by_us; }
 size_t mock_write_calls(const mock_stream *m) { return m->write_calls; }
 size_t mock_read_calls(const mock_stream *m) { return m->read_calls; }

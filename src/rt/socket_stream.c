@@ -50,6 +50,13 @@ static ssize_t ss_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     return n < 0 ? -errno : n;
 }
 
+static void ss_reset(eddy_stream *s)
+{
+    socket_stream *ss = (socket_stream *)s;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(ss->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 static void ss_shutdown_write(eddy_stream *s)
 {
     socket_stream *ss = (socket_stream *)s;
@@ -64,8 +71,8 @@ static void ss_close(eddy_stream *s)
     free(ss);
 }
 
-static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_shutdown_write,
-                                      ss_close};
+static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
+                                      ss_shutdown_write, ss_close};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -29,6 +29,9 @@ typedef struct stream_ops {
     ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more);
     /* Sends up to len bytes of file fd from *off, advancing *off. */
     ssize_t (*sendfile)(eddy_stream *s, int fd, off_t *off, size_t len);
+    /* Makes the coming close() abortive: RST, and whatever the peer has
+     * not taken is dropped instead of lingering in kernel buffers. */
+    void (*reset)(eddy_stream *s);
     /* Sends FIN: we write no more, but may still read. */
     void (*shutdown_write)(eddy_stream *s);
     /* Ends the stream: no more callbacks after this returns. */
@@ -54,6 +57,7 @@ static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t
 {
     return s->ops->sendfile(s, fd, off, len);
 }
+static inline void stream_reset(eddy_stream *s) { s->ops->reset(s); }
 static inline void stream_shutdown_write(eddy_stream *s) { s->ops->shutdown_write(s); }
 static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
 

@@ -876,6 +876,162 @@ def test_large_header_under_limit_ok():
         check_index(c.read_response(), "next request on the same connection")
 
 
+# 12. Limits and timeouts set by flags: each crossed, and each just held.
+
+def test_flag_limits():
+    with start_eddy("--max-request-line", "100", "--max-header-bytes", "512",
+                    "--max-headers", "5", "--max-body", "10") as srv:
+        def status(data):
+            with RawConn(srv.addr) as c:
+                c.send(data)
+                return c.read_response().status
+        check_eq(status(get("/" + "a" * 200)), 414, "request line over --max-request-line")
+        check_eq(status(get("/" + "a" * 60)), 404, "request line under --max-request-line")
+        check_eq(status(get("/", extra="X: " + "a" * 600 + "\r\n")), 431,
+                 "head over --max-header-bytes")
+        check_eq(status(get("/", extra="X: " + "a" * 300 + "\r\n")), 200,
+                 "head under --max-header-bytes")
+        check_eq(status(get("/", extra="X: a\r\n" * 5)), 431, "fields over --max-headers")
+        check_eq(status(get("/", extra="X: a\r\n" * 4)), 200, "fields at --max-headers")
+        post = "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{}"
+        check_eq(status(post.format(11, "a" * 11).encode()), 413, "body over --max-body")
+        check_eq(status(post.format(10, "a" * 10).encode()), 405, "body at --max-body")
+
+
+def test_header_timeout():
+    with start_eddy("--header-timeout", "0.5") as srv, RawConn(srv.addr) as slow:
+        slow.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        t0 = time.monotonic()
+        closed = False
+        for ch in b"X-Slow: abcdefghij":   # one byte every 0.1 s: slowloris
+            try:
+                slow.send(bytes([ch]))
+            except OSError:
+                closed = True
+                break
+            if slow.readable_within(0.1):
+                break
+        timed_get_index(srv.addr, 0.5, "GET / while a head trickles in")
+        check(closed or slow.closed_within(2), "slow head not closed by --header-timeout")
+        took = time.monotonic() - t0
+        check(0.4 < took < 2.5, f"slow head closed after {took:.2f} s, want about 0.5 s")
+
+
+def test_keepalive_timeout():
+    with start_eddy("--keepalive-timeout", "0.5") as srv, RawConn(srv.addr) as c:
+        c.send(get("/"))
+        check_index(c.read_response())
+        t0 = time.monotonic()
+        check(not c.readable_within(0.3), "idle connection closed before --keepalive-timeout")
+        check(c.closed_within(2), "idle connection not closed by --keepalive-timeout")
+        took = time.monotonic() - t0
+        check(took < 2, f"closed after {took:.2f} s idle, want about 0.5 s")
+
+
+def test_send_timeout():
+    root = Path(tempfile.mkdtemp(prefix="eddy-send-"))
+    try:
+        (root / "index.html").write_bytes(INDEX_HTML)
+        with open(root / "big.bin", "wb") as f:
+            f.truncate(64 * 1024 * 1024)   # sparse: costs no disk
+        with start_eddy("--send-timeout", "0.5", root=root) as srv:
+            c = RawConn(srv.addr)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.send(get("/big.bin"))
+            time.sleep(2)   # never read: the server's writes stall
+            timed_get_index(srv.addr, 0.5, "GET / while a client stops reading")
+            got = 0
+            c.sock.settimeout(3)
+            try:
+                while True:
+                    chunk = c.sock.recv(1 << 20)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+            except (ConnectionResetError, socket.timeout):
+                pass
+            c.close()
+            check(got < 64 * 1024 * 1024, "stalled client got the whole file: no --send-timeout")
+            srv.check_alive()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# 13. Strict real clients: h11 (a strict HTTP/1.1 state machine) and curl.
+
+def test_h11_client():
+    try:
+        import h11
+    except ImportError:
+        raise Failure("python3-h11 is not installed (make test installs it)")
+    with start_eddy() as srv, RawConn(srv.addr) as c:
+        conn = h11.Connection(our_role=h11.CLIENT)
+
+        def exchange(method, target, body=b""):
+            headers = [("Host", "t")]
+            if body:
+                headers.append(("Content-Length", str(len(body))))
+            data = conn.send(h11.Request(method=method, target=target, headers=headers))
+            if body:
+                data += conn.send(h11.Data(data=body))
+            data += conn.send(h11.EndOfMessage())
+            c.send(data)
+            resp, content = None, b""
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    chunk = c.sock.recv(65536)
+                    check(chunk, "server closed during an h11 exchange")
+                    conn.receive_data(chunk)
+                elif isinstance(event, h11.Response):
+                    resp = event
+                elif isinstance(event, h11.Data):
+                    content += event.data
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+            conn.start_next_cycle()   # h11 insists the connection is reusable
+            return resp, content
+
+        resp, body = exchange("GET", "/")
+        check_eq(resp.status_code, 200, "h11 GET / status")
+        check(body == INDEX_HTML, "h11 GET / body")
+        names = {k.lower() for k, _ in resp.headers}
+        for name in (b"date", b"server", b"content-length", b"content-type"):
+            check(name in names, f"h11 response lacks {name.decode()}")
+        resp, body = exchange("HEAD", "/")
+        check_eq((resp.status_code, body), (200, b""), "h11 HEAD /")
+        resp, body = exchange("GET", "/nope")
+        check_eq(resp.status_code, 404, "h11 GET /nope status")
+        resp, body = exchange("POST", "/", b"some form data")
+        check_eq(resp.status_code, 405, "h11 POST / status")
+        check(any(k.lower() == b"allow" for k, _ in resp.headers), "405 without Allow")
+        resp, body = exchange("OPTIONS", "*")
+        check_eq(resp.status_code, 204, "h11 OPTIONS * status")
+
+
+def test_curl_strict():
+    curl = shutil.which("curl") or ("/usr/bin/curl" if os.access("/usr/bin/curl", os.X_OK) else None)
+    if not curl:
+        raise Failure("curl is not installed (make test installs it)")
+    with start_eddy() as srv:
+        # Two URLs in one run: curl reuses the kept-alive connection.
+        p = subprocess.run([curl, "-sS", "-v", "--http1.1", "-o", "/dev/null", "-o", "/dev/null",
+                            srv.url, srv.url + "index.html"], capture_output=True, timeout=10)
+        check_eq(p.returncode, 0, f"curl exit status ({short(p.stderr)})")
+        check(b"Re-using existing connection" in p.stderr or b"Reusing existing connection" in p.stderr,
+              "curl did not reuse the keep-alive connection")
+        p = subprocess.run([curl, "-sS", "-f", "-o", "/dev/null", srv.url + "nope"],
+                           capture_output=True, timeout=10)
+        check_eq(p.returncode, 22, "curl -f on a 404 (exit 22)")
+        # A body over 1 KiB makes curl send Expect: 100-continue.
+        p = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--http1.1",
+                            "--data-binary", "x" * 4096, "-H", "Expect: 100-continue", srv.url],
+                           capture_output=True, timeout=10)
+        check_eq(p.stdout, b"405", f"curl POST with Expect: 100-continue ({short(p.stderr)})")
+        p = subprocess.run([curl, "-sS", "-I", srv.url], capture_output=True, timeout=10)
+        check(re.match(rb"^HTTP/1\.1 200 ", p.stdout), f"curl -I: {short(p.stdout)}")
+
+
 # ----------------------------------------------------------------- runner --
 
 def all_tests():
