@@ -380,7 +380,8 @@ class Outcome:
 
     def __init__(self):
         self.statuses = []
-        self.conn = None      # keep | close | open | timeout | bad | error
+        self.conn = None      # keep, close, open, timeout, malformed, error, or
+                              # "keep (GET / answered N)"
         self.last = None      # the last Response read
         self.notes = []       # details for a failure message
 
@@ -442,7 +443,7 @@ def follow_up(peer, out):
                          f"{FOLLOW_UP_TIMEOUT} s")
         return
     except BadResponse as e:
-        out.conn = "bad"
+        out.conn = "malformed"
         out.notes.append(f"answer to GET / sent on the connection: {e}")
         return
     if r.status == 200:
@@ -489,7 +490,7 @@ def run_case(case, addr):
                 else:
                     out.notes.append(f"connection ended ({peer.ended}) with no response")
             else:
-                out.conn = "bad"
+                out.conn = "malformed"
                 out.notes.append(f"malformed response: {e}")
         if out.conn is not None:
             return out
