@@ -496,32 +496,30 @@ def run_case(case, addr):
             return out
 
         # All listed responses read: now what happens to the connection?
-        if out.last.close_delimited or peer.ended:
-            if peer.buf:
-                out.notes.append(f"bytes after the connection ended: {short(peer.buf)}")
+        # Bytes already there, or an end already seen, are looked at first:
+        # they are an unlisted response or the close.
+        if out.last.close_delimited:
             out.conn = "close"
-        elif case.conn == "close":
-            if conn_status(peer, time.monotonic() + CLOSE_WAIT, out, "after the last listed"):
+        elif case.conn == "close" or peer.buf or peer.ended:
+            wait = CLOSE_WAIT if case.conn == "close" else 0.5
+            if conn_status(peer, time.monotonic() + wait, out, "after the last listed"):
                 out.conn = "close"
+            elif case.conn == "keep":
+                follow_up(peer, out)
             elif peer.buf:
                 out.conn = "open"
+                out.notes.append(f"connection not ended within {CLOSE_WAIT} s")
             else:
                 # Still open: find out whether it would serve another request.
                 follow_up(peer, out)
                 if out.conn == "close":
                     out.conn = "open"
                     out.notes.append(f"connection not ended within {CLOSE_WAIT} s "
-                                     f"(only after GET / was sent on it)")
+                                     f"(only once GET / was sent on it)")
                 else:
                     out.notes.append(f"connection not ended within {CLOSE_WAIT} s")
         else:
-            # Leftover bytes would be the start of an unlisted response.
-            if peer.buf:
-                conn_status(peer, time.monotonic() + 0.5, out, "after the last listed")
-            if peer.ended:
-                out.conn = "close"
-            else:
-                follow_up(peer, out)
+            follow_up(peer, out)
         if peer.send_error:
             out.notes.append(f"sending the request stopped early: {peer.send_error}")
         return out
