@@ -160,6 +160,20 @@ void conn_queue_file(conn *c, int fd, off_t off, off_t len)
     c->file_left = len;
 }
 
+void conn_queue_file_parts(conn *c, int fd, file_parts *parts)
+{
+    if (c->phase == PHASE_CLOSED) {
+        close(fd);
+        free(parts);
+        return;
+    }
+    c->file_fd = fd;
+    c->parts = parts;
+    c->file_left = 0; /* the first part starts when the output drains */
+}
+
+/* Sends from the file until the current range is done or the peer
+ * stops taking bytes. */
 static void send_file(conn *c)
 {
     while (c->file_left > 0 && c->writable) {
@@ -177,18 +191,33 @@ static void send_file(conn *c)
         }
         c->file_left -= n;
     }
-    if (c->file_left == 0) {
-        close(c->file_fd);
-        c->file_fd = -1;
-    }
 }
 
-/* Sends everything queued for c as far as the peer takes it. */
-static void flush(conn *c)
+/* Moves to the next part of a multi-part file body: its head bytes go to
+ * the output buffer, its range becomes the current one. */
+static bool next_part(conn *c)
 {
-    flush_stage(c);
-    if (c->phase == PHASE_CLOSED)
-        return;
+    file_parts *fp = c->parts;
+    if (!fp || fp->next == fp->n)
+        return false;
+    const file_part *p = &fp->part[fp->next++];
+    if (p->head_len)
+        keep_output(c, (const char *)&fp->part[fp->n] + p->head_off, p->head_len);
+    c->file_off = p->off;
+    c->file_left = p->len;
+    return c->phase != PHASE_CLOSED;
+}
+
+static void end_file(conn *c)
+{
+    close(c->file_fd);
+    c->file_fd = -1;
+    free(c->parts);
+    c->parts = NULL;
+}
+
+static void write_out(conn *c)
+{
     while (c->out_off < c->out_len && c->writable) {
         struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
         ssize_t n = stream_writev(c->stream, &iov, 1, c->file_fd >= 0);
@@ -208,8 +237,22 @@ static void flush(conn *c)
         c->out = NULL;
         c->out_off = c->out_len = c->out_cap = 0;
     }
-    if (c->out_len == 0 && c->file_fd >= 0)
+}
+
+/* Sends everything queued for c as far as the peer takes it. */
+static void flush(conn *c)
+{
+    flush_stage(c);
+    while (c->phase != PHASE_CLOSED) {
+        write_out(c);
+        if (c->phase == PHASE_CLOSED || c->out_len || c->file_fd < 0)
+            break;
         send_file(c);
+        if (c->phase == PHASE_CLOSED || c->file_left > 0)
+            break;
+        if (!next_part(c))
+            end_file(c);
+    }
     if (c->phase == PHASE_CLOSED)
         return;
     if (output_pending(c)) {
@@ -609,8 +652,7 @@ static void conn_close(conn *c)
     stream_close(c->stream);
     c->stream = NULL;
     if (c->file_fd >= 0)
-        close(c->file_fd);
-    c->file_fd = -1;
+        end_file(c);
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = c->out_cap = 0;

@@ -17,6 +17,19 @@
 typedef struct eddy_server server_t;
 typedef struct conn conn;
 
+/* One range of a file body, after head_len bytes of its own head. */
+typedef struct file_part {
+    off_t off, len;
+    uint32_t head_off, head_len; /* into the bytes after part[n] */
+} file_part;
+
+/* Ranges of one file sent in order (multipart/byteranges), in one block:
+ * the parts, then the bytes of their heads. */
+typedef struct file_parts {
+    size_t n, next;
+    file_part part[];
+} file_parts;
+
 /* Offsets into the current request's head (relative to conn.req_base). */
 typedef struct span {
     uint32_t off, len;
@@ -71,8 +84,9 @@ struct conn {
     char *out;
     uint32_t out_len, out_off, out_cap;
     int file_fd;           /* body being sent with sendfile, or -1 */
-    off_t file_off;
+    off_t file_off;        /* the current range of it */
     off_t file_left;
+    file_parts *parts;     /* more ranges of it (multipart), or NULL */
     bool readable;         /* the stream may have input we have not read */
     bool writable;
     bool peer_eof;         /* the peer half-closed: a read will say EOF */
@@ -101,6 +115,8 @@ void conn_head_started(conn *c);
 /* Used by the response writer. */
 void conn_queue(conn *c, const void *data, size_t len);
 void conn_queue_file(conn *c, int fd, off_t off, off_t len);
+/* Queues several ranges of fd, each after its head; takes fd and parts. */
+void conn_queue_file_parts(conn *c, int fd, file_parts *parts);
 void conn_response_done(conn *c);
 
 #endif
