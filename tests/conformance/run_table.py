@@ -38,6 +38,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,9 +103,6 @@ def decode_escapes(text, where):
                 i += 4
             else:
                 raise TableError(f"{where}: bad escape {text[i:i + 4]!r}")
-        elif c in "{}":
-            raise TableError(f"{where}: stray {c!r} (repetition is {{N*TEXT}}; "
-                             f"a literal brace is \\x7b or \\x7d)")
         else:
             out += c.encode("utf-8")
             i += 1
@@ -111,7 +110,9 @@ def decode_escapes(text, where):
 
 
 def decode_request(text, where):
-    """The request field's bytes: escapes decoded, {N*TEXT} expanded."""
+    """The request field's bytes: escapes decoded, {N*TEXT} expanded.  As in
+    tests/unit/test_conformance.c, a brace that does not open {N*TEXT} is a
+    literal brace."""
     out = bytearray()
     pos = 0
     for m in _REPEAT.finditer(text):
@@ -384,6 +385,7 @@ class Outcome:
                               # "keep (GET / answered N)"
         self.last = None      # the last Response read
         self.notes = []       # details for a failure message
+        self.malformed = ""   # what was wrong with a malformed response
 
     def got(self, with_body=False):
         st = " ".join(map(str, self.statuses))
@@ -393,6 +395,8 @@ class Outcome:
             text = f"no response, {self.conn}"
         else:
             text = f"{st} {self.conn}"
+        if self.malformed:
+            text += f" (`{self.malformed}`)"
         if with_body:
             text += " + body" if self.has_body() else ", no body"
         return text
@@ -444,6 +448,7 @@ def follow_up(peer, out):
         return
     except BadResponse as e:
         out.conn = "malformed"
+        out.malformed = f"answer to GET /: {e}"
         out.notes.append(f"answer to GET / sent on the connection: {e}")
         return
     if r.status == 200:
@@ -491,6 +496,7 @@ def run_case(case, addr):
                     out.notes.append(f"connection ended ({peer.ended}) with no response")
             else:
                 out.conn = "malformed"
+                out.malformed = str(e)
                 out.notes.append(f"malformed response: {e}")
         if out.conn is not None:
             return out
@@ -565,11 +571,15 @@ class Eddy:
         self.path = path
         self.proc = None
         self.addr = None
+        self.errfile = None
 
     def start(self):
         argv = [self.path, "--listen", "127.0.0.1:0", "--root", str(REPO / "www")]
+        # stderr goes to a file, so that however much eddy logs it never
+        # blocks on a full pipe; stdout is drained after the ready line.
+        self.errfile = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=str(REPO),
+                                     stderr=self.errfile, cwd=str(REPO),
                                      preexec_fn=_die_with_runner)
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + START_TIMEOUT
@@ -593,6 +603,13 @@ class Eddy:
             self.stop()
             raise RuntimeError(f"unexpected ready line from eddy: {line!r}")
         self.addr = (m.group(1).strip("[]"), int(m.group(2)))
+        threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
+
+    @staticmethod
+    def _drain(f):
+        with contextlib.suppress(Exception):
+            while f.read(65536):
+                pass
 
     def died(self):
         """None while eddy runs, else a description of how it ended."""
@@ -609,9 +626,13 @@ class Eddy:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
         err = b""
         with contextlib.suppress(Exception):
-            err = self.proc.communicate(timeout=5)[1] or b""
+            self.errfile.seek(0)
+            err = self.errfile.read()
+            self.errfile.close()
         return err.decode(errors="replace")
 
 
@@ -656,11 +677,16 @@ def main():
                     help="print a Markdown table of the cases where the server differs; exit 0")
     opts = ap.parse_args()
 
+    def setup_failed(msg):
+        print(f"run_table: {msg}", file=sys.stderr, flush=True)
+        if not opts.report:
+            print("0 passed, 1 failed", flush=True)
+        return 1
+
     try:
         cases = load_table(opts.table)
     except (OSError, TableError) as e:
-        print(f"run_table: {e}", file=sys.stderr)
-        return 2
+        return setup_failed(e)
     if opts.only:
         cases = [c for c in cases if opts.only in c.name]
 
@@ -672,8 +698,7 @@ def main():
     if opts.eddy:
         path = str(Path(opts.eddy).resolve())
         if not os.access(path, os.X_OK):
-            print(f"run_table: {path}: not an executable (run make all)", file=sys.stderr)
-            return 2
+            return setup_failed(f"{path}: not an executable (run make all)")
         eddy = Eddy(path)
 
     passed = failed = 0
@@ -741,6 +766,11 @@ def main():
         print()
         print(f"{len(differing)} of {len(cases)} cases differ from the table "
               f"({len(cases) - len(differing)} conform; {took:.1f} s)")
+        print()
+        print(f"*keep*: GET / sent afterwards on the same connection got a 200; "
+              f"*close*: EOF or reset within {CLOSE_WAIT:g} s of the last response; "
+              f"*open*: neither closed within {CLOSE_WAIT:g} s nor answered a GET / sent "
+              f"afterwards; *timeout*: no complete response within {RESPONSE_TIMEOUT:g} s.")
         return 0
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
