@@ -12,6 +12,7 @@
 #ifndef EDDY_H
 #define EDDY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,11 @@ typedef struct eddy_config {
     unsigned header_ms;        /* a whole request head, from its first byte; 30 s */
     unsigned keepalive_ms;     /* idle between requests; 75 s */
     unsigned send_ms;          /* a response the client stops taking; 60 s */
+    /* Files. */
+    bool dotfiles;             /* serve names starting with '.'; default: 404 */
+    bool autoindex;            /* list directories without index.html; default: 404 */
+    const char *cache_control; /* Cache-Control value for files; NULL: none */
+    const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
 } eddy_config;
 
 /* Creates a server on loop.  config may be NULL for defaults; its strings are

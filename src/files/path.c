@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-static int hexval(char ch)
+int path_hex_value(char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -13,7 +13,7 @@ static int hexval(char ch)
     return -1;
 }
 
-int path_resolve(const char *in, size_t len, resolved_path *out)
+int path_resolve(const char *in, size_t len, bool allow_dotfiles, resolved_path *out)
 {
     char *rel = out->rel;
     size_t cap = sizeof(out->rel);
@@ -29,8 +29,8 @@ int path_resolve(const char *in, size_t len, resolved_path *out)
         while (i < len && in[i] != '/') {
             char ch = in[i];
             if (ch == '%') {
-                int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
-                int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+                int hi = i + 2 < len ? path_hex_value(in[i + 1]) : -1;
+                int lo = i + 2 < len ? path_hex_value(in[i + 2]) : -1;
                 if (hi < 0 || lo < 0)
                     return 400;
                 ch = (char)(hi << 4 | lo);
@@ -60,8 +60,8 @@ int path_resolve(const char *in, size_t len, resolved_path *out)
                 n--;
             continue;
         }
-        if (seg[0] == '.')
-            return 404; /* dotfiles are not served */
+        if (seg[0] == '.' && !allow_dotfiles)
+            return 404; /* dotfiles (.git, .env) are not served */
         if (n + sl + 2 >= cap)
             return 404;
         if (n)

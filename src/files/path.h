@@ -12,7 +12,11 @@ typedef struct resolved_path {
 
 /* Percent-decodes url_path and removes dot segments (never above the
  * root).  Returns 0, 400 for a malformed escape or an encoded NUL, 404 for
- * a dotfile segment or a path too long to be a file here. */
-int path_resolve(const char *url_path, size_t len, resolved_path *out);
+ * a path too long to be a file here or, unless allow_dotfiles, one with a
+ * segment starting with '.'. */
+int path_resolve(const char *url_path, size_t len, bool allow_dotfiles, resolved_path *out);
+
+/* The value of one hex digit of a %XX escape, or -1. */
+int path_hex_value(char ch);
 
 #endif

@@ -1,5 +1,6 @@
 #include "files/static.h"
-#include "files/mime.h"
+#include "files/autoindex.h"
+#include "files/file_response.h"
 #include "files/path.h"
 #include "http/response.h"
 #include "http/server.h"
@@ -17,10 +18,10 @@
 static const char builtin_404[] =
     "<!doctype html>\n<title>404 Not Found</title>\n<h1>404 Not Found</h1>\n";
 
-/* Opens rel under dirfd; the kernel refuses any resolution that would leave
- * dirfd (by "..", an absolute symlink or one that climbs out). */
-static int open_beneath(int dirfd, const char *rel)
+int static_open_beneath(int dirfd, const char *rel)
 {
+    /* RESOLVE_BENEATH: "..", absolute symlinks and links that climb out
+     * all fail (EXDEV) — in the kernel, with no race against renames. */
     struct open_how how = {
         .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
@@ -29,26 +30,13 @@ static int open_beneath(int dirfd, const char *rel)
     return fd < 0 ? -errno : (int)fd;
 }
 
-/* Sends an open regular file with the given status; takes fd. */
-static void send_file(eddy_request *req, int status, int fd, const struct stat *st,
-                      const char *name)
-{
-    conn *c = req->c;
-    response_head(c, status, mime_for(name), st->st_size, NULL);
-    if (req->is_head)
-        close(fd);
-    else
-        conn_queue_file(c, fd, 0, st->st_size);
-    conn_response_done(c);
-}
-
 static void not_found(eddy_request *req)
 {
     conn *c = req->c;
-    int fd = open_beneath(c->srv->root_fd, "404.html");
+    int fd = static_open_beneath(c->srv->root_fd, "404.html");
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        send_file(req, 404, fd, &st, "404.html");
+        file_respond(req, fd, &st, "404.html", 404);
         return;
     }
     if (fd >= 0)
@@ -63,27 +51,71 @@ static void not_found(eddy_request *req)
  * slash form so relative links in its index resolve (query kept). */
 static void redirect_to_slash(eddy_request *req, const char *path, size_t len)
 {
-    conn *c = req->c;
     eddy_str q = eddy_request_query(req);
     size_t need = len + q.len + 32;
     char *loc = malloc(need);
     if (!loc) {
-        response_error(c, 500);
+        response_error(req->c, 500);
         return;
     }
     /* Location is a URL path as received: still percent-encoded. */
-    int n = snprintf(loc, need, "Location: %.*s/%s%.*s\r\n", (int)len, path, q.len ? "?" : "",
-                     (int)q.len, q.ptr);
-    (void)n;
+    snprintf(loc, need, "Location: %.*s/%s%.*s\r\n", (int)len, path, q.len ? "?" : "", (int)q.len,
+             q.ptr);
     response_simple(req, 301, loc);
     free(loc);
+}
+
+static void send_listing(eddy_request *req, int dirfd, const char *path, size_t len)
+{
+    conn *c = req->c;
+    char *url = strndup(path, len);
+    char *html = NULL;
+    size_t html_len = 0;
+    int rc = url ? autoindex_render(dirfd, url, c->srv->dotfiles, &html, &html_len) : -ENOMEM;
+    free(url);
+    if (rc < 0) {
+        response_simple(req, rc == -EACCES ? 403 : 500, NULL);
+        return;
+    }
+    response_head(c, 200, "text/html; charset=utf-8", (int64_t)html_len, NULL);
+    if (!req->is_head)
+        conn_queue(c, html, html_len);
+    free(html);
+    conn_response_done(c);
+}
+
+/* A directory: its index.html, else a listing (--autoindex), else 404. */
+static void serve_directory(eddy_request *req, int dirfd, const resolved_path *rp,
+                            const char *path, size_t len)
+{
+    if (!rp->trailing_slash) {
+        close(dirfd);
+        redirect_to_slash(req, path, len);
+        return;
+    }
+    int fd = static_open_beneath(dirfd, "index.html");
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        close(dirfd);
+        char rel[sizeof(rp->rel) + 16];
+        snprintf(rel, sizeof(rel), "%s/index.html", rp->rel);
+        file_respond(req, fd, &st, rel, 200);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (req->c->srv->autoindex)
+        send_listing(req, dirfd, path, len);
+    else
+        not_found(req);
+    close(dirfd);
 }
 
 static void serve_path(eddy_request *req, const char *path, size_t len)
 {
     conn *c = req->c;
     resolved_path rp;
-    int st = path_resolve(path, len, &rp);
+    int st = path_resolve(path, len, c->srv->dotfiles, &rp);
     if (st == 404) {
         not_found(req);
         return;
@@ -92,32 +124,18 @@ static void serve_path(eddy_request *req, const char *path, size_t len)
         response_simple(req, st, NULL);
         return;
     }
-    int fd = open_beneath(c->srv->root_fd, rp.rel);
+    int fd = static_open_beneath(c->srv->root_fd, rp.rel);
     struct stat sb;
-    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (!rp.trailing_slash) {
-            close(fd);
-            redirect_to_slash(req, path, len);
-            return;
-        }
-        int index = open_beneath(fd, "index.html");
+    if (fd >= 0 && fstat(fd, &sb) < 0) {
         close(fd);
-        fd = index;
-        if (fd >= 0 && fstat(fd, &sb) < 0) {
-            close(fd);
-            fd = -errno;
-        }
-        if (fd >= 0) {
-            if (!S_ISREG(sb.st_mode)) {
-                close(fd);
-                fd = -ENOENT;
-            } else {
-                send_file(req, 200, fd, &sb, "index.html");
-                return;
-            }
-        }
-    } else if (fd >= 0 && !S_ISREG(sb.st_mode)) {
-        close(fd);
+        fd = -EIO;
+    }
+    if (fd >= 0 && S_ISDIR(sb.st_mode)) {
+        serve_directory(req, fd, &rp, path, len);
+        return;
+    }
+    if (fd >= 0 && !S_ISREG(sb.st_mode)) {
+        close(fd); /* devices, fifos, sockets: never opened for reading */
         fd = -ENOENT;
     }
     if (fd == -EACCES || fd == -EPERM) {
@@ -128,7 +146,7 @@ static void serve_path(eddy_request *req, const char *path, size_t len)
         not_found(req); /* includes EXDEV: a path that tried to leave the root */
         return;
     }
-    send_file(req, 200, fd, &sb, rp.rel);
+    file_respond(req, fd, &sb, rp.rel, 200);
 }
 
 #define FILE_METHODS "Allow: GET, HEAD, OPTIONS\r\n"

@@ -1,4 +1,4 @@
-/* Serving files under the server's root. */
+/* Serving files under the server's root: methods, paths, directories. */
 #ifndef EDDY_FILES_STATIC_H
 #define EDDY_FILES_STATIC_H
 
@@ -6,5 +6,8 @@
 
 /* Answers req from the file its path names (the default handler). */
 void static_serve(eddy_request *req);
+/* Opens rel under dirfd; the kernel refuses any resolution that would
+ * leave dirfd.  Returns the fd or a negative errno. */
+int static_open_beneath(int dirfd, const char *rel);
 
 #endif

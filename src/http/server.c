@@ -1,5 +1,6 @@
 #include "http/server.h"
 #include "http/parser.h"
+#include "files/conditional.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,17 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
 #undef OR_DEFAULT
+    srv->dotfiles = config->dotfiles;
+    srv->autoindex = config->autoindex;
+    srv->mime = mime_table_load(config->mime_types ? config->mime_types : SERVER_DEFAULT_MIME_TYPES);
+    if (config->cache_control && !(srv->cache_control = strdup(config->cache_control)))
+        srv->mime = (mime_table_free(srv->mime), NULL);
+    if (!srv->mime) {
+        close(srv->root_fd);
+        free(srv->root);
+        free(srv);
+        return -ENOMEM;
+    }
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
 
@@ -79,6 +91,8 @@ void eddy_server_free(eddy_server *srv)
         free(srv->routes[i].path);
     free(srv->routes);
     close(srv->root_fd);
+    mime_table_free(srv->mime);
+    free(srv->cache_control);
     free(srv->root);
     free(srv);
 }
@@ -176,36 +190,7 @@ const char *server_date(eddy_server *srv)
 {
     time_t now = loop_wall_sec(srv->loop);
     if (now != srv->date_sec) {
-        static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        /* IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT" */
-        char *d = srv->date;
-        memcpy(d, days[tm.tm_wday], 3);
-        d[3] = ',';
-        d[4] = ' ';
-        d[5] = (char)('0' + tm.tm_mday / 10);
-        d[6] = (char)('0' + tm.tm_mday % 10);
-        d[7] = ' ';
-        memcpy(d + 8, months[tm.tm_mon], 3);
-        d[11] = ' ';
-        int y = tm.tm_year + 1900;
-        d[12] = (char)('0' + y / 1000 % 10);
-        d[13] = (char)('0' + y / 100 % 10);
-        d[14] = (char)('0' + y / 10 % 10);
-        d[15] = (char)('0' + y % 10);
-        d[16] = ' ';
-        d[17] = (char)('0' + tm.tm_hour / 10);
-        d[18] = (char)('0' + tm.tm_hour % 10);
-        d[19] = ':';
-        d[20] = (char)('0' + tm.tm_min / 10);
-        d[21] = (char)('0' + tm.tm_min % 10);
-        d[22] = ':';
-        d[23] = (char)('0' + tm.tm_sec / 10);
-        d[24] = (char)('0' + tm.tm_sec % 10);
-        memcpy(d + 25, " GMT", 5);
+        http_date_format(now, srv->date); /* once a second, not per response */
         srv->date_sec = now;
     }
     return srv->date;

@@ -5,6 +5,7 @@
 
 #include "eddy.h"
 #include "http/conn.h"
+#include "files/mime.h"
 #include "rt/listener.h"
 
 #define SERVER_DEFAULT_ROOT "www"
@@ -15,6 +16,7 @@
 #define SERVER_DEFAULT_KEEPALIVE_MS 75000
 #define SERVER_DEFAULT_HEADER_MS 30000
 #define SERVER_DEFAULT_SEND_MS 60000
+#define SERVER_DEFAULT_MIME_TYPES "/etc/mime.types"
 /* Output staged per turn before it is written with one writev. */
 #define SERVER_STAGE_BYTES (64 * 1024)
 
@@ -32,6 +34,10 @@ struct eddy_server {
     unsigned max_request_line, max_header_bytes, max_headers;
     uint64_t max_body;
     unsigned keepalive_ms, header_ms, send_ms;
+    bool dotfiles, autoindex;
+    char *cache_control;
+    mime_table *mime;
+    uint32_t multipart_seq;  /* makes multipart boundaries unique */
     route *routes;
     size_t nroutes;
     conn *conns;            /* every connection with an open stream or a held request */

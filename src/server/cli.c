@@ -9,7 +9,8 @@
 /* Longest timeout a flag accepts: a day. */
 #define CLI_MAX_TIMEOUT_S 86400.0
 
-enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS };
+enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
+                OPT_TEXT };
 
 typedef struct opt_spec {
     const char *name;
@@ -45,6 +46,11 @@ static const opt_spec specs[] = {
      "time a connection may idle between requests (default 75)"},
     {"--send-timeout", "SECONDS", OPT_SECONDS, CFG(send_ms),
      "time a client may stop taking a response (default 60)"},
+    {"--dotfiles", "", OPT_SWITCH, CFG(dotfiles), "serve names starting with '.' (default: 404)"},
+    {"--autoindex", "", OPT_SWITCH, CFG(autoindex),
+     "list directories that have no index.html (default: 404)"},
+    {"--cache-control", "VALUE", OPT_TEXT, CFG(cache_control),
+     "Cache-Control field for files, like 'max-age=3600'\n(default: none)"},
 };
 
 void cli_usage(FILE *out)
@@ -53,7 +59,7 @@ void cli_usage(FILE *out)
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         /* Help text lines after the first are indented under it. */
         char col[48];
-        snprintf(col, sizeof(col), "%s %s", specs[i].name, specs[i].arg);
+        snprintf(col, sizeof(col), "%s%s%s", specs[i].name, *specs[i].arg ? " " : "", specs[i].arg);
         fprintf(out, "  %-30s ", col);
         for (const char *h = specs[i].help; *h; h++) {
             fputc(*h, out);
@@ -145,6 +151,17 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         }
         *(unsigned *)(base + sp->offset) = (unsigned)n;
         return 0;
+    case OPT_SWITCH:
+        *(bool *)(base + sp->offset) = true;
+        return 0;
+    case OPT_TEXT:
+        for (const char *q = val; *q; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+                snprintf(err, err_len, "%s must be one line of text", sp->name);
+                return -1;
+            }
+        *(const char **)(base + sp->offset) = val;
+        return 0;
     case OPT_SECONDS:
         if (parse_seconds_ms(val, (unsigned *)(base + sp->offset)) < 0) {
             snprintf(err, err_len, "%s wants seconds above 0 (like 30 or 0.5), not '%s'", sp->name,
@@ -184,6 +201,14 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
         if (!sp) {
             snprintf(err, err_len, "unknown option '%s' (see --help)", argv[i]);
             return -1;
+        }
+        if (sp->kind == OPT_SWITCH) {
+            if (val) {
+                snprintf(err, err_len, "option '%s' takes no value", a);
+                return -1;
+            }
+            apply(opt, sp, "", err, err_len);
+            continue;
         }
         if (!val) {
             if (i + 1 >= argc) {

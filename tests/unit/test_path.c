@@ -7,7 +7,7 @@
 static void expect(const char *url, int status, const char *rel)
 {
     resolved_path rp;
-    int st = path_resolve(url, strlen(url), &rp);
+    int st = path_resolve(url, strlen(url), false, &rp);
     if (st != status)
         fail_msg("%s: status %d, wanted %d", url, st, status);
     if (status == 0 && strcmp(rp.rel, rel) != 0)
@@ -56,13 +56,23 @@ static void dotfiles_are_hidden(void **state)
     expect("/...", 404, NULL);
 }
 
+static void dotfiles_when_allowed(void **state)
+{
+    (void)state;
+    resolved_path rp;
+    assert_int_equal(path_resolve("/.well-known/x", 14, true, &rp), 0);
+    assert_string_equal(rp.rel, ".well-known/x");
+    assert_int_equal(path_resolve("/a/../../.env", 13, true, &rp), 0);
+    assert_string_equal(rp.rel, ".env");
+}
+
 static void trailing_slash_is_reported(void **state)
 {
     (void)state;
     resolved_path rp;
-    assert_int_equal(path_resolve("/dir/", 5, &rp), 0);
+    assert_int_equal(path_resolve("/dir/", 5, false, &rp), 0);
     assert_true(rp.trailing_slash);
-    assert_int_equal(path_resolve("/dir", 4, &rp), 0);
+    assert_int_equal(path_resolve("/dir", 4, false, &rp), 0);
     assert_false(rp.trailing_slash);
 }
 
@@ -73,6 +83,7 @@ int main(void)
         cmocka_unit_test(percent_decoding),
         cmocka_unit_test(dot_segments_never_climb_out),
         cmocka_unit_test(dotfiles_are_hidden),
+        cmocka_unit_test(dotfiles_when_allowed),
         cmocka_unit_test(trailing_slash_is_reported),
     };
     return cmocka_run_group_tests_name("path", tests, NULL, NULL);

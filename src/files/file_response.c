@@ -1,0 +1,244 @@
+#include "files/file_response.h"
+#include "files/conditional.h"
+#include "files/encoding.h"
+#include "files/mime.h"
+#include "files/range.h"
+#include "http/response.h"
+#include "http/server.h"
+#include "rt/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Room for the fields a file response adds (validators, Vary, coding,
+ * Content-Range) besides Cache-Control, whose length the operator sets. */
+#define FILE_FIELDS_BYTES 320
+
+/* Opens REL.suffix when it is a regular file not older than the original:
+ * a stale precompressed copy must never be served in its place. */
+static int open_variant(eddy_server *srv, const char *rel, const char *suffix,
+                        const struct stat *orig, struct stat *st)
+{
+    char path[4096 + 8];
+    if (snprintf(path, sizeof(path), "%s%s", rel, suffix) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = static_open_beneath(srv->root_fd, path);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
+        st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
+        (st->st_mtim.tv_sec == orig->st_mtim.tv_sec && st->st_mtim.tv_nsec < orig->st_mtim.tv_nsec)) {
+        close(fd);
+        return -ENOENT;
+    }
+    return fd;
+}
+
+static void close_if_open(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Picks the representation: the file itself, or its .br / .gz copy when
+ * the client accepts that coding.  Returns the coding's name (NULL for
+ * identity); *vary tells whether any variant exists. */
+static const char *choose_variant(eddy_request *req, const char *rel, int *fd, struct stat *st,
+                                  bool *vary)
+{
+    eddy_server *srv = req->c->srv;
+    struct stat bst, gst;
+    int br = open_variant(srv, rel, ".br", st, &bst);
+    int gz = open_variant(srv, rel, ".gz", st, &gst);
+    *vary = br >= 0 || gz >= 0;
+    const char *coding = NULL;
+    if (*vary) {
+        eddy_str ae = eddy_request_header(req, "accept-encoding");
+        switch (encoding_pick(ae.ptr, ae.len, br >= 0, gz >= 0)) {
+        case CODING_BR:
+            close(*fd);
+            *fd = br;
+            *st = bst;
+            br = -1;
+            coding = "br";
+            break;
+        case CODING_GZIP:
+            close(*fd);
+            *fd = gz;
+            *st = gst;
+            gz = -1;
+            coding = "gzip";
+            break;
+        case CODING_IDENTITY:
+            break;
+        }
+    }
+    close_if_open(br);
+    close_if_open(gz);
+    return coding;
+}
+
+static eddy_str field(eddy_request *req, const char *name) { return eddy_request_header(req, name); }
+
+static enum cond_result evaluate_conditions(eddy_request *req, const char *etag, size_t elen,
+                                            time_t mtime)
+{
+    eddy_str im = field(req, "if-match"), inm = field(req, "if-none-match");
+    eddy_str ims = field(req, "if-modified-since"), ius = field(req, "if-unmodified-since");
+    cond_fields f = {
+        .if_match = im.ptr, .if_match_len = im.len,
+        .if_none_match = inm.ptr, .if_none_match_len = inm.len,
+        .if_modified_since = ims.ptr, .if_modified_since_len = ims.len,
+        .if_unmodified_since = ius.ptr, .if_unmodified_since_len = ius.len,
+    };
+    return cond_evaluate(&f, true, etag, elen, mtime);
+}
+
+/* 206 with several ranges: multipart/byteranges, each part its own head. */
+static void send_multipart(eddy_request *req, int fd, const char *ctype, const byte_range *r,
+                           size_t n, uint64_t size, const char *fields)
+{
+    conn *c = req->c;
+    char boundary[40];
+    /* Unique per response so no body can contain it by chance. */
+    snprintf(boundary, sizeof(boundary), "eddy-%016llx%08x",
+             (unsigned long long)eddy_loop_now(c->srv->loop) ^ (unsigned long long)size,
+             c->srv->multipart_seq++);
+    size_t bytes = range_multipart_tail(NULL, 0, boundary);
+    for (size_t i = 0; i < n; i++)
+        bytes += range_part_head(NULL, 0, boundary, ctype, &r[i], size);
+    file_parts *fp = malloc(sizeof(*fp) + (n + 1) * sizeof(file_part) + bytes);
+    if (!fp) {
+        close(fd);
+        response_error(c, 500);
+        return;
+    }
+    fp->n = n + 1;
+    fp->next = 0;
+    char *heads = (char *)&fp->part[n + 1];
+    size_t off = 0;
+    for (size_t i = 0; i <= n; i++) {
+        size_t len = i < n ? range_part_head(heads + off, bytes - off + 1, boundary, ctype, &r[i], size)
+                           : range_multipart_tail(heads + off, bytes - off + 1, boundary);
+        fp->part[i] = (file_part){
+            .off = i < n ? (off_t)r[i].first : 0,
+            .len = i < n ? (off_t)(r[i].last - r[i].first + 1) : 0,
+            .head_off = (uint32_t)off,
+            .head_len = (uint32_t)len,
+        };
+        off += len;
+    }
+    char ctype_mp[80];
+    snprintf(ctype_mp, sizeof(ctype_mp), "multipart/byteranges; boundary=%s", boundary);
+    response_head(c, 206, ctype_mp, (int64_t)range_multipart_length(boundary, ctype, r, n, size),
+                  fields);
+    conn_queue_file_parts(c, fd, fp);
+    conn_response_done(c);
+}
+
+void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, int status)
+{
+    conn *c = req->c;
+    eddy_server *srv = c->srv;
+    const char *ctype = mime_table_lookup(srv->mime, rel);
+    if (status != 200) {
+        /* An error page: the status is the point, not the file. */
+        response_head(c, status, ctype, st->st_size, NULL);
+        if (req->is_head)
+            close(fd);
+        else
+            conn_queue_file(c, fd, 0, st->st_size);
+        conn_response_done(c);
+        return;
+    }
+    bool vary;
+    const char *coding = choose_variant(req, rel, &fd, st, &vary);
+    char etag[ETAG_MAX];
+    size_t elen = etag_make(etag, (uint64_t)st->st_size, st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                            st->st_ino);
+    /* A modification time in the future is not a date we can vouch for:
+     * Last-Modified is then the response's Date (RFC 9110 §8.8.2.1). */
+    time_t now = loop_wall_sec(srv->loop);
+    time_t mtime = st->st_mtim.tv_sec > now ? now : st->st_mtim.tv_sec;
+    char last_modified[30];
+    http_date_format(mtime, last_modified);
+    size_t cc_len = srv->cache_control ? strlen(srv->cache_control) : 0;
+    char stack_fields[FILE_FIELDS_BYTES + 256];
+    char *fields = stack_fields;
+    size_t cap = FILE_FIELDS_BYTES + cc_len + 32;
+    if (cap > sizeof(stack_fields) && !(fields = malloc(cap))) {
+        close(fd);
+        response_error(c, 500);
+        return;
+    }
+    /* Fields every answer about this representation carries, 304 included. */
+    int n = snprintf(fields, cap, "ETag: %.*s\r\nLast-Modified: %s\r\n%s%s%s%s%s%s", (int)elen,
+                     etag, last_modified, vary ? "Vary: Accept-Encoding\r\n" : "",
+                     coding ? "Content-Encoding: " : "", coding ? coding : "", coding ? "\r\n" : "",
+                     cc_len ? "Cache-Control: " : "", cc_len ? srv->cache_control : "");
+    if (cc_len)
+        n += snprintf(fields + n, cap - (size_t)n, "\r\n");
+    uint64_t size = (uint64_t)st->st_size;
+
+    switch (evaluate_conditions(req, etag, elen, mtime)) {
+    case COND_NOT_MODIFIED:
+        close(fd);
+        response_head(c, 304, NULL, -1, fields);
+        conn_response_done(c);
+        goto out;
+    case COND_PRECONDITION_FAILED:
+        close(fd);
+        response_simple(req, 412, NULL);
+        goto out;
+    case COND_PROCEED:
+        break;
+    }
+
+    eddy_str range = field(req, "range");
+    eddy_str if_range = field(req, "if-range");
+    /* Range applies to GET only (RFC 9110 §14.2); If-Range that does not
+     * match asks for the whole representation instead. */
+    if (range.ptr && c->parser.method == HTTP_GET &&
+        (!if_range.ptr || cond_if_range(if_range.ptr, if_range.len, etag, elen, mtime))) {
+        byte_range r[RANGE_MAX_PARTS];
+        size_t nr;
+        switch (range_parse(range.ptr, range.len, size, r, RANGE_MAX_PARTS, &nr)) {
+        case RANGE_UNSATISFIABLE: {
+            close(fd);
+            snprintf(fields + n, cap - (size_t)n, "Content-Range: bytes */%llu\r\n",
+                     (unsigned long long)size);
+            response_simple(req, 416, fields);
+            goto out;
+        }
+        case RANGE_OK:
+            if (nr == 1) {
+                snprintf(fields + n, cap - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                         (unsigned long long)r[0].first, (unsigned long long)r[0].last,
+                         (unsigned long long)size);
+                uint64_t len = r[0].last - r[0].first + 1;
+                response_head(c, 206, ctype, (int64_t)len, fields);
+                conn_queue_file(c, fd, (off_t)r[0].first, (off_t)len);
+                conn_response_done(c);
+            } else {
+                send_multipart(req, fd, ctype, r, nr, size, fields);
+            }
+            goto out;
+        case RANGE_IGNORE:
+            break;
+        }
+    }
+    snprintf(fields + n, cap - (size_t)n, "Accept-Ranges: bytes\r\n");
+    response_head(c, 200, ctype, st->st_size, fields);
+    if (req->is_head)
+        close(fd);
+    else
+        conn_queue_file(c, fd, 0, st->st_size);
+    conn_response_done(c);
+out:
+    if (fields != stack_fields)
+        free(fields);
+}

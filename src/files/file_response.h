@@ -1,0 +1,15 @@
+/* Answering with a file: picks the representation (precompressed copies),
+ * evaluates conditionals (304/412), honours ranges (206/416), and sends
+ * the body with sendfile. */
+#ifndef EDDY_FILES_FILE_RESPONSE_H
+#define EDDY_FILES_FILE_RESPONSE_H
+
+#include "files/static.h"
+#include <sys/stat.h>
+
+/* Answers req with the open regular file fd (rel: its path under the
+ * root, for its type and precompressed copies).  status 200 gets the full
+ * treatment; any other (an error page) is sent as it is.  Takes fd. */
+void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, int status);
+
+#endif
