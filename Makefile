@@ -91,6 +91,7 @@ unit-san:
 integration: build-all
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration

@@ -1,5 +1,6 @@
 #include "files/file_response.h"
 #include "files/conditional.h"
+#include "files/file_cache.h"
 #include "files/encoding.h"
 #include "files/mime.h"
 #include "files/range.h"
@@ -18,67 +19,62 @@
  * Content-Range) besides Cache-Control, whose length the operator sets. */
 #define FILE_FIELDS_BYTES 320
 
-/* Opens REL.suffix when it is a regular file not older than the original:
- * a stale precompressed copy must never be served in its place. */
-static int open_variant(eddy_server *srv, const char *rel, const char *suffix,
-                        const struct stat *orig, struct stat *st)
+/* REL.suffix from the cache when it is a regular file not older than the
+ * original: a stale precompressed copy must never be served in its place. */
+static cached_file *find_variant(eddy_server *srv, const char *rel, const char *suffix,
+                                 const struct stat *orig)
 {
     char path[4096 + 8];
-    if (snprintf(path, sizeof(path), "%s%s", rel, suffix) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = static_open_beneath(srv->root_fd, path);
-    if (fd < 0)
-        return fd;
-    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
-        st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
+    cached_file *v;
+    if (snprintf(path, sizeof(path), "%s%s", rel, suffix) >= (int)sizeof(path) ||
+        file_cache_get(srv->files, path, eddy_loop_now(srv->loop), &v) < 0)
+        return NULL;
+    const struct stat *st = &v->st;
+    if (st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
         (st->st_mtim.tv_sec == orig->st_mtim.tv_sec && st->st_mtim.tv_nsec < orig->st_mtim.tv_nsec)) {
-        close(fd);
-        return -ENOENT;
+        file_cache_release(v);
+        return NULL;
     }
-    return fd;
+    return v;
 }
 
-static void close_if_open(int fd)
+static void release_if(cached_file *f)
 {
-    if (fd >= 0)
-        close(fd);
+    if (f)
+        file_cache_release(f);
 }
 
 /* Picks the representation: the file itself, or its .br / .gz copy when
  * the client accepts that coding.  Returns the coding's name (NULL for
  * identity); *vary tells whether any variant exists. */
-static const char *choose_variant(eddy_request *req, const char *rel, int *fd, struct stat *st,
-                                  bool *vary)
+static const char *choose_variant(eddy_request *req, const char *rel, cached_file **f, bool *vary)
 {
     eddy_server *srv = req->c->srv;
-    struct stat bst, gst;
-    int br = open_variant(srv, rel, ".br", st, &bst);
-    int gz = open_variant(srv, rel, ".gz", st, &gst);
-    *vary = br >= 0 || gz >= 0;
+    cached_file *br = find_variant(srv, rel, ".br", &(*f)->st);
+    cached_file *gz = find_variant(srv, rel, ".gz", &(*f)->st);
+    *vary = br || gz;
     const char *coding = NULL;
     if (*vary) {
         eddy_str ae = eddy_request_header(req, "accept-encoding");
-        switch (encoding_pick(ae.ptr, ae.len, br >= 0, gz >= 0)) {
+        switch (encoding_pick(ae.ptr, ae.len, br != NULL, gz != NULL)) {
         case CODING_BR:
-            close(*fd);
-            *fd = br;
-            *st = bst;
-            br = -1;
+            file_cache_release(*f);
+            *f = br;
+            br = NULL;
             coding = "br";
             break;
         case CODING_GZIP:
-            close(*fd);
-            *fd = gz;
-            *st = gst;
-            gz = -1;
+            file_cache_release(*f);
+            *f = gz;
+            gz = NULL;
             coding = "gzip";
             break;
         case CODING_IDENTITY:
             break;
         }
     }
-    close_if_open(br);
-    close_if_open(gz);
+    release_if(br);
+    release_if(gz);
     return coding;
 }
 
@@ -99,7 +95,7 @@ static enum cond_result evaluate_conditions(eddy_request *req, const char *etag,
 }
 
 /* 206 with several ranges: multipart/byteranges, each part its own head. */
-static void send_multipart(eddy_request *req, int fd, const char *ctype, const byte_range *r,
+static void send_multipart(eddy_request *req, cached_file *f, const char *ctype, const byte_range *r,
                            size_t n, uint64_t size, const char *fields)
 {
     conn *c = req->c;
@@ -111,9 +107,10 @@ static void send_multipart(eddy_request *req, int fd, const char *ctype, const b
     size_t bytes = range_multipart_tail(NULL, 0, boundary);
     for (size_t i = 0; i < n; i++)
         bytes += range_part_head(NULL, 0, boundary, ctype, &r[i], size);
-    file_parts *fp = malloc(sizeof(*fp) + (n + 1) * sizeof(file_part) + bytes);
+    /* +1: the writers end what they write with a NUL, as snprintf does. */
+    file_parts *fp = malloc(sizeof(*fp) + (n + 1) * sizeof(file_part) + bytes + 1);
     if (!fp) {
-        close(fd);
+        file_cache_release(f);
         response_error(c, 500);
         return;
     }
@@ -136,27 +133,28 @@ static void send_multipart(eddy_request *req, int fd, const char *ctype, const b
     snprintf(ctype_mp, sizeof(ctype_mp), "multipart/byteranges; boundary=%s", boundary);
     response_head(c, 206, ctype_mp, (int64_t)range_multipart_length(boundary, ctype, r, n, size),
                   fields);
-    conn_queue_file_parts(c, fd, fp);
+    conn_queue_file_parts(c, &f->body, fp);
     conn_response_done(c);
 }
 
-void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, int status)
+void file_respond(eddy_request *req, cached_file *f, const char *rel, int status)
 {
     conn *c = req->c;
     eddy_server *srv = c->srv;
     const char *ctype = mime_table_lookup(srv->mime, rel);
     if (status != 200) {
         /* An error page: the status is the point, not the file. */
-        response_head(c, status, ctype, st->st_size, NULL);
+        response_head(c, status, ctype, f->st.st_size, NULL);
         if (req->is_head)
-            close(fd);
+            file_cache_release(f);
         else
-            conn_queue_file(c, fd, 0, st->st_size);
+            conn_queue_file(c, &f->body, 0, f->st.st_size);
         conn_response_done(c);
         return;
     }
     bool vary;
-    const char *coding = choose_variant(req, rel, &fd, st, &vary);
+    const char *coding = choose_variant(req, rel, &f, &vary);
+    const struct stat *st = &f->st;
     char etag[ETAG_MAX];
     size_t elen = etag_make(etag, (uint64_t)st->st_size, st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
                             st->st_ino);
@@ -171,7 +169,7 @@ void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, i
     char *fields = stack_fields;
     size_t cap = FILE_FIELDS_BYTES + cc_len + 32;
     if (cap > sizeof(stack_fields) && !(fields = malloc(cap))) {
-        close(fd);
+        file_cache_release(f);
         response_error(c, 500);
         return;
     }
@@ -186,12 +184,12 @@ void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, i
 
     switch (evaluate_conditions(req, etag, elen, mtime)) {
     case COND_NOT_MODIFIED:
-        close(fd);
+        file_cache_release(f);
         response_head(c, 304, NULL, -1, fields);
         conn_response_done(c);
         goto out;
     case COND_PRECONDITION_FAILED:
-        close(fd);
+        file_cache_release(f);
         response_simple(req, 412, NULL);
         goto out;
     case COND_PROCEED:
@@ -208,7 +206,7 @@ void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, i
         size_t nr;
         switch (range_parse(range.ptr, range.len, size, r, RANGE_MAX_PARTS, &nr)) {
         case RANGE_UNSATISFIABLE: {
-            close(fd);
+            file_cache_release(f);
             snprintf(fields + n, cap - (size_t)n, "Content-Range: bytes */%llu\r\n",
                      (unsigned long long)size);
             response_simple(req, 416, fields);
@@ -221,10 +219,10 @@ void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, i
                          (unsigned long long)size);
                 uint64_t len = r[0].last - r[0].first + 1;
                 response_head(c, 206, ctype, (int64_t)len, fields);
-                conn_queue_file(c, fd, (off_t)r[0].first, (off_t)len);
+                conn_queue_file(c, &f->body, (off_t)r[0].first, (off_t)len);
                 conn_response_done(c);
             } else {
-                send_multipart(req, fd, ctype, r, nr, size, fields);
+                send_multipart(req, f, ctype, r, nr, size, fields);
             }
             goto out;
         case RANGE_IGNORE:
@@ -234,9 +232,9 @@ void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, i
     snprintf(fields + n, cap - (size_t)n, "Accept-Ranges: bytes\r\n");
     response_head(c, 200, ctype, st->st_size, fields);
     if (req->is_head)
-        close(fd);
+        file_cache_release(f);
     else
-        conn_queue_file(c, fd, 0, st->st_size);
+        conn_queue_file(c, &f->body, 0, st->st_size);
     conn_response_done(c);
 out:
     if (fields != stack_fields)

@@ -4,12 +4,12 @@
 #ifndef EDDY_FILES_FILE_RESPONSE_H
 #define EDDY_FILES_FILE_RESPONSE_H
 
+#include "files/file_cache.h"
 #include "files/static.h"
-#include <sys/stat.h>
 
-/* Answers req with the open regular file fd (rel: its path under the
- * root, for its type and precompressed copies).  status 200 gets the full
- * treatment; any other (an error page) is sent as it is.  Takes fd. */
-void file_respond(eddy_request *req, int fd, struct stat *st, const char *rel, int status);
+/* Answers req with the regular file f (rel: its path under the root, for
+ * its type and precompressed copies).  status 200 gets the full
+ * treatment; any other (an error page) is sent as it is.  Takes f. */
+void file_respond(eddy_request *req, cached_file *f, const char *rel, int status);
 
 #endif

@@ -30,17 +30,20 @@ int static_open_beneath(int dirfd, const char *rel)
     return fd < 0 ? -errno : (int)fd;
 }
 
+static int cache_get(eddy_request *req, const char *rel, cached_file **f)
+{
+    eddy_server *srv = req->c->srv;
+    return file_cache_get(srv->files, rel, eddy_loop_now(srv->loop), f);
+}
+
 static void not_found(eddy_request *req)
 {
     conn *c = req->c;
-    int fd = static_open_beneath(c->srv->root_fd, "404.html");
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        file_respond(req, fd, &st, "404.html", 404);
+    cached_file *f;
+    if (cache_get(req, "404.html", &f) == 0) {
+        file_respond(req, f, "404.html", 404);
         return;
     }
-    if (fd >= 0)
-        close(fd);
     response_head(c, 404, "text/html; charset=utf-8", sizeof(builtin_404) - 1, NULL);
     if (!req->is_head)
         conn_queue(c, builtin_404, sizeof(builtin_404) - 1);
@@ -85,29 +88,33 @@ static void send_listing(eddy_request *req, int dirfd, const char *path, size_t 
 }
 
 /* A directory: its index.html, else a listing (--autoindex), else 404. */
-static void serve_directory(eddy_request *req, int dirfd, const resolved_path *rp,
-                            const char *path, size_t len)
+static void serve_directory(eddy_request *req, const resolved_path *rp, const char *path,
+                            size_t len)
 {
     if (!rp->trailing_slash) {
-        close(dirfd);
         redirect_to_slash(req, path, len);
         return;
     }
-    int fd = static_open_beneath(dirfd, "index.html");
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        close(dirfd);
-        char rel[sizeof(rp->rel) + 16];
+    char rel[sizeof(rp->rel) + 16];
+    if (strcmp(rp->rel, ".") == 0)
+        snprintf(rel, sizeof(rel), "index.html");
+    else
         snprintf(rel, sizeof(rel), "%s/index.html", rp->rel);
-        file_respond(req, fd, &st, rel, 200);
+    cached_file *f;
+    if (cache_get(req, rel, &f) == 0) {
+        file_respond(req, f, rel, 200);
         return;
     }
-    if (fd >= 0)
-        close(fd);
-    if (req->c->srv->autoindex)
-        send_listing(req, dirfd, path, len);
-    else
+    if (!req->c->srv->autoindex) {
         not_found(req);
+        return;
+    }
+    int dirfd = static_open_beneath(req->c->srv->root_fd, rp->rel);
+    if (dirfd < 0) {
+        not_found(req);
+        return;
+    }
+    send_listing(req, dirfd, path, len);
     close(dirfd);
 }
 
@@ -124,29 +131,18 @@ static void serve_path(eddy_request *req, const char *path, size_t len)
         response_simple(req, st, NULL);
         return;
     }
-    int fd = static_open_beneath(c->srv->root_fd, rp.rel);
-    struct stat sb;
-    if (fd >= 0 && fstat(fd, &sb) < 0) {
-        close(fd);
-        fd = -EIO;
-    }
-    if (fd >= 0 && S_ISDIR(sb.st_mode)) {
-        serve_directory(req, fd, &rp, path, len);
-        return;
-    }
-    if (fd >= 0 && !S_ISREG(sb.st_mode)) {
-        close(fd); /* devices, fifos, sockets: never opened for reading */
-        fd = -ENOENT;
-    }
-    if (fd == -EACCES || fd == -EPERM) {
+    cached_file *f;
+    int rc = cache_get(req, rp.rel, &f);
+    if (rc == 0) {
+        file_respond(req, f, rp.rel, 200);
+    } else if (rc == -EISDIR) {
+        serve_directory(req, &rp, path, len);
+    } else if (rc == -EACCES || rc == -EPERM) {
         response_simple(req, 403, NULL);
-        return;
+    } else {
+        /* ENOENT, and EXDEV: a path that tried to leave the root. */
+        not_found(req);
     }
-    if (fd < 0) {
-        not_found(req); /* includes EXDEV: a path that tried to leave the root */
-        return;
-    }
-    file_respond(req, fd, &sb, rp.rel, 200);
 }
 
 #define FILE_METHODS "Allow: GET, HEAD, OPTIONS\r\n"

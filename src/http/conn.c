@@ -60,7 +60,7 @@ static void arm_head_deadline(conn *c)
 
 static bool output_pending(const conn *c)
 {
-    return c->out_off < c->out_len || c->file_fd >= 0 || c->srv->stage_owner == c;
+    return c->out_off < c->out_len || c->file != NULL || c->srv->stage_owner == c;
 }
 
 static int grow(char **buf, uint32_t *cap, size_t need, size_t min)
@@ -110,7 +110,7 @@ static void flush_stage(conn *c)
     size_t done = 0;
     if (c->out_off == c->out_len && c->writable) {
         struct iovec iov = {srv->stage, len};
-        ssize_t n = stream_writev(c->stream, &iov, 1, c->file_fd >= 0);
+        ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
         if (n >= 0)
             done = (size_t)n;
         else if (n != -EAGAIN) {
@@ -149,25 +149,25 @@ void conn_queue(conn *c, const void *data, size_t len)
     srv->stage_len += len;
 }
 
-void conn_queue_file(conn *c, int fd, off_t off, off_t len)
+void conn_queue_file(conn *c, body_file *f, off_t off, off_t len)
 {
     if (c->phase == PHASE_CLOSED || len == 0) {
-        close(fd);
+        f->release(f);
         return;
     }
-    c->file_fd = fd;
+    c->file = f;
     c->file_off = off;
     c->file_left = len;
 }
 
-void conn_queue_file_parts(conn *c, int fd, file_parts *parts)
+void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts)
 {
     if (c->phase == PHASE_CLOSED) {
-        close(fd);
+        f->release(f);
         free(parts);
         return;
     }
-    c->file_fd = fd;
+    c->file = f;
     c->parts = parts;
     c->file_left = 0; /* the first part starts when the output drains */
 }
@@ -178,7 +178,7 @@ static void send_file(conn *c)
 {
     while (c->file_left > 0 && c->writable) {
         size_t chunk = c->file_left > (1 << 30) ? (1u << 30) : (size_t)c->file_left;
-        ssize_t n = stream_sendfile(c->stream, c->file_fd, &c->file_off, chunk);
+        ssize_t n = stream_sendfile(c->stream, c->file->fd, &c->file_off, chunk);
         if (n == -EAGAIN) {
             c->writable = false;
             return;
@@ -210,8 +210,8 @@ static bool next_part(conn *c)
 
 static void end_file(conn *c)
 {
-    close(c->file_fd);
-    c->file_fd = -1;
+    c->file->release(c->file);
+    c->file = NULL;
     free(c->parts);
     c->parts = NULL;
 }
@@ -220,7 +220,7 @@ static void write_out(conn *c)
 {
     while (c->out_off < c->out_len && c->writable) {
         struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
-        ssize_t n = stream_writev(c->stream, &iov, 1, c->file_fd >= 0);
+        ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
         if (n == -EAGAIN) {
             c->writable = false;
             break;
@@ -245,7 +245,7 @@ static void flush(conn *c)
     flush_stage(c);
     while (c->phase != PHASE_CLOSED) {
         write_out(c);
-        if (c->phase == PHASE_CLOSED || c->out_len || c->file_fd < 0)
+        if (c->phase == PHASE_CLOSED || c->out_len || !c->file)
             break;
         send_file(c);
         if (c->phase == PHASE_CLOSED || c->file_left > 0)
@@ -281,7 +281,7 @@ static void flush(conn *c)
 static bool can_proceed(const conn *c)
 {
     return c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal &&
-           c->out_off == c->out_len && c->file_fd < 0 && !c->close_after_write;
+           c->out_off == c->out_len && !c->file && !c->close_after_write;
 }
 
 static void dispatch(conn *c, const char *base)
@@ -616,7 +616,6 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
         return NULL;
     c->srv = srv;
     c->stream = stream;
-    c->file_fd = -1;
     c->phase = PHASE_IDLE;
     c->writable = true; /* a new connection can take bytes */
     c->req.c = c;
@@ -651,7 +650,7 @@ static void conn_close(conn *c)
     }
     stream_close(c->stream);
     c->stream = NULL;
-    if (c->file_fd >= 0)
+    if (c->file != NULL)
         end_file(c);
     free(c->out);
     c->out = NULL;

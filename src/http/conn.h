@@ -17,6 +17,14 @@
 typedef struct eddy_server server_t;
 typedef struct conn conn;
 
+/* A file a response body comes from, shared by reference (the file cache
+ * keeps hot files open); the connection releases it once sent. */
+typedef struct body_file {
+    int fd;
+    unsigned refs;
+    void (*release)(struct body_file *f);
+} body_file;
+
 /* One range of a file body, after head_len bytes of its own head. */
 typedef struct file_part {
     off_t off, len;
@@ -83,7 +91,7 @@ struct conn {
     /* Owned output: what the peer has not taken yet. */
     char *out;
     uint32_t out_len, out_off, out_cap;
-    int file_fd;           /* body being sent with sendfile, or -1 */
+    body_file *file;       /* body being sent with sendfile, or NULL */
     off_t file_off;        /* the current range of it */
     off_t file_left;
     file_parts *parts;     /* more ranges of it (multipart), or NULL */
@@ -114,9 +122,10 @@ void conn_head_started(conn *c);
 
 /* Used by the response writer. */
 void conn_queue(conn *c, const void *data, size_t len);
-void conn_queue_file(conn *c, int fd, off_t off, off_t len);
-/* Queues several ranges of fd, each after its head; takes fd and parts. */
-void conn_queue_file_parts(conn *c, int fd, file_parts *parts);
+/* Queues len bytes of f from off; takes the reference to f. */
+void conn_queue_file(conn *c, body_file *f, off_t off, off_t len);
+/* Queues several ranges of f, each after its head; takes f and parts. */
+void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts);
 void conn_response_done(conn *c);
 
 #endif

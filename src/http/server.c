@@ -1,6 +1,7 @@
 #include "http/server.h"
 #include "http/parser.h"
 #include "files/conditional.h"
+#include "files/file_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +65,10 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->mime = mime_table_load(config->mime_types ? config->mime_types : SERVER_DEFAULT_MIME_TYPES);
     if (config->cache_control && !(srv->cache_control = strdup(config->cache_control)))
         srv->mime = (mime_table_free(srv->mime), NULL);
-    if (!srv->mime) {
+    srv->files = srv->mime ? file_cache_new(srv->root_fd, FILE_CACHE_ENTRIES) : NULL;
+    if (!srv->files) {
+        mime_table_free(srv->mime);
+        free(srv->cache_control);
         close(srv->root_fd);
         free(srv->root);
         free(srv);
@@ -91,6 +95,7 @@ void eddy_server_free(eddy_server *srv)
         free(srv->routes[i].path);
     free(srv->routes);
     close(srv->root_fd);
+    file_cache_free(srv->files);
     mime_table_free(srv->mime);
     free(srv->cache_control);
     free(srv->root);

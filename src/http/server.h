@@ -37,6 +37,7 @@ struct eddy_server {
     bool dotfiles, autoindex;
     char *cache_control;
     mime_table *mime;
+    struct file_cache *files;
     uint32_t multipart_seq;  /* makes multipart boundaries unique */
     route *routes;
     size_t nroutes;

@@ -1,0 +1,43 @@
+/* Open files kept between requests, per server (so per loop: no locks).
+ * A hot file costs one fstat per request instead of a path walk, open and
+ * close: a file changed in place is seen at once; each entry's path is
+ * looked up again once it is older than the revalidation interval, so a
+ * file replaced or deleted is noticed within it.  Lookups that failed (a
+ * missing FILE.br, say) are remembered the same way. */
+#ifndef EDDY_FILES_FILE_CACHE_H
+#define EDDY_FILES_FILE_CACHE_H
+
+#include "http/conn.h"
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* Entries kept (each a file descriptor when the lookup found a file). */
+#define FILE_CACHE_ENTRIES 256
+/* How long an entry is trusted before the file system is asked again. */
+#define FILE_CACHE_REVALIDATE_MS 1000
+
+typedef struct file_cache file_cache;
+
+typedef struct cached_file {
+    body_file body;        /* fd and references; conn releases it */
+    struct stat st;
+    int err;               /* 0, or the negative errno the lookup got */
+    uint64_t checked_ms;
+    uint32_t hash;
+    bool in_table;
+    file_cache *cache;
+    struct cached_file *hnext, *lru_prev, *lru_next;
+    char rel[];            /* path under the root */
+} cached_file;
+
+file_cache *file_cache_new(int root_fd, unsigned capacity);
+void file_cache_free(file_cache *fc);
+
+/* Finds the regular file rel (a path under the root, already resolved).
+ * Returns 0 and a reference in *out (release with file_cache_release or
+ * by handing its body to a connection), -EISDIR for a directory, or the
+ * negative errno of the lookup (-ENOENT, -EACCES, -EXDEV...). */
+int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file **out);
+void file_cache_release(cached_file *f);
+
+#endif
