@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -42,6 +43,17 @@ static void on_signal(eddy_io *io, uint32_t events)
     }
 }
 
+/* Connections and cached files each hold a descriptor: take the hard
+ * limit instead of the usual soft 1024, so --max-conns is what bounds us. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int fail(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "eddy: ");
@@ -66,6 +78,7 @@ int main(int argc, char **argv)
         printf("eddy %s\n", EDDY_VERSION);
         return 0;
     }
+    raise_fd_limit();
     program p = {0};
     p.loop = eddy_loop_new();
     if (!p.loop)
