@@ -678,9 +678,11 @@ void conn_abort(conn *c)
         conn_free(c);
         return;
     }
-    bool held = c->phase == PHASE_HANDLER && !c->req.answered;
-    conn_close(c);          /* frees c unless held */
-    if (held)
+    /* conn_close frees c unless a handler holds its request without an
+     * abort callback (one with a callback is told, and lets go). */
+    bool zombie = c->phase == PHASE_HANDLER && !c->req.answered && !c->req.on_abort;
+    conn_close(c);
+    if (zombie)
         conn_free(c);
 }
 

@@ -10,13 +10,13 @@
 #define CLI_MAX_TIMEOUT_S 86400.0
 
 enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
-                OPT_TEXT };
+                OPT_TEXT, OPT_PROG_SECONDS };
 
 typedef struct opt_spec {
     const char *name;
     const char *arg; /* what the value is, for --help */
     enum opt_kind kind;
-    size_t offset; /* into eddy_config, for counts, sizes and timeouts */
+    size_t offset; /* into eddy_config (OPT_PROG_*: into cli_options) */
     const char *help;
 } opt_spec;
 
@@ -51,6 +51,9 @@ static const opt_spec specs[] = {
      "list directories that have no index.html (default: 404)"},
     {"--cache-control", "VALUE", OPT_TEXT, CFG(cache_control),
      "Cache-Control field for files, like 'max-age=3600'\n(default: none)"},
+    {"--shutdown-timeout", "SECONDS", OPT_PROG_SECONDS, offsetof(cli_options, shutdown_ms),
+     "on SIGTERM/SIGINT, time for requests in flight to finish\n"
+     "before they are cut (default 30)"},
 };
 
 void cli_usage(FILE *out)
@@ -105,7 +108,7 @@ static const opt_spec *find_spec(const char *name)
 
 static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *err, size_t err_len)
 {
-    char *base = (char *)&opt->config;
+    char *base = sp->kind == OPT_PROG_SECONDS ? (char *)opt : (char *)&opt->config;
     uint64_t n;
     switch (sp->kind) {
     case OPT_LISTEN:
@@ -163,6 +166,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         *(const char **)(base + sp->offset) = val;
         return 0;
     case OPT_SECONDS:
+    case OPT_PROG_SECONDS:
         if (parse_seconds_ms(val, (unsigned *)(base + sp->offset)) < 0) {
             snprintf(err, err_len, "%s wants seconds above 0 (like 30 or 0.5), not '%s'", sp->name,
                      val);
@@ -177,6 +181,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
 {
     memset(opt, 0, sizeof(*opt));
     opt->config.root = "www";
+    opt->shutdown_ms = CLI_DEFAULT_SHUTDOWN_MS;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;

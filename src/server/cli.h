@@ -11,6 +11,8 @@
 #define CLI_DEFAULT_LISTEN "127.0.0.1:7878"
 #define CLI_MAX_LISTEN 16
 #define CLI_MAX_DELAYS 16
+/* How long SIGTERM waits for requests in flight before cutting them. */
+#define CLI_DEFAULT_SHUTDOWN_MS 30000
 
 typedef struct cli_options {
     eddy_config config;
@@ -18,6 +20,7 @@ typedef struct cli_options {
     unsigned nlisten;
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;
+    unsigned shutdown_ms;  /* --shutdown-timeout */
     bool help, version;
 } cli_options;
 

@@ -17,6 +17,8 @@ typedef struct program {
     eddy_loop *loop;
     eddy_server *srv;
     eddy_io signals;
+    eddy_timer shutdown_timer; /* bounds the graceful stop */
+    unsigned shutdown_ms;
     bool stopping;
 } program;
 
@@ -24,6 +26,14 @@ static void drained(void *data)
 {
     program *p = data;
     eddy_loop_stop(p->loop);
+}
+
+static void shutdown_expired(void *data)
+{
+    program *p = data;
+    fprintf(stderr, "eddy: shutdown timeout, cutting %u connection(s)\n",
+            eddy_server_connections(p->srv));
+    eddy_loop_stop(p->loop); /* eddy_server_free() then closes the rest */
 }
 
 static void on_signal(eddy_io *io, uint32_t events)
@@ -39,6 +49,7 @@ static void on_signal(eddy_io *io, uint32_t events)
         p->stopping = true;
         fprintf(stderr, "eddy: %s, finishing requests in flight\n",
                 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        eddy_timer_start(p->loop, &p->shutdown_timer, p->shutdown_ms);
         eddy_server_shutdown(p->srv, drained, p);
     }
 }
@@ -99,6 +110,8 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0)
         return fail("cannot watch signals: %s%s", strerror(errno), "");
+    p.shutdown_ms = opt.shutdown_ms;
+    eddy_timer_init(&p.shutdown_timer, shutdown_expired, &p);
     p.signals.cb = on_signal;
     p.signals.data = &p;
     loop_io_add(p.loop, &p.signals, sfd, EPOLLIN, true);
@@ -117,6 +130,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     eddy_loop_run(p.loop);
+    eddy_timer_stop(p.loop, &p.shutdown_timer);
 
     loop_io_del(p.loop, &p.signals, true);
     close(sfd);

@@ -876,6 +876,18 @@ def test_large_header_under_limit_ok():
         check_index(c.read_response(), "next request on the same connection")
 
 
+def test_shutdown_timeout():
+    with start_eddy("--delay", "/sleep=5", "--shutdown-timeout", "0.5") as srv, RawConn(srv.addr) as c:
+        c.send(get("/sleep"))
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        check_eq(srv.wait(5), 0, "exit status after --shutdown-timeout")
+        took = time.monotonic() - t0
+        check(took < 2.5, f"exited {took:.2f} s after SIGTERM, want about 0.5 s")
+        check(c.closed_within(2), "the cut request's connection was not closed")
+
+
 # 12. Limits and timeouts set by flags: each crossed, and each just held.
 
 def test_flag_limits():

@@ -429,6 +429,20 @@ static void shutdown_waits_for_held_requests(void **state)
     mock_stream_free(idle);
 }
 
+static void server_freed_while_handler_waits(void **state)
+{
+    (void)state;
+    pending_later = (later){0};
+    fixture *fx = fx_new(NULL);
+    eddy_server_route(fx->srv, "/slow", slow, NULL);
+    mock_stream *m = fx_connect(fx);
+    mock_push_str(m, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    fx_run(fx);
+    fx_free(fx); /* the abort callback runs; nothing is freed twice */
+    assert_int_equal(pending_later.aborted, 1);
+    mock_stream_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +465,7 @@ int main(void)
         cmocka_unit_test(handler_answers_from_timer),
         cmocka_unit_test(client_leaves_while_handler_waits),
         cmocka_unit_test(shutdown_waits_for_held_requests),
+        cmocka_unit_test(server_freed_while_handler_waits),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
 }
