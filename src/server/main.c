@@ -73,33 +73,19 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-int main(int argc, char **argv)
+/* Sets everything up; returns 0 when serving, or 2 after one line on
+ * stderr.  main() frees whatever was made either way. */
+static int start(program *p, cli_options *opt)
 {
-    cli_options opt;
-    char err[256];
-    if (cli_parse(argc, argv, &opt, err, sizeof(err)) < 0) {
-        fprintf(stderr, "eddy: %s\n", err);
-        return 2;
-    }
-    if (opt.help) {
-        cli_usage(stdout);
-        return 0;
-    }
-    if (opt.version) {
-        printf("eddy %s\n", EDDY_VERSION);
-        return 0;
-    }
-    raise_fd_limit();
-    program p = {0};
-    p.loop = eddy_loop_new();
-    if (!p.loop)
+    p->loop = eddy_loop_new();
+    if (!p->loop)
         return fail("cannot create the event loop: %s%s", strerror(errno), "");
-    int rc = eddy_server_new(p.loop, &opt.config, &p.srv);
+    int rc = eddy_server_new(p->loop, &opt->config, &p->srv);
     if (rc < 0)
-        return fail("cannot serve root '%s': %s", opt.config.root, strerror(-rc));
-    for (unsigned i = 0; i < opt.ndelays; i++)
-        if ((rc = delay_register(p.srv, &opt.delays[i])) < 0)
-            return fail("cannot add route '%s': %s", opt.delays[i].path, strerror(-rc));
+        return fail("cannot serve root '%s': %s", opt->config.root, strerror(-rc));
+    for (unsigned i = 0; i < opt->ndelays; i++)
+        if ((rc = delay_register(p->srv, &opt->delays[i])) < 0)
+            return fail("cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
 
     /* Signals arrive as loop events, so shutdown runs on the loop's thread. */
     sigset_t set;
@@ -110,32 +96,56 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0)
         return fail("cannot watch signals: %s%s", strerror(errno), "");
-    p.shutdown_ms = opt.shutdown_ms;
-    eddy_timer_init(&p.shutdown_timer, shutdown_expired, &p);
-    p.signals.cb = on_signal;
-    p.signals.data = &p;
-    loop_io_add(p.loop, &p.signals, sfd, EPOLLIN, true);
+    p->shutdown_ms = opt->shutdown_ms;
+    eddy_timer_init(&p->shutdown_timer, shutdown_expired, p);
+    p->signals.cb = on_signal;
+    p->signals.data = p;
+    loop_io_add(p->loop, &p->signals, sfd, EPOLLIN, true);
 
     char bound[CLI_MAX_LISTEN][80];
-    for (unsigned i = 0; i < opt.nlisten; i++) {
-        rc = eddy_server_listen(p.srv, opt.listen[i], bound[i], sizeof(bound[i]));
+    for (unsigned i = 0; i < opt->nlisten; i++) {
+        rc = eddy_server_listen(p->srv, opt->listen[i], bound[i], sizeof(bound[i]));
         if (rc == -EINVAL)
             return fail("--listen wants HOST:PORT, like 127.0.0.1:7878 or [::1]:0, not '%s'%s",
-                        opt.listen[i], "");
+                        opt->listen[i], "");
         if (rc < 0)
-            return fail("cannot listen on %s: %s", opt.listen[i], strerror(-rc));
+            return fail("cannot listen on %s: %s", opt->listen[i], strerror(-rc));
     }
-    for (unsigned i = 0; i < opt.nlisten; i++)
+    for (unsigned i = 0; i < opt->nlisten; i++)
         printf("eddy listening on http://%s/\n", bound[i]);
     fflush(stdout);
-
-    eddy_loop_run(p.loop);
-    eddy_timer_stop(p.loop, &p.shutdown_timer);
-
-    loop_io_del(p.loop, &p.signals, true);
-    close(sfd);
-    eddy_server_free(p.srv);
-    eddy_loop_free(p.loop);
-    cli_free(&opt);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli_options opt;
+    char err[256];
+    int status = 0;
+    if (cli_parse(argc, argv, &opt, err, sizeof(err)) < 0) {
+        fprintf(stderr, "eddy: %s\n", err);
+        status = 2;
+    } else if (opt.help) {
+        cli_usage(stdout);
+    } else if (opt.version) {
+        printf("eddy %s\n", EDDY_VERSION);
+    } else {
+        raise_fd_limit();
+        program p = {0};
+        p.signals.fd = -1;
+        status = start(&p, &opt);
+        if (status == 0)
+            eddy_loop_run(p.loop);
+        if (p.loop) {
+            eddy_timer_stop(p.loop, &p.shutdown_timer);
+            if (p.signals.fd >= 0) {
+                loop_io_del(p.loop, &p.signals, true);
+                close(p.signals.fd);
+            }
+        }
+        eddy_server_free(p.srv);
+        eddy_loop_free(p.loop);
+    }
+    cli_free(&opt);
+    return status;
 }
