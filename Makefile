@@ -33,7 +33,7 @@ LIBS := $(LLHTTP_LIBS) -lm
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all build-all run test unit unit-san integration deps deps-test clean
+.PHONY: all build-all run test unit unit-san integration integration-san deps deps-test clean
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
 # Public targets install missing packages first, then build in a fresh make:
@@ -93,10 +93,23 @@ integration: build-all
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 
+# The integration suites again against eddy built with ASan+UBSan: a
+# leak or memory error on any path they drive fails its test (leaks show
+# as a non-zero exit when eddy stops).
+integration-san:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" build-all
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/run.py --eddy $(BUILD)/san/eddy \
+	    --example $(BUILD)/san/examples/seed_server
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/files.py --eddy $(BUILD)/san/eddy
+
 test: deps-test
-	@$(MAKE) --no-print-directory build-all unit unit-san integration
+	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer targets: make fuzz FUZZ_SECONDS=N
+-include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
