@@ -41,6 +41,15 @@ uint64_t eddy_loop_now(const eddy_loop *loop);
 typedef void (*eddy_callback)(void *data);
 int eddy_defer(eddy_loop *loop, eddy_callback cb, void *data);
 
+/* A wake-up another thread can send: cb(data) then runs on the loop's own
+ * thread (several sends before it runs may run it once).  The only eddy
+ * call that is safe from any thread is eddy_async_send(). */
+typedef struct eddy_async eddy_async;
+eddy_async *eddy_async_new(eddy_loop *loop, eddy_callback cb, void *data);
+void eddy_async_send(eddy_async *a);
+/* From the loop's thread, once no other thread can still send. */
+void eddy_async_free(eddy_async *a);
+
 /* -------------------------------------------------------------- timers -- */
 
 /* A timer is owned by its user (embed it in your own struct); the loop only
@@ -92,6 +101,9 @@ typedef struct eddy_config {
     bool autoindex;            /* list directories without index.html; default: 404 */
     const char *cache_control; /* Cache-Control value for files; NULL: none */
     const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
+    /* Listen with SO_REUSEPORT, so servers on several loops (threads) can
+     * listen on one address and the kernel spreads connections among them. */
+    bool reuse_port;
 } eddy_config;
 
 /* Creates a server on loop.  config may be NULL for defaults; its strings are

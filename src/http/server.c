@@ -76,6 +76,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     }
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
+    srv->gate.reuse_port = config->reuse_port;
 
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)

@@ -30,6 +30,7 @@ struct accept_gate {
     listener *listeners;
     listener_accept_cb on_accept;
     void *data;
+    bool reuse_port;   /* listen with SO_REUSEPORT (one listener per worker) */
 };
 
 void gate_init(accept_gate *g, eddy_loop *loop, unsigned limit,

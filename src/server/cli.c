@@ -5,12 +5,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Longest timeout a flag accepts: a day. */
 #define CLI_MAX_TIMEOUT_S 86400.0
 
 enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
-                OPT_TEXT, OPT_PROG_SECONDS };
+                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT };
 
 typedef struct opt_spec {
     const char *name;
@@ -27,9 +28,12 @@ static const opt_spec specs[] = {
      "address to listen on; repeatable; IPv6 as [::1]:PORT;\n"
      "port 0 picks a free port (default " CLI_DEFAULT_LISTEN ")"},
     {"--root", "DIR", OPT_ROOT, 0, "directory to serve (default www)"},
+    {"--workers", "N", OPT_PROG_COUNT, offsetof(cli_options, workers),
+     "threads serving, each with its own loop (default: one per\n"
+     "CPU; 1 when --max-conns is given)"},
     {"--max-conns", "N", OPT_COUNT, CFG(max_conns),
-     "connections handled at once; more wait in the kernel's\n"
-     "backlog until one ends (default 0: no limit)"},
+     "connections handled at once (per worker); more wait in the\n"
+     "kernel's backlog until one ends (default 0: no limit)"},
     {"--delay", "PATH=SECONDS", OPT_DELAY, 0,
      "answer PATH as / is answered, after SECONDS; repeatable"},
     {"--max-request-line", "BYTES", OPT_BYTES, CFG(max_request_line),
@@ -108,7 +112,8 @@ static const opt_spec *find_spec(const char *name)
 
 static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *err, size_t err_len)
 {
-    char *base = sp->kind == OPT_PROG_SECONDS ? (char *)opt : (char *)&opt->config;
+    bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT;
+    char *base = prog ? (char *)opt : (char *)&opt->config;
     uint64_t n;
     switch (sp->kind) {
     case OPT_LISTEN:
@@ -131,6 +136,14 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
             return -1;
         }
         opt->ndelays++;
+        return 0;
+    case OPT_PROG_COUNT:
+        if (parse_u64(val, CLI_MAX_WORKERS, &n) < 0 || n == 0) {
+            snprintf(err, err_len, "%s wants a number from 1 to %d, not '%s'", sp->name,
+                     CLI_MAX_WORKERS, val);
+            return -1;
+        }
+        *(unsigned *)(base + sp->offset) = (unsigned)n;
         return 0;
     case OPT_COUNT:
         if (parse_u64(val, UINT_MAX, &n) < 0) {
@@ -227,6 +240,13 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
     }
     if (opt->nlisten == 0)
         opt->listen[opt->nlisten++] = CLI_DEFAULT_LISTEN;
+    if (opt->workers == 0) {
+        /* A connection limit is a promise about the whole server; with one
+         * worker it holds exactly, so that is the default under it. */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        opt->workers = opt->config.max_conns || cpus < 1 ? 1
+                       : cpus > CLI_MAX_WORKERS ? CLI_MAX_WORKERS : (unsigned)cpus;
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #define CLI_MAX_DELAYS 16
 /* How long SIGTERM waits for requests in flight before cutting them. */
 #define CLI_DEFAULT_SHUTDOWN_MS 30000
+#define CLI_MAX_WORKERS 256
 
 typedef struct cli_options {
     eddy_config config;
@@ -21,6 +22,7 @@ typedef struct cli_options {
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;
     unsigned shutdown_ms;  /* --shutdown-timeout */
+    unsigned workers;      /* --workers, or the default chosen by cli_parse */
     bool help, version;
 } cli_options;
 

@@ -1,57 +1,61 @@
-/* The eddy program: flags, listeners, signals.  Thin on purpose: the work
- * is in the library an embedding program uses the same way. */
+/* The eddy program: flags, workers, signals.  Thin on purpose: the work is
+ * in the library, which an embedding program uses the same way.
+ *
+ * Each worker is a thread with a loop and a server of its own, sharing
+ * nothing: every worker listens on every address with SO_REUSEPORT and
+ * the kernel spreads connections among them.  The main thread only waits
+ * for signals and tells the workers to stop. */
 #include "eddy.h"
-#include "rt/loop.h"
 #include "server/cli.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
-typedef struct program {
+/* While stopping, how often the main thread checks on the workers. */
+#define MAIN_POLL_MS 50
+
+typedef struct worker {
     eddy_loop *loop;
     eddy_server *srv;
-    eddy_io signals;
-    eddy_timer shutdown_timer; /* bounds the graceful stop */
-    unsigned shutdown_ms;
-    bool stopping;
-} program;
+    eddy_async *stop; /* graceful: finish what is in flight */
+    eddy_async *cut;  /* the shutdown timeout ran out */
+    pthread_t thread;
+    bool running;
+    atomic_bool done;
+} worker;
 
-static void drained(void *data)
+static void worker_drained(void *data)
 {
-    program *p = data;
-    eddy_loop_stop(p->loop);
+    worker *w = data;
+    eddy_loop_stop(w->loop);
 }
 
-static void shutdown_expired(void *data)
+static void worker_stop(void *data)
 {
-    program *p = data;
-    fprintf(stderr, "eddy: shutdown timeout, cutting %u connection(s)\n",
-            eddy_server_connections(p->srv));
-    eddy_loop_stop(p->loop); /* eddy_server_free() then closes the rest */
+    worker *w = data;
+    eddy_server_shutdown(w->srv, worker_drained, w);
 }
 
-static void on_signal(eddy_io *io, uint32_t events)
+static void worker_cut(void *data)
 {
-    (void)events;
-    program *p = io->data;
-    struct signalfd_siginfo si;
-    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (p->stopping) {
-            fprintf(stderr, "eddy: second signal, exiting now\n");
-            _exit(1);
-        }
-        p->stopping = true;
-        fprintf(stderr, "eddy: %s, finishing requests in flight\n",
-                si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-        eddy_timer_start(p->loop, &p->shutdown_timer, p->shutdown_ms);
-        eddy_server_shutdown(p->srv, drained, p);
-    }
+    worker *w = data;
+    eddy_loop_stop(w->loop); /* eddy_server_free() then closes the rest */
+}
+
+static void *worker_main(void *data)
+{
+    worker *w = data;
+    eddy_loop_run(w->loop);
+    atomic_store(&w->done, true);
+    return NULL;
 }
 
 /* Connections and cached files each hold a descriptor: take the hard
@@ -73,48 +77,129 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-/* Sets everything up; returns 0 when serving, or 2 after one line on
- * stderr.  main() frees whatever was made either way. */
-static int start(program *p, cli_options *opt)
+/* Sets up one worker, listening on `addrs` (for the first worker the
+ * flags' addresses; for the others the addresses it actually bound, so
+ * port 0 means one port for all).  Returns 0, or 2 after a line on stderr. */
+static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
+                        char bound[][80])
 {
-    p->loop = eddy_loop_new();
-    if (!p->loop)
-        return fail("cannot create the event loop: %s%s", strerror(errno), "");
-    int rc = eddy_server_new(p->loop, &opt->config, &p->srv);
+    w->loop = eddy_loop_new();
+    if (!w->loop)
+        return fail("cannot create an event loop: %s%s", strerror(errno), "");
+    eddy_config cfg = opt->config;
+    cfg.reuse_port = opt->workers > 1;
+    int rc = eddy_server_new(w->loop, &cfg, &w->srv);
     if (rc < 0)
         return fail("cannot serve root '%s': %s", opt->config.root, strerror(-rc));
     for (unsigned i = 0; i < opt->ndelays; i++)
-        if ((rc = delay_register(p->srv, &opt->delays[i])) < 0)
+        if ((rc = delay_register(w->srv, &opt->delays[i])) < 0)
             return fail("cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
+    w->stop = eddy_async_new(w->loop, worker_stop, w);
+    w->cut = eddy_async_new(w->loop, worker_cut, w);
+    if (!w->stop || !w->cut)
+        return fail("cannot create a wake-up: %s%s", strerror(errno), "");
+    for (unsigned i = 0; i < opt->nlisten; i++) {
+        rc = eddy_server_listen(w->srv, addrs[i], bound ? bound[i] : NULL, bound ? 80 : 0);
+        if (rc == -EINVAL)
+            return fail("--listen wants HOST:PORT, like 127.0.0.1:7878 or [::1]:0, not '%s'%s",
+                        addrs[i], "");
+        if (rc < 0)
+            return fail("cannot listen on %s: %s", addrs[i], strerror(-rc));
+    }
+    return 0;
+}
 
-    /* Signals arrive as loop events, so shutdown runs on the loop's thread. */
+static void worker_teardown(worker *w)
+{
+    if (w->running)
+        pthread_join(w->thread, NULL);
+    eddy_server_free(w->srv);
+    eddy_async_free(w->stop);
+    eddy_async_free(w->cut);
+    eddy_loop_free(w->loop);
+}
+
+static bool all_done(worker *w, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (w[i].running && !atomic_load(&w[i].done))
+            return false;
+    return true;
+}
+
+/* Waits for SIGINT/SIGTERM, stops the workers gracefully, and cuts them
+ * when the shutdown timeout runs out; a second signal exits at once. */
+static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned shutdown_ms)
+{
+    siginfo_t si;
+    while (sigwaitinfo(set, &si) < 0)
+        ; /* EINTR */
+    fprintf(stderr, "eddy: %s, finishing requests in flight\n",
+            si.si_signo == SIGINT ? "SIGINT" : "SIGTERM");
+    for (unsigned i = 0; i < n; i++)
+        eddy_async_send(w[i].stop);
+    struct timespec start, now, poll = {0, MAIN_POLL_MS * 1000000L};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (!all_done(w, n)) {
+        if (sigtimedwait(set, &si, &poll) >= 0) {
+            fprintf(stderr, "eddy: second signal, exiting now\n");
+            _exit(1);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long ms = (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (ms >= shutdown_ms) {
+            unsigned left = 0;
+            for (unsigned i = 0; i < n; i++)
+                left += eddy_server_connections(w[i].srv); /* racy: a log line only */
+            fprintf(stderr, "eddy: shutdown timeout, cutting %u connection(s)\n", left);
+            for (unsigned i = 0; i < n; i++)
+                eddy_async_send(w[i].cut);
+            break;
+        }
+    }
+}
+
+static int serve(cli_options *opt)
+{
+    worker *w = calloc(opt->workers, sizeof(*w));
+    if (!w)
+        return fail("out of memory%s%s", "", "");
+    /* Signals are taken by the main thread alone, with sigwaitinfo:
+     * blocked here, before any worker starts, they stay blocked in all. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0)
-        return fail("cannot watch signals: %s%s", strerror(errno), "");
-    p->shutdown_ms = opt->shutdown_ms;
-    eddy_timer_init(&p->shutdown_timer, shutdown_expired, p);
-    p->signals.cb = on_signal;
-    p->signals.data = p;
-    loop_io_add(p->loop, &p->signals, sfd, EPOLLIN, true);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     char bound[CLI_MAX_LISTEN][80];
-    for (unsigned i = 0; i < opt->nlisten; i++) {
-        rc = eddy_server_listen(p->srv, opt->listen[i], bound[i], sizeof(bound[i]));
-        if (rc == -EINVAL)
-            return fail("--listen wants HOST:PORT, like 127.0.0.1:7878 or [::1]:0, not '%s'%s",
-                        opt->listen[i], "");
-        if (rc < 0)
-            return fail("cannot listen on %s: %s", opt->listen[i], strerror(-rc));
-    }
+    const char *addrs[CLI_MAX_LISTEN];
+    int status = worker_setup(&w[0], opt, opt->listen, bound);
     for (unsigned i = 0; i < opt->nlisten; i++)
-        printf("eddy listening on http://%s/\n", bound[i]);
-    fflush(stdout);
-    return 0;
+        addrs[i] = bound[i];
+    for (unsigned i = 1; i < opt->workers && status == 0; i++)
+        status = worker_setup(&w[i], opt, addrs, NULL);
+    for (unsigned i = 0; i < opt->workers && status == 0; i++) {
+        if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
+            status = fail("cannot start a worker thread: %s%s", strerror(errno), "");
+            break;
+        }
+        w[i].running = true;
+    }
+    if (status == 0) {
+        for (unsigned i = 0; i < opt->nlisten; i++)
+            printf("eddy listening on http://%s/\n", bound[i]);
+        fflush(stdout);
+        wait_and_stop(w, opt->workers, &set, opt->shutdown_ms);
+    } else {
+        for (unsigned i = 0; i < opt->workers; i++)
+            if (w[i].running)
+                eddy_async_send(w[i].cut);
+    }
+    for (unsigned i = 0; i < opt->workers; i++)
+        worker_teardown(&w[i]);
+    free(w);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -131,20 +216,7 @@ int main(int argc, char **argv)
         printf("eddy %s\n", EDDY_VERSION);
     } else {
         raise_fd_limit();
-        program p = {0};
-        p.signals.fd = -1;
-        status = start(&p, &opt);
-        if (status == 0)
-            eddy_loop_run(p.loop);
-        if (p.loop) {
-            eddy_timer_stop(p.loop, &p.shutdown_timer);
-            if (p.signals.fd >= 0) {
-                loop_io_del(p.loop, &p.signals, true);
-                close(p.signals.fd);
-            }
-        }
-        eddy_server_free(p.srv);
-        eddy_loop_free(p.loop);
+        status = serve(&opt);
     }
     cli_free(&opt);
     return status;

@@ -2,6 +2,7 @@
  * deferred callbacks on the next turn — all on the virtual clock. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -189,6 +190,43 @@ static void watcher_removed_mid_batch_sees_no_event(void **state)
     eddy_loop_free(loop);
 }
 
+typedef struct waker {
+    eddy_async *a;
+    int sends;
+} waker;
+
+static void *send_from_thread(void *data)
+{
+    waker *w = data;
+    for (int i = 0; i < w->sends; i++)
+        eddy_async_send(w->a);
+    return NULL;
+}
+
+static void stop_loop(void *data) { eddy_loop_stop(data); }
+
+static void async_wakes_the_loop_from_another_thread(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_async *a = eddy_async_new(loop, stop_loop, loop);
+    assert_non_null(a);
+    /* Something to keep the loop alive until the wake-up stops it. */
+    eddy_timer guard;
+    int fired = 0;
+    eddy_timer_init(&guard, count, &fired);
+    eddy_timer_start(loop, &guard, 10000);
+    waker w = {a, 1000};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_from_thread, &w), 0);
+    eddy_loop_run(loop); /* returns once the callback ran */
+    pthread_join(t, NULL);
+    assert_int_equal(fired, 0);
+    eddy_timer_stop(loop, &guard);
+    eddy_async_free(a);
+    eddy_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +236,7 @@ int main(void)
         cmocka_unit_test(deferred_runs_on_next_turn),
         cmocka_unit_test(run_returns_when_nothing_is_left),
         cmocka_unit_test(watcher_removed_mid_batch_sees_no_event),
+        cmocka_unit_test(async_wakes_the_loop_from_another_thread),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
