@@ -1,4 +1,5 @@
 #include "files/file_cache.h"
+#include "files/conditional.h"
 #include "files/static.h"
 
 #include <errno.h>
@@ -43,7 +44,42 @@ static void destroy(cached_file *f)
 {
     if (f->body.fd >= 0)
         close(f->body.fd);
+    free(f->data);
     free(f);
+}
+
+void file_cache_validators(cached_file *f)
+{
+    const struct stat *st = &f->st;
+    if (f->meta_size == st->st_size && f->meta_mtime.tv_sec == st->st_mtim.tv_sec &&
+        f->meta_mtime.tv_nsec == st->st_mtim.tv_nsec)
+        return;
+    f->etag_len = etag_make(f->etag, (uint64_t)st->st_size, st->st_mtim.tv_sec,
+                            st->st_mtim.tv_nsec, st->st_ino);
+    http_date_format(st->st_mtim.tv_sec, f->last_modified);
+    f->meta_size = st->st_size;
+    f->meta_mtime = st->st_mtim;
+}
+
+const char *file_cache_data(cached_file *f)
+{
+    if (f->err || f->st.st_size > FILE_CACHE_INLINE_MAX)
+        return NULL;
+    if (f->data && f->data_size == f->st.st_size && f->data_mtime.tv_sec == f->st.st_mtim.tv_sec &&
+        f->data_mtime.tv_nsec == f->st.st_mtim.tv_nsec)
+        return f->data;
+    char *data = realloc(f->data, (size_t)f->st.st_size + 1);
+    if (!data)
+        return NULL;
+    f->data = data;
+    ssize_t n = pread(f->body.fd, data, (size_t)f->st.st_size, 0);
+    if (n != f->st.st_size) {
+        f->data_size = -1; /* changed under us: send it with sendfile */
+        return NULL;
+    }
+    f->data_size = n;
+    f->data_mtime = f->st.st_mtim;
+    return data;
 }
 
 static void release_body(body_file *b) { file_cache_release((cached_file *)b); }
@@ -108,6 +144,8 @@ static cached_file *lookup(file_cache *fc, const char *rel, uint32_t hash, uint6
     f->hash = hash;
     f->cache = fc;
     f->checked_ms = now_ms;
+    f->stat_ms = now_ms;
+    f->meta_size = -1;
     f->body.refs = 1;
     f->body.release = release_body;
     f->body.fd = static_open_beneath(fc->root_fd, rel);
@@ -160,6 +198,8 @@ int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file
             return -ENOMEM;
         if (same_file(f, fresh)) {
             f->checked_ms = now_ms;
+    f->stat_ms = now_ms;
+    f->meta_size = -1;
             file_cache_release(fresh); /* keep the descriptor we have */
         } else {
             evict(fc, f);
@@ -176,10 +216,14 @@ int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file
     if (f->err)
         return f->err;
     /* A file rewritten in place keeps its descriptor but not its size or
-     * mtime: one fstat per use keeps validators and Content-Length true
-     * to the bytes sent.  (Renames and deletions wait for revalidation.) */
-    if (fstat(f->body.fd, &f->st) < 0)
-        return -errno;
+     * mtime: an fstat (at most one per millisecond, shared by all requests
+     * in it) keeps validators and Content-Length true to the bytes sent.
+     * Renames and deletions wait for revalidation. */
+    if (f->stat_ms != now_ms) {
+        if (fstat(f->body.fd, &f->st) < 0)
+            return -errno;
+        f->stat_ms = now_ms;
+    }
     f->body.refs++;
     *out = f;
     return 0;

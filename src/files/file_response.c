@@ -47,7 +47,8 @@ static void release_if(cached_file *f)
 /* Picks the representation: the file itself, or its .br / .gz copy when
  * the client accepts that coding.  Returns the coding's name (NULL for
  * identity); *vary tells whether any variant exists. */
-static const char *choose_variant(eddy_request *req, const char *rel, cached_file **f, bool *vary)
+static const char *choose_variant(eddy_request *req, const char *rel, eddy_str ae, cached_file **f,
+                                  bool *vary)
 {
     eddy_server *srv = req->c->srv;
     cached_file *br = find_variant(srv, rel, ".br", &(*f)->st);
@@ -55,7 +56,6 @@ static const char *choose_variant(eddy_request *req, const char *rel, cached_fil
     *vary = br || gz;
     const char *coding = NULL;
     if (*vary) {
-        eddy_str ae = eddy_request_header(req, "accept-encoding");
         switch (encoding_pick(ae.ptr, ae.len, br != NULL, gz != NULL)) {
         case CODING_BR:
             file_cache_release(*f);
@@ -78,13 +78,18 @@ static const char *choose_variant(eddy_request *req, const char *rel, cached_fil
     return coding;
 }
 
-static eddy_str field(eddy_request *req, const char *name) { return eddy_request_header(req, name); }
+/* The request fields a file response looks at, found in one pass. */
+enum { F_ACCEPT_ENCODING, F_IF_MATCH, F_IF_NONE_MATCH, F_IF_MODIFIED_SINCE,
+       F_IF_UNMODIFIED_SINCE, F_RANGE, F_IF_RANGE, F_COUNT };
+static const char *const field_names[F_COUNT] = {
+    "accept-encoding", "if-match", "if-none-match", "if-modified-since",
+    "if-unmodified-since", "range", "if-range"};
 
-static enum cond_result evaluate_conditions(eddy_request *req, const char *etag, size_t elen,
+static enum cond_result evaluate_conditions(const eddy_str *fv, const char *etag, size_t elen,
                                             time_t mtime)
 {
-    eddy_str im = field(req, "if-match"), inm = field(req, "if-none-match");
-    eddy_str ims = field(req, "if-modified-since"), ius = field(req, "if-unmodified-since");
+    eddy_str im = fv[F_IF_MATCH], inm = fv[F_IF_NONE_MATCH];
+    eddy_str ims = fv[F_IF_MODIFIED_SINCE], ius = fv[F_IF_UNMODIFIED_SINCE];
     cond_fields f = {
         .if_match = im.ptr, .if_match_len = im.len,
         .if_none_match = inm.ptr, .if_none_match_len = inm.len,
@@ -92,6 +97,25 @@ static enum cond_result evaluate_conditions(eddy_request *req, const char *etag,
         .if_unmodified_since = ius.ptr, .if_unmodified_since_len = ius.len,
     };
     return cond_evaluate(&f, true, etag, elen, mtime);
+}
+
+static char *append(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Sends len bytes of f from off: from memory for a small file (they join
+ * the head in one write), else with sendfile.  Takes f. */
+static void send_body(conn *c, cached_file *f, uint64_t off, uint64_t len)
+{
+    const char *data = file_cache_data(f);
+    if (data) {
+        conn_queue(c, data + off, len);
+        file_cache_release(f);
+    } else {
+        conn_queue_file(c, &f->body, (off_t)off, (off_t)len);
+    }
 }
 
 /* 206 with several ranges: multipart/byteranges, each part its own head. */
@@ -148,23 +172,24 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
         if (req->is_head)
             file_cache_release(f);
         else
-            conn_queue_file(c, &f->body, 0, f->st.st_size);
+            send_body(c, f, 0, (uint64_t)f->st.st_size);
         conn_response_done(c);
         return;
     }
+    eddy_str fv[F_COUNT];
+    request_fields(req, field_names, fv, F_COUNT);
     bool vary;
-    const char *coding = choose_variant(req, rel, &f, &vary);
+    const char *coding = choose_variant(req, rel, fv[F_ACCEPT_ENCODING], &f, &vary);
     const struct stat *st = &f->st;
-    char etag[ETAG_MAX];
-    size_t elen = etag_make(etag, (uint64_t)st->st_size, st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                            st->st_ino);
+    file_cache_validators(f);
+    const char *etag = f->etag;
+    size_t elen = f->etag_len;
     /* A modification time in the future is not a date we can vouch for:
      * Last-Modified is then the response's Date (RFC 9110 §8.8.2.1). */
     time_t now = loop_wall_sec(srv->loop);
     time_t mtime = st->st_mtim.tv_sec > now ? now : st->st_mtim.tv_sec;
-    char last_modified[30];
-    http_date_format(mtime, last_modified);
-    size_t cc_len = srv->cache_control ? strlen(srv->cache_control) : 0;
+    const char *last_modified = mtime == st->st_mtim.tv_sec ? f->last_modified : server_date(srv);
+    size_t cc_len = srv->cache_control_len;
     char stack_fields[FILE_FIELDS_BYTES + 256];
     char *fields = stack_fields;
     size_t cap = FILE_FIELDS_BYTES + cc_len + 32;
@@ -173,16 +198,31 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
         response_error(c, 500);
         return;
     }
-    /* Fields every answer about this representation carries, 304 included. */
-    int n = snprintf(fields, cap, "ETag: %.*s\r\nLast-Modified: %s\r\n%s%s%s%s%s%s", (int)elen,
-                     etag, last_modified, vary ? "Vary: Accept-Encoding\r\n" : "",
-                     coding ? "Content-Encoding: " : "", coding ? coding : "", coding ? "\r\n" : "",
-                     cc_len ? "Cache-Control: " : "", cc_len ? srv->cache_control : "");
-    if (cc_len)
-        n += snprintf(fields + n, cap - (size_t)n, "\r\n");
+    /* Fields every answer about this representation carries, 304 included;
+     * put together from pieces rendered once per file version. */
+    char *p = fields;
+    p = append(p, "ETag: ", 6);
+    p = append(p, etag, elen);
+    p = append(p, "\r\nLast-Modified: ", 17);
+    p = append(p, last_modified, 29);
+    p = append(p, "\r\n", 2);
+    if (vary)
+        p = append(p, "Vary: Accept-Encoding\r\n", 23);
+    if (coding) {
+        p = append(p, "Content-Encoding: ", 18);
+        p = append(p, coding, strlen(coding));
+        p = append(p, "\r\n", 2);
+    }
+    if (cc_len) {
+        p = append(p, "Cache-Control: ", 15);
+        p = append(p, srv->cache_control, cc_len);
+        p = append(p, "\r\n", 2);
+    }
+    *p = 0;
+    int n = (int)(p - fields);
     uint64_t size = (uint64_t)st->st_size;
 
-    switch (evaluate_conditions(req, etag, elen, mtime)) {
+    switch (evaluate_conditions(fv, etag, elen, mtime)) {
     case COND_NOT_MODIFIED:
         file_cache_release(f);
         response_head(c, 304, NULL, -1, fields);
@@ -196,8 +236,7 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
         break;
     }
 
-    eddy_str range = field(req, "range");
-    eddy_str if_range = field(req, "if-range");
+    eddy_str range = fv[F_RANGE], if_range = fv[F_IF_RANGE];
     /* Range applies to GET only (RFC 9110 §14.2); If-Range that does not
      * match asks for the whole representation instead. */
     if (range.ptr && c->parser.method == HTTP_GET &&
@@ -219,7 +258,7 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
                          (unsigned long long)size);
                 uint64_t len = r[0].last - r[0].first + 1;
                 response_head(c, 206, ctype, (int64_t)len, fields);
-                conn_queue_file(c, &f->body, (off_t)r[0].first, (off_t)len);
+                send_body(c, f, r[0].first, len);
                 conn_response_done(c);
             } else {
                 send_multipart(req, f, ctype, r, nr, size, fields);
@@ -229,12 +268,12 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
             break;
         }
     }
-    snprintf(fields + n, cap - (size_t)n, "Accept-Ranges: bytes\r\n");
+    memcpy(fields + n, "Accept-Ranges: bytes\r\n", 23);
     response_head(c, 200, ctype, st->st_size, fields);
     if (req->is_head)
         file_cache_release(f);
     else
-        conn_queue_file(c, &f->body, 0, st->st_size);
+        send_body(c, f, 0, size);
     conn_response_done(c);
 out:
     if (fields != stack_fields)

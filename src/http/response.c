@@ -176,33 +176,40 @@ void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
 
 static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 
-eddy_str eddy_request_header(const eddy_request *req, const char *name)
+void request_fields(const eddy_request *req, const char *const *names, eddy_str *out, size_t n)
 {
-    /* Fields are not indexed (that would cost memory per connection);
-     * the head was validated by the parser, so a scan of its lines is
-     * simple and cheap at the sizes heads have. */
+    /* One pass over the head for all the names (the first of each wins). */
+    for (size_t i = 0; i < n; i++)
+        out[i] = (eddy_str){NULL, 0};
     const char *base = req->c->req_base;
-    eddy_str none = {NULL, 0};
     if (!base || !req->c->head_len_known)
-        return none;
-    size_t nlen = strlen(name);
-    const char *p = memchr(base, '\n', req->head_len);
+        return;
     const char *end = base + req->head_len;
+    const char *p = memchr(base, '\n', req->head_len);
     while (p && p + 1 < end) {
         const char *line = p + 1;
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         if (!eol || eol - line <= 1)
             break; /* the empty line ends the head */
         const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nlen && strncasecmp(line, name, nlen) == 0) {
+        for (size_t i = 0; colon && i < n; i++) {
+            size_t nlen = strlen(names[i]);
+            if (out[i].ptr || (size_t)(colon - line) != nlen || strncasecmp(line, names[i], nlen))
+                continue;
             const char *v = colon + 1, *ve = eol;
             while (v < ve && is_ows(*v))
                 v++;
             while (ve > v && (ve[-1] == '\r' || is_ows(ve[-1])))
                 ve--;
-            return (eddy_str){v, (size_t)(ve - v)};
+            out[i] = (eddy_str){v, (size_t)(ve - v)};
         }
         p = eol;
     }
-    return none;
+}
+
+eddy_str eddy_request_header(const eddy_request *req, const char *name)
+{
+    eddy_str v;
+    request_fields(req, &name, &v, 1);
+    return v;
 }

@@ -36,6 +36,7 @@ struct eddy_server {
     unsigned keepalive_ms, header_ms, send_ms;
     bool dotfiles, autoindex;
     char *cache_control;
+    size_t cache_control_len;
     mime_table *mime;
     struct file_cache *files;
     uint32_t multipart_seq;  /* makes multipart boundaries unique */
