@@ -235,16 +235,23 @@ int loop_io_add(eddy_loop *loop, eddy_io *io, int fd, uint32_t events, bool weak
     return 0;
 }
 
-void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak)
+void loop_io_forget(eddy_loop *loop, eddy_io *io, bool weak)
 {
     if (io->fd < 0)
         return;
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     if (!weak)
         loop->strong_io--;
     for (int i = loop->batch_next; i < loop->batch_len; i++)
         if (loop->batch[i].data.ptr == io)
             loop->batch[i].data.ptr = NULL;
+}
+
+void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak)
+{
+    if (io->fd < 0)
+        return;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    loop_io_forget(loop, io, weak);
 }
 
 bool loop_alive(const eddy_loop *loop)

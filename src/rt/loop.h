@@ -23,6 +23,9 @@ struct eddy_io {
 int loop_io_add(eddy_loop *loop, eddy_io *io, int fd, uint32_t events, bool weak);
 /* Unregisters io.  Call before closing its fd. */
 void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak);
+/* The same for an fd about to be closed that was never duplicated:
+ * closing it removes it from epoll, so no epoll_ctl is spent. */
+void loop_io_forget(eddy_loop *loop, eddy_io *io, bool weak);
 
 /* One turn: wait up to the next timer (or not at all when `nowait`), run
  * ready I/O, expired timers, then deferred callbacks. */

@@ -66,7 +66,7 @@ static void ss_shutdown_write(eddy_stream *s)
 static void ss_close(eddy_stream *s)
 {
     socket_stream *ss = (socket_stream *)s;
-    loop_io_del(s->loop, &ss->io, false);
+    loop_io_forget(s->loop, &ss->io, false); /* close() takes it out of epoll */
     close(ss->io.fd);
     free(ss);
 }
