@@ -92,6 +92,7 @@ integration: build-all
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
 
 # The integration suites again against eddy built with ASan+UBSan: a
 # leak or memory error on any path they drive fails its test (leaks show

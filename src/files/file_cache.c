@@ -165,6 +165,11 @@ static cached_file *lookup(file_cache *fc, const char *rel, uint32_t hash, uint6
     return f;
 }
 
+static bool temporary(int err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -ENOBUFS;
+}
+
 static bool same_file(const cached_file *a, const cached_file *b)
 {
     if (a->err || b->err)
@@ -196,7 +201,11 @@ int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file
         cached_file *fresh = lookup(fc, rel, hash, now_ms);
         if (!fresh)
             return -ENOMEM;
-        if (same_file(f, fresh)) {
+        if (temporary(fresh->err)) {
+            /* Out of descriptors or memory says nothing about the file:
+             * keep what we know, and look again next time. */
+            file_cache_release(fresh);
+        } else if (same_file(f, fresh)) {
             f->checked_ms = now_ms;
     f->stat_ms = now_ms;
     f->meta_size = -1;
@@ -209,6 +218,11 @@ int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file
     } else if (!f) {
         if (!(f = lookup(fc, rel, hash, now_ms)))
             return -ENOMEM;
+        if (temporary(f->err)) {
+            int err = f->err;
+            file_cache_release(f); /* never cached: the file may be fine */
+            return err;
+        }
         insert(fc, f);
     }
     lru_unlink(f);

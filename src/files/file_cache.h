@@ -50,7 +50,9 @@ void file_cache_free(file_cache *fc);
 /* Finds the regular file rel (a path under the root, already resolved).
  * Returns 0 and a reference in *out (release with file_cache_release or
  * by handing its body to a connection), -EISDIR for a directory, or the
- * negative errno of the lookup (-ENOENT, -EACCES, -EXDEV...). */
+ * negative errno of the lookup (-ENOENT, -EACCES, -EXDEV...).  Running out
+ * of descriptors or memory (-EMFILE, -ENFILE, -ENOMEM) is never cached,
+ * and never replaces an entry that was fine. */
 int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file **out);
 void file_cache_release(cached_file *f);
 /* The file's bytes when it is small enough to keep in memory (read now if

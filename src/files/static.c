@@ -139,6 +139,9 @@ static void serve_path(eddy_request *req, const char *path, size_t len)
         serve_directory(req, &rp, path, len);
     } else if (rc == -EACCES || rc == -EPERM) {
         response_simple(req, 403, NULL);
+    } else if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS) {
+        /* Out of resources, not a missing file: the client may retry. */
+        response_simple(req, 503, "Retry-After: 1\r\n");
     } else {
         /* ENOENT, and EXDEV: a path that tried to leave the root. */
         not_found(req);

@@ -46,14 +46,14 @@ void conn_head_started(conn *c)
 {
     /* The whole head must arrive within header_ms of its first byte,
      * however the bytes trickle in (slowloris). */
-    c->head_deadline = eddy_loop_now(c->srv->loop) + c->srv->header_ms;
+    c->wait_deadline = eddy_loop_now(c->srv->loop) + c->srv->header_ms;
     arm(c, c->srv->header_ms);
 }
 
-static void arm_head_deadline(conn *c)
+static void arm_wait_deadline(conn *c)
 {
     uint64_t now = eddy_loop_now(c->srv->loop);
-    arm(c, c->head_deadline > now ? (unsigned)(c->head_deadline - now) : 0);
+    arm(c, c->wait_deadline > now ? (unsigned)(c->wait_deadline - now) : 0);
 }
 
 /* --------------------------------------------------------------- output -- */
@@ -267,9 +267,10 @@ static void flush(conn *c)
         if (c->draining && c->in_len == 0)
             conn_close(c);
         else
-            arm(c, c->srv->keepalive_ms);
+            arm_wait_deadline(c); /* from when it went idle, not from now:
+                                     empty lines must not keep it open */
     } else if (c->phase == PHASE_HEAD) {
-        arm_head_deadline(c); /* a send timeout may have replaced it */
+        arm_wait_deadline(c); /* a send timeout may have replaced it */
     } else if (c->phase == PHASE_BODY) {
         arm(c, c->srv->header_ms);
     }
@@ -323,6 +324,21 @@ static bool decide_unknown_method(conn *c, const char *end)
     return true;
 }
 
+/* llhttp skips CR and LF before a request line, bare CRs included; RFC
+ * 9112 §2.2 wants a bare CR treated as invalid, so eddy checks the empty
+ * lines itself (a CR ending one read is remembered for the next). */
+static bool has_bare_cr_before_request(conn *c, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (c->after_cr && p[i] != '\n')
+            return true;
+        if (p[i] != '\r' && p[i] != '\n')
+            return false; /* the request line begins */
+        c->after_cr = p[i] == '\r';
+    }
+    return false;
+}
+
 static const char *feed(conn *c, const char *p, size_t len)
 {
     if (c->method_unknown) {
@@ -330,6 +346,10 @@ static const char *feed(conn *c, const char *p, size_t len)
         return p + len;
     }
     while (len && can_proceed(c)) {
+        if (!c->req_base && has_bare_cr_before_request(c, p, len)) {
+            response_error(c, 400);
+            return p + len;
+        }
         llhttp_errno_t err = llhttp_execute(&c->parser, p, len);
         if (err == HPE_OK)
             return p + len;
@@ -625,6 +645,7 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     eddy_timer_init(&c->timer, on_timeout, c);
     /* The first request is held to the header timeout from the start:
      * a connection that never sends anything is closed by it too. */
+    c->wait_deadline = eddy_loop_now(srv->loop) + srv->header_ms;
     arm(c, srv->header_ms);
     return c;
 }
@@ -713,6 +734,7 @@ void conn_response_done(conn *c)
         c->close_after_write = true;
     c->phase = PHASE_IDLE;
     c->req_base = NULL;
+    c->wait_deadline = eddy_loop_now(c->srv->loop) + c->srv->keepalive_ms;
     if (!c->in_batch)
         conn_run(c); /* answered later: write it and go on with the input */
 }

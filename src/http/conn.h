@@ -98,6 +98,7 @@ struct conn {
     bool readable;         /* the stream may have input we have not read */
     bool writable;
     bool peer_eof;         /* the peer half-closed: a read will say EOF */
+    bool after_cr;         /* the last byte before a request line was CR */
     bool in_batch;         /* processing input: output is flushed at the end */
     bool close_after_write;
     bool draining;         /* server shutting down: close once idle */
@@ -105,7 +106,8 @@ struct conn {
     bool zombie;           /* closed, but a handler still holds the request */
     bool gated;            /* counted by the accept gate (came from a listener) */
     eddy_timer timer;      /* header, keep-alive or send timeout */
-    uint64_t head_deadline; /* loop ms by which the current head must be in */
+    uint64_t wait_deadline; /* loop ms by which the next step must come: the
+                               head complete (HEAD), a request begun (IDLE) */
     conn *prev, *next;     /* server's list of connections */
 };
 

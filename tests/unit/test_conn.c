@@ -246,6 +246,33 @@ static void idle_connection_closed_by_keepalive_timeout(void **state)
     mock_stream_free(m);
 }
 
+static void empty_lines_do_not_keep_a_connection_open(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(&small_limits);
+    mock_stream *fresh = fx_connect(fx);
+    mock_stream *kept = fx_connect(fx);
+    mock_push_str(kept, GET_ROOT);
+    fx_run(fx);
+    for (int t = 0; t < 2900; t += 500) { /* CRLF every 0.5 s */
+        mock_push_str(fresh, "\r\n");
+        mock_push_str(kept, "\r\n");
+        fx_advance(fx, 500);
+    }
+    /* The new one had header_ms (3 s) from connect, the kept one
+     * keepalive_ms (5 s) from its last answer: empty lines extend neither. */
+    assert_true(mock_closed(fresh));
+    assert_false(mock_closed(kept));
+    for (int t = 0; t < 2100; t += 500) {
+        mock_push_str(kept, "\r\n");
+        fx_advance(fx, 500);
+    }
+    assert_true(mock_closed(kept));
+    fx_free(fx);
+    mock_stream_free(fresh);
+    mock_stream_free(kept);
+}
+
 static void slow_head_closed_by_header_timeout(void **state)
 {
     (void)state;
@@ -459,6 +486,7 @@ int main(void)
         cmocka_unit_test(oversized_head_gets_431),
         cmocka_unit_test(head_just_under_limit_is_served),
         cmocka_unit_test(idle_connection_closed_by_keepalive_timeout),
+        cmocka_unit_test(empty_lines_do_not_keep_a_connection_open),
         cmocka_unit_test(slow_head_closed_by_header_timeout),
         cmocka_unit_test(stalled_reader_closed_by_send_timeout),
         cmocka_unit_test(lingering_close_is_bounded),
