@@ -5,7 +5,7 @@
 set -eu
 
 build_pkgs="node-llhttp"
-test_pkgs="libcmocka-dev python3 python3-h11 curl"
+test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;
