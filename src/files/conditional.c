@@ -345,6 +345,8 @@ int http_date_parse(const char *s, size_t len, time_t *out)
     int64_t v = utc_seconds(year, mon, day, h, mi, sec);
     if ((int64_t)(time_t)v != v)
         return -1; /* a 32-bit time_t cannot hold it */
+    if (v > 253402300799)
+        return -1; /* 9999-12-31 23:59:60 would be year 10000: not a date we write */
     *out = (time_t)v;
     return 0;
 }

@@ -40,6 +40,8 @@ int path_resolve(const char *in, size_t len, bool allow_dotfiles, resolved_path 
                 if (ch == '/')
                     break; /* an encoded slash separates like a slash */
             } else {
+                if (ch == '\0')
+                    return 400; /* a raw NUL, as an encoded one */
                 i++;
             }
             if (sl + 1 >= sizeof(seg))

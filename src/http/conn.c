@@ -86,10 +86,7 @@ static void keep_output(conn *c, const char *data, size_t len)
     if (c->out_off && c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
     if (grow(&c->out, &c->out_cap, (size_t)c->out_len + len, 1024) < 0) {
-        c->fatal = true; /* cannot keep the response: drop the connection */
-        c->close_after_write = true;
-        c->out_off = c->out_len = 0;
-        conn_close(c);
+        c->broken = true; /* cannot keep the response: drop the connection */
         return;
     }
     memcpy(c->out + c->out_len, data, len);
@@ -114,7 +111,9 @@ static void flush_stage(conn *c)
         if (n >= 0)
             done = (size_t)n;
         else if (n != -EAGAIN) {
-            conn_close(c);
+            /* Not closed here: a response may be half assembled on the
+             * stack above us.  flush() closes a broken connection. */
+            c->broken = true;
             return;
         }
         if (done < len)
@@ -127,7 +126,7 @@ static void flush_stage(conn *c)
 void conn_queue(conn *c, const void *data, size_t len)
 {
     eddy_server *srv = c->srv;
-    if (c->phase == PHASE_CLOSED)
+    if (c->phase == PHASE_CLOSED || c->broken)
         return;
     if (c->out_off < c->out_len) {
         keep_output(c, data, len); /* already behind: keep order */
@@ -151,7 +150,7 @@ void conn_queue(conn *c, const void *data, size_t len)
 
 void conn_queue_file(conn *c, body_file *f, off_t off, off_t len)
 {
-    if (c->phase == PHASE_CLOSED || len == 0) {
+    if (c->phase == PHASE_CLOSED || c->broken || len == 0) {
         f->release(f);
         return;
     }
@@ -162,7 +161,7 @@ void conn_queue_file(conn *c, body_file *f, off_t off, off_t len)
 
 void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts)
 {
-    if (c->phase == PHASE_CLOSED) {
+    if (c->phase == PHASE_CLOSED || c->broken) {
         f->release(f);
         free(parts);
         return;
@@ -243,6 +242,10 @@ static void write_out(conn *c)
 static void flush(conn *c)
 {
     flush_stage(c);
+    if (c->broken) {
+        conn_close(c);
+        return;
+    }
     while (c->phase != PHASE_CLOSED) {
         write_out(c);
         if (c->phase == PHASE_CLOSED || c->out_len || !c->file)
@@ -281,7 +284,7 @@ static void flush(conn *c)
 /* True when c may parse and answer another request now. */
 static bool can_proceed(const conn *c)
 {
-    return c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal &&
+    return c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal && !c->broken &&
            c->out_off == c->out_len && !c->file && !c->close_after_write;
 }
 
@@ -562,7 +565,7 @@ static void conn_run(conn *c)
     if (c->phase != PHASE_CLOSED)
         flush(c);
     c->in_batch = false;
-    if (c->phase == PHASE_CLOSED && !c->zombie)
+    if (c->phase == PHASE_CLOSED && (!c->zombie || c->req.answered))
         conn_free(c);
 }
 

@@ -103,6 +103,7 @@ struct conn {
     bool close_after_write;
     bool draining;         /* server shutting down: close once idle */
     bool fatal;            /* stop parsing: an error response is the last one */
+    bool broken;           /* a write failed: close at the next flush */
     bool zombie;           /* closed, but a handler still holds the request */
     bool gated;            /* counted by the accept gate (came from a listener) */
     eddy_timer timer;      /* header, keep-alive or send timeout */

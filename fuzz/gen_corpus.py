@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora in fuzz/corpus/<target>/ (run from the repo root:
+python3 fuzz/gen_corpus.py).  Seeds are small and realistic; libFuzzer
+grows its own copy in build/fuzz/corpus/, never these."""
+import os
+import shutil
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+H = b"Host: t\r\n"
+shutil.rmtree(ROOT, ignore_errors=True)  # the seeds are exactly what follows
+
+
+def req(line, *fields, body=b""):
+    return line.encode() + b"\r\n" + H + b"".join(f.encode() + b"\r\n" for f in fields) + b"\r\n" + body
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ------------------------------------------------------------ fuzz_request --
+R = {
+    "get_root": req("GET / HTTP/1.1"),
+    "pipelined": req("GET /a.txt HTTP/1.1") + req("HEAD /index.html HTTP/1.1")
+    + req("GET /echo?x=1&y=2 HTTP/1.1", "X-A: b", "Cookie: c=d"),
+    "chunked_post": req("POST /echo HTTP/1.1", "Transfer-Encoding: chunked",
+                        body=b"5\r\nhello\r\n1;ext=1\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n")
+    + req("GET /echo HTTP/1.1"),
+    "content_length_post": req("POST /echo HTTP/1.1", "Content-Length: 5", body=b"hello")
+    + req("GET / HTTP/1.1", "Connection: close"),
+    "smuggle_cl_te": req("POST / HTTP/1.1", "Content-Length: 4", "Transfer-Encoding: chunked",
+                         body=b"0\r\n\r\nGET /.env HTTP/1.1\r\nHost: t\r\n\r\n"),
+    "smuggle_te_cl": req("POST / HTTP/1.1", "Transfer-Encoding: chunked", "Content-Length: 40",
+                         body=b"0\r\n\r\n") + req("GET /echo HTTP/1.1"),
+    "smuggle_te_not_last": req("POST / HTTP/1.1", "Transfer-Encoding: chunked, identity",
+                               body=b"0\r\n\r\n"),
+    "smuggle_te_twice": req("POST / HTTP/1.1", "Transfer-Encoding: chunked",
+                            "Transfer-Encoding: chunked", body=b"0\r\n\r\n"),
+    "smuggle_dup_cl": req("POST / HTTP/1.1", "Content-Length: 3", "Content-Length: 30",
+                          body=b"abc"),
+    "smuggle_obs_fold": req("GET / HTTP/1.1", "X-A: a", " folded: b"),
+    "smuggle_space_before_colon": req("GET / HTTP/1.1", "Transfer-Encoding : chunked"),
+    "smuggle_bare_lf": b"GET / HTTP/1.1\nHost: t\n\nGET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    "te_http10": b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "chunk_size_overflow": req("POST /echo HTTP/1.1", "Transfer-Encoding: chunked",
+                               body=b"fffffffffffffffff\r\nx\r\n0\r\n\r\n"),
+    "traversal": req("GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1") + req("GET /..%2f..%2fetc/passwd HTTP/1.1")
+    + req("GET /sub/../../a.txt HTTP/1.1") + req("GET /%2E%2e/.env HTTP/1.1"),
+    "dotfile": req("GET /.env HTTP/1.1") + req("GET /sub/%2eenv HTTP/1.1"),
+    "bad_escape": req("GET /a%zz HTTP/1.1") + req("GET /a%00b HTTP/1.1"),
+    "ranges": req("GET /data.bin HTTP/1.1", "Range: bytes=0-99,200-299,-50")
+    + req("GET /a.txt HTTP/1.1", "Range: bytes=5-")
+    + req("GET /a.txt HTTP/1.1", "Range: bytes=1000-2000"),
+    "range_if_range": req("GET /a.txt HTTP/1.1", "Range: bytes=0-3",
+                          "If-Range: Sun, 06 Nov 1994 08:49:37 GMT")
+    + req("GET /a.txt HTTP/1.1", "Range: bytes=0-3", 'If-Range: "nope"'),
+    "conditional": req("GET /index.html HTTP/1.1", "If-None-Match: *")
+    + req("GET /index.html HTTP/1.1", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT")
+    + req("GET /index.html HTTP/1.1", 'If-Match: "x", W/"y"')
+    + req("GET /index.html HTTP/1.1", "If-Unmodified-Since: Sun Nov  6 08:49:37 1994"),
+    "accept_encoding": req("GET /a.txt HTTP/1.1", "Accept-Encoding: gzip;q=0.5, br;q=1")
+    + req("GET /a.txt HTTP/1.1", "Accept-Encoding: identity;q=1, *;q=0")
+    + req("GET /a.txt HTTP/1.1", "Accept-Encoding: x-gzip, br;q=0"),
+    "expect_continue": req("POST /echo HTTP/1.1", "Expect: 100-continue", "Content-Length: 4"),
+    "expect_bad": req("POST /echo HTTP/1.1", "Expect: something", "Content-Length: 4", body=b"abcd"),
+    "unknown_method": req("BREW /pot HTTP/1.1") + req("GET / HTTP/1.1"),
+    "http10": b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+    "http09": b"GET /\r\n\r\n",
+    "absolute_form": b"GET http://t/a.txt?q HTTP/1.1\r\nHost: t\r\n\r\n",
+    "options": req("OPTIONS * HTTP/1.1") + req("OPTIONS /a.txt HTTP/1.1") + req("DELETE /a.txt HTTP/1.1"),
+    "connect": b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
+    "host_missing_dup": b"GET / HTTP/1.1\r\n\r\n" + req("GET / HTTP/1.1", "Host: u"),
+    "big_header": req("GET / HTTP/1.1", "X-Big: " + "a" * 2100),
+    "many_headers": req("GET / HTTP/1.1", *["X-%d: v" % i for i in range(25)]),
+    "long_target": req("GET /" + "b" * 1100 + " HTTP/1.1"),
+    "directories": req("GET /sub HTTP/1.1") + req("GET /list/ HTTP/1.1") + req("GET /list?x=1 HTTP/1.1")
+    + req("GET /list/deeper/ HTTP/1.1"),
+    "h2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "version_3": b"GET / HTTP/3.0\r\nHost: t\r\n\r\n",
+    "double_space": b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n",
+    "fragment": req("GET /a.txt#frag HTTP/1.1"),
+    "body_too_large": req("POST /echo HTTP/1.1", "Content-Length: 100000"),
+}
+for name, data in R.items():
+    put("fuzz_request", name, data)
+
+
+# --------------------------------------------------------------- fuzz_conn --
+def op(o, a):
+    return (o << 5) | a
+
+
+PUSH_ALL = op(0, 31)
+RUN = op(6, 5)
+EOF_ = op(6, 0)
+RESET = op(6, 1)
+NEWCONN = op(6, 2)
+NEXTCONN = op(6, 3)
+SHUTDOWN = op(6, 4)
+
+
+def adv(ms):
+    table = [0, 0, 1, 5, 10, 50, 100, 250, 499, 500, 999, 1000, 1001, 1500, 1999, 2000, 2001,
+             2500, 2999, 3000, 3001, 3999, 4000, 4001, 4999, 5000, 5001, 6000, 8000, 10000, 20000,
+             75000]
+    return op(5, table.index(ms))
+
+
+def script(payload, ops):
+    assert len(ops) < 256
+    return payload + bytes(ops) + bytes([len(ops)])
+
+
+G = req("GET / HTTP/1.1")
+C = {
+    "plain": script(G, []),
+    "pieces_eagain": script(G + req("GET /a.txt HTTP/1.1"),
+                            [op(0, 3), op(2, 0), op(1, 7), RUN, op(0, 20), op(2, 0), RUN]),
+    "bytewise": script(req("GET /hi HTTP/1.1"), [op(1, 31), op(1, 31), RUN]),
+    "slow_pipelined": script(req("GET /slow HTTP/1.1", "X-Trace: 42") + G,
+                             [PUSH_ALL, RUN, adv(999), adv(1)]),
+    "slowbig_short_writes": script(req("GET /slowbig HTTP/1.1") + G,
+                                   [PUSH_ALL, RUN, op(3, 6), adv(1000), op(4, 1), RUN, op(4, 0), RUN]),
+    "slow_abort": script(req("GET /slow HTTP/1.1"), [PUSH_ALL, RUN, RESET, RUN, adv(2000)]),
+    "slow_eof": script(req("GET /slow?200 HTTP/1.1"), [PUSH_ALL, EOF_, RUN, adv(250)]),
+    "hold_zombie": script(req("GET /hold?/a.txt HTTP/1.1", "X-Trace: 7"),
+                          [PUSH_ALL, RUN, RESET, RUN, adv(500)]),
+    "hold_file": script(req("GET /hold?/list/ HTTP/1.1") + G, [PUSH_ALL, RUN, adv(500)]),
+    "big_short_writes": script(req("GET /big HTTP/1.1") + G,
+                               [op(3, 5), PUSH_ALL, RUN, op(4, 1), adv(100), op(4, 0), RUN]),
+    "file_short_writes": script(req("GET /data.bin HTTP/1.1", "Range: bytes=0-99,1000-1099,-10"),
+                                [op(3, 4), PUSH_ALL, RUN]),
+    "header_timeout": script(b"GET / HTTP/1.1\r\nHo", [PUSH_ALL, RUN, adv(2999), adv(1)]),
+    "keepalive_timeout": script(G, [PUSH_ALL, RUN, adv(4999), adv(1)]),
+    "send_timeout": script(req("GET /big HTTP/1.1"), [op(4, 1), PUSH_ALL, RUN, adv(3999), adv(1)]),
+    "linger": script(req("GET /nope%zz HTTP/1.1") + b"more bytes the client still sends",
+                     [op(0, 30), RUN, op(0, 31), RUN, adv(2000)]),
+    "shutdown_in_flight": script(req("GET /slow HTTP/1.1") + G,
+                                 [PUSH_ALL, RUN, SHUTDOWN, RUN, NEWCONN, adv(1000)]),
+    "two_conns": script(req("GET /a.txt HTTP/1.1") + req("GET /big HTTP/1.1"),
+                        [op(0, 16), NEWCONN, op(3, 6), op(0, 31), RUN, NEXTCONN, RUN]),
+    "chunked_pieces": script(req("POST /hi HTTP/1.1", "Transfer-Encoding: chunked",
+                                 body=b"a\r\n0123456789\r\n0\r\n\r\n") + G,
+                             [op(0, 17), op(0, 2), op(2, 0), op(0, 4), RUN, op(0, 31), RUN]),
+    "expect_continue": script(req("POST /hi HTTP/1.1", "Expect: 100-continue", "Content-Length: 3")
+                              + b"abc", [op(0, 31), RUN]),
+    "half_close_pipeline": script(G + G + G, [op(4, 1), PUSH_ALL, EOF_, RUN, op(4, 0), RUN]),
+}
+for name, data in C.items():
+    put("fuzz_conn", name, data)
+
+# --------------------------------------------------------------- fuzz_path --
+P = {
+    "root": b"/",
+    "index": b"/index.html",
+    "encoded_dots": b"/%2e%2e/%2e%2e/etc/passwd",
+    "encoded_slash": b"/..%2f..%2fsecret/%2E%2E%2Fx",
+    "dot_segments": b"/a/./b/../../../c/",
+    "dotfile": b"/.env",
+    "nested_dotfile": b"/a/.git/config",
+    "spaces": b"/hello%20world.txt",
+    "bad_escape": b"/bad%zz",
+    "encoded_nul": b"/nul%00.html",
+    "slashes": b"//a///b/",
+    "long_segment": b"/" + b"s" * 300,
+    "mixed_case_escape": b"/%41%62%2F%2e%2E",
+}
+for name, data in P.items():
+    put("fuzz_path", name, data)
+
+# ------------------------------------------------------------- fuzz_fields --
+F = {
+    "typical": "5000 7\nbytes=0-499,1000-,-200\n\"abc\"\n\"abc\", W/\"def\"\n*\n"
+               "Sun, 06 Nov 1994 08:49:37 GMT\nSunday, 06-Nov-94 08:49:37 GMT\n"
+               "gzip;q=0.8, br, *;q=0\nSun Nov  6 08:49:37 1994\n784111777",
+    "overlapping_ranges": "100 1\nbytes=0-10,5-20,21-30,90-200,-5\nSun, 06 Nov 1994 08:49:37 GMT",
+    "suffix_and_unsatisfiable": "10 0\nbytes=-0,20-30\n",
+    "weak_tags": "64 9\nbytes= 1-2 , , 4-5\nW/\"x\"\nW/\"x\", \"y\",,\nW/\"x\"\n\n\n"
+                 "identity;q=0, x-gzip;q=0.001, BR;Q=1.000\n",
+    "asctime_dates": "1 1\n\n\n\n\nThu Feb 29 23:59:60 2024\nMon, 31 Dec 1990 00:00:00 GMT\n\n"
+                     "Sunday, 01-Jan-70 00:00:00 GMT\n-62135596800",
+    "range_flood": "1000 0\nbytes=" + ",".join("%d-%d" % (i * 10, i * 10 + 1) for i in range(17)),
+    "max_numbers": "18446744073709551615 15\nbytes=18446744073709551614-,0-18446744073709551615\n"
+                   "W/\"a\"\n\n\nFri, 31 Dec 9999 23:59:59 GMT\n\n*;q=0.5\n\n253402300799",
+}
+for name, data in F.items():
+    put("fuzz_fields", name, data.encode())
+
+if __name__ == "__main__":
+    total = sum(len(fs) for _, _, fs in os.walk(ROOT))
+    print("wrote %d seeds under %s" % (total, ROOT))
