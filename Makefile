@@ -33,7 +33,7 @@ LIBS := $(LLHTTP_LIBS) -lm -lpthread
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all build-all run test unit unit-san integration integration-san deps deps-test clean
+.PHONY: all build-all run test unit unit-san integration integration-san deps deps-test bench clean
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
 # Public targets install missing packages first, then build in a fresh make:
@@ -106,6 +106,10 @@ integration-san:
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san
+
+# eddy beside nginx, h2o and lighttpd, pinned; writes bench/results/.
+bench: all
+	bench/run.sh
 
 clean:
 	rm -rf $(BUILD)
