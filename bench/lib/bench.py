@@ -1,0 +1,850 @@
+#!/usr/bin/python3
+"""Glue for bench/run.sh (Python 3 standard library only).
+
+Subcommands:
+  freeport                       print a free 127.0.0.1 TCP port
+  wait-ready PORT PID SECONDS    wait until GET /index.html answers 200
+  check PORT ROOT                sanity-check a server's answers
+  measure ...                    run one load-generator command against a
+                                 server, account the server's CPU time, and
+                                 append one JSON result line
+  idle ...                       memory per idle keep-alive connection
+  busy SECONDS                   CPU (% of one CPU) the machine spends meanwhile
+  report ...                     print the table, write Markdown, JSON and SVG
+
+Memory is read from the process that holds the connections: the server's own
+process, or for nginx (--serving children) its worker; h2o's child is a perl
+helper for crash backtraces, not a server.  CPU time is always the sum over
+the process and all its descendants (every thread included, since
+/proc/PID/stat of a process counts all its threads).
+"""
+import argparse
+import asyncio
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------- /proc ----
+def _children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def descendants(pid):
+    kids = _children_map()
+    out, todo = [], list(kids.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pid):
+    """(utime, stime) of one process (all its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14, stime field 15.
+    return int(fields[11]), int(fields[12])
+
+
+def tree_cpu(pid):
+    """(user, system) CPU seconds of a process and all its descendants."""
+    u = k = 0
+    for p in [pid] + descendants(pid):
+        try:
+            a, b = cpu_ticks(p)
+            u, k = u + a, k + b
+        except OSError:
+            pass
+    return u / CLK_TCK, k / CLK_TCK
+
+
+def busy_seconds():
+    """Machine-wide user+nice+system CPU time so far, all CPUs (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fl = f.readline().split()
+    return (int(fl[1]) + int(fl[2]) + int(fl[3])) / CLK_TCK
+
+
+def self_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def serving_pids(pid, how="self"):
+    """The processes holding the connections: the server process itself, or
+    (nginx) its children, the workers."""
+    if how == "children":
+        return _children_map().get(pid, []) or [pid]
+    return [pid]
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ----------------------------------------------------------- tiny HTTP ----
+class Reader:
+    """Reads HTTP/1.1 responses (with Content-Length) off one socket,
+    keeping bytes that belong to the next, pipelined, response."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def _more(self, what):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise RuntimeError("connection closed " + what)
+        self.buf += chunk
+
+    def response(self):
+        """Return (status, headers dict lower-cased, body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._more("before the response head")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if "content-length" not in headers:
+            raise RuntimeError("response without Content-Length: %r" % lines[0])
+        n = int(headers["content-length"])
+        while len(self.buf) < n:
+            self._more("in the body")
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+    def at_eof(self, timeout):
+        """True when the peer closes with nothing more sent."""
+        if self.buf:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except socket.timeout:
+            return False
+
+
+def read_response(sock):
+    rd = Reader(sock)
+    r = rd.response()
+    if rd.buf:
+        raise RuntimeError("unexpected bytes after the response")
+    return r
+
+
+def req(path, port, extra=""):
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n").encode()
+
+
+def cmd_freeport(a):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def cmd_wait_ready(a):
+    deadline = time.time() + a.seconds
+    while time.time() < deadline:
+        if not os.path.exists(f"/proc/{a.pid}"):
+            print("process %d exited" % a.pid, file=sys.stderr)
+            return 1
+        try:
+            with socket.create_connection(("127.0.0.1", a.port), timeout=1) as s:
+                s.sendall(req("/index.html", a.port))
+                st, _, _ = read_response(s)
+                if st == 200:
+                    return 0
+        except (OSError, RuntimeError, ValueError, IndexError):
+            pass
+        time.sleep(0.1)
+    print("no 200 for /index.html on port %d within %ss" % (a.port, a.seconds), file=sys.stderr)
+    return 1
+
+
+def cmd_check(a):
+    """The answers the benchmark relies on: both files byte for byte, keep-alive
+    kept for two requests, and Connection: close honoured (the server closes)."""
+    index = open(os.path.join(a.root, "index.html"), "rb").read()
+    big = open(os.path.join(a.root, "1m.bin"), "rb").read()
+    problems = []
+    try:
+        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+            rd = Reader(s)
+            for i in range(2):
+                s.sendall(req("/index.html", a.port))
+                st, h, body = rd.response()
+                if st != 200 or body != index:
+                    problems.append(f"/index.html #{i + 1}: status {st}, {len(body)} bytes")
+                if h.get("content-encoding"):
+                    problems.append("/index.html came compressed: " + h["content-encoding"])
+            s.sendall(req("/1m.bin", a.port))
+            st, h, body = rd.response()
+            if st != 200 or hashlib.sha256(body).digest() != hashlib.sha256(big).digest():
+                problems.append(f"/1m.bin: status {st}, {len(body)} bytes (content differs)")
+        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+            rd = Reader(s)
+            s.sendall(req("/index.html", a.port) * 16)
+            for i in range(16):
+                st, h, body = rd.response()
+                if st != 200 or body != index:
+                    problems.append(f"pipelined #{i + 1}: status {st}, {len(body)} bytes")
+            if rd.buf:
+                problems.append("pipelined: bytes after the 16th response")
+        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+            rd = Reader(s)
+            s.sendall(req("/index.html", a.port, "Connection: close\r\n"))
+            st, h, body = rd.response()
+            if st != 200 or body != index:
+                problems.append(f"Connection: close: status {st}")
+            if not rd.at_eof(3):
+                problems.append("Connection: close: the server did not close the connection")
+    except (OSError, RuntimeError, ValueError) as e:
+        problems.append(f"{type(e).__name__}: {e}")
+    for p in problems:
+        print("check: " + p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+# ------------------------------------------------------------- measure ----
+WRK_RE = re.compile(r"^WRKJSON (\{.*\})\s*$", re.M)
+H2_REQ = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout")
+H2_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+H2_FIN = re.compile(r"finished in ([\d.]+)(m?s)")
+
+
+def parse_wrk(out):
+    m = WRK_RE.search(out)
+    if not m:
+        raise RuntimeError("no WRKJSON line in wrk's output")
+    j = json.loads(m.group(1))
+    secs = j["duration_us"] / 1e6
+    errs = {k: int(j[k]) for k in ("connect", "read", "write", "status", "timeout") if j[k]}
+    return dict(requests=int(j["requests"]), ok=int(j["requests"]) - int(j["status"]),
+                seconds=secs, bytes=int(j["bytes"]), errors=errs,
+                p50_us=j["p50_us"], p99_us=j["p99_us"])
+
+
+def parse_h2load(out):
+    m, st, fin = H2_REQ.search(out), H2_STATUS.search(out), H2_FIN.search(out)
+    if not (m and st and fin):
+        raise RuntimeError("unexpected h2load output")
+    total, started, done, succ, failed, errored, tout = map(int, m.groups())
+    s2, s3, s4, s5 = map(int, st.groups())
+    secs = float(fin.group(1)) / (1000 if fin.group(2) == "ms" else 1)
+    errs = {k: v for k, v in (("failed", failed), ("errored", errored), ("timeout", tout),
+                              ("non-2xx", s3 + s4 + s5)) if v}
+    tm = re.search(r"traffic: .*?\((\d+)\) total", out)
+    return dict(requests=done, ok=succ, seconds=secs,
+                bytes=int(tm.group(1)) if tm else 0, errors=errs)
+
+
+def cmd_measure(a):
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    result = dict(server=a.server, scenario=a.scenario, cmd=" ".join(cmd))
+    if a.note:
+        result["note"] = a.note
+    try:
+        o0, s0 = busy_seconds(), self_cpu_seconds()
+        u0, k0 = tree_cpu(a.pid)
+        c0 = u0 + k0
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=a.timeout)
+        wall = time.time() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        alive = os.path.exists(f"/proc/{a.pid}")
+        u1, k1 = tree_cpu(a.pid) if alive else (u0, k0)
+        c1 = u1 + k1
+        o1, s1 = busy_seconds(), self_cpu_seconds()
+        if a.log:
+            with open(a.log, "a") as f:
+                f.write(f"### {a.server} {a.scenario}: {' '.join(cmd)}\n{p.stdout}\n")
+        r = parse_wrk(p.stdout) if a.tool == "wrk" else parse_h2load(p.stdout)
+        if p.returncode != 0:
+            r["errors"]["exit"] = p.returncode
+        if not alive:
+            r["errors"]["server died"] = 1
+        client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        result.update(r)
+        result["rps"] = r["ok"] / r["seconds"] if r["seconds"] else 0.0
+        result["mbps"] = r["bytes"] / r["seconds"] / 1e6 if r["seconds"] else 0.0
+        result["server_cpu_s"] = c1 - c0
+        result["cpu_us_per_req"] = (c1 - c0) / r["requests"] * 1e6 if r["requests"] else None
+        result["user_us_per_req"] = (u1 - u0) / r["requests"] * 1e6 if r["requests"] else None
+        result["server_cpu_util"] = (c1 - c0) / wall
+        result["client_cpu_util"] = client_cpu / wall
+        result["client_cpu_us_per_req"] = client_cpu / r["requests"] * 1e6 if r["requests"] else None
+        # the rest of the machine: all CPU time spent minus the server's, the
+        # client's and ours (kernel work not charged to any process counts here)
+        other = (o1 - o0) - (c1 - c0) - client_cpu - (s1 - s0)
+        result["other_cpu_util"] = max(0.0, other) / wall
+        result["valid"] = not r["errors"] and r["ok"] > 0
+    except Exception as e:  # a broken run is reported, not fatal
+        result.update(valid=False, errors={"exception": f"{type(e).__name__}: {e}"})
+    with open(a.out, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    e = result.get("errors") or {}
+    print("    %-9s %-6s %s%s" % (a.server, a.scenario,
+          "%.0f req/s, %.2f us CPU/req, CPU: server %.0f%%, client %.0f%%, other processes %.0f%%" % (
+              result["rps"], result["cpu_us_per_req"] or 0, 100 * result["server_cpu_util"],
+              100 * result["client_cpu_util"], 100 * result["other_cpu_util"])
+          if "rps" in result else "",
+          ("  ERRORS " + json.dumps(e)) if e else ""))
+    if a.disturbed and (result.get("other_cpu_util") or 0) > a.disturbed:
+        return 3   # run.sh may try again
+    return 0
+
+
+# ---------------------------------------------------------------- idle ----
+async def _idle(a):
+    nofile = raise_nofile()
+    n = a.n
+    if nofile < n + 64:
+        print(f"    idle: client descriptor limit {nofile} < {n}+64", file=sys.stderr)
+    pids = serving_pids(a.pid, a.serving)
+    before = rss_bytes(pids)
+    conns, fails = [], {}
+    sem = asyncio.Semaphore(a.parallel)
+    request = req("/index.html", a.port)
+
+    async def one():
+        async with sem:
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", a.port), 10)
+            except Exception as e:
+                fails[type(e).__name__] = fails.get(type(e).__name__, 0) + 1
+                return
+            try:
+                w.write(request)
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                status = int(head.split(b" ", 2)[1])
+                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                await asyncio.wait_for(r.readexactly(int(m.group(1))), 10)
+                if status != 200:
+                    raise RuntimeError("status %d" % status)
+                conns.append((r, w))
+            except Exception as e:
+                fails[type(e).__name__] = fails.get(type(e).__name__, 0) + 1
+                w.close()
+
+    t0 = time.time()
+    await asyncio.gather(*(one() for _ in range(n)))
+    opened = time.time() - t0
+    await asyncio.sleep(a.settle)
+    alive = os.path.exists(f"/proc/{a.pid}")
+    after = rss_bytes(pids) if alive else before
+    closed_by_server = sum(1 for r, _ in conns if r.at_eof())
+    for _, w in conns:
+        w.close()
+    await asyncio.sleep(0.2)
+    held = len(conns) - closed_by_server
+    errors = dict(fails)
+    if closed_by_server:
+        errors["closed while idle"] = closed_by_server
+    if not alive:
+        errors["server died"] = 1
+    if held < n:
+        errors["short"] = n - held
+    return dict(server=a.server, scenario="idle", n=n, held=held, rss_before=before,
+                rss_after=after, serving_pids=pids, open_seconds=opened,
+                bytes_per_conn=(after - before) / held if held else None,
+                errors=errors, valid=not errors)
+
+
+def cmd_idle(a):
+    try:
+        result = asyncio.run(_idle(a))
+    except Exception as e:
+        result = dict(server=a.server, scenario="idle", valid=False,
+                      errors={"exception": f"{type(e).__name__}: {e}"})
+    with open(a.out, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    if result.get("bytes_per_conn") is not None:
+        print("    %-9s idle   %d connections held, RSS %.1f -> %.1f MiB, %.0f bytes/connection%s" % (
+            a.server, result["held"], result["rss_before"] / 2**20, result["rss_after"] / 2**20,
+            result["bytes_per_conn"],
+            ("  ERRORS " + json.dumps(result["errors"])) if result["errors"] else ""))
+    else:
+        print("    %-9s idle   ERRORS %s" % (a.server, json.dumps(result["errors"])))
+    return 0
+
+
+def cmd_busy(a):
+    """Print the CPU (in % of one CPU) that processes outside our tree use."""
+    b0, s0 = busy_seconds(), self_cpu_seconds()
+    time.sleep(a.seconds)
+    b1, s1 = busy_seconds(), self_cpu_seconds()
+    print("%.0f" % max(0, 100 * ((b1 - b0) - (s1 - s0)) / a.seconds))
+
+
+# -------------------------------------------------------------- report ----
+SERVERS = ["eddy", "nginx", "h2o", "lighttpd"]
+# (scenario, metric key, label, unit, higher is better, format)
+ROWS = [
+    ("ka", "rps", "(a) keep-alive, 64 conns", "req/s", True, "{:,.0f}"),
+    ("ka", "cpu_us_per_req", "(a) keep-alive, 64 conns", "CPU µs/req", False, "{:.2f}"),
+    ("ka", "user_us_per_req", "(a) keep-alive, 64 conns", "user-space CPU µs/req", False,
+     "{:.2f}"),
+    ("close", "rps", "(b) Connection: close, 64 conns", "req/s", True, "{:,.0f}"),
+    ("close", "cpu_us_per_req", "(b) Connection: close, 64 conns", "CPU µs/req", False, "{:.2f}"),
+    ("pipe", "rps", "(c) pipelined ×16, 64 conns", "req/s", True, "{:,.0f}"),
+    ("pipe", "cpu_us_per_req", "(c) pipelined ×16, 64 conns", "CPU µs/req", False, "{:.2f}"),
+    ("1m", "mbps", "(d) 1 MiB file, 16 conns", "MB/s", True, "{:,.0f}"),
+    ("1m", "rps", "(d) 1 MiB file, 16 conns", "req/s", True, "{:,.0f}"),
+    ("1m", "cpu_us_per_req", "(d) 1 MiB file, 16 conns", "CPU µs/req", False, "{:.1f}"),
+    ("1m", "total_cpu_us_per_req", "(d) 1 MiB file, 16 conns", "server+client CPU µs/req", False,
+     "{:.1f}"),
+    ("idle", "bytes_per_conn", "(e) idle keep-alive conns", "bytes/conn", False, "{:,.0f}"),
+]
+SHORT = {"ka": "keep-alive", "close": "conn-close", "pipe": "pipelined", "1m": "1MiB",
+         "idle": "idle"}
+
+
+def _version(cmd):
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=10)
+        lines = [l.strip() for l in p.stdout.splitlines() if l.strip()]
+        return lines[0] if lines else "?"
+    except Exception as e:
+        return f"? ({e})"
+
+
+def machine_info(a):
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = "%.1f GiB" % (int(line.split()[1]) / 2**20)
+    except OSError:
+        pass
+    os_name = "?"
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu": cpu, "cpus": os.cpu_count(), "memory": mem,
+        "kernel": platform.release(), "os": os_name,
+        "eddy": _version([a.eddy, "--version"]) + f" ({a.eddy_desc})",
+        "nginx": _version(["nginx", "-v"]),
+        "h2o": _version(["h2o", "--version"]),
+        "lighttpd": _version(["lighttpd", "-v"]),
+        "wrk": _version(["wrk", "-v"]),
+        "h2load": _version(["h2load", "--version"]),
+        "gnuplot": _version(["gnuplot", "--version"]) if shutil.which("gnuplot") else "missing",
+        "python": platform.python_version(),
+    }
+
+
+METRICS = {"rps": True, "mbps": True, "cpu_us_per_req": False, "user_us_per_req": False,
+           "total_cpu_us_per_req": False, "bytes_per_conn": False}
+
+
+def load_results(path, disturbed=0.2):
+    """One record per (server, scenario).  Several attempts (rounds of
+    REPEAT, or runs repeated because other processes disturbed them) merge
+    into one: valid attempts only, undisturbed ones when there are any, and
+    per metric the best of them (best-of-N: noise on a shared machine only
+    ever makes a figure worse)."""
+    raw = {}
+    try:
+        for line in open(path):
+            if line.strip():
+                r = json.loads(line)
+                if r.get("cpu_us_per_req") is not None and r.get("client_cpu_us_per_req") is not None:
+                    r["total_cpu_us_per_req"] = r["cpu_us_per_req"] + r["client_cpu_us_per_req"]
+                raw.setdefault((r["server"], r["scenario"]), []).append(r)
+    except FileNotFoundError:
+        pass
+    res = {}
+    for key, recs in raw.items():
+        valid = [r for r in recs if r.get("valid")]
+        if not valid:
+            res[key] = dict(recs[-1], attempts=len(recs))
+            continue
+        quiet = [r for r in valid if (r.get("other_cpu_util") or 0) <= disturbed]
+        pool = quiet or valid
+        rep = max(pool, key=lambda r: r.get("rps") or -(r.get("bytes_per_conn") or 0))
+        merged = dict(rep, attempts=len(recs), used=len(pool))
+        for m, higher in METRICS.items():
+            vals = [r[m] for r in pool if r.get(m) is not None]
+            if vals:
+                merged[m] = max(vals) if higher else min(vals)
+        res[key] = merged
+    return res
+
+
+def fmt(v, f):
+    return "–" if v is None else f.format(v)
+
+
+def build_table(res, status):
+    """Rows of cells (strings), plus footnotes, plus chart data."""
+    header = ["scenario", "metric", *SERVERS, "eddy ÷ best peer"]
+    rows, notes, chart = [], [], []
+    for scen, key, label, unit, higher, f in ROWS:
+        cells, vals = [label, unit + (" ↑" if higher else " ↓")], {}
+        for s in SERVERS:
+            if status.get(s) != "ok":
+                cells.append(status.get(s, "not run"))
+                continue
+            r = res.get((s, scen))
+            died = res.get((s, "_died"))
+            if r is None and died:
+                cells.append("not run (died)")
+                continue
+            v = r.get(key) if r else None
+            if r is None:
+                cells.append("not run")
+            elif not r.get("valid"):
+                if "server died" in (r.get("errors") or {}):
+                    mark = "died"
+                else:
+                    mark = f"{fmt(v, f)} (!)" if v is not None else "invalid"
+                cells.append(mark)
+                note = f"{s} {SHORT[scen]}: invalid — errors {json.dumps(r.get('errors'))}"
+                if note not in notes:
+                    notes.append(note)
+            else:
+                cells.append(fmt(v, f))
+                vals[s] = v
+        peers = {s: v for s, v in vals.items() if s != "eddy" and v is not None}
+        ratio = ""
+        if "eddy" in vals and vals["eddy"] is not None and peers:
+            best_s, best = (max if higher else min)(peers.items(), key=lambda kv: kv[1])
+            if best and best > 0 and vals["eddy"] > 0:
+                rt = vals["eddy"] / best
+                better = rt >= 1 if higher else rt <= 1
+                ratio = "%.2f× vs %s (%s)" % (rt, best_s, "eddy better" if better and rt != 1
+                                              else "equal" if rt == 1 else "eddy worse")
+        cells.append(ratio or "–")
+        rows.append(cells)
+        good = {s: v for s, v in vals.items() if v and v > 0}
+        if good:
+            best_all = max(good.values()) if higher else min(good.values())
+            chart.append((f"{SHORT[scen]} {unit}",
+                          {s: ((good[s] / best_all) if higher else (best_all / good[s]))
+                           if s in good else None for s in SERVERS}))
+    return header, rows, notes, chart
+
+
+def worker_rows(res):
+    w1, w2 = res.get(("eddy-w1u", "ka")), res.get(("eddy-w2u", "ka"))
+    if not w2:
+        return []
+    out = []
+    for key, unit, f, higher in (("rps", "req/s", "{:,.0f}", True),
+                                 ("cpu_us_per_req", "CPU µs/req", "{:.2f}", False)):
+        a = w1.get(key) if w1 and w1.get("valid") else None
+        b = w2.get(key) if w2.get("valid") else None
+        ratio = "%.2f×" % (b / a) if a and b else "–"
+        out.append(["(a) keep-alive, unpinned: eddy --workers 1 → --workers 2", unit,
+                    fmt(a, f) if w1 else "not run", fmt(b, f) if w2.get("valid") else "invalid",
+                    ratio])
+    return out
+
+
+def render_text(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    out = [" | ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
+    for r in rows:
+        out.append(" | ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w)
+                              for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out)
+
+
+def render_md(header, rows):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
+    return "\n".join(out)
+
+
+def write_svg(chart, svg, workdir):
+    if not shutil.which("gnuplot") or not chart:
+        return False
+    dat = os.path.join(workdir, "chart.dat")
+    with open(dat, "w") as f:
+        f.write("metric " + " ".join(SERVERS) + "\n")
+        for label, vals in chart:
+            f.write('"%s" ' % label + " ".join(
+                "%.4f" % vals[s] if vals[s] is not None else "?" for s in SERVERS) + "\n")
+    gp = os.path.join(workdir, "chart.gp")
+    with open(gp, "w") as f:
+        f.write(f"""set terminal svg size 1100,560 dynamic enhanced font 'sans,12' background rgb 'white'
+set output '{svg}'
+set datafile missing '?'
+set title 'eddy vs nginx, h2o, lighttpd: each figure relative to the best of the four (1.0 = best; higher is better)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set yrange [0:1.15]
+set ytics 0.2
+set grid ytics
+set key top right horizontal
+set xtics rotate by -30 scale 0 font ',10'
+set bmargin 8
+set rmargin 6
+set ylabel 'relative to best (inverted for CPU and memory)'
+plot '{dat}' using 2:xtic(1) title columnheader(2) lc rgb '#d62728', \\
+     '' using 3 title columnheader(3) lc rgb '#1f77b4', \\
+     '' using 4 title columnheader(4) lc rgb '#2ca02c', \\
+     '' using 5 title columnheader(5) lc rgb '#9467bd'
+""")
+    p = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        print("gnuplot failed:\n" + p.stdout, file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_report(a):
+    res = load_results(a.results, a.disturbed)
+    status = json.loads(a.status)
+    info = machine_info(a)
+    header, rows, notes, chart = build_table(res, status)
+    wrows = worker_rows(res)
+    print()
+    print(render_text(header, rows))
+    if wrows:
+        wh = ["scenario", "metric", "--workers 1", "--workers 2", "2 ÷ 1"]
+        print()
+        print(render_text(wh, wrows))
+    for (s, scen), r in sorted(res.items()):
+        if scen == "_died":
+            notes.insert(0, f"{s} DIED during {SHORT.get(r['during'], r['during'])}")
+    for n in notes:
+        print("  note: " + n)
+    # bottleneck hints: a client at ~100% CPU bounds the req/s it can show
+    hints = []
+    for (s, scen), r in sorted(res.items()):
+        cu, su = r.get("client_cpu_util"), r.get("server_cpu_util")
+        if cu is not None and cu > 0.9 and (su or 0) < 0.9:
+            hints.append(f"{s} {SHORT.get(scen, scen)}: load generator at {cu:.0%} CPU, server at "
+                         f"{su:.0%} — req/s here is bounded by the client, compare CPU µs/req")
+    busy_runs = sorted(((r.get("other_cpu_util") or 0), f"{s} {SHORT.get(scen, scen)}")
+                       for (s, scen), r in res.items() if (r.get("other_cpu_util") or 0) > 0.1)
+    if busy_runs:
+        hints.append(f"other processes on this machine used more than 10% of a CPU during "
+                     f"{len(busy_runs)} of {sum(1 for r in res.values() if 'other_cpu_util' in r)} "
+                     f"measured runs (up to ~{busy_runs[-1][0]:.0%}, in {busy_runs[-1][1]}): those "
+                     f"figures may be disturbed (per-run values in the JSON, other_cpu_util)")
+    if a.busy_before and float(a.busy_before) > 10:
+        hints.insert(0, f"before the run, other processes on this machine were using "
+                        f"{a.busy_before}% of a CPU: every figure may be disturbed")
+    for h in hints:
+        print("  hint: " + h)
+
+    md = [f"# eddy benchmark — {info['date']}", "",
+          "Generated by `bench/run.sh`. Every server runs one worker pinned to CPU 0 "
+          "(`taskset -c 0`); the load generator runs on CPU 1. Access logs off, sendfile on, "
+          "no compression, keep-alive unlimited (lighttpd: 65535, its maximum) with a 300 s "
+          "timeout. CPU µs/req is the server's own utime+stime (all its processes and threads) "
+          "over the measured run divided by the requests completed. Ratios: eddy ÷ best peer; "
+          "↑ higher is better, ↓ lower is better. `(!)` marks a figure with errors (invalid). "
+          + (f"Each figure is the best of {a.repeat} rounds run some minutes apart. " if a.repeat > 1
+             else "")
+          + f"A run during which other processes on the machine used more than "
+            f"{a.disturbed:.0%} of a CPU is repeated while the time budget allows, and the "
+            f"least disturbed attempts count.", "",
+          render_md(header, rows), ""]
+    if wrows:
+        md += ["Workers (server and load generator unpinned):", "",
+               render_md(["scenario", "metric", "--workers 1", "--workers 2", "2 ÷ 1"], wrows), ""]
+    if notes or hints:
+        md += ["Notes:", ""] + [f"- {n}" for n in notes + hints] + [""]
+    md += ["## Machine", "", "| | |", "|---|---|"]
+    md += [f"| {k} | {v} |" for k, v in info.items()]
+    md += ["", "## Scenarios", "",
+           f"- (a) `wrk -t1 -c64 -d{a.duration}s` GET /index.html (190 bytes), after a "
+           f"{a.warmup} s warm-up.",
+           f"  The user-space row is the server's utime alone: its own code, without the "
+           f"kernel's TCP and wake-up work, which on loopback depends on timing between server "
+           f"and client (see Caveats).",
+           f"- (b) the same with `-H 'Connection: close'` (wrk reconnects after each response).",
+           f"- (c) `h2load --h1 -c64 -m16 -D {a.duration}` GET /index.html: HTTP/1.1 pipelining "
+           f"16 deep.",
+           f"- (d) `wrk -t1 -c16 -d{a.duration}s` GET /1m.bin (1 MiB of random bytes); MB/s = "
+           f"10^6 bytes/s as received by wrk. wrk reads 8 KiB per read(), so one wrk thread can "
+           f"be the limit here: then compare CPU µs/req. The server+client row adds the load "
+           f"generator's own CPU time per request: on loopback the kernel's TCP receive work is "
+           f"charged to whichever process delivers the packets, so the server's share alone can "
+           f"shift between server and client.",
+           f"- (e) {a.idle} keep-alive connections each send one request, read the answer and "
+           f"idle; (VmRSS after − VmRSS before) ÷ connections, of the serving process "
+           f"(nginx: its worker). nginx allocates and touches its connection and event "
+           f"structures for all `worker_connections` at start, so they are in its 'before' "
+           f"figure and not in the delta.",
+           "", "Per-server settings beyond the defaults: nginx `worker_processes 1`, "
+           "`keepalive_requests 1000000000`, `keepalive_timeout 300s`, `access_log off`, "
+           "`sendfile on`, `worker_connections`/`worker_rlimit_nofile` raised for (e); "
+           "h2o `num-threads: 1`, `http1-request-timeout: 300`, `max-connections` raised, "
+           "no access-log; lighttpd `server.max-keep-alive-requests = 65535` (0 would disable "
+           "keep-alive), `server.max-keep-alive-idle = 300`, `server.max-fds`/"
+           "`server.max-connections` raised, no mod_accesslog; eddy `--keepalive-timeout 300`. "
+           "Servers start under `prlimit --nofile` at the highest limit the machine allows.", ""]
+    md += ["## Caveats", "",
+           "- Loopback on a 2-CPU VM: a response delivered while the client sleeps costs the "
+           "sender a cross-CPU wake-up, charged as kernel time to whichever side sends. A server "
+           "that saturates its CPU keeps the client waiting and pays more of these per request "
+           "than one the client cannot keep up with, so kernel CPU per request is partly a "
+           "property of the pairing, not of the server alone (eddy's keep-alive figure has been "
+           "seen anywhere from ~10.3 to ~14.6 µs/req on the same binary across runs here). The "
+           "user-space row is much less affected.",
+           "- One wrk thread on one CPU is often the limit (see the hints): then req/s compares "
+           "the client, and CPU µs/req is the figure to compare.",
+           "- Figures move by 10–30% between runs on a shared VM; run twice, or use REPEAT=2 "
+           "DURATION=5 (same time, best of two rounds), before reading much into a gap below "
+           "that.", ""]
+    raw = {"info": info, "status": status, "table": list(res.values()),
+           "runs": [json.loads(l) for l in open(a.results) if l.strip()]}
+    os.makedirs(a.outdir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    svg_tmp = os.path.join(a.workdir, "chart.svg")
+    have_svg = write_svg(chart, svg_tmp, a.workdir)
+    if have_svg:
+        md += ["![relative performance](latest.svg)", ""]
+    files = []
+    for name in ("latest", stamp):
+        p = os.path.join(a.outdir, name + ".md")
+        with open(p, "w") as f:
+            f.write("\n".join(md).replace("](latest.svg)", f"]({name}.svg)"))
+        files.append(p)
+        p = os.path.join(a.outdir, name + ".json")
+        with open(p, "w") as f:
+            json.dump(raw, f, indent=1)
+        files.append(p)
+        if have_svg:
+            p = os.path.join(a.outdir, name + ".svg")
+            shutil.copyfile(svg_tmp, p)
+            files.append(p)
+    print()
+    print("machine: %s, %s CPUs, %s, kernel %s, %s" % (info["cpu"], info["cpus"], info["memory"],
+                                                      info["kernel"], info["os"]))
+    for k in ("eddy", "nginx", "h2o", "lighttpd", "wrk", "h2load"):
+        print(f"  {k}: {info[k]}")
+    print("wrote: " + ", ".join(files))
+    return 0
+
+
+def main():
+    # Ctrl-C: die of the signal, so that bench/run.sh sees it and stops too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("freeport").set_defaults(fn=cmd_freeport)
+    p = sub.add_parser("wait-ready")
+    p.add_argument("port", type=int)
+    p.add_argument("pid", type=int)
+    p.add_argument("seconds", type=float)
+    p.set_defaults(fn=cmd_wait_ready)
+    p = sub.add_parser("check")
+    p.add_argument("port", type=int)
+    p.add_argument("root")
+    p.set_defaults(fn=cmd_check)
+    p = sub.add_parser("measure")
+    p.add_argument("--out", required=True)
+    p.add_argument("--log")
+    p.add_argument("--server", required=True)
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--tool", choices=["wrk", "h2load"], required=True)
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--note")
+    p.add_argument("--disturbed", type=float, default=0,
+                   help="exit 3 when other processes used more than this share of a CPU")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_measure)
+    p = sub.add_parser("idle")
+    p.add_argument("--out", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--n", type=int, default=10000)
+    p.add_argument("--parallel", type=int, default=128)
+    p.add_argument("--settle", type=float, default=1.0)
+    p.add_argument("--serving", choices=["self", "children"], default="self",
+                   help="whose memory: the server process, or its children (nginx's worker)")
+    p.set_defaults(fn=cmd_idle)
+    p = sub.add_parser("busy")
+    p.add_argument("seconds", type=float)
+    p.set_defaults(fn=cmd_busy)
+    p = sub.add_parser("report")
+    p.add_argument("--results", required=True)
+    p.add_argument("--status", required=True, help="JSON {server: 'ok' | reason}")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--eddy-desc", default="")
+    p.add_argument("--eddy", required=True)
+    p.add_argument("--duration", default="10")
+    p.add_argument("--warmup", default="2")
+    p.add_argument("--idle", default="10000")
+    p.add_argument("--busy-before", default="")
+    p.add_argument("--disturbed", type=float, default=0.2)
+    p.add_argument("--repeat", type=int, default=1)
+    p.set_defaults(fn=cmd_report)
+    a = ap.parse_args()
+    sys.exit(a.fn(a) or 0)
+
+
+if __name__ == "__main__":
+    main()

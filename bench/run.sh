@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# eddy benchmark: eddy against nginx, h2o and lighttpd on the same machine.
+#
+#   bench/run.sh            (no arguments; about 4 minutes, at most ~6)
+#
+# Installs what is missing (Debian packages nginx-light h2o lighttpd wrk
+# nghttp2-client gnuplot-nox; as root, else prints the command and exits 1),
+# builds build/eddy if it is missing, runs every server from a private temp
+# dir on free 127.0.0.1 ports (never the system's services), one server at a
+# time pinned to CPU 0 with the load generator on CPU 1, prints the table and
+# writes bench/results/latest.{md,svg,json} plus copies named by date.
+#
+# Optional environment:
+#   DURATION=10      seconds of each measured run        WARMUP=2  warm-up seconds
+#   IDLE_CONNS=10000 connections for the idle-memory scenario
+#   SERVERS="eddy nginx h2o lighttpd"   which servers to run
+#   EDDY=build/eddy  the eddy binary    OUTDIR=bench/results
+#   KEEP_WORK=1      keep the temp dir (configs, logs, client output)
+#   WAIT_QUIET=0     seconds to wait, before starting, for other processes on
+#                    the machine to drop below 10% of a CPU (they disturb it)
+#   REPEAT=1         rounds over all servers; each figure is the best of them
+#                    (REPEAT=2 DURATION=5 fits the same time and is steadier
+#                    on a noisy machine)
+#   RETRIES=2        a run during which other processes used more than
+#   DISTURBED=0.2    DISTURBED of a CPU is repeated up to RETRIES times, as
+#   TIME_BUDGET=360  long as the whole script still fits in TIME_BUDGET seconds
+#   PYTHON=/usr/bin/python3
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+LIB=$HERE/lib
+PY=${PYTHON:-/usr/bin/python3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+SERVERS=${SERVERS:-"eddy nginx h2o lighttpd"}
+EDDY=${EDDY:-$REPO/build/eddy}
+OUTDIR=${OUTDIR:-$HERE/results}
+REPEAT=${REPEAT:-1}
+RETRIES=${RETRIES:-2}
+DISTURBED=${DISTURBED:-0.2}
+TIME_BUDGET=${TIME_BUDGET:-360}
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. deps --
+declare -A PKG=([nginx]=nginx-light [h2o]=h2o [lighttpd]=lighttpd [wrk]=wrk
+                [h2load]=nghttp2-client [gnuplot]=gnuplot-nox)
+missing=()
+for c in nginx h2o lighttpd wrk h2load gnuplot; do
+    command -v "$c" >/dev/null 2>&1 || missing+=("${PKG[$c]}")
+done
+command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        say "bench: missing Debian packages: ${missing[*]}" >&2
+        say "bench: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+    say "bench: installing ${missing[*]}"
+    # Installing may start system services (nginx on port 80): this script
+    # never talks to them nor stops them; it runs its own instances below.
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+        apt-get update && apt-get install -y --no-install-recommends "${missing[@]}" \
+            || die "apt-get install failed"
+    fi
+fi
+for c in wrk h2load taskset prlimit; do
+    command -v "$c" >/dev/null 2>&1 || die "$c is still missing"
+done
+[ -x "$PY" ] || die "no $PY (set PYTHON=)"
+
+if [ ! -x "$EDDY" ]; then
+    say "bench: building eddy"
+    make -C "$REPO" all >/dev/null || die "make all failed"
+fi
+[ -x "$EDDY" ] || die "no eddy binary at $EDDY"
+
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+    PIN_SERVER="taskset -c 0"; PIN_CLIENT="taskset -c 1"
+else
+    PIN_SERVER=""; PIN_CLIENT=""
+    say "bench: only $NCPU CPU: running unpinned, server and client share it"
+fi
+
+# Highest descriptor limit we may give the servers: 65536, or the hard
+# limit when raising it is not permitted (no CAP_SYS_RESOURCE).
+NOFILE=65536
+if ! prlimit --nofile=$NOFILE:$NOFILE true 2>/dev/null; then
+    NOFILE=$(ulimit -Hn)
+    [ "$NOFILE" = unlimited ] && NOFILE=65536
+fi
+if [ "$NOFILE" -lt $((IDLE_CONNS + 100)) ]; then
+    say "bench: descriptor limit $NOFILE is too low for $IDLE_CONNS connections; using $((NOFILE - 200))"
+    IDLE_CONNS=$((NOFILE - 200))
+fi
+
+# ------------------------------------------------------------ temp dir -----
+SPID=""          # the running server's PID (one at a time)
+stop_server() {
+    local pid=$SPID
+    [ -n "$pid" ] || return 0
+    SPID=""
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    trap - EXIT INT TERM
+    stop_server
+    if [ "${KEEP_WORK:-0}" = 1 ]; then say "bench: kept $WORK"; else rm -rf "$WORK"; fi
+}
+WORK=$(mktemp -d /tmp/eddy-bench.XXXXXX) || die "mktemp failed"
+trap cleanup EXIT
+trap 'say "bench: interrupted"; exit 130' INT TERM
+chmod 755 "$WORK"   # nginx's worker runs as nobody and must read the docroot
+# Run a private copy of eddy: a rebuild of build/eddy during the run must
+# not change what is measured, nor what the report names.
+cp "$EDDY" "$WORK/eddy" || die "cannot copy $EDDY"
+EDDY_SRC=$EDDY
+EDDY=$WORK/eddy
+HAVE_WORKERS=0
+"$EDDY" --help 2>&1 | grep -q -- '--workers' && HAVE_WORKERS=1
+EDDY_BUILT=$(date -r "$EDDY_SRC" '+%Y-%m-%d %H:%M:%S')
+EDDY_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "?")
+RESULTS=$WORK/results.jsonl
+CLIENT_LOG=$WORK/clients.log
+: >"$RESULTS"
+declare -A STATUS DEAD
+
+
+# ------------------------------------------------------------- docroot -----
+ROOT=$WORK/root
+mkdir -p "$ROOT"
+"$PY" - "$ROOT/index.html" <<'EOF' || die "cannot write index.html"
+import sys
+head = "<!DOCTYPE html>\n<html><head><title>eddy bench</title></head><body><p>"
+tail = "</p></body></html>\n"
+body = head + "x" * (190 - len(head) - len(tail)) + tail
+assert len(body.encode()) == 190
+open(sys.argv[1], "w").write(body)
+EOF
+head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
+chmod 644 "$ROOT"/*
+chmod 755 "$ROOT"
+
+# -------------------------------------------------------------- configs ----
+# Each returns the command line in CMD; PORT is chosen before.
+conf_eddy() {  # $1 = extra flags (--workers N)
+    CMD=("$EDDY" --listen "127.0.0.1:$PORT" --root "$ROOT" --keepalive-timeout 300 $1)
+}
+conf_nginx() {
+    local d=$WORK/nginx
+    mkdir -p "$d/logs" "$d/tmp"
+    cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections $((NOFILE - 100)); }
+http {
+    types { text/html html; application/octet-stream bin; }
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    gzip off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000000;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $ROOT;
+    }
+}
+EOF
+    CMD=(nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log")
+}
+conf_h2o() {
+    local d=$WORK/h2o
+    mkdir -p "$d"
+    {
+        # As root h2o drops to "nobody" unless told; stay as we are so it can
+        # write its pid file in our temp dir.
+        [ "$(id -u)" -eq 0 ] && echo "user: $(id -un)"
+        cat <<EOF
+listen:
+  host: 127.0.0.1
+  port: $PORT
+num-threads: 1
+max-connections: $((NOFILE - 100))
+http1-request-timeout: 300
+pid-file: $d/h2o.pid
+error-log: $d/error.log
+file.mime.settypes:
+  text/html: .html
+  application/octet-stream: .bin
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $ROOT
+EOF
+    } >"$d/h2o.conf"
+    CMD=(h2o -m worker -c "$d/h2o.conf")
+}
+conf_lighttpd() {
+    local d=$WORK/lighttpd
+    mkdir -p "$d"
+    # max-keep-alive-requests: 0 would DISABLE keep-alive (lighttpd closes
+    # when request_count > the limit); 65535 is the largest it accepts.
+    cat >"$d/lighttpd.conf" <<EOF
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.document-root = "$ROOT"
+server.pid-file = "$d/lighttpd.pid"
+server.errorlog = "$d/error.log"
+server.max-worker = 0
+server.max-fds = $NOFILE
+server.max-connections = $((NOFILE / 2))
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 300
+server.network-backend = "sendfile"
+mimetype.assign = ( ".html" => "text/html", ".bin" => "application/octet-stream" )
+EOF
+    CMD=(lighttpd -D -f "$d/lighttpd.conf")
+}
+
+# start_server NAME PIN "EXTRA" → SPID, PORT; returns 1 (with a reason in
+# STATUS[NAME]) when it does not come up or answers wrongly.
+start_server() {
+    local name=$1 pin=$2 extra=${3:-} base=${1%%-*}
+    local was=${STATUS[$name]:-}
+    if [ "$base" != eddy ] && ! command -v "$base" >/dev/null 2>&1; then
+        STATUS[$name]="not installed"; return 1
+    fi
+    PORT=$("$PY" "$LIB/bench.py" freeport)
+    "conf_$base" "$extra"
+    local out=$WORK/$name.out
+    # exec chain: prlimit and taskset exec the server, so $! is its PID
+    prlimit --nofile=$NOFILE:$NOFILE $pin "${CMD[@]}" >"$out" 2>&1 </dev/null &
+    SPID=$!
+    if ! "$PY" "$LIB/bench.py" wait-ready "$PORT" "$SPID" 10 2>>"$out"; then
+        STATUS[$name]="failed to start"
+        if [ "$was" = ok ]; then   # it ran in an earlier round: keep those figures
+            STATUS[$name]=ok; DEAD[$name]=1
+            printf '{"server": "%s", "scenario": "_died", "during": "start"}\n' "$name" >>"$RESULTS"
+        fi
+        say "  $name failed to start: ${CMD[*]}"; tail -n 5 "$out" "$WORK/$base"/*.log 2>/dev/null | sed 's/^/    /'
+        stop_server; return 1
+    fi
+    if ! "$PY" "$LIB/bench.py" check "$PORT" "$ROOT" 2>>"$out"; then
+        STATUS[$name]="wrong answers"
+        say "  $name answered wrongly:"; grep '^check:' "$out" | sed 's/^/    /'
+        stop_server; return 1
+    fi
+    STATUS[$name]=ok
+    return 0
+}
+
+measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
+    local name=$1 scen=$2 tool=$3 pin=$4; shift 4
+    local -a warm=("$@") run=("$@")
+    if [ "$tool" = wrk ]; then
+        warm=(wrk -d"${WARMUP}s" "$@"); run=(wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@")
+    else
+        warm=(h2load -D "$WARMUP" "$@"); run=(h2load -D "$DURATION" "$@")
+    fi
+    $pin "${warm[@]}" >>"$CLIENT_LOG" 2>&1
+    local attempt rc
+    for attempt in $(seq $((1 + RETRIES))); do
+        # exit 3: other processes took more than DISTURBED of a CPU meanwhile;
+        # try again while the time budget lasts (the least disturbed counts)
+        "$PY" "$LIB/bench.py" measure --out "$RESULTS" --log "$CLIENT_LOG" --server "$name" \
+            --scenario "$scen" --pid "$SPID" --tool "$tool" --disturbed "$DISTURBED" \
+            -- $pin "${run[@]}"
+        rc=$?
+        [ $rc -eq 3 ] || break
+        local left=$(( (PLANNED_RUNS - RUNS_DONE) * (DURATION + WARMUP + 1) + SERVERS_LEFT * 8 ))
+        [ $((SECONDS + DURATION + 1 + left)) -le "$TIME_BUDGET" ] || break
+        kill -0 "$SPID" 2>/dev/null || break
+        say "    (disturbed by other processes: again)"
+    done
+    RUNS_DONE=$((RUNS_DONE + 1))
+    return 0
+}
+
+bench_server() {  # NAME EXTRA-FLAGS ROUND
+    local name=$1 extra=${2:-} round=${3:-1}
+    say "== $name$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
+    start_server "$name" "$PIN_SERVER" "$extra" || return 0
+    local url=http://127.0.0.1:$PORT
+    if [ "$round" = 1 ]; then
+        # (e) first, on a fresh server: memory per idle keep-alive connection
+        local serving=self
+        [ "$name" = nginx ] && serving=children   # the worker holds the connections
+        $PIN_CLIENT "$PY" "$LIB/bench.py" idle --out "$RESULTS" --server "$name" --pid "$SPID" \
+            --port "$PORT" --n "$IDLE_CONNS" --serving "$serving"
+        sleep 1
+    fi
+    local scen
+    for scen in ka close pipe 1m; do
+        case $scen in
+        ka)    measure "$name" ka    wrk    "$PIN_CLIENT" -t1 -c64 "$url/index.html" ;;
+        close) measure "$name" close wrk    "$PIN_CLIENT" -t1 -c64 -H 'Connection: close' "$url/index.html" ;;
+        pipe)  measure "$name" pipe  h2load "$PIN_CLIENT" --h1 -t1 -c64 -m16 "$url/index.html" ;;
+        1m)    measure "$name" 1m    wrk    "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
+        esac
+        if ! kill -0 "$SPID" 2>/dev/null; then
+            say "  $name DIED during $scen: its remaining scenarios are skipped"
+            tail -n 5 "$WORK/$name.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
+            printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$name" "$scen" >>"$RESULTS"
+            wait "$SPID" 2>/dev/null; SPID=""
+            DEAD[$name]=1
+            return 0
+        fi
+    done
+    stop_server
+}
+
+# ------------------------------------------------------------------ run ----
+say "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) x$NCPU, kernel $(uname -r)"
+say "bench: ${DURATION}s runs after ${WARMUP}s warm-ups, $IDLE_CONNS idle connections, fd limit $NOFILE, workdir $WORK"
+BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
+waited=0
+while [ "${BUSY:-0}" -gt 10 ] && [ "$waited" -lt "${WAIT_QUIET:-0}" ]; do
+    [ "$waited" = 0 ] && say "bench: other processes use ${BUSY}% of a CPU; waiting up to ${WAIT_QUIET}s for quiet"
+    sleep 4; waited=$((waited + 5))
+    BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
+done
+if [ "${BUSY:-0}" -gt 10 ]; then
+    say "bench: WARNING: other processes are using ${BUSY}% of a CPU right now; figures will be disturbed"
+fi
+EDDY_W=""
+[ "$HAVE_WORKERS" = 1 ] && EDDY_W="--workers 1"
+SERVERS_LEFT=$(wc -w <<<"$SERVERS")
+WITH_WORKERS=0
+[ "$HAVE_WORKERS" = 1 ] && [[ " $SERVERS " == *" eddy "* ]] && WITH_WORKERS=1
+PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * 4 + WITH_WORKERS * 2) ))
+RUNS_DONE=0
+[ "$WITH_WORKERS" = 1 ] || say "bench: eddy has no --workers flag yet: skipping the 1-vs-2-worker row"
+for round in $(seq "$REPEAT"); do
+    for s in $SERVERS; do
+        [ "$round" = 1 ] && SERVERS_LEFT=$((SERVERS_LEFT - 1))
+        if [ -n "${DEAD[$s]:-}" ] || { [ -n "${STATUS[$s]:-}" ] && [ "${STATUS[$s]}" != ok ]; }; then
+            continue
+        fi
+        if [ "$s" = eddy ]; then bench_server eddy "$EDDY_W" "$round"; else bench_server "$s" "" "$round"; fi
+    done
+    if [ "$WITH_WORKERS" = 1 ]; then
+        for w in 1 2; do
+            say "== eddy --workers $w (server and client unpinned)"
+            if start_server "eddy-w${w}u" "" "--workers $w"; then
+                measure "eddy-w${w}u" ka wrk "" -t1 -c64 "http://127.0.0.1:$PORT/index.html"
+                stop_server
+            fi
+        done
+    fi
+done
+
+status_json=$(for k in "${!STATUS[@]}"; do printf '"%s": "%s",' "$k" "${STATUS[$k]}"; done)
+"$PY" "$LIB/bench.py" report --results "$RESULTS" --status "{${status_json%,}}" \
+    --outdir "$OUTDIR" --workdir "$WORK" --eddy "$EDDY" \
+    --eddy-desc "$EDDY_SRC, built $EDDY_BUILT; work tree at git $EDDY_REV" \
+    --duration "$DURATION" --warmup "$WARMUP" --idle "$IDLE_CONNS" --busy-before "$BUSY" \
+    --disturbed "$DISTURBED" --repeat "$REPEAT"
