@@ -31,6 +31,14 @@ static void flush(conn *c);
 static void on_timeout(void *data)
 {
     conn *c = data;
+    uint64_t now = eddy_loop_now(c->srv->loop);
+    if (c->deadline == CONN_NO_DEADLINE)
+        return; /* a handler holds the request: its own business */
+    if (now < c->deadline) {
+        /* The deadline moved later since the timer was set: go on. */
+        eddy_timer_start(c->srv->loop, &c->timer, c->deadline - now);
+        return;
+    }
     /* Header, send and linger timeouts end the connection with a reset: a
      * client this slow gets no more of our resources, not even the kernel
      * buffers a graceful close would keep sending from.  An idle keep-alive
@@ -40,7 +48,19 @@ static void on_timeout(void *data)
     conn_close(c);
 }
 
-static void arm(conn *c, unsigned ms) { eddy_timer_start(c->srv->loop, &c->timer, ms); }
+/* The connection's one timer moves lazily: a request usually only pushes
+ * its deadline later, which costs nothing here; the heap timer stays at
+ * the earlier time and, when it fires early, is set again for the rest.
+ * Only a deadline earlier than the armed one touches the heap. */
+static void set_deadline(conn *c, uint64_t when)
+{
+    uint64_t now = eddy_loop_now(c->srv->loop);
+    c->deadline = when;
+    if (!eddy_timer_armed(&c->timer) || when < c->timer.deadline)
+        eddy_timer_start(c->srv->loop, &c->timer, when > now ? when - now : 0);
+}
+
+static void arm(conn *c, unsigned ms) { set_deadline(c, eddy_loop_now(c->srv->loop) + ms); }
 
 void conn_head_started(conn *c)
 {
@@ -50,11 +70,7 @@ void conn_head_started(conn *c)
     arm(c, c->srv->header_ms);
 }
 
-static void arm_wait_deadline(conn *c)
-{
-    uint64_t now = eddy_loop_now(c->srv->loop);
-    arm(c, c->wait_deadline > now ? (unsigned)(c->wait_deadline - now) : 0);
-}
+static void arm_wait_deadline(conn *c) { set_deadline(c, c->wait_deadline); }
 
 /* --------------------------------------------------------------- output -- */
 
@@ -291,7 +307,7 @@ static bool can_proceed(const conn *c)
 static void dispatch(conn *c, const char *base)
 {
     eddy_request *r = &c->req;
-    eddy_timer_stop(c->srv->loop, &c->timer);
+    c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
     if (c->parser.method == HTTP_CONNECT) {

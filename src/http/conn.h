@@ -106,11 +106,14 @@ struct conn {
     bool broken;           /* a write failed: close at the next flush */
     bool zombie;           /* closed, but a handler still holds the request */
     bool gated;            /* counted by the accept gate (came from a listener) */
-    eddy_timer timer;      /* header, keep-alive or send timeout */
+    eddy_timer timer;      /* header, keep-alive, send or linger timeout */
+    uint64_t deadline;     /* when it expires (the timer may be set earlier) */
     uint64_t wait_deadline; /* loop ms by which the next step must come: the
                                head complete (HEAD), a request begun (IDLE) */
     conn *prev, *next;     /* server's list of connections */
 };
+
+#define CONN_NO_DEADLINE UINT64_MAX
 
 /* Takes ownership of stream; starts reading. */
 conn *conn_new(server_t *srv, eddy_stream *stream);
