@@ -340,22 +340,8 @@ static const char *extension(const char *name, size_t *len)
     return dot + 1;
 }
 
-const char *mime_table_lookup(const mime_table *t, const char *name)
-{
-    if (!t)
-        return mime_for(name);
-    size_t n;
-    const char *e = extension(name, &n);
-    if (!e || n > EXT_MAX)
-        return OCTET_STREAM;
-    char ext[EXT_MAX];
-    for (size_t i = 0; i < n; i++)
-        ext[i] = (char)(e[i] >= 'A' && e[i] <= 'Z' ? e[i] + 32 : e[i]);
-    const slot *s = find_slot(t, ext, n);
-    return s->ext ? s->type : OCTET_STREAM;
-}
-
-const char *mime_for(const char *name)
+/* The built-in types alone (no table): a linear scan. */
+static const char *builtin_lookup(const char *name)
 {
     size_t n;
     const char *e = extension(name, &n);
@@ -369,3 +355,19 @@ const char *mime_for(const char *name)
             return fallbacks[i].type;
     return OCTET_STREAM;
 }
+
+const char *mime_table_lookup(const mime_table *t, const char *name)
+{
+    if (!t)
+        return builtin_lookup(name);
+    size_t n;
+    const char *e = extension(name, &n);
+    if (!e || n > EXT_MAX)
+        return OCTET_STREAM;
+    char ext[EXT_MAX];
+    for (size_t i = 0; i < n; i++)
+        ext[i] = (char)(e[i] >= 'A' && e[i] <= 'Z' ? e[i] + 32 : e[i]);
+    const slot *s = find_slot(t, ext, n);
+    return s->ext ? s->type : OCTET_STREAM;
+}
+

@@ -26,8 +26,4 @@ void mime_table_free(mime_table *t);
  * means the built-in types alone. */
 const char *mime_table_lookup(const mime_table *t, const char *name);
 
-/* The built-in types alone, without a table.  Kept for callers not yet
- * given a table; a linear scan, so prefer mime_table_lookup per request. */
-const char *mime_for(const char *name);
-
 #endif

@@ -304,9 +304,10 @@ static bool can_proceed(const conn *c)
            c->out_off == c->out_len && !c->file && !c->close_after_write;
 }
 
-static void dispatch(conn *c, const char *base)
+static void dispatch(conn *c)
 {
     eddy_request *r = &c->req;
+    const char *base = c->req_base;
     c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
@@ -397,7 +398,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         len -= (size_t)(pos - p);
         p = pos;
         llhttp_resume(&c->parser);
-        dispatch(c, c->req_base);
+        dispatch(c);
     }
     return p;
 }

@@ -184,6 +184,9 @@ void request_fields(const eddy_request *req, const char *const *names, eddy_str 
     const char *base = req->c->req_base;
     if (!base || !req->c->head_len_known)
         return;
+    size_t lens[8];
+    for (size_t i = 0; i < n && i < 8; i++)
+        lens[i] = strlen(names[i]);
     const char *end = base + req->head_len;
     const char *p = memchr(base, '\n', req->head_len);
     while (p && p + 1 < end) {
@@ -193,7 +196,7 @@ void request_fields(const eddy_request *req, const char *const *names, eddy_str 
             break; /* the empty line ends the head */
         const char *colon = memchr(line, ':', (size_t)(eol - line));
         for (size_t i = 0; colon && i < n; i++) {
-            size_t nlen = strlen(names[i]);
+            size_t nlen = i < 8 ? lens[i] : strlen(names[i]);
             if (out[i].ptr || (size_t)(colon - line) != nlen || strncasecmp(line, names[i], nlen))
                 continue;
             const char *v = colon + 1, *ve = eol;

@@ -63,11 +63,13 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->dotfiles = config->dotfiles;
     srv->autoindex = config->autoindex;
     srv->mime = mime_table_load(config->mime_types ? config->mime_types : SERVER_DEFAULT_MIME_TYPES);
-    if (config->cache_control && !(srv->cache_control = strdup(config->cache_control)))
-        srv->mime = (mime_table_free(srv->mime), NULL);
-    srv->cache_control_len = srv->cache_control ? strlen(srv->cache_control) : 0;
-    srv->files = srv->mime ? file_cache_new(srv->root_fd, FILE_CACHE_ENTRIES) : NULL;
-    if (!srv->files) {
+    srv->files = file_cache_new(srv->root_fd, FILE_CACHE_ENTRIES);
+    if (config->cache_control) {
+        srv->cache_control = strdup(config->cache_control);
+        srv->cache_control_len = strlen(config->cache_control);
+    }
+    if (!srv->mime || !srv->files || (config->cache_control && !srv->cache_control)) {
+        file_cache_free(srv->files);
         mime_table_free(srv->mime);
         free(srv->cache_control);
         close(srv->root_fd);

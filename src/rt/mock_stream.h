@@ -33,6 +33,5 @@ bool mock_closed(const mock_stream *m);
 bool mock_write_shut(const mock_stream *m); /* eddy sent FIN (it is lingering) */
 bool mock_reset_by_owner(const mock_stream *m); /* eddy closed with RST */
 size_t mock_write_calls(const mock_stream *m);
-size_t mock_read_calls(const mock_stream *m);
 
 #endif

@@ -726,6 +726,12 @@ BAD_FLAGS = [
     ("delay_nope", ["--delay", "nope"], "nope"),
     ("delay_bad_seconds", ["--delay", "/sleep=soon"], "soon"),
     ("listen_garbage", ["--listen", "nonsense"], "nonsense"),
+    ("workers_zero", ["--workers", "0"], "--workers"),
+    ("max_body_zero", ["--max-body", "0"], "--max-body"),
+    ("header_timeout_zero", ["--header-timeout", "0"], "--header-timeout"),
+    ("shutdown_timeout_abc", ["--shutdown-timeout", "abc"], "--shutdown-timeout"),
+    ("dotfiles_with_value", ["--dotfiles=yes"], "--dotfiles"),
+    ("cache_control_two_lines", ["--cache-control", "a\nb"], "--cache-control"),
 ]
 
 

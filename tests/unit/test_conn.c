@@ -402,15 +402,24 @@ static void handler_answers_from_timer(void **state)
     mock_stream_free(other);
 }
 
-static void client_leaves_while_handler_waits(void **state)
+/* A fixture with one connection whose GET /slow the `slow` handler holds. */
+static mock_stream *connect_held(fixture **out)
 {
-    (void)state;
     pending_later = (later){0};
     fixture *fx = fx_new(NULL);
     eddy_server_route(fx->srv, "/slow", slow, NULL);
     mock_stream *m = fx_connect(fx);
     mock_push_str(m, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
     fx_run(fx);
+    *out = fx;
+    return m;
+}
+
+static void client_leaves_while_handler_waits(void **state)
+{
+    (void)state;
+    fixture *fx;
+    mock_stream *m = connect_held(&fx);
     mock_push_reset(m);
     fx_run(fx);
     assert_true(mock_ended(m));
@@ -459,12 +468,8 @@ static void shutdown_waits_for_held_requests(void **state)
 static void server_freed_while_handler_waits(void **state)
 {
     (void)state;
-    pending_later = (later){0};
-    fixture *fx = fx_new(NULL);
-    eddy_server_route(fx->srv, "/slow", slow, NULL);
-    mock_stream *m = fx_connect(fx);
-    mock_push_str(m, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-    fx_run(fx);
+    fixture *fx;
+    mock_stream *m = connect_held(&fx);
     fx_free(fx); /* the abort callback runs; nothing is freed twice */
     assert_int_equal(pending_later.aborted, 1);
     mock_stream_free(m);
