@@ -207,8 +207,7 @@ int file_cache_get(file_cache *fc, const char *rel, uint64_t now_ms, cached_file
             file_cache_release(fresh);
         } else if (same_file(f, fresh)) {
             f->checked_ms = now_ms;
-    f->stat_ms = now_ms;
-    f->meta_size = -1;
+            f->stat_ms = now_ms; /* fresh's fstat matched ours */
             file_cache_release(fresh); /* keep the descriptor we have */
         } else {
             evict(fc, f);
