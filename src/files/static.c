@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +21,60 @@
 static const char builtin_404[] =
     "<!doctype html>\n<title>404 Not Found</title>\n<h1>404 Not Found</h1>\n";
 
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY)
+
+/* Set once openat2 said ENOSYS: this kernel (before 5.6) or a sandbox's
+ * syscall filter lacks it, and asking again would only say so again. */
+static atomic_bool no_openat2;
+
 int static_open_beneath(int dirfd, const char *rel)
 {
+    if (atomic_load_explicit(&no_openat2, memory_order_relaxed))
+        return static_open_checked(dirfd, rel);
     /* RESOLVE_BENEATH: "..", absolute symlinks and links that climb out
      * all fail (EXDEV) — in the kernel, with no race against renames. */
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+        .flags = OPEN_FLAGS,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS) {
+        atomic_store_explicit(&no_openat2, true, memory_order_relaxed);
+        return static_open_checked(dirfd, rel);
+    }
     return fd < 0 ? -errno : (int)fd;
+}
+
+/* The path a descriptor stands for, as the kernel resolved it. */
+static bool fd_path(int fd, char *out, size_t cap)
+{
+    char link[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, cap - 1);
+    if (n <= 0 || (size_t)n >= cap - 1)
+        return false;
+    out[n] = 0;
+    return true;
+}
+
+int static_open_checked(int dirfd, const char *rel)
+{
+    int fd = openat(dirfd, rel, OPEN_FLAGS);
+    if (fd < 0)
+        return -errno;
+    /* The open resolved every link at once; where it landed is the only
+     * thing that matters, so check that, and refuse when unsure (no /proc
+     * mounted, say). */
+    char root[PATH_MAX], got[PATH_MAX];
+    size_t rl;
+    bool inside = fd_path(dirfd, root, sizeof(root)) && fd_path(fd, got, sizeof(got)) &&
+                  (rl = strlen(root), strncmp(got, root, rl) == 0) &&
+                  (got[rl] == '/' || got[rl] == 0 || (rl == 1 && root[0] == '/'));
+    if (!inside) {
+        close(fd);
+        return -EXDEV;
+    }
+    return fd;
 }
 
 static int cache_get(eddy_request *req, const char *rel, cached_file **f)

@@ -2,6 +2,10 @@
  * the root boundary, connection semantics around them. */
 #include "harness.h"
 
+#include "files/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +142,52 @@ static void absolute_form_target(void **state)
     fx_free(fx);
 }
 
+/* Where openat2 is missing, the checked open must keep the same promise:
+ * links that stay inside are followed, every way out is refused. */
+static void checked_open_stays_beneath(void **state)
+{
+    (void)state;
+    char top[] = "/tmp/eddy-checked-XXXXXX";
+    assert_non_null(mkdtemp(top));
+    char p[256], q[256];
+#define AT(buf, name) (snprintf(buf, sizeof(buf), "%s/%s", top, name), buf)
+    assert_int_equal(mkdir(AT(p, "root"), 0700), 0);
+    assert_int_equal(mkdir(AT(p, "rootx"), 0700), 0); /* shares root's prefix */
+    FILE *fp = fopen(AT(p, "root/in.txt"), "w");
+    fputs("in\n", fp);
+    fclose(fp);
+    fp = fopen(AT(p, "rootx/out.txt"), "w");
+    fputs("out\n", fp);
+    fclose(fp);
+    assert_int_equal(symlink("in.txt", AT(p, "root/rel")), 0);
+    assert_int_equal(symlink(AT(q, "root/in.txt"), AT(p, "root/abs")), 0);
+    assert_int_equal(symlink("../rootx/out.txt", AT(p, "root/prefix")), 0);
+    assert_int_equal(symlink("/etc/passwd", AT(p, "root/passwd")), 0);
+    int root = open(AT(p, "root"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+
+    const char *inside[] = {"in.txt", "rel", "abs"};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = static_open_checked(root, inside[i]);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    assert_int_equal(static_open_checked(root, "prefix"), -EXDEV);
+    assert_int_equal(static_open_checked(root, "passwd"), -EXDEV);
+    assert_int_equal(static_open_checked(root, "../rootx/out.txt"), -EXDEV);
+    assert_int_equal(static_open_checked(root, "missing"), -ENOENT);
+
+    close(root);
+    const char *names[] = {"root/in.txt", "root/rel", "root/abs", "root/prefix", "root/passwd",
+                           "rootx/out.txt"};
+    for (size_t i = 0; i < 6; i++)
+        unlink(AT(p, names[i]));
+    rmdir(AT(p, "root"));
+    rmdir(AT(p, "rootx"));
+    rmdir(top);
+#undef AT
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +198,7 @@ int main(void)
         cmocka_unit_test(http10_closes_unless_asked),
         cmocka_unit_test(connection_close_mid_pipeline),
         cmocka_unit_test(absolute_form_target),
+        cmocka_unit_test(checked_open_stays_beneath),
     };
     return cmocka_run_group_tests_name("static", tests, NULL, NULL);
 }
