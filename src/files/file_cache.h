@@ -34,6 +34,7 @@ typedef struct cached_file {
     char last_modified[30];
     struct timespec meta_mtime;
     off_t meta_size;
+    const char *content_type; /* from the server's MIME table, looked up once */
     char *data;            /* the bytes of a small file, or NULL */
     struct timespec data_mtime; /* the mtime data was read at */
     off_t data_size;

@@ -26,8 +26,12 @@ static cached_file *find_variant(eddy_server *srv, const char *rel, const char *
 {
     char path[4096 + 8];
     cached_file *v;
-    if (snprintf(path, sizeof(path), "%s%s", rel, suffix) >= (int)sizeof(path) ||
-        file_cache_get(srv->files, path, eddy_loop_now(srv->loop), &v) < 0)
+    size_t rl = strlen(rel), sl = strlen(suffix);
+    if (rl + sl >= sizeof(path))
+        return NULL;
+    memcpy(path, rel, rl);
+    memcpy(path + rl, suffix, sl + 1);
+    if (file_cache_get(srv->files, path, eddy_loop_now(srv->loop), &v) < 0)
         return NULL;
     const struct stat *st = &v->st;
     if (st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
@@ -165,7 +169,9 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
 {
     conn *c = req->c;
     eddy_server *srv = c->srv;
-    const char *ctype = mime_table_lookup(srv->mime, rel);
+    if (!f->content_type)
+        f->content_type = mime_table_lookup(srv->mime, rel);
+    const char *ctype = f->content_type;
     if (status != 200) {
         /* An error page: the status is the point, not the file. */
         response_head(c, status, ctype, f->st.st_size, NULL);

@@ -7,31 +7,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#define STATUSES(X)                                                                         \
+    X(100, "Continue") X(200, "OK") X(204, "No Content") X(206, "Partial Content")            \
+    X(301, "Moved Permanently") X(304, "Not Modified") X(400, "Bad Request")                  \
+    X(403, "Forbidden") X(404, "Not Found") X(405, "Method Not Allowed")                      \
+    X(408, "Request Timeout") X(411, "Length Required") X(412, "Precondition Failed")         \
+    X(413, "Content Too Large") X(414, "URI Too Long") X(416, "Range Not Satisfiable")        \
+    X(431, "Request Header Fields Too Large") X(500, "Internal Server Error")                 \
+    X(501, "Not Implemented") X(503, "Service Unavailable") X(505, "HTTP Version Not Supported")
+
 const char *status_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+#define REASON(code, text) case code: return text;
+    STATUSES(REASON)
+#undef REASON
     default: return "Unknown";
+    }
+}
+
+/* The whole status line, as one literal for the statuses eddy knows. */
+static const char *status_line(int status, size_t *len)
+{
+    switch (status) {
+#define LINE(code, text)                                                                        \
+    case code:                                                                                  \
+        *len = sizeof("HTTP/1.1 " #code " " text "\r\n") - 1;                                  \
+        return "HTTP/1.1 " #code " " text "\r\n";
+    STATUSES(LINE)
+#undef LINE
+    default: return NULL;
     }
 }
 
@@ -74,12 +79,16 @@ void response_head(conn *c, int status, const char *content_type, int64_t conten
         p = big;
     }
     char *start = p;
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)status);
-    *p++ = ' ';
-    const char *reason = status_reason(status);
-    p = put(p, reason, strlen(reason));
-    p = PUT_LIT(p, "\r\nServer: eddy\r\nDate: ");
+    size_t line_len;
+    const char *line = status_line(status, &line_len);
+    if (line) {
+        p = put(p, line, line_len);
+    } else {
+        p = PUT_LIT(p, "HTTP/1.1 ");
+        p = put_u64(p, (uint64_t)status);
+        p = PUT_LIT(p, " Unknown\r\n");
+    }
+    p = PUT_LIT(p, "Server: eddy\r\nDate: ");
     p = put(p, server_date(c->srv), 29);
     p = PUT_LIT(p, "\r\n");
     if (content_type) {
