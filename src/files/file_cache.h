@@ -35,6 +35,7 @@ typedef struct cached_file {
     struct timespec meta_mtime;
     off_t meta_size;
     const char *content_type; /* from the server's MIME table, looked up once */
+    uint64_t no_variants_until; /* FILE.br and FILE.gz known absent until then */
     char *data;            /* the bytes of a small file, or NULL */
     struct timespec data_mtime; /* the mtime data was read at */
     off_t data_size;

@@ -55,9 +55,15 @@ static const char *choose_variant(eddy_request *req, const char *rel, eddy_str a
                                   bool *vary)
 {
     eddy_server *srv = req->c->srv;
+    uint64_t now = eddy_loop_now(srv->loop);
+    *vary = false;
+    if (now < (*f)->no_variants_until)
+        return NULL;
     cached_file *br = find_variant(srv, rel, ".br", &(*f)->st);
     cached_file *gz = find_variant(srv, rel, ".gz", &(*f)->st);
     *vary = br || gz;
+    if (!*vary) /* most files have none: ask again when entries revalidate */
+        (*f)->no_variants_until = now + FILE_CACHE_REVALIDATE_MS;
     const char *coding = NULL;
     if (*vary) {
         switch (encoding_pick(ae.ptr, ae.len, br != NULL, gz != NULL)) {
@@ -85,9 +91,11 @@ static const char *choose_variant(eddy_request *req, const char *rel, eddy_str a
 /* The request fields a file response looks at, found in one pass. */
 enum { F_ACCEPT_ENCODING, F_IF_MATCH, F_IF_NONE_MATCH, F_IF_MODIFIED_SINCE,
        F_IF_UNMODIFIED_SINCE, F_RANGE, F_IF_RANGE, F_COUNT };
-static const char *const field_names[F_COUNT] = {
-    "accept-encoding", "if-match", "if-none-match", "if-modified-since",
-    "if-unmodified-since", "range", "if-range"};
+#define NAME(s) {s, sizeof(s) - 1}
+static const eddy_str field_names[F_COUNT] = {
+    NAME("accept-encoding"), NAME("if-match"), NAME("if-none-match"), NAME("if-modified-since"),
+    NAME("if-unmodified-since"), NAME("range"), NAME("if-range")};
+#undef NAME
 
 static enum cond_result evaluate_conditions(const eddy_str *fv, const char *etag, size_t elen,
                                             time_t mtime)

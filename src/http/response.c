@@ -185,7 +185,9 @@ void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
 
 static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 
-void request_fields(const eddy_request *req, const char *const *names, eddy_str *out, size_t n)
+static char lower(char ch) { return (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); }
+
+void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *out, size_t n)
 {
     /* One pass over the head for all the names (the first of each wins). */
     for (size_t i = 0; i < n; i++)
@@ -193,9 +195,6 @@ void request_fields(const eddy_request *req, const char *const *names, eddy_str 
     const char *base = req->c->req_base;
     if (!base || !req->c->head_len_known)
         return;
-    size_t lens[8];
-    for (size_t i = 0; i < n && i < 8; i++)
-        lens[i] = strlen(names[i]);
     const char *end = base + req->head_len;
     const char *p = memchr(base, '\n', req->head_len);
     while (p && p + 1 < end) {
@@ -204,9 +203,11 @@ void request_fields(const eddy_request *req, const char *const *names, eddy_str 
         if (!eol || eol - line <= 1)
             break; /* the empty line ends the head */
         const char *colon = memchr(line, ':', (size_t)(eol - line));
-        for (size_t i = 0; colon && i < n; i++) {
-            size_t nlen = i < 8 ? lens[i] : strlen(names[i]);
-            if (out[i].ptr || (size_t)(colon - line) != nlen || strncasecmp(line, names[i], nlen))
+        size_t name_len = colon ? (size_t)(colon - line) : 0;
+        char first = lower(line[0]);
+        for (size_t i = 0; name_len && i < n; i++) {
+            if (out[i].ptr || name_len != names[i].len || first != lower(names[i].ptr[0]) ||
+                strncasecmp(line, names[i].ptr, name_len))
                 continue;
             const char *v = colon + 1, *ve = eol;
             while (v < ve && is_ows(*v))
@@ -221,7 +222,9 @@ void request_fields(const eddy_request *req, const char *const *names, eddy_str 
 
 eddy_str eddy_request_header(const eddy_request *req, const char *name)
 {
-    eddy_str v;
-    request_fields(req, &name, &v, 1);
+    eddy_str v, want = {name, strlen(name)};
+    if (!want.len)
+        return (eddy_str){NULL, 0};
+    request_fields(req, &want, &v, 1);
     return v;
 }

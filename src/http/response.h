@@ -13,8 +13,8 @@ void response_head(conn *c, int status, const char *content_type, int64_t conten
 /* Answers a request eddy itself rejects; the connection closes after it. */
 void response_error(conn *c, int status);
 /* Looks up several fields in one pass over the head: out[i] is the first
- * field named names[i] (lowercase), ptr NULL when absent. */
-void request_fields(const eddy_request *req, const char *const *names, eddy_str *out, size_t n);
+ * field named names[i] (any case, not empty), ptr NULL when absent. */
+void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *out, size_t n);
 /* Answers with a short text body eddy provides. */
 void response_simple(eddy_request *req, int status, const char *extra);
 

@@ -80,6 +80,10 @@ bool rules_host_ok(const char *v, size_t len)
     } else {
         while (i < len && v[i] != ':') {
             unsigned char ch = (unsigned char)v[i];
+            if ((unsigned)((ch | 0x20) - 'a') < 26 || (unsigned)(ch - '0') < 10 || ch == '.') {
+                i++; /* what names and addresses are made of, decided at once */
+                continue;
+            }
             if (!is_unreserved_or_sub_delim(ch))
                 return false;
             if (ch == '%' && (i + 2 >= len || !is_hex((unsigned char)v[i + 1]) ||
