@@ -66,51 +66,53 @@ enum conn_phase {
     PHASE_CLOSED,      /* stream closed; only a handler's reference remains */
 };
 
+/* Ordered so no padding is left between members: every idle connection
+ * costs sizeof(conn) (see the README's memory figure). */
 struct conn {
     server_t *srv;
     eddy_stream *stream;
     llhttp_t parser;
     eddy_request req;
-    enum conn_phase phase;
     const char *req_base;  /* where the current request head starts */
     span field_name, field_value; /* the header field being parsed */
-    bool head_len_known;
-    uint16_t parse_status; /* status a parser callback chose for its error */
-    unsigned nfields;      /* fields in the current head */
-    bool trailer_field;    /* inside a trailer field (not kept) */
-    bool method_unknown;   /* llhttp refused the method; waiting to see if
-                              a well-formed request line follows (501) */
-    bool has_te;
     te_summary te;         /* Transfer-Encoding, over all its fields */
     uint64_t body_bytes;   /* body bytes of the current request so far;
                               while lingering, bytes drained */
     /* Owned input: what must survive until the next read. */
     char *in;
-    uint32_t in_len, in_cap;
-    uint32_t in_unparsed;  /* offset in `in` of bytes not yet fed to llhttp */
     /* Owned output: what the peer has not taken yet. */
     char *out;
+    uint32_t in_len, in_cap;
+    uint32_t in_unparsed;  /* offset in `in` of bytes not yet fed to llhttp */
     uint32_t out_len, out_off, out_cap;
     body_file *file;       /* body being sent with sendfile, or NULL */
     off_t file_off;        /* the current range of it */
     off_t file_left;
     file_parts *parts;     /* more ranges of it (multipart), or NULL */
-    bool readable;         /* the stream may have input we have not read */
-    bool writable;
-    bool peer_eof;         /* the peer half-closed: a read will say EOF */
-    bool after_cr;         /* the last byte before a request line was CR */
-    bool in_batch;         /* processing input: output is flushed at the end */
-    bool close_after_write;
-    bool draining;         /* server shutting down: close once idle */
-    bool fatal;            /* stop parsing: an error response is the last one */
-    bool broken;           /* a write failed: close at the next flush */
-    bool zombie;           /* closed, but a handler still holds the request */
-    bool gated;            /* counted by the accept gate (came from a listener) */
     eddy_timer timer;      /* header, keep-alive, send or linger timeout */
     uint64_t deadline;     /* when it expires (the timer may be set earlier) */
     uint64_t wait_deadline; /* loop ms by which the next step must come: the
                                head complete (HEAD), a request begun (IDLE) */
     conn *prev, *next;     /* server's list of connections */
+    enum conn_phase phase;
+    unsigned nfields;      /* fields in the current head */
+    uint16_t parse_status; /* status a parser callback chose for its error */
+    bool head_len_known : 1;
+    bool trailer_field : 1; /* inside a trailer field (not kept) */
+    bool method_unknown : 1; /* llhttp refused the method; waiting to see if
+                                a well-formed request line follows (501) */
+    bool has_te : 1;
+    bool readable : 1;     /* the stream may have input we have not read */
+    bool writable : 1;
+    bool peer_eof : 1;     /* the peer half-closed: a read will say EOF */
+    bool after_cr : 1;     /* the last byte before a request line was CR */
+    bool in_batch : 1;     /* processing input: output is flushed at the end */
+    bool close_after_write : 1;
+    bool draining : 1;     /* server shutting down: close once idle */
+    bool fatal : 1;        /* stop parsing: an error response is the last one */
+    bool broken : 1;       /* a write failed: close at the next flush */
+    bool zombie : 1;       /* closed, but a handler still holds the request */
+    bool gated : 1;        /* counted by the accept gate (came from a listener) */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX
