@@ -40,9 +40,17 @@ static ssize_t ss_read(eddy_stream *s, void *buf, size_t len)
 static ssize_t ss_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
 {
     socket_stream *ss = (socket_stream *)s;
-    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
     /* MSG_NOSIGNAL: a peer that left is an error for this stream only. */
-    ssize_t n = sendmsg(ss->io.fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+    ssize_t n;
+    if (iovcnt == 1) {
+        /* The usual case (one staged buffer): send() spares the kernel
+         * copying in a msghdr and an iovec array. */
+        n = send(ss->io.fd, iov[0].iov_base, iov[0].iov_len, flags);
+    } else {
+        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        n = sendmsg(ss->io.fd, &msg, flags);
+    }
     return n < 0 ? -errno : n;
 }
 
