@@ -96,6 +96,7 @@ struct conn {
     conn *prev, *next;     /* server's list of connections */
     enum conn_phase phase;
     unsigned nfields;      /* fields in the current head */
+    uint32_t framing_bytes; /* chunk extensions and trailers of this request */
     uint16_t parse_status; /* status a parser callback chose for its error */
     bool head_len_known : 1;
     bool trailer_field : 1; /* inside a trailer field (not kept) */

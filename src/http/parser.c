@@ -45,6 +45,7 @@ static int on_message_begin(llhttp_t *p)
     c->te = (te_summary){0};
     c->has_te = false;
     c->body_bytes = 0;
+    c->framing_bytes = 0;
     c->phase = PHASE_HEAD;
     c->parse_status = 0;
     conn_head_started(c);
@@ -107,6 +108,21 @@ static int on_url_complete(llhttp_t *p)
  * piece as they pass, never kept, so they cost no buffer. */
 static bool in_trailers(const conn *c) { return c->phase == PHASE_BODY; }
 
+/* Chunk extensions and trailer fields are not kept either, but they are
+ * not content: without a bound of their own a client could send them
+ * forever.  Together they get the head's budget (--max-header-bytes). */
+static int count_framing(conn *c, size_t len, int status)
+{
+    c->framing_bytes += len;
+    return c->framing_bytes > c->srv->max_header_bytes ? reject(c, status) : 0;
+}
+
+static int on_chunk_extension(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    return count_framing(conn_of(p), len, 400);
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
@@ -114,7 +130,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         return reject(c, 431);
     if (in_trailers(c)) {
         c->trailer_field = true;
-        return 0;
+        return count_framing(c, len, 431);
     }
     return span_extend(c, &c->field_name, at, len);
 }
@@ -123,7 +139,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
     if (in_trailers(c))
-        return rules_field_value_ok(at, len) ? 0 : reject(c, 400);
+        return rules_field_value_ok(at, len) ? count_framing(c, len, 431) : reject(c, 400);
     span *v = &c->field_value;
     if (len == 0)
         return 0; /* an empty value: llhttp reports it past the line's end */
@@ -254,6 +270,8 @@ void parser_settings_init(llhttp_settings_t *s)
     s->on_header_value_complete = on_header_value_complete;
     s->on_headers_complete = on_headers_complete;
     s->on_body = on_body;
+    s->on_chunk_extension_name = on_chunk_extension;
+    s->on_chunk_extension_value = on_chunk_extension;
     s->on_message_complete = on_message_complete;
 }
 
