@@ -101,6 +101,9 @@ typedef struct eddy_config {
     bool autoindex;            /* list directories without index.html; default: 404 */
     const char *cache_control; /* Cache-Control value for files; NULL: none */
     const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
+    /* Access log: a line per response in the combined log format, appended
+     * to this file ("-": standard output); NULL: none. */
+    const char *access_log;
     /* Listen with SO_REUSEPORT, so servers on several loops (threads) can
      * listen on one address and the kernel spreads connections among them. */
     bool reuse_port;

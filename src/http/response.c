@@ -1,4 +1,5 @@
 #include "http/response.h"
+#include "http/access_log.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -110,6 +111,8 @@ void response_head(conn *c, int status, const char *content_type, int64_t conten
     p = PUT_LIT(p, "\r\n");
     conn_queue(c, start, (size_t)(p - start));
     free(big);
+    if (c->srv->log && status >= 200)
+        access_log_response(c->srv->log, c, status, r->is_head ? 0 : content_length);
 }
 
 /* 1xx, 204 and 304 never carry content (RFC 9110 §6.4.1). */

@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "http/access_log.h"
 #include "http/parser.h"
 #include "files/conditional.h"
 #include "files/file_cache.h"
@@ -68,14 +69,19 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         srv->cache_control = strdup(config->cache_control);
         srv->cache_control_len = strlen(config->cache_control);
     }
-    if (!srv->mime || !srv->files || (config->cache_control && !srv->cache_control)) {
+    int rc = 0;
+    if (!srv->mime || !srv->files || (config->cache_control && !srv->cache_control))
+        rc = -ENOMEM;
+    else if (config->access_log)
+        rc = access_log_open(loop, config->access_log, &srv->log);
+    if (rc < 0) {
         file_cache_free(srv->files);
         mime_table_free(srv->mime);
         free(srv->cache_control);
         close(srv->root_fd);
         free(srv->root);
         free(srv);
-        return -ENOMEM;
+        return rc;
     }
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
@@ -101,6 +107,7 @@ void eddy_server_free(eddy_server *srv)
     close(srv->root_fd);
     file_cache_free(srv->files);
     mime_table_free(srv->mime);
+    access_log_close(srv->log);
     free(srv->cache_control);
     free(srv->root);
     free(srv);

@@ -38,6 +38,7 @@ struct eddy_server {
     char *cache_control;
     size_t cache_control_len;
     mime_table *mime;
+    struct access_log *log; /* NULL: no access log */
     struct file_cache *files;
     uint32_t multipart_seq;  /* makes multipart boundaries unique */
     route *routes;

@@ -1,6 +1,7 @@
 #include "rt/mock_stream.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -227,8 +228,14 @@ static void mock_close(eddy_stream *s)
     m->closed = true;
 }
 
+static void mock_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    (void)s;
+    snprintf(buf, len, "mock");
+}
+
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close};
+                                    mock_shutdown_write, mock_close, mock_peer_name};
 
 mock_stream *mock_stream_new(eddy_loop *loop)
 {

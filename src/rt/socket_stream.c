@@ -1,6 +1,8 @@
 #include "rt/stream.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <netinet/in.h>
@@ -92,8 +94,24 @@ static void ss_close(eddy_stream *s)
     free(ss);
 }
 
+static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    socket_stream *ss = (socket_stream *)s;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    const void *addr = NULL;
+    if (getpeername(ss->io.fd, (struct sockaddr *)&sa, &sl) == 0) {
+        if (sa.ss_family == AF_INET)
+            addr = &((struct sockaddr_in *)&sa)->sin_addr;
+        else if (sa.ss_family == AF_INET6)
+            addr = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+    }
+    if (!addr || !inet_ntop(sa.ss_family, addr, buf, (socklen_t)len))
+        snprintf(buf, len, "-");
+}
+
 static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
-                                      ss_shutdown_write, ss_close};
+                                      ss_shutdown_write, ss_close, ss_peer_name};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

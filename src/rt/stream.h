@@ -36,6 +36,9 @@ typedef struct stream_ops {
     void (*shutdown_write)(eddy_stream *s);
     /* Ends the stream: no more callbacks after this returns. */
     void (*close)(eddy_stream *s);
+    /* The peer's address as text ("127.0.0.1", "::1"), for logs; "-" when
+     * unknown.  Asked only when needed, so it costs nothing otherwise. */
+    void (*peer_name)(eddy_stream *s, char *buf, size_t len);
 } stream_ops;
 
 struct eddy_stream {
@@ -60,6 +63,10 @@ static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t
 static inline void stream_reset(eddy_stream *s) { s->ops->reset(s); }
 static inline void stream_shutdown_write(eddy_stream *s) { s->ops->shutdown_write(s); }
 static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
+static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    s->ops->peer_name(s, buf, len);
+}
 
 /* Wraps a connected non-blocking socket; the stream owns and closes fd. */
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);

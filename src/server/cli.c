@@ -55,6 +55,9 @@ static const opt_spec specs[] = {
      "list directories that have no index.html (default: 404)"},
     {"--cache-control", "VALUE", OPT_TEXT, CFG(cache_control),
      "Cache-Control field for files, like 'max-age=3600'\n(default: none)"},
+    {"--access-log", "PATH", OPT_TEXT, CFG(access_log),
+     "append a line per response (combined log format) to PATH;\n"
+     "'-' for standard output (default: none)"},
     {"--shutdown-timeout", "SECONDS", OPT_PROG_SECONDS, offsetof(cli_options, shutdown_ms),
      "on SIGTERM/SIGINT, time for requests in flight to finish\n"
      "before they are cut (default 30)"},

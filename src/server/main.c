@@ -9,6 +9,7 @@
 #include "server/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -174,7 +175,19 @@ static int serve(cli_options *opt)
 
     char bound[CLI_MAX_LISTEN][80];
     const char *addrs[CLI_MAX_LISTEN];
-    int status = worker_setup(&w[0], opt, opt->listen, bound);
+    int status = 0;
+    const char *log = opt->config.access_log;
+    if (log && strcmp(log, "-") != 0) {
+        /* Tried here once so its failure is told apart from the root's;
+         * each worker's server then opens it for itself. */
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            status = fail("cannot open access log '%s': %s", log, strerror(errno));
+        else
+            close(fd);
+    }
+    if (status == 0)
+        status = worker_setup(&w[0], opt, opt->listen, bound);
     for (unsigned i = 0; i < opt->nlisten; i++)
         addrs[i] = bound[i];
     for (unsigned i = 1; i < opt->workers && status == 0; i++)

@@ -732,6 +732,7 @@ BAD_FLAGS = [
     ("shutdown_timeout_abc", ["--shutdown-timeout", "abc"], "--shutdown-timeout"),
     ("dotfiles_with_value", ["--dotfiles=yes"], "--dotfiles"),
     ("cache_control_two_lines", ["--cache-control", "a\nb"], "--cache-control"),
+    ("access_log_unwritable", ["--access-log", "/nonexistent/eddy/access.log"], "access log"),
 ]
 
 
@@ -773,6 +774,52 @@ def test_two_listeners():
         check(srv.addrs[0] != srv.addrs[1], f"both listeners announced {srv.addrs[0]}")
         for addr in srv.addrs:
             check_index(raw_request(addr, get("/")), f"GET / on {addr}")
+
+
+# 7b. The access log.
+
+ACCESS_LINE_RE = re.compile(
+    r'^(?P<addr>\S+) - - \[(?P<time>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000)\] '
+    r'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$')
+
+
+def test_access_log():
+    """A line per response in the combined log format, every worker's lines
+    in one file, all of them there once eddy has stopped."""
+    with tempfile.TemporaryDirectory(prefix="eddy-log-") as tmp:
+        path = Path(tmp) / "access.log"
+        with start_eddy("--access-log", str(path), "--workers", "2") as srv:
+            for i in range(20):
+                raw_request(srv.addr, get(f"/?n={i}", extra="User-Agent: t/1\r\nReferer: http://r/\r\n"))
+            raw_request(srv.addr, get("/no-such-page"))
+            raw_request(srv.addr, b"GET /x HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n")
+            srv.signal(signal.SIGTERM)
+            check_eq(srv.wait(5), 0, "exit status")
+        lines = path.read_text().splitlines()
+        check_eq(len(lines), 22, f"log lines ({lines[:3]}...)")
+        parsed = [ACCESS_LINE_RE.match(line) for line in lines]
+        bad = [line for line, m in zip(lines, parsed) if not m]
+        check(not bad, f"lines not in the combined format: {bad[:2]}")
+        by_request = {m["request"]: m for m in parsed}
+        for i in range(20):
+            m = by_request.get(f"GET /?n={i} HTTP/1.1")
+            check(m is not None, f"no line for request {i}")
+            check_eq((m["addr"], m["status"], m["bytes"], m["referer"], m["agent"]),
+                     ("127.0.0.1", "200", str(len(INDEX_HTML)), "http://r/", "t/1"), f"line {i}")
+        check_eq(by_request["GET /no-such-page HTTP/1.1"]["status"], "404", "404 line")
+        check_eq(by_request["GET /x HTTP/1.1"]["status"], "400", "400 line")
+
+
+def test_access_log_stdout():
+    """'-' logs to standard output, after the ready line."""
+    with start_eddy("--access-log", "-", "--workers", "1") as srv:
+        raw_request(srv.addr, get("/"))
+        srv.signal(signal.SIGTERM)
+        out, _ = srv.proc.communicate(timeout=5)
+        check_eq(srv.proc.returncode, 0, "exit status")
+        lines = out.decode().splitlines()
+        check(len(lines) == 1 and ACCESS_LINE_RE.match(lines[0]) and '"GET / HTTP/1.1" 200' in lines[0],
+              f"stdout after the ready line: {short(out)}")
 
 
 # 8. The seed example, embedding the library.

@@ -1,0 +1,156 @@
+#include "http/access_log.h"
+#include "http/response.h"
+#include "http/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Longest line kept: longer fields are cut to fit (a line is never split). */
+#define LINE_MAX_BYTES 4096
+
+struct access_log {
+    eddy_loop *loop;
+    int fd;
+    bool own_fd;
+    eddy_timer flush_timer;
+    time_t stamp_sec;
+    char stamp[32];        /* "26/Nov/2026:13:05:18 +0000", once a second */
+    size_t len;
+    char buf[ACCESS_LOG_BUFFER];
+};
+
+static void on_flush_timer(void *data) { access_log_flush(data); }
+
+int access_log_open(eddy_loop *loop, const char *path, access_log **out)
+{
+    access_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return -ENOMEM;
+    log->loop = loop;
+    log->stamp_sec = -1;
+    if (strcmp(path, "-") == 0) {
+        log->fd = STDOUT_FILENO;
+    } else {
+        log->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (log->fd < 0) {
+            int rc = -errno;
+            free(log);
+            return rc;
+        }
+        log->own_fd = true;
+    }
+    eddy_timer_init(&log->flush_timer, on_flush_timer, log);
+    *out = log;
+    return 0;
+}
+
+void access_log_flush(access_log *log)
+{
+    eddy_timer_stop(log->loop, &log->flush_timer);
+    size_t off = 0;
+    while (off < log->len) {
+        /* A regular file takes it all at once; a pipe that is full would
+         * block the loop, so what it refuses is dropped, never waited for. */
+        ssize_t n = write(log->fd, log->buf + off, log->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    log->len = 0;
+}
+
+void access_log_close(access_log *log)
+{
+    if (!log)
+        return;
+    access_log_flush(log);
+    if (log->own_fd)
+        close(log->fd);
+    free(log);
+}
+
+static const char *stamp(access_log *log)
+{
+    time_t now = loop_wall_sec(log->loop);
+    if (now != log->stamp_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(log->stamp, sizeof(log->stamp), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        log->stamp_sec = now;
+    }
+    return log->stamp;
+}
+
+/* Appends s as a quoted field: '"', '\' and bytes that are not printable
+ * ASCII become \xHH, so a line can be neither broken nor forged. */
+static char *put_quoted(char *p, char *end, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    if (!s) {
+        *p++ = '-';
+    } else {
+        for (size_t i = 0; i < n && p + 5 < end; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+                *p++ = '\\';
+                *p++ = 'x';
+                *p++ = hex[ch >> 4];
+                *p++ = hex[ch & 15];
+            } else {
+                *p++ = (char)ch;
+            }
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+void access_log_response(access_log *log, conn *c, int status, int64_t body_bytes)
+{
+    const eddy_request *r = &c->req;
+    char line[LINE_MAX_BYTES];
+    char *end = line + sizeof(line) - 8; /* room for the closing '"' and "\n" */
+    char addr[64];
+    stream_peer_name(c->stream, addr, sizeof(addr));
+
+    /* The request line as received, when eddy got as far as reading one. */
+    const char *req_line = NULL;
+    size_t req_len = 0;
+    if (c->req_base && r->method.len) {
+        uint32_t last = r->method.off + r->method.len;
+        if (r->target.len)
+            last = r->target.off + r->target.len;
+        if (r->version.len)
+            last = r->version.off + r->version.len;
+        req_line = c->req_base + r->method.off;
+        req_len = last - r->method.off;
+    }
+    static const eddy_str names[] = {{"referer", 7}, {"user-agent", 10}};
+    eddy_str fields[2];
+    request_fields(r, names, fields, 2);
+
+    char *p = line;
+    p += snprintf(p, 256, "%s - - [%s] ", addr, stamp(log));
+    p = put_quoted(p, end - 600, req_line, req_len);
+    p += snprintf(p, 64, " %d %lld ", status, (long long)(body_bytes > 0 ? body_bytes : 0));
+    p = put_quoted(p, end - 300, fields[0].ptr, fields[0].len);
+    *p++ = ' ';
+    p = put_quoted(p, end, fields[1].ptr, fields[1].len);
+    *p++ = '\n';
+
+    size_t n = (size_t)(p - line);
+    if (log->len + n > sizeof(log->buf))
+        access_log_flush(log);
+    memcpy(log->buf + log->len, line, n);
+    log->len += n;
+    if (!eddy_timer_armed(&log->flush_timer))
+        eddy_timer_start(log->loop, &log->flush_timer, ACCESS_LOG_FLUSH_MS);
+}

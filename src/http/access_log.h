@@ -1,0 +1,29 @@
+/* The access log: one line per response, in the combined log format that
+ * log tools read (nginx's and Apache's default).  Lines are buffered per
+ * server and written whole, so workers sharing one file (O_APPEND) never
+ * interleave inside a line; a line reaches the file within a second. */
+#ifndef EDDY_HTTP_ACCESS_LOG_H
+#define EDDY_HTTP_ACCESS_LOG_H
+
+#include "http/conn.h"
+#include <stdint.h>
+
+/* Buffered lines are written when this much has gathered, or after
+ * ACCESS_LOG_FLUSH_MS, or when the server is freed. */
+#define ACCESS_LOG_BUFFER 16384
+#define ACCESS_LOG_FLUSH_MS 1000
+
+typedef struct access_log access_log;
+
+/* Opens path for appending (created 0644 if missing); "-" is stdout.
+ * Returns 0 or -errno. */
+int access_log_open(eddy_loop *loop, const char *path, access_log **out);
+/* Writes what is buffered and closes. */
+void access_log_close(access_log *log);
+/* Logs the response c is sending to its current request: status, and
+ * body bytes (< 0: none). */
+void access_log_response(access_log *log, conn *c, int status, int64_t body_bytes);
+/* Writes what is buffered now. */
+void access_log_flush(access_log *log);
+
+#endif

@@ -1,0 +1,98 @@
+/* The access log over mock connections: one line per response, in the
+ * combined log format, written whole; quoting that no field can break. */
+#include "harness.h"
+
+#include "http/access_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* A server logging to a fresh empty file named in path. */
+static fixture *logging_fixture(char path[24])
+{
+    strcpy(path, "/tmp/eddy-access-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    eddy_config cfg = {.access_log = path};
+    return fx_new(&cfg);
+}
+
+static void one_line_per_response(void **state)
+{
+    (void)state;
+    char path[24];
+    fixture *fx = logging_fixture(path);
+    free(fx_exchange(fx,
+                     "GET /index.html?q=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\n"
+                     "User-Agent: tool \"quoted\" \\ caf\xc3\xa9\r\n\r\n"
+                     "HEAD /missing HTTP/1.1\r\nHost: t\r\n\r\n",
+                     NULL));
+    free(fx_exchange(fx, "GARBAGE\r\n\r\n", NULL));
+    /* Nothing is written until the buffer fills or a second passes. */
+    assert_string_equal(slurp(path), "");
+    fx_advance(fx, ACCESS_LOG_FLUSH_MS);
+    const char *log = slurp(path);
+    assert_int_equal(count_of(log, "\n"), 3);
+    assert_non_null(strstr(log, "mock - - ["));
+    assert_non_null(strstr(log, " +0000] \"GET /index.html?q=1 HTTP/1.1\" 200 13 \"http://r/\" "
+                                "\"tool \\x22quoted\\x22 \\x5c caf\\xc3\\xa9\"\n"));
+    assert_non_null(strstr(log, "\"HEAD /missing HTTP/1.1\" 404 0 \"-\" \"-\"\n"));
+    assert_non_null(strstr(log, "\"-\" 400 "));
+    fx_free(fx);
+    unlink(path);
+}
+
+static void lines_flush_when_the_buffer_fills_and_at_free(void **state)
+{
+    (void)state;
+    char path[24];
+    fixture *fx = logging_fixture(path);
+    /* Each line is about 90 bytes: enough of them overflow the buffer,
+     * and what overflowed is written at once, in whole lines. */
+    int n = ACCESS_LOG_BUFFER / 60;
+    for (int i = 0; i < n; i++)
+        free(fx_exchange(fx, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", NULL));
+    const char *log = slurp(path);
+    size_t len = strlen(log);
+    assert_true(len > 0 && log[len - 1] == '\n');
+    assert_true(count_of(log, "\n") < n);
+    fx_free(fx); /* the rest */
+    assert_int_equal(count_of(slurp(path), "\"GET / HTTP/1.1\" 200 13 \"-\" \"-\"\n"), n);
+    unlink(path);
+}
+
+static void unwritable_path_fails_server_creation(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *srv = NULL;
+    eddy_config cfg = {.root = ".", .access_log = "/nonexistent-dir/access.log"};
+    assert_int_equal(eddy_server_new(loop, &cfg, &srv), -ENOENT);
+    assert_null(srv);
+    eddy_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_line_per_response),
+        cmocka_unit_test(lines_flush_when_the_buffer_fills_and_at_free),
+        cmocka_unit_test(unwritable_path_fails_server_creation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
