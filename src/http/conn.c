@@ -422,6 +422,21 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
             have_req = true;
         }
     }
+    if (!c->fatal && have_req && c->in && region != c->in && c->req_base == c->in) {
+        /* Body bytes read into the scratch (see read_some): the head stays
+         * where it is, and whatever the parser left (a pipelined request
+         * behind one a handler holds) goes after it. */
+        size_t rest = (size_t)(region_end - unparsed);
+        if (grow(&c->in, &c->in_cap, (size_t)c->req.head_len + rest, CONN_IN_MIN) < 0) {
+            conn_close(c);
+            return;
+        }
+        c->req_base = c->in;
+        memcpy(c->in + c->req.head_len, unparsed, rest);
+        c->in_len = c->req.head_len + (uint32_t)rest;
+        c->in_unparsed = c->req.head_len;
+        return;
+    }
     if (c->fatal)
         start = end = unparsed; /* nothing more will be parsed */
     else if (have_req && c->req_base >= region && c->req_base <= region_end) {
@@ -464,7 +479,12 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
 static ssize_t read_some(conn *c, char **region)
 {
     eddy_server *srv = c->srv;
-    if (c->in_len) {
+    /* Inside a body, with only the head kept: body bytes need not follow
+     * it, so they are read in the loop's scratch, 64 KiB at a time, and
+     * keep_input() keeps the head in place. */
+    bool body_in_scratch = c->phase == PHASE_BODY && c->head_len_known && c->req_base == c->in &&
+                           c->in_len == c->req.head_len && c->in_unparsed == c->in_len;
+    if (c->in_len && !body_in_scratch) {
         /* A partial request continues contiguously after what we kept. */
         size_t limit = srv->max_header_bytes + CONN_IN_READ_ROOM;
         size_t want = c->in_len + CONN_IN_READ_ROOM;
