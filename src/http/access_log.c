@@ -4,14 +4,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Longest line kept: longer fields are cut to fit (a line is never split). */
+/* Longest line kept: longer fields are cut to fit (a line is never split).
+ * At most PIPE_BUF, so one line is always one atomic write. */
 #define LINE_MAX_BYTES 4096
+_Static_assert(LINE_MAX_BYTES <= PIPE_BUF, "a line must fit one atomic pipe write");
 
 struct access_log {
     eddy_loop *loop;
@@ -54,14 +57,21 @@ void access_log_flush(access_log *log)
     eddy_timer_stop(log->loop, &log->flush_timer);
     size_t off = 0;
     while (off < log->len) {
-        /* A regular file takes it all at once; a pipe that is full would
-         * block the loop, so what it refuses is dropped, never waited for. */
-        ssize_t n = write(log->fd, log->buf + off, log->len - off);
-        if (n < 0 && errno == EINTR)
+        /* Whole lines, at most PIPE_BUF bytes per write: a pipe keeps such a
+         * write in one piece even with other workers writing to it (a file
+         * opened O_APPEND does so for any size). */
+        size_t n = log->len - off;
+        if (n > PIPE_BUF) {
+            n = PIPE_BUF;
+            while (n && log->buf[off + n - 1] != '\n')
+                n--;
+        }
+        ssize_t w = write(log->fd, log->buf + off, n);
+        if (w < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
+        if (w <= 0)
+            break; /* a full disk, a closed pipe: these lines are lost */
+        off += (size_t)w;
     }
     log->len = 0;
 }
