@@ -21,7 +21,9 @@
 static const char builtin_404[] =
     "<!doctype html>\n<title>404 Not Found</title>\n<h1>404 Not Found</h1>\n";
 
-#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY)
+/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+ * writer, holding the whole loop; a regular file ignores it. */
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
 /* Set once openat2 said ENOSYS: this kernel (before 5.6) or a sandbox's
  * syscall filter lacks it, and asking again would only say so again. */

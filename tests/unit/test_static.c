@@ -142,6 +142,27 @@ static void absolute_form_target(void **state)
     fx_free(fx);
 }
 
+/* A FIFO in the root is not a file to serve, and opening it must not wait
+ * for a writer (that would stop the whole loop). */
+static void fifo_is_not_served_and_never_blocks(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    char p[128];
+    in_root(fx, p, sizeof(p), "pipe");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    char *out = fx_exchange(fx, "GET /pipe HTTP/1.1\r\nHost: t\r\n\r\n", NULL);
+    assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
+    free(out);
+    int root = open(fx->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = static_open_checked(root, "pipe"); /* the fallback opens it at once too */
+    assert_true(fd >= 0);
+    close(fd);
+    close(root);
+    unlink(p);
+    fx_free(fx);
+}
+
 /* Where openat2 is missing, the checked open must keep the same promise:
  * links that stay inside are followed, every way out is refused. */
 static void checked_open_stays_beneath(void **state)
@@ -199,6 +220,7 @@ int main(void)
         cmocka_unit_test(connection_close_mid_pipeline),
         cmocka_unit_test(absolute_form_target),
         cmocka_unit_test(checked_open_stays_beneath),
+        cmocka_unit_test(fifo_is_not_served_and_never_blocks),
     };
     return cmocka_run_group_tests_name("static", tests, NULL, NULL);
 }
