@@ -80,6 +80,10 @@ typedef struct eddy_request eddy_request;
  * connection reads no further requests (responses stay in order). */
 typedef void (*eddy_handler)(eddy_request *req, void *data);
 
+/* Receives one line (no newline) about an event an operator should see:
+ * descriptors running out and accepting paused, accepting again. */
+typedef void (*eddy_log_fn)(void *data, const char *message);
+
 typedef struct eddy_config {
     const char *root;          /* directory served as files; default "www" */
     unsigned max_conns;        /* connections handled at once; 0 = no limit.
@@ -104,6 +108,9 @@ typedef struct eddy_config {
     /* Access log: a line per response in the combined log format, appended
      * to this file ("-": standard output); NULL: none. */
     const char *access_log;
+    /* Where events go (see eddy_log_fn); NULL: nowhere. */
+    eddy_log_fn log;
+    void *log_data;
     /* Listen with SO_REUSEPORT, so servers on several loops (threads) can
      * listen on one address and the kernel spreads connections among them. */
     bool reuse_port;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +29,22 @@ static void on_accept(void *data, int fd)
         return;
     }
     c->gated = true;
+}
+
+static void on_starved(void *data, int err)
+{
+    eddy_server *srv = data;
+    if (!srv->event_log)
+        return;
+    char msg[200];
+    if (err)
+        snprintf(msg, sizeof(msg),
+                 "cannot accept: %s; new connections wait in the backlog "
+                 "(%u open here, retrying every %d ms)",
+                 strerror(err), srv->nconns, LISTENER_EMFILE_RETRY_MS);
+    else
+        snprintf(msg, sizeof(msg), "accepting connections again (%u open here)", srv->nconns);
+    srv->event_log(srv->event_log_data, msg);
 }
 
 int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **out)
@@ -85,6 +102,9 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     }
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
+    srv->gate.on_starved = on_starved;
+    srv->event_log = config->log;
+    srv->event_log_data = config->log_data;
     srv->gate.reuse_port = config->reuse_port;
 
     struct sigaction sa;

@@ -39,6 +39,8 @@ struct eddy_server {
     size_t cache_control_len;
     mime_table *mime;
     struct access_log *log; /* NULL: no access log */
+    eddy_log_fn event_log;  /* operator events; NULL: none */
+    void *event_log_data;
     struct file_cache *files;
     uint32_t multipart_seq;  /* makes multipart boundaries unique */
     route *routes;

@@ -99,10 +99,20 @@ static void accept_some(listener *l)
                 /* The connection stays in the backlog; try again later
                  * rather than spin on an accept that cannot succeed. */
                 eddy_timer_start(g->loop, &l->retry, LISTENER_EMFILE_RETRY_MS);
+                if (!g->starved) {
+                    g->starved = true;
+                    if (g->on_starved)
+                        g->on_starved(g->data, errno);
+                }
                 return;
             default:
                 return;
             }
+        }
+        if (g->starved) {
+            g->starved = false;
+            if (g->on_starved)
+                g->on_starved(g->data, 0);
         }
         g->active++;
         g->on_accept(g->data, fd);

@@ -21,6 +21,9 @@ typedef struct accept_gate accept_gate;
 /* Receives each accepted non-blocking socket; it owns fd from then on.
  * It must call gate_release() once that connection has ended. */
 typedef void (*listener_accept_cb)(void *data, int fd);
+/* accept() ran out of a resource (err: EMFILE, ENFILE, ENOBUFS, ENOMEM)
+ * and accepting waits; then err 0 once it succeeds again.  Once each. */
+typedef void (*listener_starved_cb)(void *data, int err);
 
 struct accept_gate {
     eddy_loop *loop;
@@ -29,7 +32,9 @@ struct accept_gate {
     bool resume_queued;
     listener *listeners;
     listener_accept_cb on_accept;
+    listener_starved_cb on_starved; /* optional */
     void *data;
+    bool starved;      /* the last accept failed for lack of a resource */
     bool reuse_port;   /* listen with SO_REUSEPORT (one listener per worker) */
 };
 

@@ -29,6 +29,7 @@ typedef struct worker {
     eddy_async *stop; /* graceful: finish what is in flight */
     eddy_async *cut;  /* the shutdown timeout ran out */
     pthread_t thread;
+    unsigned index;   /* 1-based, for log lines */
     bool running;
     atomic_bool done;
 } worker;
@@ -70,6 +71,17 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Operator events from a worker's server: one line each on stderr, in a
+ * single write so lines from several workers never mix. */
+static void log_event(void *data, const char *message)
+{
+    worker *w = data;
+    char line[320];
+    int n = snprintf(line, sizeof(line), "eddy: worker %u: %s\n", w->index, message);
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, stderr);
+}
+
 static int fail(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "eddy: ");
@@ -89,6 +101,8 @@ static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
         return fail("cannot create an event loop: %s%s", strerror(errno), "");
     eddy_config cfg = opt->config;
     cfg.reuse_port = opt->workers > 1;
+    cfg.log = log_event;
+    cfg.log_data = w;
     int rc = eddy_server_new(w->loop, &cfg, &w->srv);
     if (rc < 0)
         return fail("cannot serve root '%s': %s", opt->config.root, strerror(-rc));
@@ -163,6 +177,8 @@ static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned s
 static int serve(cli_options *opt)
 {
     worker *w = calloc(opt->workers, sizeof(*w));
+    for (unsigned i = 0; w && i < opt->workers; i++)
+        w[i].index = i + 1;
     if (!w)
         return fail("out of memory%s%s", "", "");
     /* Signals are taken by the main thread alone, with sigwaitinfo:

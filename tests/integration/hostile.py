@@ -1049,6 +1049,16 @@ def test_descriptor_exhaustion():
                 time.sleep(0.05)
             problems.append(f"{e} (" + (f"GET / was right again {wrong_for:.2f} s later" if wrong_for
                                           else "still wrong 5 s later") + ")")
+        # The operator is told when accepting stops and when it resumes, not
+        # at every retry (some 20 of them, 100 ms apart, in the 2 s above);
+        # the backlog left by the flood may run it out once or twice more.
+        err = srv.stderr_text()
+        stopped = err.count("cannot accept: Too many open files")
+        resumed = err.count("accepting connections again")
+        if not (1 <= stopped <= 5 and resumed == stopped and
+                "accepting connections again" in err.rstrip().splitlines()[-1]):
+            problems.append(f"stderr has {stopped} 'cannot accept' and {resumed} 'accepting again' "
+                            f"lines, want 1 to 5 pairs ending in 'again': {err[-400:]!r}")
         if problems:
             raise Failure("; ".join(problems))
         return f"{accepted} of 200 accepted, {spent:.2f} s CPU over {span:.1f} s exhausted"
