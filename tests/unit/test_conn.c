@@ -361,6 +361,20 @@ static void slow(eddy_request *req, void *data)
     eddy_request_on_abort(req, on_abort, l);
 }
 
+/* The held request's late answer came first, then the index pipelined
+ * behind it: answers stay in request order. */
+static void assert_late_then_index(mock_stream *m)
+{
+    char *out = fx_output(m);
+    char *late = strstr(out, "late\n");
+    char *index = strstr(out, FX_INDEX);
+    assert_non_null(late);
+    assert_non_null(index);
+    assert_true(late < index);
+    assert_int_equal(count_of(out, "HTTP/1.1 "), 2);
+    free(out);
+}
+
 static void handler_answers_from_timer(void **state)
 {
     (void)state;
@@ -389,14 +403,8 @@ static void handler_answers_from_timer(void **state)
     mock_output(m, &len);
     assert_int_equal(len, 0);
     fx_advance(fx, 1);
-    char *out = fx_output(m);
-    char *late = strstr(out, "late\n");
-    char *index = strstr(out, FX_INDEX);
-    assert_non_null(late);
-    assert_non_null(index);
-    assert_true(late < index); /* answers stay in request order */
+    assert_late_then_index(m);
     assert_int_equal(pending_later.aborted, 0);
-    free(out);
     fx_free(fx);
     mock_stream_free(m);
     mock_stream_free(other);
@@ -453,14 +461,7 @@ static void body_after_head_keeps_the_held_request(void **state)
         assert_memory_equal(trace.ptr, "42", 2);
         assert_int_equal(eddy_request_path(pending_later.req).len, 5);
         fx_advance(fx, 1000);
-        char *out = fx_output(m);
-        char *late = strstr(out, "late\n");
-        char *index = strstr(out, FX_INDEX);
-        assert_non_null(late);
-        assert_non_null(index);
-        assert_true(late < index);
-        assert_int_equal(count_of(out, "HTTP/1.1 "), 2);
-        free(out);
+        assert_late_then_index(m);
         fx_free(fx);
         mock_stream_free(m);
     }
