@@ -153,6 +153,15 @@ static inline bool fz_starts(const char *p, size_t avail, const char *lit)
     return avail >= n && memcmp(p, lit, n) == 0;
 }
 
+/* The next response begins at p: all of "HTTP/1.1 ", or, when the stream
+ * may end mid-write (allow_partial), as much of it as there is. */
+static inline bool fz_next_response(const char *p, size_t avail, bool allow_partial)
+{
+    if (avail >= 9)
+        return memcmp(p, "HTTP/1.1 ", 9) == 0;
+    return allow_partial && memcmp(p, "HTTP/1.1 ", avail) == 0;
+}
+
 /* "Name: value" line lookup inside one head; returns the value or NULL. */
 static inline const char *fz_field(const char *head, size_t hlen, const char *name, size_t *vlen)
 {
@@ -294,7 +303,8 @@ static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool al
             FZ_CHECK(cl, "status %d without Content-Length", status);
             s.final_seen++;
             if (clen <= len - body_at &&
-                (body_at + clen == len || fz_starts(o + body_at + clen, len - body_at - clen, "HTTP/1.1 "))) {
+                (body_at + clen == len ||
+                 fz_next_response(o + body_at + clen, len - body_at - clen, allow_partial))) {
                 next = body_at + (size_t)clen; /* the body, then the end or the next answer */
             } else if (body_at == len || fz_starts(o + body_at, len - body_at, "HTTP/1.1 ")) {
                 next = body_at; /* the answer to a HEAD */
