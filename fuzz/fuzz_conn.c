@@ -108,7 +108,7 @@ static void answer_later(void *data)
     later_unlink(l);
     /* The views stay valid until the answer, even for a client that left. */
     unsigned sum = touch(eddy_request_path(req)) + touch(eddy_request_method(req)) +
-                   touch(eddy_request_header(req, "x-trace"));
+                   touch(eddy_request_header(req, "x-trace")) + touch(eddy_request_body(req));
     eddy_str q = eddy_request_query(req);
     int rc;
     l->answering = true;
@@ -174,6 +174,16 @@ static void hi(eddy_request *req, void *data)
 {
     (void)data;
     FZ_CHECK(eddy_respond(req, 200, "text/plain", "hi\n", 3) == 0, "respond failed");
+}
+
+/* Routes that take bodies: answered at once with the body, or held. */
+static void echo(eddy_request *req, void *data)
+{
+    (void)data;
+    eddy_str b = eddy_request_body(req);
+    touch(b);
+    FZ_CHECK(eddy_respond(req, 200, "application/octet-stream", b.ptr, b.len) == 0,
+             "respond failed");
 }
 
 /* ---------------------------------------------------------------- script -- */
@@ -244,6 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_SETUP(eddy_server_route(srv, "/hold", hold_noabort, NULL) == 0);
     FZ_SETUP(eddy_server_route(srv, "/big", big, NULL) == 0);
     FZ_SETUP(eddy_server_route(srv, "/hi", hi, NULL) == 0);
+    FZ_SETUP(eddy_server_route_body(srv, "/echo", echo, NULL) == 0);
+    FZ_SETUP(eddy_server_route_body(srv, "/slowbody", slow, NULL) == 0);
 
     mock_stream *mocks[MAX_CONNS] = {0};
     size_t nmocks = 0, cur = 0;

@@ -145,6 +145,11 @@ C = {
     "chunked_pieces": script(req("POST /hi HTTP/1.1", "Transfer-Encoding: chunked",
                                  body=b"a\r\n0123456789\r\n0\r\n\r\n") + G,
                              [op(0, 17), op(0, 2), op(2, 0), op(0, 4), RUN, op(0, 31), RUN]),
+    "body_echo_pieces": script(req("POST /echo HTTP/1.1", "Transfer-Encoding: chunked",
+                                   body=b"a\r\n0123456789\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n") + G,
+                               [op(0, 17), op(0, 2), op(2, 0), op(0, 4), RUN, op(0, 31), RUN]),
+    "body_held": script(req("POST /slowbody?200 HTTP/1.1", "Content-Length: 10", body=b"0123456789") + G,
+                        [op(0, 40), op(0, 3), RUN, op(0, 31), RUN, adv(1000), RUN]),
     "expect_continue": script(req("POST /hi HTTP/1.1", "Expect: 100-continue", "Content-Length: 3")
                               + b"abc", [op(0, 31), RUN]),
     "half_close_pipeline": script(G + G + G, [op(4, 1), PUSH_ALL, EOF_, RUN, op(4, 0), RUN]),

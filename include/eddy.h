@@ -136,6 +136,11 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
  * routed is served as a file under the root. */
 int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data);
 
+/* Like eddy_server_route, and the handler gets the request's body too
+ * (eddy_request_body): eddy reads all of it before the handler runs, up to
+ * the body limit (beyond it: 413, and the handler is not called). */
+int eddy_server_route_body(eddy_server *srv, const char *path, eddy_handler handler, void *data);
+
 /* Graceful stop: closes the listeners now, closes idle connections, lets
  * requests in flight finish (including those a handler answers later), and
  * calls done(data) once the last connection has ended. */
@@ -161,6 +166,10 @@ eddy_str eddy_request_query(const eddy_request *req);
 /* The first field named `name` (case-insensitive); ptr is NULL when absent. */
 eddy_str eddy_request_header(const eddy_request *req, const char *name);
 eddy_loop *eddy_request_loop(const eddy_request *req);
+/* The body, for a route added with eddy_server_route_body (a chunked body
+ * de-chunked); an empty view for other routes, whose bodies are read and
+ * dropped.  Valid until the request is answered. */
+eddy_str eddy_request_body(const eddy_request *req);
 
 /* Called if the client goes away before the request is answered.  After it
  * returns the request is gone: cancel whatever would have answered it.

@@ -690,8 +690,37 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     return c;
 }
 
+int conn_keep_body(conn *c, const char *data, size_t len)
+{
+    size_t have = c->body ? c->body->len : 0, cap = c->body ? c->body->cap : 0;
+    if (have + len > cap) {
+        size_t ncap = cap ? cap : 1024;
+        while (ncap < have + len)
+            ncap *= 2;
+        if (ncap > UINT32_MAX)
+            return -ENOMEM;
+        req_body *b = realloc(c->body, sizeof(*b) + ncap);
+        if (!b)
+            return -ENOMEM;
+        b->len = (uint32_t)have;
+        b->cap = (uint32_t)ncap;
+        c->body = b;
+    }
+    memcpy(c->body->data + have, data, len);
+    c->body->len = (uint32_t)(have + len);
+    return 0;
+}
+
+static void drop_body(conn *c)
+{
+    free(c->body);
+    c->body = NULL;
+    c->keep_body = false;
+}
+
 static void conn_free(conn *c)
 {
+    drop_body(c);
     free(c->in);
     server_conn_freed(c->srv, c, c->gated);
     free(c);
@@ -764,6 +793,7 @@ void conn_response_done(conn *c)
 {
     eddy_request *r = &c->req;
     r->answered = true;
+    drop_body(c); /* the answer is queued: its views are done with */
     if (c->phase == PHASE_CLOSED) {
         /* Answered after the client left: just release. */
         if (c->zombie && !c->in_batch)

@@ -38,6 +38,12 @@ typedef struct file_parts {
     file_part part[];
 } file_parts;
 
+/* A request body kept for a route that takes it, grown as it arrives. */
+typedef struct req_body {
+    uint32_t len, cap;
+    char data[];
+} req_body;
+
 /* Offsets into the current request's head (relative to conn.req_base). */
 typedef struct span {
     uint32_t off, len;
@@ -89,6 +95,7 @@ struct conn {
     off_t file_off;        /* the current range of it */
     off_t file_left;
     file_parts *parts;     /* more ranges of it (multipart), or NULL */
+    req_body *body;        /* the current request's body, kept for its route */
     eddy_timer timer;      /* header, keep-alive, send or linger timeout */
     uint64_t deadline;     /* when it expires (the timer may be set earlier) */
     uint64_t wait_deadline; /* loop ms by which the next step must come: the
@@ -103,6 +110,7 @@ struct conn {
     bool method_unknown : 1; /* llhttp refused the method; waiting to see if
                                 a well-formed request line follows (501) */
     bool has_te : 1;
+    bool keep_body : 1;    /* the route takes the body: on_body keeps it */
     bool readable : 1;     /* the stream may have input we have not read */
     bool writable : 1;
     bool peer_eof : 1;     /* the peer half-closed: a read will say EOF */
@@ -136,5 +144,7 @@ void conn_queue_file(conn *c, body_file *f, off_t off, off_t len);
 /* Queues several ranges of f, each after its head; takes f and parts. */
 void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts);
 void conn_response_done(conn *c);
+/* Appends body bytes for a route that takes them; -ENOMEM. */
+int conn_keep_body(conn *c, const char *data, size_t len);
 
 #endif

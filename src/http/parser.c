@@ -46,6 +46,7 @@ static int on_message_begin(llhttp_t *p)
     c->has_te = false;
     c->body_bytes = 0;
     c->framing_bytes = 0;
+    c->keep_body = false;
     c->phase = PHASE_HEAD;
     c->parse_status = 0;
     conn_head_started(c);
@@ -228,6 +229,11 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
     if (p->method == HTTP_CONNECT)
         r->keep_alive = false;
+    if (has_body && c->srv->body_routes && parser_split_target(r, c->req_base) == 0) {
+        /* Routes that take bodies are found now, before the body comes. */
+        const route *rt = server_find_route(c->srv, c->req_base + r->path.off, r->path.len);
+        c->keep_body = rt && rt->with_body;
+    }
     if (r->expect_continue && has_body && p->http_minor == 1)
         conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* RFC 9110 §10.1.1 */
     c->phase = PHASE_BODY;
@@ -245,6 +251,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     c->body_bytes += len;
     if (c->body_bytes > c->srv->max_body)
         return reject(c, 413); /* chunked bodies are counted as they come */
+    if (c->keep_body && conn_keep_body(c, at, len) < 0)
+        return reject(c, 503); /* out of memory: this request, not the server */
     return 0;
 }
 

@@ -180,6 +180,12 @@ eddy_str eddy_request_path(const eddy_request *req) { return view(req, req->path
 eddy_str eddy_request_query(const eddy_request *req) { return view(req, req->query); }
 eddy_loop *eddy_request_loop(const eddy_request *req) { return req->c->srv->loop; }
 
+eddy_str eddy_request_body(const eddy_request *req)
+{
+    const req_body *b = req->c->body;
+    return b ? (eddy_str){b->data, b->len} : (eddy_str){"", 0};
+}
+
 void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
 {
     req->on_abort = cb;

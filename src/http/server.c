@@ -140,7 +140,8 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
     return listener_open(&srv->gate, host_port, bound, bound_len);
 }
 
-int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data)
+static int add_route(eddy_server *srv, const char *path, eddy_handler handler, void *data,
+                     bool with_body)
 {
     if (!path || path[0] != '/' || !handler)
         return -EINVAL;
@@ -151,15 +152,26 @@ int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, 
     char *copy = strdup(path);
     if (!copy)
         return -ENOMEM;
-    routes[srv->nroutes++] = (route){copy, handler, data};
+    routes[srv->nroutes++] = (route){copy, strlen(copy), handler, data, with_body};
+    srv->body_routes += with_body;
     return 0;
+}
+
+int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data)
+{
+    return add_route(srv, path, handler, data, false);
+}
+
+int eddy_server_route_body(eddy_server *srv, const char *path, eddy_handler handler, void *data)
+{
+    return add_route(srv, path, handler, data, true);
 }
 
 const route *server_find_route(const eddy_server *srv, const char *path, size_t len)
 {
     for (size_t i = 0; i < srv->nroutes; i++) {
         const route *r = &srv->routes[i];
-        if (strlen(r->path) == len && memcmp(r->path, path, len) == 0)
+        if (r->path_len == len && memcmp(r->path, path, len) == 0)
             return r;
     }
     return NULL;

@@ -22,8 +22,10 @@
 
 typedef struct route {
     char *path;
+    size_t path_len;
     eddy_handler handler;
     void *data;
+    bool with_body;        /* the handler gets the request body */
 } route;
 
 struct eddy_server {
@@ -45,6 +47,7 @@ struct eddy_server {
     uint32_t multipart_seq;  /* makes multipart boundaries unique */
     route *routes;
     size_t nroutes;
+    unsigned body_routes;   /* routes with_body: only then is a route looked up early */
     conn *conns;            /* every connection with an open stream or a held request */
     unsigned nconns;
     bool shutting_down;
