@@ -454,29 +454,23 @@ def _version(cmd):
         return f"? ({e})"
 
 
+def _field(path, prefix, sep):
+    """The value after `sep` on the first line of path starting with
+    prefix, or None (the file missing or without such a line)."""
+    try:
+        for line in open(path):
+            if line.startswith(prefix):
+                return line.split(sep, 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_info(a):
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = "%.1f GiB" % (int(line.split()[1]) / 2**20)
-    except OSError:
-        pass
-    os_name = "?"
-    try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                os_name = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    cpu = _field("/proc/cpuinfo", "model name", ":") or "?"
+    mem = _field("/proc/meminfo", "MemTotal", ":")
+    mem = "%.1f GiB" % (int(mem.split()[0]) / 2**20) if mem else "?"
+    os_name = (_field("/etc/os-release", "PRETTY_NAME=", "=") or "?").strip('"')
     return {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cpu": cpu, "cpus": os.cpu_count(), "memory": mem,

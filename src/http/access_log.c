@@ -14,6 +14,10 @@
 /* Longest line kept: longer fields are cut to fit (a line is never split).
  * At most PIPE_BUF, so one line is always one atomic write. */
 #define LINE_MAX_BYTES 4096
+/* Of a line, the most the quoted request line and Referer may take; the
+ * User-Agent gets the rest. */
+#define QUOTED_REQUEST_MAX 2048
+#define QUOTED_REFERER_MAX 1024
 _Static_assert(LINE_MAX_BYTES <= PIPE_BUF, "a line must fit one atomic pipe write");
 
 struct access_log {
@@ -98,10 +102,12 @@ static const char *stamp(access_log *log)
     return log->stamp;
 }
 
-/* Appends s as a quoted field: '"', '\' and bytes that are not printable
- * ASCII become \xHH, so a line can be neither broken nor forged. */
-static char *put_quoted(char *p, char *end, const char *s, size_t n)
+/* Appends s as a quoted field of at most max bytes (s is cut to fit):
+ * '"', '\' and bytes that are not printable ASCII become \xHH, so a line
+ * can be neither broken nor forged. */
+static char *put_quoted(char *p, size_t max, const char *s, size_t n)
 {
+    char *end = p + max;
     static const char hex[] = "0123456789abcdef";
     *p++ = '"';
     if (!s) {
@@ -126,8 +132,6 @@ static char *put_quoted(char *p, char *end, const char *s, size_t n)
 void access_log_response(access_log *log, conn *c, int status, int64_t body_bytes)
 {
     const eddy_request *r = &c->req;
-    char line[LINE_MAX_BYTES];
-    char *end = line + sizeof(line) - 8; /* room for the closing '"' and "\n" */
     char addr[64];
     stream_peer_name(c->stream, addr, sizeof(addr));
 
@@ -147,20 +151,18 @@ void access_log_response(access_log *log, conn *c, int status, int64_t body_byte
     eddy_str fields[2];
     request_fields(r, names, fields, 2);
 
-    char *p = line;
-    p += snprintf(p, 256, "%s - - [%s] ", addr, stamp(log));
-    p = put_quoted(p, end - 600, req_line, req_len);
-    p += snprintf(p, 64, " %d %lld ", status, (long long)(body_bytes > 0 ? body_bytes : 0));
-    p = put_quoted(p, end - 300, fields[0].ptr, fields[0].len);
-    *p++ = ' ';
-    p = put_quoted(p, end, fields[1].ptr, fields[1].len);
-    *p++ = '\n';
-
-    size_t n = (size_t)(p - line);
-    if (log->len + n > sizeof(log->buf))
+    /* Written in place: room for a whole line is made first. */
+    if (sizeof(log->buf) - log->len < LINE_MAX_BYTES)
         access_log_flush(log);
-    memcpy(log->buf + log->len, line, n);
-    log->len += n;
+    char *line = log->buf + log->len, *p = line;
+    p += snprintf(p, 128, "%s - - [%s] ", addr, stamp(log));
+    p = put_quoted(p, QUOTED_REQUEST_MAX, req_line, req_len);
+    p += snprintf(p, 64, " %d %lld ", status, (long long)(body_bytes > 0 ? body_bytes : 0));
+    p = put_quoted(p, QUOTED_REFERER_MAX, fields[0].ptr, fields[0].len);
+    *p++ = ' ';
+    p = put_quoted(p, (size_t)(line + LINE_MAX_BYTES - 1 - p), fields[1].ptr, fields[1].len);
+    *p++ = '\n';
+    log->len += (size_t)(p - line);
     if (!eddy_timer_armed(&log->flush_timer))
         eddy_timer_start(log->loop, &log->flush_timer, ACCESS_LOG_FLUSH_MS);
 }

@@ -692,20 +692,14 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
 
 int conn_keep_body(conn *c, const char *data, size_t len)
 {
-    size_t have = c->body ? c->body->len : 0, cap = c->body ? c->body->cap : 0;
-    if (have + len > cap) {
-        size_t ncap = cap ? cap : 1024;
-        while (ncap < have + len)
-            ncap *= 2;
-        if (ncap > UINT32_MAX)
-            return -ENOMEM;
-        req_body *b = realloc(c->body, sizeof(*b) + ncap);
-        if (!b)
-            return -ENOMEM;
-        b->len = (uint32_t)have;
-        b->cap = (uint32_t)ncap;
-        c->body = b;
-    }
+    /* One block: the header, then the bytes; cap counts the whole block. */
+    char *block = (char *)c->body;
+    uint32_t cap = c->body ? c->body->cap : 0;
+    size_t have = c->body ? c->body->len : 0;
+    if (grow(&block, &cap, sizeof(req_body) + have + len, 1024) < 0)
+        return -ENOMEM;
+    c->body = (req_body *)block;
+    c->body->cap = cap;
     memcpy(c->body->data + have, data, len);
     c->body->len = (uint32_t)(have + len);
     return 0;

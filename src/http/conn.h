@@ -40,7 +40,8 @@ typedef struct file_parts {
 
 /* A request body kept for a route that takes it, grown as it arrives. */
 typedef struct req_body {
-    uint32_t len, cap;
+    uint32_t len;          /* bytes in data */
+    uint32_t cap;          /* bytes allocated, this header included */
     char data[];
 } req_body;
 

@@ -57,16 +57,17 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         return -ENOMEM;
     srv->loop = loop;
     srv->root_fd = -1;
+    /* On any failure below, eddy_server_free() releases what was made:
+     * everything else is still zero. */
     srv->root = strdup(config->root ? config->root : SERVER_DEFAULT_ROOT);
     if (!srv->root) {
-        free(srv);
+        eddy_server_free(srv);
         return -ENOMEM;
     }
     srv->root_fd = open(srv->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (srv->root_fd < 0) {
         int rc = -errno;
-        free(srv->root);
-        free(srv);
+        eddy_server_free(srv);
         return rc;
     }
 #define OR_DEFAULT(v, d) ((v) ? (v) : (d))
@@ -92,12 +93,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     else if (config->access_log)
         rc = access_log_open(loop, config->access_log, &srv->log);
     if (rc < 0) {
-        file_cache_free(srv->files);
-        mime_table_free(srv->mime);
-        free(srv->cache_control);
-        close(srv->root_fd);
-        free(srv->root);
-        free(srv);
+        eddy_server_free(srv);
         return rc;
     }
     parser_settings_init(&srv->parser_settings);
@@ -124,7 +120,8 @@ void eddy_server_free(eddy_server *srv)
     for (size_t i = 0; i < srv->nroutes; i++)
         free(srv->routes[i].path);
     free(srv->routes);
-    close(srv->root_fd);
+    if (srv->root_fd >= 0)
+        close(srv->root_fd);
     file_cache_free(srv->files);
     mime_table_free(srv->mime);
     access_log_close(srv->log);

@@ -587,10 +587,8 @@ def reset_stages(srv, rng):
             time.sleep(rng.uniform(0, 0.005))
         rst_close(s)
 
-    def mid_response():
-        s = connect(srv.addr, rcvbuf=rng.choice([None, 16384]))
-        s.sendall(get("/big.bin"))
-        want = rng.randint(1, 2 * MiB)
+    def read_some(s, want):
+        """Reads up to want bytes of the answers (fewer if eddy closes)."""
         got = 0
         with contextlib.suppress(OSError):
             while got < want:
@@ -598,6 +596,11 @@ def reset_stages(srv, rng):
                 if not chunk:
                     break
                 got += len(chunk)
+
+    def mid_response():
+        s = connect(srv.addr, rcvbuf=rng.choice([None, 16384]))
+        s.sendall(get("/big.bin"))
+        read_some(s, rng.randint(1, 2 * MiB))
         rst_close(s)
 
     def mid_pipeline():
@@ -611,14 +614,7 @@ def reset_stages(srv, rng):
             s.sendall(data[:rng.randint(1, len(data) - 1)])
         else:                    # or while its answers are going out
             s.sendall(data)
-            want = rng.randint(0, 400000)
-            got = 0
-            with contextlib.suppress(OSError):
-                while got < want:
-                    chunk = s.recv(min(65536, want - got))
-                    if not chunk:
-                        break
-                    got += len(chunk)
+            read_some(s, rng.randint(0, 400000))
         rst_close(s)
 
     return {"right after connect": after_connect, "mid request line": mid_request_line,

@@ -57,6 +57,37 @@ static void one_line_per_response(void **state)
     unlink(path);
 }
 
+/* Long fields are cut so a line stays whole and within one atomic write. */
+static void long_fields_are_cut_to_one_line(void **state)
+{
+    (void)state;
+    char path[24];
+    fixture *fx = logging_fixture(path);
+    char *req = malloc(12000), *q = req;
+    q += sprintf(q, "GET /");
+    memset(q, 'p', 1500); /* a long target */
+    q += 1500;
+    q += sprintf(q, " HTTP/1.1\r\nHost: t\r\nReferer: ");
+    memset(q, 'r', 3000);
+    q += 3000;
+    q += sprintf(q, "\r\nUser-Agent: ");
+    memset(q, 'u', 6000);
+    q += 6000;
+    strcpy(q, "\r\n\r\n");
+    free(fx_exchange(fx, req, NULL));
+    free(req);
+    fx_free(fx);
+    const char *log = slurp(path);
+    size_t len = strlen(log);
+    assert_true(len <= 4096);
+    assert_int_equal(count_of(log, "\n"), 1);
+    assert_true(len > 3000 && log[len - 2] == '"');
+    assert_non_null(strstr(log, "ppp"));
+    assert_non_null(strstr(log, "\" 404 "));
+    assert_non_null(strstr(log, "rrr\" \"uuu"));
+    unlink(path);
+}
+
 static void lines_flush_when_the_buffer_fills_and_at_free(void **state)
 {
     (void)state;
@@ -91,6 +122,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_line_per_response),
+        cmocka_unit_test(long_fields_are_cut_to_one_line),
         cmocka_unit_test(lines_flush_when_the_buffer_fills_and_at_free),
         cmocka_unit_test(unwritable_path_fails_server_creation),
     };
