@@ -28,7 +28,7 @@ PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libeddy.a
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
-LIBS := $(LLHTTP_LIBS) -lm -lpthread
+LIBS := $(LLHTTP_LIBS) -luring -lm -lpthread
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)

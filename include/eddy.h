@@ -32,6 +32,10 @@ void eddy_loop_free(eddy_loop *loop);
 /* Runs until eddy_loop_stop() is called or nothing is left to wait for
  * (no timers, no watched descriptors, no deferred callbacks). */
 int eddy_loop_run(eddy_loop *loop);
+/* Sockets are driven through io_uring when the kernel allows it (one
+ * system call per turn of the loop instead of a few per request); false
+ * keeps the loop on epoll alone.  Call before the loop first runs. */
+void eddy_loop_set_io_uring(eddy_loop *loop, bool enable);
 /* Makes eddy_loop_run() return after the current turn. */
 void eddy_loop_stop(eddy_loop *loop);
 /* Milliseconds on the loop's monotonic clock, read once per turn. */

@@ -4,7 +4,7 @@
 # usage: scripts/deps.sh build|test|bench
 set -eu
 
-build_pkgs="node-llhttp"
+build_pkgs="node-llhttp liburing-dev"
 test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
 
 case "${1:-build}" in

@@ -1,4 +1,5 @@
 #include "rt/loop.h"
+#include "rt/ring.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,10 +21,15 @@ typedef struct defer_queue {
     size_t len, cap;
 } defer_queue;
 
+/* How long freeing a loop waits for its streams' last operations. */
+#define LOOP_DRAIN_MS 2000
+
 struct eddy_loop {
     int epfd;
     bool stop;
     bool virtual_clock;
+    bool ring_tried; /* io_uring set up, or found unusable, or refused */
+    loop_ring *ring;
     uint64_t now_ms;
     time_t wall_sec;
     time_t virtual_wall_base;
@@ -79,6 +85,14 @@ void eddy_loop_free(eddy_loop *loop)
 {
     if (!loop)
         return;
+    if (loop->ring) {
+        /* Closed streams may still wait for their last completions. */
+        for (int i = 0; i < LOOP_DRAIN_MS / 10 && ring_live(loop->ring); i++) {
+            ring_enter(loop->ring, 10);
+            ring_dispatch(loop->ring);
+        }
+        ring_free(loop->ring);
+    }
     close(loop->epfd);
     free(loop->heap);
     free(loop->defers.items);
@@ -90,6 +104,16 @@ uint64_t eddy_loop_now(const eddy_loop *loop) { return loop->now_ms; }
 time_t loop_wall_sec(const eddy_loop *loop) { return loop->wall_sec; }
 void eddy_loop_stop(eddy_loop *loop) { loop->stop = true; }
 size_t loop_pending_timers(const eddy_loop *loop) { return loop->heap_len; }
+
+void eddy_loop_set_io_uring(eddy_loop *loop, bool enable)
+{
+    if (!loop->ring)
+        loop->ring_tried = !enable;
+}
+
+loop_ring *loop_ring_get(const eddy_loop *loop) { return loop->ring; }
+
+void loop_hold(eddy_loop *loop, int delta) { loop->strong_io += (size_t)(ssize_t)delta; }
 
 char *loop_scratch(eddy_loop *loop, size_t *len)
 {
@@ -268,9 +292,22 @@ void loop_run_once(eddy_loop *loop, bool nowait)
         uint64_t d = loop->heap[1]->deadline;
         timeout = d <= loop->now_ms ? 0 : (int)(d - loop->now_ms > 60000 ? 60000 : d - loop->now_ms);
     }
+    if (!loop->ring_tried && !loop->virtual_clock) {
+        /* Set up here, in the thread that runs the loop: the ring is
+         * created for a single submitting thread. */
+        loop->ring_tried = true;
+        loop->ring = ring_new(loop->epfd);
+    }
     struct epoll_event evs[LOOP_MAX_EVENTS];
-    int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
-    update_clock(loop);
+    int n;
+    if (loop->ring) {
+        ring_enter(loop->ring, timeout);
+        update_clock(loop);
+        n = ring_dispatch(loop->ring) ? epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, 0) : 0;
+    } else {
+        n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
+        update_clock(loop);
+    }
     loop->batch = evs;
     loop->batch_len = n;
     for (int i = 0; i < n; i++) {

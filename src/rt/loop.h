@@ -43,6 +43,12 @@ time_t loop_wall_sec(const eddy_loop *loop);
 void loop_use_virtual_clock(eddy_loop *loop, uint64_t start_ms);
 void loop_advance(eddy_loop *loop, uint64_t ms);
 
+/* The loop's io_uring (ring.h), or NULL while it runs on epoll alone. */
+struct loop_ring *loop_ring_get(const eddy_loop *loop);
+/* Something other than a registered descriptor keeps run() alive while
+ * held (+1), until released (-1). */
+void loop_hold(eddy_loop *loop, int delta);
+
 /* Scratch space shared by every connection of this loop for reads:
  * a connection holds no read buffer of its own while idle. */
 char *loop_scratch(eddy_loop *loop, size_t *len);

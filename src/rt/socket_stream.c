@@ -94,13 +94,12 @@ static void ss_close(eddy_stream *s)
     free(ss);
 }
 
-static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
+void socket_peer_name(int fd, char *buf, size_t len)
 {
-    socket_stream *ss = (socket_stream *)s;
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     const void *addr = NULL;
-    if (getpeername(ss->io.fd, (struct sockaddr *)&sa, &sl) == 0) {
+    if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0) {
         if (sa.ss_family == AF_INET)
             addr = &((struct sockaddr_in *)&sa)->sin_addr;
         else if (sa.ss_family == AF_INET6)
@@ -110,11 +109,18 @@ static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
+static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    socket_peer_name(((socket_stream *)s)->io.fd, buf, len);
+}
+
 static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
                                       ss_shutdown_write, ss_close, ss_peer_name};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {
+    if (loop_ring_get(loop))
+        return uring_stream_new(loop, fd, out);
     socket_stream *ss = calloc(1, sizeof(*ss));
     if (!ss)
         return -ENOMEM;

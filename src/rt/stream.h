@@ -68,7 +68,12 @@ static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
     s->ops->peer_name(s, buf, len);
 }
 
-/* Wraps a connected non-blocking socket; the stream owns and closes fd. */
+/* Wraps a connected non-blocking socket; the stream owns and closes fd.
+ * Driven through the loop's io_uring when it has one (uring_stream.c),
+ * else through epoll (socket_stream.c). */
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
+int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
+/* The peer's address of socket fd as text, "-" when unknown. */
+void socket_peer_name(int fd, char *buf, size_t len);
 
 #endif

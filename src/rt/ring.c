@@ -1,0 +1,214 @@
+#include "rt/ring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+/* Submissions queued per system call; more are submitted early. */
+#define RING_ENTRIES 1024
+/* Receive buffers: taken only between a receive's completion and the end
+ * of its dispatch, so a few per connection active in one turn suffice
+ * (a receive finding none is simply armed again the next turn).  Kept
+ * few so their pages stay few: 128 x 4 KiB. */
+#define RING_BUFS 128
+#define RING_BUF_GROUP 0
+/* Send blocks kept for reuse; beyond this they go back to malloc. */
+#define RING_FREE_BLOCKS 64
+/* Completions taken from the queue at a time. */
+#define RING_CQE_BATCH 128
+
+struct loop_ring {
+    struct io_uring ring;
+    int epfd;
+    bool epoll_armed;
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *bufs;
+    uring_stream **arm;
+    size_t narm, arm_cap;
+    size_t live;
+    size_t nfree;
+    char *free_blocks[RING_FREE_BLOCKS];
+};
+
+static int setup(loop_ring *r)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    /* One thread submits and reaps (the loop's), and completions are
+     * worked only when it waits: no interrupts to deliver them early. */
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+              IORING_SETUP_CQSIZE;
+    p.cq_entries = RING_ENTRIES * 4;
+    int rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+    if (rc < 0)
+        return rc;
+    if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG)) {
+        io_uring_queue_exit(&r->ring);
+        return -ENOSYS;
+    }
+    r->br_bytes = RING_BUFS * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, r->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (br == MAP_FAILED) {
+        io_uring_queue_exit(&r->ring);
+        return -ENOMEM;
+    }
+    r->br = br;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = RING_BUFS;
+    reg.bgid = RING_BUF_GROUP;
+    r->bufs = malloc((size_t)RING_BUFS * RING_BUF_SIZE);
+    if (!r->bufs || (rc = io_uring_register_buf_ring(&r->ring, &reg, 0)) < 0) {
+        free(r->bufs);
+        munmap(br, r->br_bytes);
+        io_uring_queue_exit(&r->ring);
+        return r->bufs ? rc : -ENOMEM;
+    }
+    io_uring_buf_ring_init(r->br);
+    for (unsigned i = 0; i < RING_BUFS; i++)
+        io_uring_buf_ring_add(r->br, ring_buf(r, i), RING_BUF_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(RING_BUFS), (int)i);
+    io_uring_buf_ring_advance(r->br, RING_BUFS);
+    return 0;
+}
+
+loop_ring *ring_new(int epfd)
+{
+    loop_ring *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->epfd = epfd;
+    if (setup(r) < 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void ring_free(loop_ring *r)
+{
+    if (!r)
+        return;
+    io_uring_unregister_buf_ring(&r->ring, RING_BUF_GROUP);
+    io_uring_queue_exit(&r->ring);
+    munmap(r->br, r->br_bytes);
+    free(r->bufs);
+    free(r->arm);
+    for (size_t i = 0; i < r->nfree; i++)
+        free(r->free_blocks[i]);
+    free(r);
+}
+
+struct io_uring_sqe *ring_sqe(loop_ring *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (!sqe) {
+        io_uring_submit(&r->ring); /* full: make room */
+        sqe = io_uring_get_sqe(&r->ring);
+    }
+    return sqe;
+}
+
+int ring_want_arm(loop_ring *r, uring_stream *s)
+{
+    if (r->narm == r->arm_cap) {
+        size_t cap = r->arm_cap ? r->arm_cap * 2 : 256;
+        uring_stream **arm = realloc(r->arm, cap * sizeof(*arm));
+        if (!arm)
+            return -ENOMEM;
+        r->arm = arm;
+        r->arm_cap = cap;
+    }
+    r->arm[r->narm++] = s;
+    return 0;
+}
+
+char *ring_buf(loop_ring *r, unsigned bid) { return r->bufs + (size_t)bid * RING_BUF_SIZE; }
+
+void ring_buf_put(loop_ring *r, unsigned bid)
+{
+    io_uring_buf_ring_add(r->br, ring_buf(r, bid), RING_BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(RING_BUFS), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+}
+
+unsigned ring_buf_group(void) { return RING_BUF_GROUP; }
+
+char *ring_block_get(loop_ring *r)
+{
+    return r->nfree ? r->free_blocks[--r->nfree] : malloc(RING_BLOCK_SIZE);
+}
+
+void ring_block_put(loop_ring *r, char *block)
+{
+    if (r->nfree < RING_FREE_BLOCKS)
+        r->free_blocks[r->nfree++] = block;
+    else
+        free(block);
+}
+
+typedef struct completion {
+    uint64_t data;
+    int res;
+    unsigned flags;
+} completion;
+
+void ring_track(loop_ring *r, int delta) { r->live += (size_t)(ssize_t)delta; }
+size_t ring_live(const loop_ring *r) { return r->live; }
+
+void ring_enter(loop_ring *r, int timeout_ms)
+{
+    /* Receives wanted this turn, for streams still open and wanting. */
+    for (size_t i = 0; i < r->narm; i++)
+        uring_stream_arm(r->arm[i]);
+    r->narm = 0;
+    if (!r->epoll_armed) {
+        /* One-shot, armed anew after each collection: arming checks
+         * readiness, so level-triggered descriptors still pending are seen. */
+        struct io_uring_sqe *sqe = ring_sqe(r);
+        io_uring_prep_poll_add(sqe, r->epfd, POLLIN);
+        io_uring_sqe_set_data64(sqe, RING_OP_EPOLL);
+        r->epoll_armed = true;
+    }
+    if (timeout_ms == 0) {
+        io_uring_submit_and_get_events(&r->ring);
+    } else {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
+        io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
+    }
+}
+
+bool ring_dispatch(loop_ring *r)
+{
+    bool epoll_ready = false;
+    for (;;) {
+        struct io_uring_cqe *cqes[RING_CQE_BATCH];
+        completion got[RING_CQE_BATCH];
+        unsigned n = io_uring_peek_batch_cqe(&r->ring, cqes, RING_CQE_BATCH);
+        for (unsigned i = 0; i < n; i++)
+            got[i] = (completion){cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
+        /* Handed back before dispatch: handlers may submit, which may
+         * complete more. */
+        io_uring_cq_advance(&r->ring, n);
+        for (unsigned i = 0; i < n; i++) {
+            unsigned op = (unsigned)(got[i].data & RING_OP_MASK);
+            if (op == RING_OP_EPOLL) {
+                r->epoll_armed = false;
+                epoll_ready = true;
+            } else if (op != RING_OP_IGNORE) {
+                uring_stream *s = (uring_stream *)(uintptr_t)(got[i].data & ~(uint64_t)RING_OP_MASK);
+                uring_stream_complete(s, op, got[i].res, got[i].flags);
+            }
+        }
+        if (n < RING_CQE_BATCH)
+            break;
+    }
+    return epoll_ready;
+}

@@ -1,0 +1,440 @@
+/* A connected socket driven through the loop's io_uring (ring.h).
+ *
+ * Reads: a receive is kept armed; the kernel picks one of the ring's
+ * buffers when data comes, and read() hands the bytes out of it.  Bytes the
+ * owner leaves unread are copied out before the buffer goes back, and no
+ * new receive is armed until they are taken: the owner's pace bounds what
+ * a connection holds.  A receive that fills a whole buffer means more is
+ * waiting (an upload): read() then uses plain recv() until the socket
+ * drains, as the epoll stream does.
+ *
+ * Writes: a small write is copied into a send block and sent by the next
+ * submission without waiting (MSG_DONTWAIT), so it costs no system call of
+ * its own.  What the socket did not take waits for POLLOUT; meanwhile
+ * further writes answer -EAGAIN, which the owner's send timeout covers.
+ * Large writes, writes followed by a file, and sendfile() go straight to
+ * the socket when nothing is in flight, as with the epoll stream.
+ *
+ * Closing waits for operations in flight (their completions name this
+ * stream).  Unsent bytes left at close still go out, bounded by
+ * ORPHAN_SEND_MS; an abortive close (reset) drops them. */
+#include "rt/ring.h"
+#include "rt/stream.h"
+#include "rt/loop.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How long bytes accepted before a graceful close may take to leave. */
+#define ORPHAN_SEND_MS 10000
+#define NO_BID 0xffff
+
+/* 72 bytes: the same allocation size as the epoll stream. */
+struct uring_stream {
+    eddy_stream base;
+    char *in;  /* unread input: a ring buffer (in_bid) or an owned copy */
+    char *out; /* send block with bytes not yet taken by the socket */
+    int fd;
+    uint16_t in_off, in_len;
+    uint16_t out_off, out_len;
+    uint16_t in_bid;
+    bool recv_armed : 1;    /* a receive is submitted or queued */
+    bool arm_queued : 1;    /* in the ring's list to arm before the wait */
+    bool send_armed : 1;    /* a send of `out` is submitted or queued */
+    bool pollout_armed : 1; /* waiting for room to send `out` */
+    bool write_blocked : 1; /* a writer got -EAGAIN: tell it when out drains */
+    bool bulk : 1;          /* the last receive filled a buffer: recv() directly */
+    bool eof : 1;
+    bool closed : 1;
+    bool in_cb : 1; /* the owner's callback is running: do not free */
+    bool shut_pending : 1;
+    bool aborting : 1;
+    bool nodelay : 1;
+    int err; /* -errno the socket reported, 0 if none */
+};
+
+static loop_ring *ring_of(uring_stream *us) { return loop_ring_get(us->base.loop); }
+
+static uint64_t tag(uring_stream *us, unsigned op) { return (uint64_t)(uintptr_t)us | op; }
+
+static void maybe_free(uring_stream *us)
+{
+    if (!us->closed || us->in_cb || us->arm_queued || us->recv_armed || us->send_armed ||
+        us->pollout_armed)
+        return;
+    if (us->out)
+        ring_block_put(ring_of(us), us->out);
+    ring_track(ring_of(us), -1);
+    close(us->fd);
+    free(us);
+}
+
+static void want_recv(uring_stream *us)
+{
+    if (us->recv_armed || us->arm_queued || us->closed || us->eof || us->err)
+        return;
+    if (ring_want_arm(ring_of(us), us) < 0) {
+        us->err = -ENOMEM;
+        return;
+    }
+    us->arm_queued = true;
+}
+
+void uring_stream_arm(uring_stream *us)
+{
+    us->arm_queued = false;
+    if (us->closed) {
+        maybe_free(us);
+        return;
+    }
+    if (us->recv_armed || us->in_len || us->eof || us->err)
+        return;
+    loop_ring *r = ring_of(us);
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_recv(sqe, us->fd, NULL, RING_BUF_SIZE, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = (uint16_t)ring_buf_group();
+    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_RECV));
+    us->recv_armed = true;
+}
+
+static void release_input(uring_stream *us)
+{
+    if (us->in_bid != NO_BID)
+        ring_buf_put(ring_of(us), us->in_bid);
+    else
+        free(us->in);
+    us->in = NULL;
+    us->in_bid = NO_BID;
+    us->in_off = us->in_len = 0;
+}
+
+static void arm_send(uring_stream *us, bool wait)
+{
+    struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
+    io_uring_prep_send(sqe, us->fd, us->out + us->out_off, us->out_len - us->out_off,
+                       MSG_NOSIGNAL | (wait ? MSG_WAITALL : MSG_DONTWAIT));
+    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_SEND));
+    us->send_armed = true;
+    if (wait) {
+        /* The last bytes of a closed stream: bounded in time. */
+        sqe->flags |= IOSQE_IO_LINK;
+        static struct __kernel_timespec orphan = {ORPHAN_SEND_MS / 1000, 0};
+        sqe = ring_sqe(ring_of(us));
+        io_uring_prep_link_timeout(sqe, &orphan, 0);
+        io_uring_sqe_set_data64(sqe, RING_OP_IGNORE);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+}
+
+static void arm_pollout(uring_stream *us)
+{
+    if (us->pollout_armed)
+        return;
+    struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
+    io_uring_prep_poll_add(sqe, us->fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_POLLOUT));
+    us->pollout_armed = true;
+}
+
+static void cancel(uring_stream *us, unsigned op)
+{
+    struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
+    io_uring_prep_cancel64(sqe, tag(us, op), 0);
+    io_uring_sqe_set_data64(sqe, RING_OP_IGNORE);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Calls the owner; afterwards keeps unread bytes out of the ring buffer. */
+static void fire(uring_stream *us, unsigned events)
+{
+    us->in_cb = true;
+    if (us->base.on_ready)
+        us->base.on_ready(&us->base, events);
+    us->in_cb = false;
+    if (us->closed) {
+        maybe_free(us);
+        return;
+    }
+    if (us->in_len && us->in_bid != NO_BID) {
+        char *copy = malloc(us->in_len);
+        if (copy)
+            memcpy(copy, us->in + us->in_off, us->in_len);
+        uint16_t len = us->in_len;
+        release_input(us);
+        if (!copy) {
+            us->err = -ENOMEM; /* the next read reports it */
+            return;
+        }
+        us->in = copy;
+        us->in_len = len;
+    }
+}
+
+static void on_recv(uring_stream *us, int res, unsigned flags)
+{
+    us->recv_armed = false;
+    if (us->closed) {
+        if (res > 0)
+            ring_buf_put(ring_of(us), flags >> IORING_CQE_BUFFER_SHIFT);
+        maybe_free(us);
+        return;
+    }
+    unsigned events = STREAM_READABLE;
+    if (res > 0) {
+        us->in_bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+        us->in = ring_buf(ring_of(us), us->in_bid);
+        us->in_off = 0;
+        us->in_len = (uint16_t)res;
+        us->bulk = res == RING_BUF_SIZE;
+    } else if (res == 0) {
+        us->eof = true;
+        events |= STREAM_RDHUP;
+    } else if (res == -ENOBUFS || res == -EINTR || res == -EAGAIN) {
+        /* Every buffer is taken this turn: they come back by the next. */
+        want_recv(us);
+        return;
+    } else {
+        us->err = res;
+        if (res == -ECONNRESET || res == -EPIPE)
+            events |= STREAM_HUP;
+    }
+    fire(us, events);
+}
+
+static void sent(uring_stream *us)
+{
+    ring_block_put(ring_of(us), us->out);
+    us->out = NULL;
+    us->out_off = us->out_len = 0;
+    if (us->shut_pending) {
+        us->shut_pending = false;
+        shutdown(us->fd, SHUT_WR);
+    }
+}
+
+static void on_send(uring_stream *us, int res)
+{
+    us->send_armed = false;
+    if (res > 0)
+        us->out_off += (uint16_t)res;
+    bool rest = res == -EAGAIN || (res > 0 && us->out_off < us->out_len);
+    if (us->closed) {
+        if (rest && !us->aborting)
+            arm_send(us, true);
+        else
+            maybe_free(us);
+        return;
+    }
+    if (rest) {
+        arm_pollout(us); /* the socket is full: the rest when it has room */
+        return;
+    }
+    if (res < 0)
+        us->err = res;
+    sent(us);
+    if (us->write_blocked || us->err) {
+        us->write_blocked = false;
+        fire(us, STREAM_WRITABLE | (us->err ? STREAM_HUP : 0));
+    }
+}
+
+static void on_pollout(uring_stream *us, int res)
+{
+    us->pollout_armed = false;
+    if (us->closed) {
+        maybe_free(us);
+        return;
+    }
+    if (us->out && res >= 0) {
+        arm_send(us, false);
+        return;
+    }
+    fire(us, STREAM_WRITABLE | (res < 0 || (res & (POLLERR | POLLHUP)) ? STREAM_READABLE : 0));
+}
+
+void uring_stream_complete(uring_stream *us, unsigned op, int res, unsigned flags)
+{
+    if (op == RING_OP_RECV)
+        on_recv(us, res, flags);
+    else if (op == RING_OP_SEND)
+        on_send(us, res);
+    else if (op == RING_OP_POLLOUT)
+        on_pollout(us, res);
+}
+
+/* ------------------------------------------------------------------ ops -- */
+
+static ssize_t us_read(eddy_stream *s, void *buf, size_t len)
+{
+    uring_stream *us = (uring_stream *)s;
+    size_t got = 0;
+    if (us->in_len) {
+        got = len < us->in_len ? len : us->in_len;
+        memcpy(buf, us->in + us->in_off, got);
+        us->in_off += (uint16_t)got;
+        us->in_len -= (uint16_t)got;
+        if (us->in_len)
+            return (ssize_t)got;
+        release_input(us);
+        if (got == len)
+            return (ssize_t)got;
+    } else if (us->err) {
+        return us->err;
+    } else if (us->eof) {
+        return 0;
+    }
+    if (us->bulk) {
+        /* More is waiting: fill the rest of the caller's buffer now, so a
+         * short answer still means the socket is drained. */
+        ssize_t n = recv(us->fd, (char *)buf + got, len - got, 0);
+        if (n > 0 && got + (size_t)n == len)
+            return (ssize_t)len;
+        us->bulk = false;
+        if (n > 0)
+            got += (size_t)n;
+        else if (!got && n == 0)
+            us->eof = true;
+        else if (!got && errno != EAGAIN)
+            return -errno;
+        /* With bytes in hand, an end or error is left for the armed
+         * receive to report: it completes at once with it. */
+    }
+    if (!got && us->eof)
+        return 0;
+    want_recv(us);
+    return got ? (ssize_t)got : -EAGAIN;
+}
+
+static ssize_t sync_result(uring_stream *us, ssize_t n)
+{
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        arm_pollout(us);
+    return -errno;
+}
+
+static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
+{
+    uring_stream *us = (uring_stream *)s;
+    if (us->err)
+        return us->err;
+    if (us->out || us->pollout_armed) {
+        us->write_blocked = true;
+        return -EAGAIN;
+    }
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (more || total > RING_BLOCK_SIZE) {
+        /* Big, or a file follows: as the epoll stream does (the file goes
+         * by sendfile() right behind, so nothing waits for a turn). */
+        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        return sync_result(us, sendmsg(us->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
+    }
+    char *block = ring_block_get(ring_of(us));
+    if (!block)
+        return -ENOMEM;
+    size_t off = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        memcpy(block + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    us->out = block;
+    us->out_off = 0;
+    us->out_len = (uint16_t)total;
+    arm_send(us, false);
+    return (ssize_t)total;
+}
+
+static ssize_t us_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
+{
+    uring_stream *us = (uring_stream *)s;
+    if (us->err)
+        return us->err;
+    if (us->out || us->pollout_armed) {
+        us->write_blocked = true;
+        return -EAGAIN;
+    }
+    if (!us->nodelay) {
+        int one = 1; /* see socket_stream.c */
+        setsockopt(us->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        us->nodelay = true;
+    }
+    return sync_result(us, sendfile(us->fd, fd, off, len));
+}
+
+static void us_reset(eddy_stream *s)
+{
+    uring_stream *us = (uring_stream *)s;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(us->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    us->aborting = true;
+}
+
+static void us_shutdown_write(eddy_stream *s)
+{
+    uring_stream *us = (uring_stream *)s;
+    if (us->out)
+        us->shut_pending = true; /* after the bytes in flight */
+    else
+        shutdown(us->fd, SHUT_WR);
+}
+
+static void us_close(eddy_stream *s)
+{
+    uring_stream *us = (uring_stream *)s;
+    us->closed = true;
+    loop_hold(s->loop, -1);
+    if (us->in_len || us->in)
+        release_input(us);
+    if (us->recv_armed)
+        cancel(us, RING_OP_RECV);
+    /* Bytes accepted but not yet sent still go, within ORPHAN_SEND_MS,
+     * unless the close is abortive. */
+    if (us->pollout_armed) {
+        cancel(us, RING_OP_POLLOUT);
+        if (us->out && !us->send_armed && !us->aborting)
+            arm_send(us, true);
+    }
+    if (us->send_armed && us->aborting)
+        cancel(us, RING_OP_SEND);
+    maybe_free(us);
+}
+
+static void us_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    socket_peer_name(((uring_stream *)s)->fd, buf, len);
+}
+
+static const stream_ops uring_ops = {us_read, us_writev, us_sendfile, us_reset,
+                                     us_shutdown_write, us_close, us_peer_name};
+
+int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
+{
+    uring_stream *us = calloc(1, sizeof(*us));
+    if (!us)
+        return -ENOMEM;
+    us->base.ops = &uring_ops;
+    us->base.loop = loop;
+    us->fd = fd;
+    us->in_bid = NO_BID;
+    want_recv(us);
+    if (us->err) {
+        free(us);
+        return -ENOMEM;
+    }
+    ring_track(ring_of(us), 1);
+    loop_hold(loop, 1); /* an open connection keeps the loop running */
+    *out = &us->base;
+    return 0;
+}
