@@ -41,8 +41,7 @@ static int setup(loop_ring *r)
     memset(&p, 0, sizeof(p));
     /* One thread submits and reaps (the loop's), and completions are
      * worked only when it waits: no interrupts to deliver them early. */
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-              IORING_SETUP_CQSIZE;
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE;
     p.cq_entries = RING_ENTRIES * 4;
     int rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     if (rc < 0)
