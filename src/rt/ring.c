@@ -11,13 +11,13 @@
 /* Submissions queued per system call; more are submitted early. */
 #define RING_ENTRIES 1024
 /* Receive buffers: taken only between a receive's completion and the end
- * of its dispatch, so a few per connection active in one turn suffice
- * (a receive finding none is simply armed again the next turn).  Kept
- * few so their pages stay few: 128 x 4 KiB. */
-#define RING_BUFS 128
+ * of its dispatch, so one per connection active in a turn suffices (a
+ * receive finding none is armed again the next turn).  Kept few, as their
+ * pages count against the memory of every idle connection: 64 x 2 KiB. */
+#define RING_BUFS 64
 #define RING_BUF_GROUP 0
-/* Send blocks kept for reuse; beyond this they go back to malloc. */
-#define RING_FREE_BLOCKS 64
+/* Each staging arena; a write that finds it full goes by send(). */
+#define RING_ARENA_BYTES (32 * 1024)
 /* Completions taken from the queue at a time. */
 #define RING_CQE_BATCH 128
 
@@ -31,8 +31,10 @@ struct loop_ring {
     uring_stream **arm;
     size_t narm, arm_cap;
     size_t live;
-    size_t nfree;
-    char *free_blocks[RING_FREE_BLOCKS];
+    unsigned stage;             /* the arena filling now */
+    size_t staged[2];           /* bytes used in each arena */
+    unsigned sends[2];          /* sends from each arena not yet complete */
+    char arena[2][RING_ARENA_BYTES];
 };
 
 static int setup(loop_ring *r)
@@ -99,8 +101,6 @@ void ring_free(loop_ring *r)
     munmap(r->br, r->br_bytes);
     free(r->bufs);
     free(r->arm);
-    for (size_t i = 0; i < r->nfree; i++)
-        free(r->free_blocks[i]);
     free(r);
 }
 
@@ -139,18 +139,19 @@ void ring_buf_put(loop_ring *r, unsigned bid)
 
 unsigned ring_buf_group(void) { return RING_BUF_GROUP; }
 
-char *ring_block_get(loop_ring *r)
+char *ring_stage(loop_ring *r, size_t len, unsigned *arena)
 {
-    return r->nfree ? r->free_blocks[--r->nfree] : malloc(RING_BLOCK_SIZE);
+    unsigned i = r->stage;
+    if (r->staged[i] + len > RING_ARENA_BYTES)
+        return NULL;
+    char *p = r->arena[i] + r->staged[i];
+    r->staged[i] += (len + 15) & ~(size_t)15;
+    r->sends[i]++;
+    *arena = i;
+    return p;
 }
 
-void ring_block_put(loop_ring *r, char *block)
-{
-    if (r->nfree < RING_FREE_BLOCKS)
-        r->free_blocks[r->nfree++] = block;
-    else
-        free(block);
-}
+void ring_unstage(loop_ring *r, unsigned arena) { r->sends[arena]--; }
 
 typedef struct completion {
     uint64_t data;
@@ -163,6 +164,14 @@ size_t ring_live(const loop_ring *r) { return r->live; }
 
 void ring_enter(loop_ring *r, int timeout_ms)
 {
+    /* This turn's sends leave now; the other arena's left last turn and
+     * are done (unless one is still counted: then keep filling this one). */
+    unsigned other = r->stage ^ 1;
+    if (r->sends[other] == 0) {
+        r->staged[other] = 0;
+        if (r->staged[r->stage])
+            r->stage = other;
+    }
     /* Receives wanted this turn, for streams still open and wanting. */
     for (size_t i = 0; i < r->narm; i++)
         uring_stream_arm(r->arm[i]);

@@ -21,13 +21,12 @@ typedef struct loop_ring loop_ring;
 typedef struct uring_stream uring_stream;
 
 /* Receive buffers the kernel picks from when data arrives, so an idle
- * connection holds none.  A read that fills one switches its stream to
- * plain recv() until the socket drains (a bulk upload). */
-#define RING_BUF_SIZE 4096
-/* A turn's answers to one connection are copied into a send block of this
- * size, so the caller may reuse its memory at once; larger writes go out
- * with a plain send(). */
-#define RING_BLOCK_SIZE 4096
+ * connection holds none.  A receive that fills one switches its stream to
+ * plain recv() until the socket drains (a large head or an upload). */
+#define RING_BUF_SIZE 2048
+/* A turn's small writes are copied into a staging arena, so the caller may
+ * reuse its memory at once; larger writes go out with a plain send(). */
+#define RING_SEND_MAX 16384
 
 /* What a completion is for: kept in the low bits of its user_data, the
  * rest being the stream it is for (none for the first two). */
@@ -60,8 +59,12 @@ char *ring_buf(loop_ring *r, unsigned bid);
 void ring_buf_put(loop_ring *r, unsigned bid);
 unsigned ring_buf_group(void);
 
-char *ring_block_get(loop_ring *r);
-void ring_block_put(loop_ring *r, char *block);
+/* Room for len bytes to send in the current staging arena (its number in
+ * *arena), or NULL when it is full.  Two arenas take turns: one fills
+ * while the other's sends, submitted and completed (without waiting) by
+ * the last ring_enter(), are released one by one with ring_unstage(). */
+char *ring_stage(loop_ring *r, size_t len, unsigned *arena);
+void ring_unstage(loop_ring *r, unsigned arena);
 
 /* Implemented by uring_stream.c. */
 void uring_stream_arm(uring_stream *s);

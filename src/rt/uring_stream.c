@@ -8,9 +8,10 @@
  * waiting (an upload): read() then uses plain recv() until the socket
  * drains, as the epoll stream does.
  *
- * Writes: a small write is copied into a send block and sent by the next
- * submission without waiting (MSG_DONTWAIT), so it costs no system call of
- * its own.  What the socket did not take waits for POLLOUT; meanwhile
+ * Writes: a small write is copied into the ring's staging arena and sent by
+ * the next submission without waiting (MSG_DONTWAIT), so it costs no system
+ * call of its own.  What the socket did not take is copied out of the
+ * arena and waits for POLLOUT; meanwhile
  * further writes answer -EAGAIN, which the owner's send timeout covers.
  * Large writes, writes followed by a file, and sendfile() go straight to
  * the socket when nothing is in flight, as with the epoll stream.
@@ -41,7 +42,7 @@
 struct uring_stream {
     eddy_stream base;
     char *in;  /* unread input: a ring buffer (in_bid) or an owned copy */
-    char *out; /* send block with bytes not yet taken by the socket */
+    char *out; /* bytes not yet taken by the socket: staged, or owned */
     int fd;
     uint16_t in_off, in_len;
     uint16_t out_off, out_len;
@@ -58,8 +59,12 @@ struct uring_stream {
     bool shut_pending : 1;
     bool aborting : 1;
     bool nodelay : 1;
+    bool out_owned : 1; /* out is malloc'd (a remainder), not staged */
+    bool out_arena : 1; /* the staging arena out is in */
     int err; /* -errno the socket reported, 0 if none */
 };
+
+static void sent(uring_stream *us);
 
 static loop_ring *ring_of(uring_stream *us) { return loop_ring_get(us->base.loop); }
 
@@ -71,7 +76,7 @@ static void maybe_free(uring_stream *us)
         us->pollout_armed)
         return;
     if (us->out)
-        ring_block_put(ring_of(us), us->out);
+        sent(us); /* a remainder an abortive close dropped */
     ring_track(ring_of(us), -1);
     close(us->fd);
     free(us);
@@ -210,11 +215,43 @@ static void on_recv(uring_stream *us, int res, unsigned flags)
     fire(us, events);
 }
 
-static void sent(uring_stream *us)
+/* Lets go of what out holds: sent, or no longer to be sent. */
+static void drop_output(uring_stream *us)
 {
-    ring_block_put(ring_of(us), us->out);
+    if (us->out_owned)
+        free(us->out);
     us->out = NULL;
     us->out_off = us->out_len = 0;
+    us->out_owned = false;
+}
+
+/* The socket took part of a staged send: the rest moves out of the arena,
+ * which must be free by the next turn but one. */
+static bool own_rest(uring_stream *us)
+{
+    if (us->out_owned)
+        return true;
+    size_t rest = (size_t)(us->out_len - us->out_off);
+    char *copy = malloc(rest);
+    if (copy)
+        memcpy(copy, us->out + us->out_off, rest);
+    ring_unstage(ring_of(us), us->out_arena);
+    us->out = copy;
+    us->out_owned = copy != NULL;
+    us->out_off = 0;
+    us->out_len = (uint16_t)rest;
+    if (!copy) {
+        us->out_len = 0;
+        us->err = -ENOMEM;
+    }
+    return copy != NULL;
+}
+
+static void sent(uring_stream *us)
+{
+    if (!us->out_owned)
+        ring_unstage(ring_of(us), us->out_arena);
+    drop_output(us);
     if (us->shut_pending) {
         us->shut_pending = false;
         shutdown(us->fd, SHUT_WR);
@@ -227,11 +264,15 @@ static void on_send(uring_stream *us, int res)
     if (res > 0)
         us->out_off += (uint16_t)res;
     bool rest = res == -EAGAIN || (res > 0 && us->out_off < us->out_len);
+    if (rest && !(us->closed && us->aborting) && !own_rest(us))
+        rest = false; /* no memory to keep it: the bytes are lost */
     if (us->closed) {
         if (rest && !us->aborting)
             arm_send(us, true);
-        else
+        else {
+            sent(us);
             maybe_free(us);
+        }
         return;
     }
     if (rest) {
@@ -335,15 +376,19 @@ static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
-    if (more || total > RING_BLOCK_SIZE) {
+    if (more || total > RING_SEND_MAX) {
         /* Big, or a file follows: as the epoll stream does (the file goes
          * by sendfile() right behind, so nothing waits for a turn). */
         struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
         return sync_result(us, sendmsg(us->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
     }
-    char *block = ring_block_get(ring_of(us));
-    if (!block)
-        return -ENOMEM;
+    unsigned arena;
+    char *block = ring_stage(ring_of(us), total, &arena);
+    if (!block) {
+        /* This turn's arena is full: straight to the socket. */
+        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        return sync_result(us, sendmsg(us->fd, &msg, MSG_NOSIGNAL));
+    }
     size_t off = 0;
     for (int i = 0; i < iovcnt; i++) {
         memcpy(block + off, iov[i].iov_base, iov[i].iov_len);
@@ -352,6 +397,8 @@ static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
     us->out = block;
     us->out_off = 0;
     us->out_len = (uint16_t)total;
+    us->out_owned = false;
+    us->out_arena = arena & 1;
     arm_send(us, false);
     return (ssize_t)total;
 }
