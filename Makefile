@@ -93,6 +93,10 @@ integration: build-all
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
+	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
+	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
+	    --eddy-arg=--no-io-uring
+	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
 
 # The integration suites again against eddy built with ASan+UBSan: a
 # leak or memory error on any path they drive fails its test (leaks show

@@ -95,4 +95,4 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS) $(FUZZ_LLHTTP_OBJS)
 	ar rcs $@ $^
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/fuzz/%.o $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) -lm
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) -luring -lm

@@ -11,7 +11,7 @@
 #define CLI_MAX_TIMEOUT_S 86400.0
 
 enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
-                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT };
+                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH };
 
 typedef struct opt_spec {
     const char *name;
@@ -58,6 +58,10 @@ static const opt_spec specs[] = {
     {"--access-log", "PATH", OPT_TEXT, CFG(access_log),
      "append a line per response (combined log format) to PATH;\n"
      "'-' for standard output (default: none)"},
+    {"--no-io-uring", "", OPT_PROG_SWITCH, offsetof(cli_options, no_io_uring),
+     "drive sockets with epoll alone (default: io_uring when the\n"
+     "kernel allows it, batching a turn's reads and writes into\n"
+     "one system call)"},
     {"--shutdown-timeout", "SECONDS", OPT_PROG_SECONDS, offsetof(cli_options, shutdown_ms),
      "on SIGTERM/SIGINT, time for requests in flight to finish\n"
      "before they are cut (default 30)"},
@@ -115,7 +119,8 @@ static const opt_spec *find_spec(const char *name)
 
 static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *err, size_t err_len)
 {
-    bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT;
+    bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT ||
+                sp->kind == OPT_PROG_SWITCH;
     char *base = prog ? (char *)opt : (char *)&opt->config;
     uint64_t n;
     switch (sp->kind) {
@@ -171,6 +176,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         *(unsigned *)(base + sp->offset) = (unsigned)n;
         return 0;
     case OPT_SWITCH:
+    case OPT_PROG_SWITCH:
         *(bool *)(base + sp->offset) = true;
         return 0;
     case OPT_TEXT:
@@ -223,7 +229,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
             snprintf(err, err_len, "unknown option '%s' (see --help)", argv[i]);
             return -1;
         }
-        if (sp->kind == OPT_SWITCH) {
+        if (sp->kind == OPT_SWITCH || sp->kind == OPT_PROG_SWITCH) {
             if (val) {
                 snprintf(err, err_len, "option '%s' takes no value", a);
                 return -1;

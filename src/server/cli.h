@@ -23,6 +23,7 @@ typedef struct cli_options {
     unsigned ndelays;
     unsigned shutdown_ms;  /* --shutdown-timeout */
     unsigned workers;      /* --workers, or the default chosen by cli_parse */
+    bool no_io_uring;      /* --no-io-uring */
     bool help, version;
 } cli_options;
 

@@ -99,6 +99,7 @@ static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
     w->loop = eddy_loop_new();
     if (!w->loop)
         return fail("cannot create an event loop: %s%s", strerror(errno), "");
+    eddy_loop_set_io_uring(w->loop, !opt->no_io_uring);
     eddy_config cfg = opt->config;
     cfg.reuse_port = opt->workers > 1;
     cfg.log = log_event;

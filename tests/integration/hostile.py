@@ -997,7 +997,7 @@ def test_descriptor_exhaustion():
             # their listeners, and which held connections got accepted
             # before descriptors ran out depends on that spread.
             [prlimit, "--nofile=64:64", run.EDDY, "--listen", "127.0.0.1:0", "--root", str(root),
-             "--header-timeout", "20", "--workers", "1"], 1) as srv:
+             "--header-timeout", "20", "--workers", "1", *run.EDDY_ARGS], 1) as srv:
         with open(f"/proc/{srv.proc.pid}/limits") as f:
             lim = [ln for ln in f if ln.startswith("Max open files")]
         check(lim and lim[0].split()[3:5] == ["64", "64"], f"limit not applied: {lim}")

@@ -37,6 +37,7 @@ INDEX_HTML = (WWW / "index.html").read_bytes()
 NOT_FOUND_HTML = (WWW / "404.html").read_bytes()
 
 EDDY = None       # absolute path of build/eddy, from the command line
+EDDY_ARGS = []    # flags every served eddy gets (--eddy-arg), like --no-io-uring
 EXAMPLE = None    # absolute path of build/examples/seed_server
 
 READY_RE = re.compile(r"^(eddy|seed_server) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
@@ -206,7 +207,7 @@ def start_eddy(*args, listen=("127.0.0.1:0",), root=WWW):
     argv = [EDDY]
     for addr in listen:
         argv += ["--listen", addr]
-    argv += ["--root", str(root), *args]
+    argv += ["--root", str(root), *args, *EDDY_ARGS]
     return spawn_server(argv, len(listen))
 
 
@@ -1153,13 +1154,16 @@ def main(tests=None, doc=None, need_example=True):
     """Runs tests ([(name, fn)]; this file's by default) as the command line
     says.  Other suites (files.py) pass their own tests and docstring; with
     need_example false, --example is accepted and ignored."""
-    global EDDY, EXAMPLE
+    global EDDY, EXAMPLE, EDDY_ARGS
     ap = argparse.ArgumentParser(description=(doc or __doc__).split("\n\n")[0])
     ap.add_argument("--eddy", required=True, help="path of the eddy program")
     ap.add_argument("--example", required=need_example, help="path of examples/seed_server")
     ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
+    ap.add_argument("--eddy-arg", dest="eddy_args", action="append", default=[],
+                    help="a flag for every eddy the tests serve with (repeatable)")
     opts = ap.parse_args()
     EDDY = str(Path(opts.eddy).resolve())
+    EDDY_ARGS = opts.eddy_args
     EXAMPLE = str(Path(opts.example).resolve()) if opts.example else None
     for path in (EDDY, EXAMPLE) if need_example else (EDDY,):
         if not os.access(path, os.X_OK):
