@@ -96,6 +96,7 @@ void ring_free(loop_ring *r)
 {
     if (!r)
         return;
+    io_uring_submit(&r->ring); /* closes queued by the last streams */
     io_uring_unregister_buf_ring(&r->ring, RING_BUF_GROUP);
     io_uring_queue_exit(&r->ring);
     munmap(r->br, r->br_bytes);

@@ -324,7 +324,7 @@ static void close_delivers_staged_and_remaining_bytes(void **state)
     assert_int_equal(have, off);
     assert_true(pattern_ok(got, have));
     char c;
-    assert_int_equal(recv(p->peer, &c, 1, 0), 0); /* then FIN */
+    assert_int_equal(peer_read(p, &c, 1), 0); /* then FIN */
     pair_free(p);
 }
 
