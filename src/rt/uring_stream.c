@@ -5,8 +5,9 @@
  * owner leaves unread are copied out before the buffer goes back, and no
  * new receive is armed until they are taken: the owner's pace bounds what
  * a connection holds.  A receive that fills a whole buffer means more is
- * waiting (an upload): read() then uses plain recv() until the socket
- * drains, as the epoll stream does.
+ * waiting (an upload), and one that finds no buffer free (thousands of
+ * connections in one turn) means data is there: read() then uses plain
+ * recv() until the socket drains, as the epoll stream does.
  *
  * Writes: a small write is copied into the ring's staging arena and sent by
  * the next submission without waiting (MSG_DONTWAIT), so it costs no system
@@ -52,7 +53,7 @@ struct uring_stream {
     bool send_armed : 1;    /* a send of `out` is submitted or queued */
     bool pollout_armed : 1; /* waiting for room to send `out` */
     bool write_blocked : 1; /* a writer got -EAGAIN: tell it when out drains */
-    bool bulk : 1;          /* the last receive filled a buffer: recv() directly */
+    bool bulk : 1;          /* more is waiting: read with recv() directly */
     bool eof : 1;
     bool closed : 1;
     bool in_cb : 1; /* the owner's callback is running: do not free */
@@ -207,8 +208,12 @@ static void on_recv(uring_stream *us, int res, unsigned flags)
     } else if (res == 0) {
         us->eof = true;
         events |= STREAM_RDHUP;
-    } else if (res == -ENOBUFS || res == -EINTR || res == -EAGAIN) {
-        /* Every buffer is taken this turn: they come back by the next. */
+    } else if (res == -ENOBUFS) {
+        /* Data came while every buffer was taken (many connections in one
+         * turn): this one reads it with recv(), rather than retrying a
+         * receive that would find the buffers taken again. */
+        us->bulk = true;
+    } else if (res == -EINTR || res == -EAGAIN) {
         want_recv(us);
         return;
     } else {

@@ -349,6 +349,64 @@ static void reset_close_drops_unsent(void **state)
     pair_free(p);
 }
 
+/* More connections with data in one turn than the ring has receive
+ * buffers: every one still gets its bytes. */
+static void more_senders_than_buffers(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    pair *first = pair_new();
+    if (!first)
+        skip();
+    static pair *ps[N];
+    ps[0] = first;
+    /* The others share the first one's loop. */
+    for (int i = 1; i < N; i++) {
+        pair *p = pair_new();
+        assert_non_null(p);
+        stream_close(p->s);
+        eddy_loop_free(p->loop);
+        p->loop = first->loop;
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        socklen_t sl = sizeof(sa);
+        assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(l, 1), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+        close(p->peer);
+        p->peer = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(p->peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        int fd = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+        close(l);
+        assert_int_equal(socket_stream_new(p->loop, fd, &p->s), 0);
+        p->s->owner = &p->o;
+        p->s->on_ready = on_ready;
+        ps[i] = p;
+    }
+    loop_run_once(first->loop, true); /* every receive armed */
+    char msg[100];
+    fill(msg, sizeof(msg), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send(ps[i]->peer, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+    usleep(20000); /* all of it waiting before the next turn */
+    bool all = false;
+    for (int turn = 0; turn < 1000 && !all; turn++) {
+        loop_run_once(first->loop, true);
+        all = true;
+        for (int i = 0; i < N; i++)
+            all = all && ps[i]->o.got_len == sizeof(msg);
+    }
+    for (int i = 0; i < N; i++)
+        assert_true(ps[i]->o.got_len == sizeof(msg) && pattern_ok(ps[i]->o.got, sizeof(msg)));
+    for (int i = N - 1; i > 0; i--) {
+        stream_close(ps[i]->s);
+        close(ps[i]->peer);
+        free(ps[i]);
+    }
+    pair_free(first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +419,7 @@ int main(void)
         cmocka_unit_test(full_socket_keeps_order),
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
         cmocka_unit_test(reset_close_drops_unsent),
+        cmocka_unit_test(more_senders_than_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
