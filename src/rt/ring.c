@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -105,12 +106,22 @@ void ring_free(loop_ring *r)
     free(r);
 }
 
+void ring_reserve(loop_ring *r, unsigned n)
+{
+    if (io_uring_sq_space_left(&r->ring) < n)
+        io_uring_submit(&r->ring);
+}
+
 struct io_uring_sqe *ring_sqe(loop_ring *r)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-    if (!sqe) {
-        io_uring_submit(&r->ring); /* full: make room */
-        sqe = io_uring_get_sqe(&r->ring);
+    struct io_uring_sqe *sqe;
+    /* Full: submit to make room (the queue is large, so this is rare). */
+    for (int i = 0; !(sqe = io_uring_get_sqe(&r->ring)); i++) {
+        if (i == 100) {
+            fprintf(stderr, "eddy: io_uring submission queue stuck full\n");
+            abort();
+        }
+        io_uring_submit_and_get_events(&r->ring);
     }
     return sqe;
 }

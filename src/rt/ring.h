@@ -28,6 +28,11 @@ typedef struct uring_stream uring_stream;
  * reuse its memory at once; larger writes go out with a plain send(). */
 #define RING_SEND_MAX 16384
 
+/* How long bytes a closed stream still holds (accepted before a graceful
+ * close, not yet taken by the socket) may take to leave; then they are
+ * dropped and the socket closed. */
+#define ORPHAN_SEND_MS 10000
+
 /* What a completion is for: kept in the low bits of its user_data, the
  * rest being the stream it is for (none for the first two). */
 enum { RING_OP_IGNORE = 0, RING_OP_EPOLL = 1, RING_OP_RECV = 2, RING_OP_SEND = 3,
@@ -40,6 +45,9 @@ void ring_free(loop_ring *r);
 /* A submission slot, sent with the next wait (or at once when the queue
  * is full); the caller fills it and sets its user_data. */
 struct io_uring_sqe *ring_sqe(loop_ring *r);
+/* Makes sure the next n ring_sqe() calls land in one submission (linked
+ * operations must). */
+void ring_reserve(loop_ring *r, unsigned n);
 /* Queues s to have its receive armed just before the next wait, when it
  * is known whether the connection still wants one. */
 int ring_want_arm(loop_ring *r, uring_stream *s);

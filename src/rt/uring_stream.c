@@ -35,8 +35,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* How long bytes accepted before a graceful close may take to leave. */
-#define ORPHAN_SEND_MS 10000
 #define NO_BID 0xffff
 
 /* 72 bytes: the same allocation size as the epoll stream. */
@@ -129,6 +127,8 @@ static void release_input(uring_stream *us)
 
 static void arm_send(uring_stream *us, bool wait)
 {
+    if (wait)
+        ring_reserve(ring_of(us), 2); /* the send and its linked timeout */
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
     io_uring_prep_send(sqe, us->fd, us->out + us->out_off, us->out_len - us->out_off,
                        MSG_NOSIGNAL | (wait ? MSG_WAITALL : MSG_DONTWAIT));

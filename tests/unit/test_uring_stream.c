@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct owner {
@@ -349,6 +350,47 @@ static void reset_close_drops_unsent(void **state)
     pair_free(p);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Bytes a gracefully closed stream holds for a peer that never reads are
+ * dropped after ORPHAN_SEND_MS, and the stream with them. */
+static void orphan_send_is_bounded(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    static char big[1024 * 1024];
+    fill(big, sizeof(big), 0);
+    fill_socket(p, big, sizeof(big) - 1000);
+    /* Staged writes until one is refused for good: the stream then keeps
+     * its bytes, waiting for room the peer never makes. */
+    int refused = 0;
+    while (refused < 100) {
+        struct iovec v = {big, RING_SEND_MAX};
+        if (stream_writev(p->s, &v, 1, false) == -EAGAIN)
+            refused++;
+        else
+            refused = 0;
+        loop_run_once(p->loop, true);
+        usleep(1000);
+    }
+    stream_close(p->s);
+    p->s = NULL;
+    loop_ring *r = loop_ring_get(p->loop);
+    uint64_t start = now_ms();
+    while (ring_live(r) && now_ms() - start < ORPHAN_SEND_MS + 3000) {
+        loop_run_once(p->loop, true);
+        usleep(5000);
+    }
+    assert_int_equal(ring_live(r), 0);
+    assert_true(now_ms() - start >= ORPHAN_SEND_MS - 1000);
+    pair_free(p);
+}
+
 /* More connections with data in one turn than the ring has receive
  * buffers: every one still gets its bytes. */
 static void more_senders_than_buffers(void **state)
@@ -420,6 +462,7 @@ int main(void)
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
         cmocka_unit_test(reset_close_drops_unsent),
         cmocka_unit_test(more_senders_than_buffers),
+        cmocka_unit_test(orphan_send_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
