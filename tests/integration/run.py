@@ -732,6 +732,7 @@ BAD_FLAGS = [
     ("header_timeout_zero", ["--header-timeout", "0"], "--header-timeout"),
     ("shutdown_timeout_abc", ["--shutdown-timeout", "abc"], "--shutdown-timeout"),
     ("dotfiles_with_value", ["--dotfiles=yes"], "--dotfiles"),
+    ("no_io_uring_with_value", ["--no-io-uring=1"], "--no-io-uring"),
     ("cache_control_two_lines", ["--cache-control", "a\nb"], "--cache-control"),
     ("access_log_unwritable", ["--access-log", "/nonexistent/eddy/access.log"], "access log"),
 ]
@@ -766,6 +767,32 @@ def test_ipv6_listen():
     with start_eddy(listen=("[::1]:0",)) as srv:
         check_eq(srv.addr[0], "::1", "announced host")
         check_index(raw_request(srv.addr, get("/", host="[::1]")), "GET / over ::1")
+
+
+def io_urings(srv):
+    """How many io_uring instances the server process holds."""
+    fds = Path(f"/proc/{srv.proc.pid}/fd")
+    if not fds.exists():
+        raise Skip("no /proc to look at the server's descriptors")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd) == "anon_inode:[io_uring]"
+    return count
+
+
+def test_io_uring_by_default_epoll_on_request():
+    """Each worker drives its sockets through an io_uring of its own where
+    the kernel allows it; --no-io-uring leaves them all on epoll."""
+    with start_eddy("--workers", "2") as srv:
+        timed_get_index(srv.addr, 2)
+        rings = io_urings(srv)
+        if rings == 0 and "--no-io-uring" not in EDDY_ARGS:
+            raise Skip("io_uring unavailable here: eddy runs on epoll")
+        check_eq(rings, 0 if "--no-io-uring" in EDDY_ARGS else 2, "io_uring instances")
+    with start_eddy("--workers", "2", "--no-io-uring") as srv:
+        timed_get_index(srv.addr, 2)
+        check_eq(io_urings(srv), 0, "io_uring instances with --no-io-uring")
 
 
 def test_two_listeners():
