@@ -16,7 +16,6 @@
  * receive finding none is armed again the next turn).  Kept few, as their
  * pages count against the memory of every idle connection: 64 x 2 KiB. */
 #define RING_BUFS 64
-#define RING_BUF_GROUP 0
 /* Each staging arena; a write that finds it full goes by send(). */
 #define RING_ARENA_BYTES (32 * 1024)
 /* Completions taken from the queue at a time. */
@@ -148,8 +147,6 @@ void ring_buf_put(loop_ring *r, unsigned bid)
                           io_uring_buf_ring_mask(RING_BUFS), 0);
     io_uring_buf_ring_advance(r->br, 1);
 }
-
-unsigned ring_buf_group(void) { return RING_BUF_GROUP; }
 
 char *ring_stage(loop_ring *r, size_t len, unsigned *arena)
 {

@@ -24,6 +24,7 @@ typedef struct uring_stream uring_stream;
  * connection holds none.  A receive that fills one switches its stream to
  * plain recv() until the socket drains (a large head or an upload). */
 #define RING_BUF_SIZE 2048
+#define RING_BUF_GROUP 0 /* the ring's one group of receive buffers */
 /* A turn's small writes are copied into a staging arena, so the caller may
  * reuse its memory at once; larger writes go out with a plain send(). */
 #define RING_SEND_MAX 16384
@@ -65,7 +66,6 @@ size_t ring_live(const loop_ring *r);
 
 char *ring_buf(loop_ring *r, unsigned bid);
 void ring_buf_put(loop_ring *r, unsigned bid);
-unsigned ring_buf_group(void);
 
 /* Room for len bytes to send in the current staging arena (its number in
  * *arena), or NULL when it is full.  Two arenas take turns: one fills

@@ -73,6 +73,13 @@ static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
  * else through epoll (socket_stream.c). */
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
+/* Plain calls on a connected non-blocking socket, shared by both socket
+ * streams; each returns what the call did or -errno. */
+ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more);
+/* `first`: the stream's first file, when TCP_NODELAY is set. */
+ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len);
+/* Makes the coming close() send RST (SO_LINGER 0). */
+void socket_abort(int fd);
 /* The peer's address of socket fd as text, "-" when unknown. */
 void socket_peer_name(int fd, char *buf, size_t len);
 

@@ -26,12 +26,9 @@
 
 #include <errno.h>
 #include <liburing.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,7 +106,7 @@ void uring_stream_arm(uring_stream *us)
     struct io_uring_sqe *sqe = ring_sqe(r);
     io_uring_prep_recv(sqe, us->fd, NULL, RING_BUF_SIZE, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = (uint16_t)ring_buf_group();
+    sqe->buf_group = RING_BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(us, RING_OP_RECV));
     us->recv_armed = true;
 }
@@ -364,13 +361,21 @@ static ssize_t us_read(eddy_stream *s, void *buf, size_t len)
     return got ? (ssize_t)got : -EAGAIN;
 }
 
-static ssize_t sync_result(uring_stream *us, ssize_t n)
+/* A direct write's result; -EAGAIN waits for room through the ring. */
+static ssize_t direct_result(uring_stream *us, ssize_t n)
 {
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN)
+    if (n == -EAGAIN)
         arm_pollout(us);
-    return -errno;
+    return n;
+}
+
+/* Bytes still on their way keep later writes back, in order. */
+static bool write_waits(uring_stream *us)
+{
+    if (!us->out && !us->pollout_armed)
+        return false;
+    us->write_blocked = true;
+    return true;
 }
 
 static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
@@ -378,26 +383,18 @@ static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
     uring_stream *us = (uring_stream *)s;
     if (us->err)
         return us->err;
-    if (us->out || us->pollout_armed) {
-        us->write_blocked = true;
+    if (write_waits(us))
         return -EAGAIN;
-    }
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
-    if (more || total > RING_SEND_MAX) {
-        /* Big, or a file follows: as the epoll stream does (the file goes
-         * by sendfile() right behind, so nothing waits for a turn). */
-        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-        return sync_result(us, sendmsg(us->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0)));
-    }
     unsigned arena;
-    char *block = ring_stage(ring_of(us), total, &arena);
-    if (!block) {
-        /* This turn's arena is full: straight to the socket. */
-        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-        return sync_result(us, sendmsg(us->fd, &msg, MSG_NOSIGNAL));
-    }
+    char *block = NULL;
+    /* Big, or a file follows (it goes by sendfile() right behind, so
+     * nothing waits for a turn), or this turn's arena is full: straight to
+     * the socket, as the epoll stream does. */
+    if (more || total > RING_SEND_MAX || !(block = ring_stage(ring_of(us), total, &arena)))
+        return direct_result(us, socket_writev(us->fd, iov, iovcnt, more));
     size_t off = 0;
     for (int i = 0; i < iovcnt; i++) {
         memcpy(block + off, iov[i].iov_base, iov[i].iov_len);
@@ -417,23 +414,17 @@ static ssize_t us_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     uring_stream *us = (uring_stream *)s;
     if (us->err)
         return us->err;
-    if (us->out || us->pollout_armed) {
-        us->write_blocked = true;
+    if (write_waits(us))
         return -EAGAIN;
-    }
-    if (!us->nodelay) {
-        int one = 1; /* see socket_stream.c */
-        setsockopt(us->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        us->nodelay = true;
-    }
-    return sync_result(us, sendfile(us->fd, fd, off, len));
+    ssize_t n = socket_sendfile(us->fd, !us->nodelay, fd, off, len);
+    us->nodelay = true;
+    return direct_result(us, n);
 }
 
 static void us_reset(eddy_stream *s)
 {
     uring_stream *us = (uring_stream *)s;
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(us->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    socket_abort(us->fd);
     us->aborting = true;
 }
 

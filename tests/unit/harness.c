@@ -77,6 +77,14 @@ char *fx_output(mock_stream *m)
     return copy;
 }
 
+void assert_before(const char *out, const char *first, const char *second)
+{
+    const char *a = strstr(out, first), *b = strstr(out, second);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+}
+
 int count_of(const char *h, const char *needle)
 {
     int n = 0;

@@ -45,6 +45,8 @@ char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed);
 char *fx_output(mock_stream *m);
 /* True once eddy ended its side: closed, or sent FIN and lingers. */
 bool mock_ended(const mock_stream *m);
+/* Asserts both occur in out, first before second (answers in order). */
+void assert_before(const char *out, const char *first, const char *second);
 /* Occurrences of needle in haystack. */
 int count_of(const char *haystack, const char *needle);
 

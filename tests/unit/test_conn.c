@@ -366,11 +366,7 @@ static void slow(eddy_request *req, void *data)
 static void assert_late_then_index(mock_stream *m)
 {
     char *out = fx_output(m);
-    char *late = strstr(out, "late\n");
-    char *index = strstr(out, FX_INDEX);
-    assert_non_null(late);
-    assert_non_null(index);
-    assert_true(late < index);
+    assert_before(out, "late\n", FX_INDEX);
     assert_int_equal(count_of(out, "HTTP/1.1 "), 2);
     free(out);
 }

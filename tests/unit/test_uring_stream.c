@@ -50,19 +50,24 @@ static void on_ready(eddy_stream *s, unsigned events)
 
 typedef struct pair {
     eddy_loop *loop;
+    bool owns_loop;
     eddy_stream *s;
     int peer;
     owner o;
 } pair;
 
-/* A ring-driven stream on one end of a loopback TCP connection. */
-static pair *pair_new(void)
+/* A ring-driven stream on one end of a loopback TCP connection, on
+ * `loop`, or on a loop of its own when that is NULL.  NULL without
+ * io_uring. */
+static pair *pair_on(eddy_loop *loop)
 {
     pair *p = calloc(1, sizeof(*p));
-    p->loop = eddy_loop_new();
+    p->owns_loop = !loop;
+    p->loop = loop ? loop : eddy_loop_new();
     loop_run_once(p->loop, true); /* sets the ring up */
     if (!loop_ring_get(p->loop)) {
-        eddy_loop_free(p->loop);
+        if (p->owns_loop)
+            eddy_loop_free(p->loop);
         free(p);
         return NULL;
     }
@@ -97,12 +102,13 @@ static void pair_free(pair *p)
     if (p->s)
         stream_close(p->s);
     close(p->peer);
-    eddy_loop_free(p->loop);
+    if (p->owns_loop)
+        eddy_loop_free(p->loop);
     free(p);
 }
 
 #define PAIR_OR_SKIP(p)                                                                            \
-    pair *p = pair_new();                                                                          \
+    pair *p = pair_on(NULL);                                                                       \
     if (!p)                                                                                        \
         skip(); /* no io_uring on this kernel */
 
@@ -265,6 +271,16 @@ static size_t fill_socket(pair *p, char *big, size_t cap)
     return off;
 }
 
+/* The peer takes up to `chunk` bytes at a time, without waiting, and the
+ * loop turns once after each. */
+static void peer_take(pair *p, char *got, size_t *have, size_t chunk)
+{
+    ssize_t n = recv(p->peer, got + *have, chunk, MSG_DONTWAIT);
+    if (n > 0)
+        *have += (size_t)n;
+    loop_run_once(p->loop, true);
+}
+
 static void full_socket_keeps_order(void **state)
 {
     (void)state;
@@ -275,21 +291,13 @@ static void full_socket_keeps_order(void **state)
     p->o.events = 0;
     /* The peer reads: WRITABLE comes, and small writes follow in order. */
     size_t have = 0;
-    while (!(p->o.events & STREAM_WRITABLE)) {
-        ssize_t n = recv(p->peer, got + have, sizeof(got) - have, MSG_DONTWAIT);
-        if (n > 0)
-            have += (size_t)n;
-        loop_run_once(p->loop, true);
-    }
+    while (!(p->o.events & STREAM_WRITABLE))
+        peer_take(p, got, &have, sizeof(got) - have);
     for (int i = 0; i < 10; i++) {
         struct iovec v = {big + off, 100};
         ssize_t n;
-        while ((n = stream_writev(p->s, &v, 1, false)) == -EAGAIN) {
-            ssize_t r = recv(p->peer, got + have, sizeof(got) - have, MSG_DONTWAIT);
-            if (r > 0)
-                have += (size_t)r;
-            loop_run_once(p->loop, true);
-        }
+        while ((n = stream_writev(p->s, &v, 1, false)) == -EAGAIN)
+            peer_take(p, got, &have, sizeof(got) - have);
         assert_int_equal(n, 100);
         off += 100;
     }
@@ -310,12 +318,8 @@ static void close_delivers_staged_and_remaining_bytes(void **state)
      * staged write is likely taken only in part. */
     size_t have = 0;
     p->o.events = 0;
-    while (!(p->o.events & STREAM_WRITABLE)) {
-        ssize_t n = recv(p->peer, got + have, 4096, MSG_DONTWAIT);
-        if (n > 0)
-            have += (size_t)n;
-        loop_run_once(p->loop, true);
-    }
+    while (!(p->o.events & STREAM_WRITABLE))
+        peer_take(p, got, &have, 4096);
     struct iovec v = {big + off, RING_SEND_MAX};
     assert_int_equal(stream_writev(p->s, &v, 1, false), RING_SEND_MAX);
     off += RING_SEND_MAX;
@@ -397,35 +401,13 @@ static void more_senders_than_buffers(void **state)
 {
     (void)state;
     enum { N = 100 };
-    pair *first = pair_new();
+    pair *first = pair_on(NULL);
     if (!first)
         skip();
     static pair *ps[N];
     ps[0] = first;
-    /* The others share the first one's loop. */
-    for (int i = 1; i < N; i++) {
-        pair *p = pair_new();
-        assert_non_null(p);
-        stream_close(p->s);
-        eddy_loop_free(p->loop);
-        p->loop = first->loop;
-        int l = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-        socklen_t sl = sizeof(sa);
-        assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        assert_int_equal(listen(l, 1), 0);
-        assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
-        close(p->peer);
-        p->peer = socket(AF_INET, SOCK_STREAM, 0);
-        assert_int_equal(connect(p->peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        int fd = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-        close(l);
-        assert_int_equal(socket_stream_new(p->loop, fd, &p->s), 0);
-        p->s->owner = &p->o;
-        p->s->on_ready = on_ready;
-        ps[i] = p;
-    }
+    for (int i = 1; i < N; i++)
+        assert_non_null(ps[i] = pair_on(first->loop));
     loop_run_once(first->loop, true); /* every receive armed */
     char msg[100];
     fill(msg, sizeof(msg), 0);
@@ -441,12 +423,8 @@ static void more_senders_than_buffers(void **state)
     }
     for (int i = 0; i < N; i++)
         assert_true(ps[i]->o.got_len == sizeof(msg) && pattern_ok(ps[i]->o.got, sizeof(msg)));
-    for (int i = N - 1; i > 0; i--) {
-        stream_close(ps[i]->s);
-        close(ps[i]->peer);
-        free(ps[i]);
-    }
-    pair_free(first);
+    for (int i = N - 1; i >= 0; i--)
+        pair_free(ps[i]); /* the first, which owns the loop, last */
 }
 
 int main(void)
