@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,29 @@ static void limit_holds_new_connections_in_backlog(void **state)
     eddy_loop_free(loop);
 }
 
+/* Accepted sockets carry the listener's send low-water mark. */
+static void accepted_sockets_have_the_notsent_lowat(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    acceptor a = {0};
+    gate_init(&a.gate, loop, 0, took, &a);
+    char bound[64];
+    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    int c = connect_to(bound);
+    turns(loop);
+    assert_int_equal(a.n, 1);
+    int lowat = 0;
+    socklen_t len = sizeof(lowat);
+    assert_int_equal(getsockopt(a.fds[0], IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &len), 0);
+    assert_int_equal(lowat, LISTENER_NOTSENT_LOWAT);
+    close(a.fds[0]);
+    gate_release(&a.gate);
+    gate_close_all(&a.gate);
+    close(c);
+    eddy_loop_free(loop);
+}
+
 static void no_limit_takes_everyone(void **state)
 {
     (void)state;
@@ -133,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(limit_holds_new_connections_in_backlog),
         cmocka_unit_test(no_limit_takes_everyone),
+        cmocka_unit_test(accepted_sockets_have_the_notsent_lowat),
         cmocka_unit_test(host_port_forms),
         cmocka_unit_test(port_in_use_is_an_error),
     };
