@@ -37,7 +37,7 @@ typedef struct uring_stream uring_stream;
 /* What a completion is for: kept in the low bits of its user_data, the
  * rest being the stream it is for (none for the first two). */
 enum { RING_OP_IGNORE = 0, RING_OP_EPOLL = 1, RING_OP_RECV = 2, RING_OP_SEND = 3,
-       RING_OP_POLLOUT = 4, RING_OP_MASK = 7 };
+       RING_OP_POLLOUT = 4, RING_OP_HANGUP = 5, RING_OP_MASK = 7 };
 
 /* A ring watching epfd, or NULL when io_uring cannot be used here. */
 loop_ring *ring_new(int epfd);

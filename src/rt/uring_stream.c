@@ -57,10 +57,14 @@ struct uring_stream {
     bool nodelay : 1;
     bool out_owned : 1; /* out is malloc'd (a remainder), not staged */
     bool out_arena : 1; /* the staging arena out is in */
+    bool hangup_armed : 1; /* a poll watches for the peer leaving */
+    bool fin_seen : 1;     /* that poll saw the peer's FIN: not re-armed */
     int err; /* -errno the socket reported, 0 if none */
 };
+_Static_assert(sizeof(uring_stream) <= 72, "a uring stream is no bigger than an epoll one");
 
 static void sent(uring_stream *us);
+static void cancel(uring_stream *us, unsigned op);
 
 static loop_ring *ring_of(uring_stream *us) { return loop_ring_get(us->base.loop); }
 
@@ -69,7 +73,7 @@ static uint64_t tag(uring_stream *us, unsigned op) { return (uint64_t)(uintptr_t
 static void maybe_free(uring_stream *us)
 {
     if (!us->closed || us->in_cb || us->arm_queued || us->recv_armed || us->send_armed ||
-        us->pollout_armed)
+        us->pollout_armed || us->hangup_armed)
         return;
     if (us->out)
         sent(us); /* a remainder an abortive close dropped */
@@ -109,6 +113,24 @@ void uring_stream_arm(uring_stream *us)
     sqe->buf_group = RING_BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(us, RING_OP_RECV));
     us->recv_armed = true;
+    if (us->hangup_armed)
+        cancel(us, RING_OP_HANGUP); /* the receive reports a reset now */
+}
+
+/* While no receive is armed (the owner holds input, or left data in the
+ * socket) nothing would notice the peer going away: a poll does, so a
+ * held request is aborted on a reset as with the epoll stream.  The poll
+ * also ends at the peer's FIN, which is reported once and not watched
+ * again. */
+static void watch_hangup(uring_stream *us)
+{
+    if (us->hangup_armed || us->recv_armed || us->arm_queued || us->closed || us->eof ||
+        us->err || us->fin_seen)
+        return;
+    struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
+    io_uring_prep_poll_add(sqe, us->fd, POLLRDHUP);
+    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_HANGUP));
+    us->hangup_armed = true;
 }
 
 static void release_input(uring_stream *us)
@@ -184,6 +206,7 @@ static void fire(uring_stream *us, unsigned events)
         us->in = copy;
         us->in_len = len;
     }
+    watch_hangup(us);
 }
 
 static void on_recv(uring_stream *us, int res, unsigned flags)
@@ -308,6 +331,29 @@ static void on_pollout(uring_stream *us, int res)
     fire(us, STREAM_WRITABLE | (res < 0 || (res & (POLLERR | POLLHUP)) ? STREAM_READABLE : 0));
 }
 
+static void on_hangup(uring_stream *us, int res)
+{
+    us->hangup_armed = false;
+    if (us->closed) {
+        maybe_free(us);
+        return;
+    }
+    if (res < 0)
+        return; /* cancelled: a receive is armed again */
+    if (res & (POLLERR | POLLHUP)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(us->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        us->err = err ? -err : -ECONNRESET;
+        fire(us, STREAM_READABLE | STREAM_HUP);
+        return;
+    }
+    /* The FIN: bytes before it may still be in the socket, so this is not
+     * EOF yet; the receive armed once input is taken reports that. */
+    us->fin_seen = true;
+    fire(us, STREAM_READABLE | STREAM_RDHUP);
+}
+
 void uring_stream_complete(uring_stream *us, unsigned op, int res, unsigned flags)
 {
     if (op == RING_OP_RECV)
@@ -316,6 +362,8 @@ void uring_stream_complete(uring_stream *us, unsigned op, int res, unsigned flag
         on_send(us, res);
     else if (op == RING_OP_POLLOUT)
         on_pollout(us, res);
+    else if (op == RING_OP_HANGUP)
+        on_hangup(us, res);
 }
 
 /* ------------------------------------------------------------------ ops -- */
@@ -446,6 +494,8 @@ static void us_close(eddy_stream *s)
         release_input(us);
     if (us->recv_armed)
         cancel(us, RING_OP_RECV);
+    if (us->hangup_armed)
+        cancel(us, RING_OP_HANGUP);
     /* Bytes accepted but not yet sent still go, within ORPHAN_SEND_MS,
      * unless the close is abortive. */
     if (us->pollout_armed) {

@@ -908,6 +908,21 @@ def test_client_resets_before_delayed_answer():
     client_leaves(RawConn.reset)
 
 
+def test_reset_noticed_while_pipelined_input_waits():
+    # A second request sent while /sleep is held waits unread until /sleep
+    # is answered; a reset must still end the connection at once and free
+    # its --max-conns slot for the next client.
+    with start_eddy("--max-conns", "1", "--delay", "/sleep=5") as srv:
+        c = RawConn(srv.addr)
+        c.send(get("/sleep"))
+        time.sleep(0.3)
+        c.send(get("/"))
+        time.sleep(0.3)
+        c.reset()
+        timed_get_index(srv.addr, 2.0, "GET / after the pipelining client reset")
+        srv.check_alive()
+
+
 def test_half_closed_client_still_answered():
     with start_eddy("--delay", "/sleep=0.5") as srv, RawConn(srv.addr) as c:
         c.send(get("/sleep"))

@@ -1,6 +1,6 @@
 /* The io_uring socket stream over real loopback TCP: bytes in order
  * whatever their pacing, input held back while its owner does not read, a
- * bulk upload, EOF and resets; writes staged and sent with the turn,
+ * bulk upload, EOF and resets (also while input is held); writes staged and sent with the turn,
  * -EAGAIN then WRITABLE while one is in flight, a full socket, and closes
  * that still deliver (or, abortive, drop) what was written. */
 #include "harness.h"
@@ -236,6 +236,54 @@ static void peer_reset_is_hup(void **state)
     pair_free(p);
 }
 
+/* A handler holds a request with more input behind it, so no receive is
+ * armed: a reset must still reach the owner. */
+static void held_input_still_notices_reset(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    p->o.reads = false;
+    static const char req[] = "GET / HTTP/1.1\r\n\r\nGET /";
+    assert_int_equal(send(p->peer, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+    TURN_UNTIL(p, p->o.events & STREAM_READABLE);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(p->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(p->peer);
+    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+    TURN_UNTIL(p, p->o.events & STREAM_HUP);
+    /* The held bytes are still there to read, then the reset. */
+    char buf[64];
+    assert_int_equal(stream_read(p->s, buf, sizeof(buf)), (ssize_t)sizeof(req) - 1);
+    assert_int_equal(stream_read(p->s, buf, sizeof(buf)), -ECONNRESET);
+    pair_free(p);
+}
+
+/* The peer's FIN while input is held: told once, and the bytes sent before
+ * it are all read before the EOF. */
+static void held_input_notices_fin_once(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    p->o.reads = false;
+    char msg[3000];
+    fill(msg, sizeof(msg), 0);
+    assert_int_equal(send(p->peer, msg, 100, 0), 100);
+    TURN_UNTIL(p, p->o.events & STREAM_READABLE);
+    assert_int_equal(send(p->peer, msg + 100, sizeof(msg) - 100, 0), (ssize_t)sizeof(msg) - 100);
+    shutdown(p->peer, SHUT_WR);
+    TURN_UNTIL(p, p->o.events & STREAM_RDHUP);
+    unsigned calls = p->o.calls;
+    for (int i = 0; i < 20; i++)
+        loop_run_once(p->loop, true);
+    assert_int_equal(p->o.calls, calls); /* not reported again and again */
+    p->o.reads = true;
+    on_ready(p->s, STREAM_READABLE);
+    TURN_UNTIL(p, p->o.last == 0);
+    assert_int_equal(p->o.got_len, sizeof(msg));
+    assert_true(pattern_ok(p->o.got, p->o.got_len));
+    pair_free(p);
+}
+
 static void write_in_flight_then_writable(void **state)
 {
     (void)state;
@@ -435,6 +483,8 @@ int main(void)
         cmocka_unit_test(bulk_upload_read_whole),
         cmocka_unit_test(peer_end_is_eof),
         cmocka_unit_test(peer_reset_is_hup),
+        cmocka_unit_test(held_input_still_notices_reset),
+        cmocka_unit_test(held_input_notices_fin_once),
         cmocka_unit_test(write_in_flight_then_writable),
         cmocka_unit_test(full_socket_keeps_order),
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
