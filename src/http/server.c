@@ -210,7 +210,7 @@ void server_conn_freed(eddy_server *srv, conn *c, bool gated)
     srv->nconns--;
     if (gated)
         gate_release(&srv->gate);
-    if (srv->shutting_down && srv->nconns == 0)
+    if (srv->shutting_down && srv->nconns == 0 && !srv->settling)
         finish_shutdown(srv);
 }
 
@@ -221,6 +221,16 @@ void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
     if (!srv->shutting_down) {
         srv->shutting_down = true;
         gate_close_all(&srv->gate);
+        /* A request the kernel already received counts as sent before the
+         * shutdown: with io_uring it may be waiting in a completion not yet
+         * dispatched, where the idle check's read cannot see it.  So every
+         * connection is marked first, what the ring holds is delivered
+         * (and answered with Connection: close), then the idle close. */
+        for (conn *c = srv->conns; c; c = c->next)
+            c->draining = true;
+        srv->settling = true;
+        loop_settle(srv->loop);
+        srv->settling = false;
         /* conn_drain may free c: take next first. */
         for (conn *c = srv->conns, *next; c; c = next) {
             next = c->next;

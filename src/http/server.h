@@ -51,6 +51,7 @@ struct eddy_server {
     conn *conns;            /* every connection with an open stream or a held request */
     unsigned nconns;
     bool shutting_down;
+    bool settling;          /* shutdown is delivering input already received */
     eddy_callback on_drained;
     void *drained_data;
     llhttp_settings_t parser_settings;

@@ -113,6 +113,12 @@ void eddy_loop_set_io_uring(eddy_loop *loop, bool enable)
 
 loop_ring *loop_ring_get(const eddy_loop *loop) { return loop->ring; }
 
+void loop_settle(eddy_loop *loop)
+{
+    if (loop->ring)
+        ring_settle(loop->ring);
+}
+
 void loop_hold(eddy_loop *loop, int delta) { loop->strong_io += (size_t)(ssize_t)delta; }
 
 char *loop_scratch(eddy_loop *loop, size_t *len)

@@ -45,6 +45,9 @@ void loop_advance(eddy_loop *loop, uint64_t ms);
 
 /* The loop's io_uring (ring.h), or NULL while it runs on epoll alone. */
 struct loop_ring *loop_ring_get(const eddy_loop *loop);
+/* Delivers socket input the kernel already holds for io_uring streams, so
+ * a caller about to judge connections idle sees it (no-op on epoll). */
+void loop_settle(eddy_loop *loop);
 /* Something other than a registered descriptor keeps run() alive while
  * held (+1), until released (-1). */
 void loop_hold(eddy_loop *loop, int delta);

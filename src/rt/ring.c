@@ -25,6 +25,7 @@ struct loop_ring {
     struct io_uring ring;
     int epfd;
     bool epoll_armed;
+    bool dispatching;
     struct io_uring_buf_ring *br;
     size_t br_bytes;
     char *bufs;
@@ -205,6 +206,7 @@ void ring_enter(loop_ring *r, int timeout_ms)
 bool ring_dispatch(loop_ring *r)
 {
     bool epoll_ready = false;
+    r->dispatching = true;
     for (;;) {
         struct io_uring_cqe *cqes[RING_CQE_BATCH];
         completion got[RING_CQE_BATCH];
@@ -227,5 +229,16 @@ bool ring_dispatch(loop_ring *r)
         if (n < RING_CQE_BATCH)
             break;
     }
+    r->dispatching = false;
     return epoll_ready;
+}
+
+void ring_settle(loop_ring *r)
+{
+    if (r->dispatching)
+        return;
+    io_uring_get_events(&r->ring);
+    /* An epoll collection taken here is not lost: the next ring_enter()
+     * watches the descriptor again and finds it still ready. */
+    ring_dispatch(r);
 }

@@ -59,6 +59,10 @@ void ring_enter(loop_ring *r, int timeout_ms);
 /* Dispatches the completions; true when the epoll descriptor has events
  * to collect (it is watched again from the next ring_enter()). */
 bool ring_dispatch(loop_ring *r);
+/* Dispatches what the kernel already has for the streams (completions
+ * posted, or work it runs when asked), without submitting or waiting;
+ * nothing while completions are being dispatched. */
+void ring_settle(loop_ring *r);
 /* Streams with operations in flight; the loop drains them before freeing
  * the ring. */
 void ring_track(loop_ring *r, int delta);

@@ -1,9 +1,13 @@
 #include "harness.h"
+#include "rt/listener.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,3 +127,17 @@ char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed)
 }
 
 bool mock_ended(const mock_stream *m) { return mock_closed(m) || mock_write_shut(m); }
+
+int connect_tcp(const char *bound)
+{
+    char host[64], port[8];
+    assert_int_equal(parse_host_port(bound, host, sizeof(host), port, sizeof(port)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    /* Completes in the kernel whether or not the server accepts yet: the
+     * backlog holds it. */
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}

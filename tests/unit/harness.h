@@ -49,5 +49,7 @@ bool mock_ended(const mock_stream *m);
 void assert_before(const char *out, const char *first, const char *second);
 /* Occurrences of needle in haystack. */
 int count_of(const char *haystack, const char *needle);
+/* A blocking TCP client socket connected to bound ("127.0.0.1:PORT"). */
+int connect_tcp(const char *bound);
 
 #endif

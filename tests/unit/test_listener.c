@@ -26,19 +26,6 @@ static void took(void *data, int fd)
     a->fds[a->n++] = fd;
 }
 
-static int connect_to(const char *bound)
-{
-    char host[64], port[8];
-    assert_int_equal(parse_host_port(bound, host, sizeof(host), port, sizeof(port)), 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
-    inet_pton(AF_INET, host, &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    /* Completes in the kernel whether or not we accept: the backlog holds it. */
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
 /* A few turns of the real loop, enough for pending accepts to happen. */
 static void turns(eddy_loop *loop)
 {
@@ -56,7 +43,7 @@ static void limit_holds_new_connections_in_backlog(void **state)
     gate_init(&a.gate, loop, 2, took, &a);
     char bound[64];
     assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
-    int c1 = connect_to(bound), c2 = connect_to(bound), c3 = connect_to(bound);
+    int c1 = connect_tcp(bound), c2 = connect_tcp(bound), c3 = connect_tcp(bound);
     turns(loop);
     assert_int_equal(a.n, 2);          /* the third waits in the backlog */
     assert_int_equal(a.gate.active, 2);
@@ -84,7 +71,7 @@ static void accepted_sockets_have_the_notsent_lowat(void **state)
     gate_init(&a.gate, loop, 0, took, &a);
     char bound[64];
     assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
-    int c = connect_to(bound);
+    int c = connect_tcp(bound);
     turns(loop);
     assert_int_equal(a.n, 1);
     int lowat = 0;
@@ -108,7 +95,7 @@ static void no_limit_takes_everyone(void **state)
     assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
     int c[6];
     for (int i = 0; i < 6; i++)
-        c[i] = connect_to(bound);
+        c[i] = connect_tcp(bound);
     turns(loop);
     assert_int_equal(a.n, 6);
     for (int i = 0; i < 6; i++) {
