@@ -19,7 +19,8 @@
  * once this many bytes wait unsent, which makes the kernel push a large
  * body while the sending call runs instead of leaving most of it queued
  * for the peer's ACKs to push from the receiver's side.  Measured with a
- * 1 MiB file: the client reads it 4-7% faster, eddy makes no more calls. */
+ * 1 MiB file: the client reads it about 4% faster (interleaved pairs),
+ * eddy makes no more calls. */
 #define LISTENER_NOTSENT_LOWAT (16 * 1024)
 
 typedef struct listener listener;

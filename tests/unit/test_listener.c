@@ -35,14 +35,21 @@ static void turns(eddy_loop *loop)
     }
 }
 
+/* a accepts on a fresh 127.0.0.1 port (written to bound, 64 bytes) under
+ * limit (0 = none). */
+static void start_accepting(acceptor *a, eddy_loop *loop, unsigned limit, char *bound)
+{
+    gate_init(&a->gate, loop, limit, took, a);
+    assert_int_equal(listener_open(&a->gate, "127.0.0.1:0", bound, 64), 0);
+}
+
 static void limit_holds_new_connections_in_backlog(void **state)
 {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     acceptor a = {0};
-    gate_init(&a.gate, loop, 2, took, &a);
     char bound[64];
-    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    start_accepting(&a, loop, 2, bound);
     int c1 = connect_tcp(bound), c2 = connect_tcp(bound), c3 = connect_tcp(bound);
     turns(loop);
     assert_int_equal(a.n, 2);          /* the third waits in the backlog */
@@ -68,9 +75,8 @@ static void accepted_sockets_have_the_notsent_lowat(void **state)
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     acceptor a = {0};
-    gate_init(&a.gate, loop, 0, took, &a);
     char bound[64];
-    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    start_accepting(&a, loop, 0, bound);
     int c = connect_tcp(bound);
     turns(loop);
     assert_int_equal(a.n, 1);
@@ -90,9 +96,8 @@ static void no_limit_takes_everyone(void **state)
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     acceptor a = {0};
-    gate_init(&a.gate, loop, 0, took, &a);
     char bound[64];
-    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    start_accepting(&a, loop, 0, bound);
     int c[6];
     for (int i = 0; i < 6; i++)
         c[i] = connect_tcp(bound);

@@ -156,6 +156,15 @@ static size_t peer_read(pair *p, char *buf, size_t want)
     return got;
 }
 
+/* The peer leaves abortively: the stream's socket gets a reset. */
+static void reset_peer(pair *p)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(p->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(p->peer);
+    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+}
+
 static void bytes_arrive_in_order_one_at_a_time(void **state)
 {
     (void)state;
@@ -227,10 +236,7 @@ static void peer_reset_is_hup(void **state)
 {
     (void)state;
     PAIR_OR_SKIP(p);
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(p->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(p->peer);
-    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+    reset_peer(p);
     TURN_UNTIL(p, p->o.events & STREAM_HUP);
     assert_int_equal(p->o.last, -ECONNRESET);
     pair_free(p);
@@ -246,10 +252,7 @@ static void held_input_still_notices_reset(void **state)
     static const char req[] = "GET / HTTP/1.1\r\n\r\nGET /";
     assert_int_equal(send(p->peer, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
     TURN_UNTIL(p, p->o.events & STREAM_READABLE);
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(p->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(p->peer);
-    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+    reset_peer(p);
     TURN_UNTIL(p, p->o.events & STREAM_HUP);
     /* The held bytes are still there to read, then the reset. */
     char buf[64];
