@@ -21,7 +21,7 @@ else
   LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 endif
 
-LIB_SRCS := $(wildcard src/rt/*.c src/http/*.c src/files/*.c)
+LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)

@@ -14,12 +14,13 @@
 typedef struct sleeper {
     eddy_timer timer;
     eddy_request *req;
+    eddy_files *files;
 } sleeper;
 
 static void wake(void *data)
 {
     sleeper *s = data;
-    eddy_respond_file(s->req, "/"); /* the same page "/" serves */
+    eddy_files_respond(s->files, s->req, "/"); /* the same page "/" serves */
     free(s);
 }
 
@@ -30,15 +31,15 @@ static void gone(void *data)
     free(s);
 }
 
-static void handle_sleep(eddy_request *req, void *data)
+static void handle_sleep(eddy_request *req, void *files)
 {
-    (void)data;
     sleeper *s = malloc(sizeof(*s));
     if (!s) {
         eddy_respond(req, 503, "text/plain", "busy\n", 5);
         return;
     }
     s->req = req;
+    s->files = files;
     eddy_timer_init(&s->timer, wake, s);
     eddy_timer_start(eddy_request_loop(req), &s->timer, SLEEP_MS);
     eddy_request_on_abort(req, gone, s);
@@ -48,16 +49,21 @@ static void handle_sleep(eddy_request *req, void *data)
 int main(int argc, char **argv)
 {
     const char *addr = argc > 1 ? argv[1] : "127.0.0.1:7878";
-    eddy_config cfg = {.root = argc > 2 ? argv[2] : "www"};
+    eddy_files_config files_cfg = {.root = argc > 2 ? argv[2] : "www"};
     eddy_loop *loop = eddy_loop_new();
+    eddy_files *files;
     eddy_server *srv;
     char bound[80];
     int rc;
-    if (!loop || (rc = eddy_server_new(loop, &cfg, &srv)) < 0) {
+    if (!loop || eddy_files_new(loop, &files_cfg, &files) < 0 ||
+        eddy_server_new(loop, NULL, &srv) < 0) {
         fprintf(stderr, "seed_server: cannot start\n");
         return 2;
     }
-    eddy_server_route(srv, "/sleep", handle_sleep, NULL);
+    /* Everything is a file under the root, except /sleep. */
+    eddy_server_route(srv, &(eddy_route){.path = "/", .prefix = true,
+                                         .handler = eddy_files_handler, .data = files});
+    eddy_server_route(srv, &(eddy_route){.path = "/sleep", .handler = handle_sleep, .data = files});
     if ((rc = eddy_server_listen(srv, addr, bound, sizeof(bound))) < 0) {
         fprintf(stderr, "seed_server: cannot listen on %s\n", addr);
         return 2;
@@ -66,6 +72,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     eddy_loop_run(loop);
     eddy_server_free(srv);
+    eddy_files_free(files);
     eddy_loop_free(loop);
     return 0;
 }

@@ -26,7 +26,7 @@ FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/share/include/llh
 FUZZ_WARN := -Wall -Wextra -Wno-unused-parameter
 FUZZ_LLHTTP_SRC ?= /usr/share/llhttp
 
-FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/http/*.c src/files/*.c)
+FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LLHTTP_OBJS := $(FUZZ_DIR)/obj/llhttp/api.o $(FUZZ_DIR)/obj/llhttp/http.o \
     $(FUZZ_DIR)/obj/llhttp/llhttp.o

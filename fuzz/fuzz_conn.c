@@ -52,6 +52,8 @@
 #define MAX_CONNS 4
 
 static eddy_config cfg;
+static eddy_files_config files_cfg;
+static eddy_files *files; /* of the current input's loop */
 
 /* ---------------------------------------------------------------- routes -- */
 
@@ -118,7 +120,7 @@ static void answer_later(void *data)
         char path[256];
         memcpy(path, q.ptr, q.len);
         path[q.len] = 0;
-        rc = eddy_respond_file(req, path);
+        rc = eddy_files_respond(files, req, path);
     } else {
         char body[32];
         int n = snprintf(body, sizeof(body), "late %u\n", sum);
@@ -214,9 +216,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     for (size_t i = 0; i < sizeof(big_body); i++)
         big_body[i] = (char)('A' + i % 23);
-    cfg = (eddy_config){
+    files_cfg = (eddy_files_config){
         .root = fz_make_root(),
         .mime_types = fz_mime_types_path(),
+        .dotfiles = true,
+        .autoindex = true,
+        .cache_control = "no-cache",
+    };
+    cfg = (eddy_config){
         .max_request_line = 1024,
         .max_header_bytes = 2048,
         .max_headers = 30,
@@ -224,9 +231,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .header_ms = 3000,
         .keepalive_ms = 5000,
         .send_ms = 4000,
-        .dotfiles = true,
-        .autoindex = true,
-        .cache_control = "no-cache",
     };
     return 0;
 }
@@ -249,13 +253,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     loop_use_virtual_clock(loop, 1000);
     eddy_server *srv;
     FZ_SETUP(eddy_server_new(loop, &cfg, &srv) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/slow", slow, NULL) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/slowbig", slow_big, NULL) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/hold", hold_noabort, NULL) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/big", big, NULL) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/hi", hi, NULL) == 0);
-    FZ_SETUP(eddy_server_route_body(srv, "/echo", echo, NULL) == 0);
-    FZ_SETUP(eddy_server_route_body(srv, "/slowbody", slow, NULL) == 0);
+    FZ_SETUP(fz_serve_files(srv, loop, &files_cfg, &files) == 0);
+    FZ_SETUP(fz_route(srv, "/slow", slow, false) == 0);
+    FZ_SETUP(fz_route(srv, "/slowbig", slow_big, false) == 0);
+    FZ_SETUP(fz_route(srv, "/hold", hold_noabort, false) == 0);
+    FZ_SETUP(fz_route(srv, "/big", big, false) == 0);
+    FZ_SETUP(fz_route(srv, "/hi", hi, false) == 0);
+    FZ_SETUP(fz_route(srv, "/echo", echo, true) == 0);
+    FZ_SETUP(fz_route(srv, "/slowbody", slow, true) == 0);
 
     mock_stream *mocks[MAX_CONNS] = {0};
     size_t nmocks = 0, cur = 0;
@@ -368,6 +373,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(drained, "shutdown never reported drained");
 
     eddy_server_free(srv);
+    eddy_files_free(files);
     loop_advance(loop, 0);
     eddy_loop_free(loop);
     for (size_t i = 0; i < nmocks; i++)

@@ -18,6 +18,7 @@
 #include "fuzz_support.h"
 
 #include "files/path.h"
+#include "core/path.h"
 
 static void check_rel(const resolved_path *rp, bool dotfiles, bool input_has_nul)
 {
@@ -64,9 +65,10 @@ static int hexv(unsigned char c)
     return -1;
 }
 
-/* Walks the segments as they are decoded (so a bad escape after a refused
- * segment is the refusal, as in path_resolve): 400 for a bad escape or
- * %00, 404 for a dot segment with dotfiles off.  No length limits except
+/* Walks the segments as they are decoded: 400 for a bad escape or %00
+ * anywhere; then, on the path left once dot segments are gone (as the core
+ * decodes it before the file server sees it), 404 for a segment starting
+ * with '.' with dotfiles off.  No length limits except
  * the buffer; the caller compares only where path_resolve's limits cannot
  * have mattered (max_seg and max_len tell). */
 static void reference(const uint8_t *in, size_t len, bool dotfiles, ref_result *r)
@@ -115,10 +117,6 @@ static void reference(const uint8_t *in, size_t len, bool dotfiles, ref_result *
                 r->len--;
             continue;
         }
-        if (seg[0] == '.' && !dotfiles) {
-            r->status = 404;
-            return;
-        }
         if (r->len)
             r->rel[r->len++] = '/';
         memcpy(r->rel + r->len, seg, sl);
@@ -126,6 +124,11 @@ static void reference(const uint8_t *in, size_t len, bool dotfiles, ref_result *
         if (r->len > r->max_len)
             r->max_len = r->len;
     }
+    for (size_t k = 0; !dotfiles && k < r->len; k++)
+        if (r->rel[k] == '.' && (k == 0 || r->rel[k - 1] == '/')) {
+            r->status = 404;
+            return;
+        }
     if (r->len == 0)
         r->rel[r->len++] = '.';
     r->rel[r->len] = 0;
@@ -150,6 +153,23 @@ static size_t encode(const char *rel, char *out)
     return n;
 }
 
+/* A request path's two steps: decoded once by the core (path_normalize),
+ * then made root-relative by the file server.  *slash: whether the decoded
+ * path ends with '/', as trailing_slash must say. */
+static int resolve(const char *in, size_t size, bool dotfiles, resolved_path *out, bool *slash)
+{
+    static char decoded[70000];
+    size_t n;
+    if (size + 2 > sizeof(decoded))
+        return 404;
+    int st = path_normalize(in, size, decoded, &n);
+    if (st)
+        return st;
+    if (slash)
+        *slash = decoded[n - 1] == '/';
+    return path_resolve(decoded, n, dotfiles, out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static resolved_path off, on, again;
@@ -160,13 +180,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&off, 0xA5, sizeof(off));
     memset(&on, 0x5A, sizeof(on));
-    int st_off = path_resolve(in, size, false, &off);
-    int st_on = path_resolve(in, size, true, &on);
+    bool slash = false;
+    int st_off = resolve(in, size, false, &off, &slash);
+    int st_on = resolve(in, size, true, &on, NULL);
     FZ_CHECK(st_off == 0 || st_off == 400 || st_off == 404, "status %d", st_off);
     FZ_CHECK(st_on == 0 || st_on == 400 || st_on == 404, "status %d", st_on);
     FZ_CHECK(!has_nul || (st_off != 0 && st_on != 0), "resolved an input holding a NUL");
 
-    bool slash = size == 0 || in[size - 1] == '/';
     if (st_off == 0) {
         check_rel(&off, false, has_nul);
         FZ_CHECK(off.trailing_slash == slash, "trailing_slash %d", off.trailing_slash);
@@ -186,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((k ? st_on : st_off) != 0 || has_nul)
             continue;
         size_t n = encode(rp->rel, enc);
-        int st = path_resolve(enc, n, k, &again);
+        int st = resolve(enc, n, k, &again, NULL);
         FZ_CHECK(st == 0 && strcmp(again.rel, rp->rel) == 0,
                  "'%s' re-resolves to %d '%s'", rp->rel, st, st == 0 ? again.rel : "");
     }

@@ -20,6 +20,7 @@
 #include "rt/mock_stream.h"
 
 static eddy_config cfg;
+static eddy_files_config files_cfg;
 
 /* A routed handler answering at once, from what it reads of the request:
  * every view the API offers is walked byte by byte (ASan checks each one
@@ -59,15 +60,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    cfg = (eddy_config){
+    files_cfg = (eddy_files_config){
         .root = fz_make_root(),
         .mime_types = fz_mime_types_path(),
+        .autoindex = true,
+        .cache_control = "max-age=60",
+    };
+    cfg = (eddy_config){
         .max_request_line = 1024,
         .max_header_bytes = 2048,
         .max_headers = 20,
         .max_body = 4096,
-        .autoindex = true,
-        .cache_control = "max-age=60",
     };
     return 0;
 }
@@ -81,7 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     loop_use_virtual_clock(loop, 1000);
     eddy_server *srv;
     FZ_SETUP(eddy_server_new(loop, &cfg, &srv) == 0);
-    FZ_SETUP(eddy_server_route(srv, "/echo", echo, NULL) == 0);
+    eddy_files *files;
+    FZ_SETUP(fz_serve_files(srv, loop, &files_cfg, &files) == 0);
+    FZ_SETUP(fz_route(srv, "/echo", echo, false) == 0);
 
     mock_stream *m = mock_stream_new(loop);
     FZ_SETUP(m);
@@ -111,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(mock_closed(m), "stream not closed after a reset");
 
     eddy_server_free(srv);
+    eddy_files_free(files);
     loop_advance(loop, 0);
     eddy_loop_free(loop);
     mock_stream_free(m);

@@ -7,6 +7,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include "eddy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -321,6 +323,24 @@ static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool al
         p = next;
     }
     return s;
+}
+
+/* Routes an exact path to h (with the whole body when body). */
+static inline int fz_route(eddy_server *srv, const char *path, eddy_handler h, bool body)
+{
+    eddy_route r = {.path = path, .body = body, .handler = h};
+    return eddy_server_route(srv, &r);
+}
+
+/* A file server for fz_root routed at "/", as the eddy program has. */
+static inline int fz_serve_files(eddy_server *srv, eddy_loop *loop, const eddy_files_config *c,
+                                 eddy_files **out)
+{
+    int rc = eddy_files_new(loop, c, out);
+    if (rc < 0)
+        return rc;
+    eddy_route r = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = *out};
+    return eddy_server_route(srv, &r);
 }
 
 #endif

@@ -89,7 +89,6 @@ typedef void (*eddy_handler)(eddy_request *req, void *data);
 typedef void (*eddy_log_fn)(void *data, const char *message);
 
 typedef struct eddy_config {
-    const char *root;          /* directory served as files; default "www" */
     unsigned max_conns;        /* connections handled at once; 0 = no limit.
                                   At the limit eddy stops accepting and lets
                                   new connections wait in the kernel backlog. */
@@ -104,14 +103,13 @@ typedef struct eddy_config {
     unsigned header_ms;        /* a whole request head, from its first byte; 30 s */
     unsigned keepalive_ms;     /* idle between requests; 75 s */
     unsigned send_ms;          /* a response the client stops taking; 60 s */
-    /* Files. */
-    bool dotfiles;             /* serve names starting with '.'; default: 404 */
-    bool autoindex;            /* list directories without index.html; default: 404 */
-    const char *cache_control; /* Cache-Control value for files; NULL: none */
-    const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
     /* Access log: a line per response in the combined log format, appended
      * to this file ("-": standard output); NULL: none. */
     const char *access_log;
+    /* Fields added to every response, each "Name: value" (--header); at
+     * most 64, checked as eddy_response_field checks (-EINVAL, -EPERM). */
+    const char *const *response_fields;
+    unsigned nresponse_fields;
     /* Where events go (see eddy_log_fn); NULL: nowhere. */
     eddy_log_fn log;
     void *log_data;
@@ -136,14 +134,33 @@ void eddy_server_free(eddy_server *srv);
  * written to bound (e.g. "127.0.0.1:40123") when bound is not NULL. */
 int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len);
 
-/* Routes requests whose path is exactly `path` to handler.  Anything not
- * routed is served as a file under the root. */
-int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data);
+/* A route: which requests go to a handler.  Paths are matched against the
+ * request's decoded path (see eddy_request_path), so "/%73leep" and
+ * "/x/../sleep" both reach a "/sleep" route.  Order of matching:
+ *   1. an exact route for the path (prefix false);
+ *   2. else the longest prefix route that covers it; a prefix covers its
+ *      own path and what lies below it at a segment boundary ("/api" takes
+ *      "/api" and "/api/v1", not "/apix"; "/" takes everything);
+ *   3. else 404.
+ * The route found decides alone: a method it does not take gets 405 with
+ * Allow listing its methods (OPTIONS gets 204 with the same Allow), never
+ * another route.  OPTIONS * is answered 204; CONNECT, which names no path,
+ * 405. */
+typedef struct eddy_route {
+    const char *path;          /* begins with '/' */
+    bool prefix;               /* the path and everything below it */
+    const char *methods;       /* "GET, POST" (GET brings HEAD); NULL: every method */
+    bool body;                 /* eddy reads the whole body (up to max_body; beyond
+                                  it 413 and no call) before the handler runs:
+                                  see eddy_request_body.  Other routes' bodies are
+                                  read past and dropped. */
+    eddy_handler handler;
+    void *data;
+} eddy_route;
 
-/* Like eddy_server_route, and the handler gets the request's body too
- * (eddy_request_body): eddy reads all of it before the handler runs, up to
- * the body limit (beyond it: 413, and the handler is not called). */
-int eddy_server_route_body(eddy_server *srv, const char *path, eddy_handler handler, void *data);
+/* Adds a route (copied).  -EINVAL for a path not starting with '/', no
+ * handler or a bad method list; -EEXIST for a path (and kind) already routed. */
+int eddy_server_route(eddy_server *srv, const eddy_route *route);
 
 /* Graceful stop: closes the listeners now, closes idle connections, lets
  * requests in flight finish (including those a handler answers later), and
@@ -163,9 +180,13 @@ typedef struct eddy_str {
 } eddy_str;
 
 eddy_str eddy_request_method(const eddy_request *req);
-/* The path of the target, still percent-encoded, without the query. */
+/* The request target exactly as received (path and query, percent-encoded). */
+eddy_str eddy_request_target(const eddy_request *req);
+/* The path routing saw: percent-decoded, dot segments removed, "//"
+ * merged, never above "/" (an encoded slash separates segments like a
+ * slash).  "*" for OPTIONS *. */
 eddy_str eddy_request_path(const eddy_request *req);
-/* The query after '?', or an empty view. */
+/* The query after '?', still percent-encoded, or an empty view. */
 eddy_str eddy_request_query(const eddy_request *req);
 /* The first field named `name` (case-insensitive); ptr is NULL when absent. */
 eddy_str eddy_request_header(const eddy_request *req, const char *name);
@@ -180,12 +201,47 @@ eddy_str eddy_request_body(const eddy_request *req);
  * Without one, the request stays valid and answering it does nothing. */
 void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
 
+/* Adds a field to the response req is about to get (from eddy_respond,
+ * eddy_files_respond or eddy_stream_start), after the fields eddy and the
+ * operator add.  Both strings are copied.  Returns 0, or:
+ *   -EINVAL   name is not a token, or value holds CR, LF, NUL or another
+ *             control, or begins or ends with a space (never sent);
+ *   -EPERM    a field eddy owns: Content-Length, Transfer-Encoding,
+ *             Connection, Keep-Alive, Upgrade, TE, Trailer,
+ *             Proxy-Connection, Date, Server, Content-Type;
+ *   -ENOSPC   more than 64 fields;  -ENOMEM;  -EALREADY once answered. */
+int eddy_response_field(eddy_request *req, const char *name, const char *value);
+
 /* Answers with a body held in memory; body is copied.  content_type may be
  * NULL (no Content-Type).  Returns 0, or -EALREADY if already answered. */
 int eddy_respond(eddy_request *req, int status, const char *content_type,
                  const void *body, size_t len);
-/* Answers as the file server would for `path` (a URL path like "/"). */
-int eddy_respond_file(eddy_request *req, const char *path);
+/* --------------------------------------------------------------- files -- */
+
+/* The file server: a handler like any other, registered for the paths it
+ * serves (typically the prefix "/").  GET and HEAD are served with
+ * validators, conditionals, ranges and precompressed copies; OPTIONS gets
+ * 204 and other methods 405 (Allow: GET, HEAD, OPTIONS). */
+typedef struct eddy_files eddy_files;
+
+typedef struct eddy_files_config {
+    const char *root;          /* directory served; default "www" */
+    bool dotfiles;             /* serve names starting with '.'; default: 404 */
+    bool autoindex;            /* list directories without index.html; default: 404 */
+    const char *cache_control; /* Cache-Control value for files; NULL: none */
+    const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
+} eddy_files_config;
+
+/* A file server for one loop (it keeps open files cached, unlocked).  Its
+ * strings are copied.  -ENOENT and the like when root cannot be opened. */
+int eddy_files_new(eddy_loop *loop, const eddy_files_config *config, eddy_files **out);
+/* After the servers whose routes use it. */
+void eddy_files_free(eddy_files *files);
+/* The handler: route it with data = the eddy_files. */
+void eddy_files_handler(eddy_request *req, void *files);
+/* Answers req as the file server would for `path` (a URL path like "/",
+ * percent-encoded).  -EALREADY if already answered. */
+int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
 
 #ifdef __cplusplus
 }

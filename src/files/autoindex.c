@@ -1,5 +1,6 @@
 #include "files/autoindex.h"
 #include "files/path.h"
+#include "core/path.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #ifndef EDDY_FILES_FILE_CACHE_H
 #define EDDY_FILES_FILE_CACHE_H
 
-#include "http/conn.h"
+#include "core/response.h"
 #include <stdint.h>
 #include <sys/stat.h>
 

@@ -4,8 +4,6 @@
 #include "files/encoding.h"
 #include "files/mime.h"
 #include "files/range.h"
-#include "http/response.h"
-#include "http/server.h"
 #include "rt/loop.h"
 
 #include <errno.h>
@@ -15,13 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Room for the fields a file response adds (validators, Vary, coding,
- * Content-Range) besides Cache-Control, whose length the operator sets. */
-#define FILE_FIELDS_BYTES 320
+/* The most fields a file response adds: ETag, Last-Modified, Vary,
+ * Content-Encoding, Cache-Control, and Content-Range or Accept-Ranges. */
+#define FILE_FIELDS_MAX 6
 
 /* REL.suffix from the cache when it is a regular file not older than the
  * original: a stale precompressed copy must never be served in its place. */
-static cached_file *find_variant(eddy_server *srv, const char *rel, const char *suffix,
+static cached_file *find_variant(eddy_files *fs, const char *rel, const char *suffix,
                                  const struct stat *orig)
 {
     char path[4096 + 8];
@@ -31,7 +29,7 @@ static cached_file *find_variant(eddy_server *srv, const char *rel, const char *
         return NULL;
     memcpy(path, rel, rl);
     memcpy(path + rl, suffix, sl + 1);
-    if (file_cache_get(srv->files, path, eddy_loop_now(srv->loop), &v) < 0)
+    if (file_cache_get(fs->cache, path, eddy_loop_now(fs->loop), &v) < 0)
         return NULL;
     const struct stat *st = &v->st;
     if (st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
@@ -51,16 +49,15 @@ static void release_if(cached_file *f)
 /* Picks the representation: the file itself, or its .br / .gz copy when
  * the client accepts that coding.  Returns the coding's name (NULL for
  * identity); *vary tells whether any variant exists. */
-static const char *choose_variant(eddy_request *req, const char *rel, eddy_str ae, cached_file **f,
+static const char *choose_variant(eddy_files *fs, const char *rel, eddy_str ae, cached_file **f,
                                   bool *vary)
 {
-    eddy_server *srv = req->c->srv;
-    uint64_t now = eddy_loop_now(srv->loop);
+    uint64_t now = eddy_loop_now(fs->loop);
     *vary = false;
     if (now < (*f)->no_variants_until)
         return NULL;
-    cached_file *br = find_variant(srv, rel, ".br", &(*f)->st);
-    cached_file *gz = find_variant(srv, rel, ".gz", &(*f)->st);
+    cached_file *br = find_variant(fs, rel, ".br", &(*f)->st);
+    cached_file *gz = find_variant(fs, rel, ".gz", &(*f)->st);
     *vary = br || gz;
     if (!*vary) /* most files have none: ask again when entries revalidate */
         (*f)->no_variants_until = now + FILE_CACHE_REVALIDATE_MS;
@@ -111,35 +108,35 @@ static enum cond_result evaluate_conditions(const eddy_str *fv, const char *etag
     return cond_evaluate(&f, true, etag, elen, mtime);
 }
 
-static char *append(char *p, const char *s, size_t n)
+/* Answers with len bytes of f from off: from memory for a small file
+ * (they join the head in one write), else from the file.  Takes f. */
+static void send_file_body(eddy_request *req, response *resp, cached_file *f, uint64_t off,
+                           uint64_t len)
 {
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* Sends len bytes of f from off: from memory for a small file (they join
- * the head in one write), else with sendfile.  Takes f. */
-static void send_body(conn *c, cached_file *f, uint64_t off, uint64_t len)
-{
-    const char *data = file_cache_data(f);
+    const char *data = req->is_head ? NULL : file_cache_data(f);
     if (data) {
-        conn_queue(c, data + off, len);
+        resp->data = data + off;
+        resp->data_len = len;
+        response_send(req, resp);
         file_cache_release(f);
-    } else {
-        conn_queue_file(c, &f->body, (off_t)off, (off_t)len);
+        return;
     }
+    resp->file = &f->body;
+    resp->file_off = (off_t)off;
+    resp->file_len = (off_t)len;
+    response_send(req, resp);
 }
 
 /* 206 with several ranges: multipart/byteranges, each part its own head. */
-static void send_multipart(eddy_request *req, cached_file *f, const char *ctype, const byte_range *r,
-                           size_t n, uint64_t size, const char *fields)
+static void send_multipart(eddy_files *fs, eddy_request *req, response *resp, cached_file *f,
+                           const byte_range *r, size_t n, uint64_t size)
 {
-    conn *c = req->c;
+    const char *ctype = resp->content_type;
     char boundary[40];
     /* Unique per response so no body can contain it by chance. */
     snprintf(boundary, sizeof(boundary), "eddy-%016llx%08x",
-             (unsigned long long)eddy_loop_now(c->srv->loop) ^ (unsigned long long)size,
-             c->srv->multipart_seq++);
+             (unsigned long long)eddy_loop_now(fs->loop) ^ (unsigned long long)size,
+             fs->multipart_seq++);
     size_t bytes = range_multipart_tail(NULL, 0, boundary);
     for (size_t i = 0; i < n; i++)
         bytes += range_part_head(NULL, 0, boundary, ctype, &r[i], size);
@@ -147,7 +144,7 @@ static void send_multipart(eddy_request *req, cached_file *f, const char *ctype,
     file_parts *fp = malloc(sizeof(*fp) + (n + 1) * sizeof(file_part) + bytes + 1);
     if (!fp) {
         file_cache_release(f);
-        response_error(c, 500);
+        response_simple(req, 503, NULL, 0);
         return;
     }
     fp->n = n + 1;
@@ -167,85 +164,72 @@ static void send_multipart(eddy_request *req, cached_file *f, const char *ctype,
     }
     char ctype_mp[80];
     snprintf(ctype_mp, sizeof(ctype_mp), "multipart/byteranges; boundary=%s", boundary);
-    response_head(c, 206, ctype_mp, (int64_t)range_multipart_length(boundary, ctype, r, n, size),
-                  fields);
-    conn_queue_file_parts(c, &f->body, fp);
-    conn_response_done(c);
+    resp->status = 206;
+    resp->content_type = ctype_mp;
+    resp->content_length = (int64_t)range_multipart_length(boundary, ctype, r, n, size);
+    resp->file = &f->body;
+    resp->parts = fp;
+    response_send(req, resp);
 }
 
-void file_respond(eddy_request *req, cached_file *f, const char *rel, int status)
+void file_respond(eddy_files *fs, eddy_request *req, cached_file *f, const char *rel, int status)
 {
-    conn *c = req->c;
-    eddy_server *srv = c->srv;
     if (!f->content_type)
-        f->content_type = mime_table_lookup(srv->mime, rel);
+        f->content_type = mime_table_lookup(fs->mime, rel);
     const char *ctype = f->content_type;
+    response resp = {.status = status, .content_type = ctype, .content_length = f->st.st_size};
     if (status != 200) {
         /* An error page: the status is the point, not the file. */
-        response_head(c, status, ctype, f->st.st_size, NULL);
-        if (req->is_head)
-            file_cache_release(f);
-        else
-            send_body(c, f, 0, (uint64_t)f->st.st_size);
-        conn_response_done(c);
+        send_file_body(req, &resp, f, 0, (uint64_t)f->st.st_size);
         return;
     }
     eddy_str fv[F_COUNT];
     request_fields(req, field_names, fv, F_COUNT);
     bool vary;
-    const char *coding = choose_variant(req, rel, fv[F_ACCEPT_ENCODING], &f, &vary);
+    const char *coding = choose_variant(fs, rel, fv[F_ACCEPT_ENCODING], &f, &vary);
     const struct stat *st = &f->st;
     file_cache_validators(f);
     const char *etag = f->etag;
     size_t elen = f->etag_len;
     /* A modification time in the future is not a date we can vouch for:
      * Last-Modified is then the response's Date (RFC 9110 §8.8.2.1). */
-    time_t now = loop_wall_sec(srv->loop);
+    time_t now = loop_wall_sec(fs->loop);
     time_t mtime = st->st_mtim.tv_sec > now ? now : st->st_mtim.tv_sec;
-    const char *last_modified = mtime == st->st_mtim.tv_sec ? f->last_modified : server_date(srv);
-    size_t cc_len = srv->cache_control_len;
-    char stack_fields[FILE_FIELDS_BYTES + 256];
-    char *fields = stack_fields;
-    size_t cap = FILE_FIELDS_BYTES + cc_len + 32;
-    if (cap > sizeof(stack_fields) && !(fields = malloc(cap))) {
-        file_cache_release(f);
-        response_error(c, 500);
-        return;
+    char now_date[30];
+    const char *last_modified = f->last_modified;
+    if (mtime != st->st_mtim.tv_sec) {
+        http_date_format(now, now_date);
+        last_modified = now_date;
     }
     /* Fields every answer about this representation carries, 304 included;
-     * put together from pieces rendered once per file version. */
-    char *p = fields;
-    p = append(p, "ETag: ", 6);
-    p = append(p, etag, elen);
-    p = append(p, "\r\nLast-Modified: ", 17);
-    p = append(p, last_modified, 29);
-    p = append(p, "\r\n", 2);
+     * their values were rendered once per file version. */
+    resp_field fields[FILE_FIELDS_MAX];
+    size_t n = 0;
+    fields[n++] = (resp_field){"ETag", etag, 4, (uint32_t)elen};
+    fields[n++] = (resp_field){"Last-Modified", last_modified, 13, 29};
     if (vary)
-        p = append(p, "Vary: Accept-Encoding\r\n", 23);
-    if (coding) {
-        p = append(p, "Content-Encoding: ", 18);
-        p = append(p, coding, strlen(coding));
-        p = append(p, "\r\n", 2);
-    }
-    if (cc_len) {
-        p = append(p, "Cache-Control: ", 15);
-        p = append(p, srv->cache_control, cc_len);
-        p = append(p, "\r\n", 2);
-    }
-    *p = 0;
-    int n = (int)(p - fields);
+        fields[n++] = FIELD_LIT("Vary", "Accept-Encoding");
+    if (coding)
+        fields[n++] = (resp_field){"Content-Encoding", coding, 16, (uint32_t)strlen(coding)};
+    if (fs->cache_control_len)
+        fields[n++] = (resp_field){"Cache-Control", fs->cache_control, 13,
+                              (uint32_t)fs->cache_control_len};
+    resp.fields = fields;
+    resp.nfields = n;
+    resp.content_length = st->st_size; /* of the representation chosen */
     uint64_t size = (uint64_t)st->st_size;
+    char content_range[80];
 
     switch (evaluate_conditions(fv, etag, elen, mtime)) {
     case COND_NOT_MODIFIED:
         file_cache_release(f);
-        response_head(c, 304, NULL, -1, fields);
-        conn_response_done(c);
-        goto out;
+        resp.status = 304;
+        response_send(req, &resp);
+        return;
     case COND_PRECONDITION_FAILED:
         file_cache_release(f);
-        response_simple(req, 412, NULL);
-        goto out;
+        response_simple(req, 412, NULL, 0);
+        return;
     case COND_PROCEED:
         break;
     }
@@ -253,43 +237,38 @@ void file_respond(eddy_request *req, cached_file *f, const char *rel, int status
     eddy_str range = fv[F_RANGE], if_range = fv[F_IF_RANGE];
     /* Range applies to GET only (RFC 9110 §14.2); If-Range that does not
      * match asks for the whole representation instead. */
-    if (range.ptr && c->parser.method == HTTP_GET &&
+    if (range.ptr && req->method_id == METHOD_GET &&
         (!if_range.ptr || cond_if_range(if_range.ptr, if_range.len, etag, elen, mtime))) {
         byte_range r[RANGE_MAX_PARTS];
         size_t nr;
         switch (range_parse(range.ptr, range.len, size, r, RANGE_MAX_PARTS, &nr)) {
         case RANGE_UNSATISFIABLE: {
             file_cache_release(f);
-            snprintf(fields + n, cap - (size_t)n, "Content-Range: bytes */%llu\r\n",
-                     (unsigned long long)size);
-            response_simple(req, 416, fields);
-            goto out;
+            int len = snprintf(content_range, sizeof(content_range), "bytes */%llu",
+                               (unsigned long long)size);
+            fields[n++] = (resp_field){"Content-Range", content_range, 13, (uint32_t)len};
+            response_simple(req, 416, fields, n);
+            return;
         }
         case RANGE_OK:
             if (nr == 1) {
-                snprintf(fields + n, cap - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
-                         (unsigned long long)r[0].first, (unsigned long long)r[0].last,
-                         (unsigned long long)size);
-                uint64_t len = r[0].last - r[0].first + 1;
-                response_head(c, 206, ctype, (int64_t)len, fields);
-                send_body(c, f, r[0].first, len);
-                conn_response_done(c);
+                int len = snprintf(content_range, sizeof(content_range), "bytes %llu-%llu/%llu",
+                                   (unsigned long long)r[0].first, (unsigned long long)r[0].last,
+                                   (unsigned long long)size);
+                fields[n++] = (resp_field){"Content-Range", content_range, 13, (uint32_t)len};
+                resp.nfields = n;
+                resp.status = 206;
+                resp.content_length = (int64_t)byte_range_len(&r[0]);
+                send_file_body(req, &resp, f, r[0].first, byte_range_len(&r[0]));
             } else {
-                send_multipart(req, f, ctype, r, nr, size, fields);
+                send_multipart(fs, req, &resp, f, r, nr, size);
             }
-            goto out;
+            return;
         case RANGE_IGNORE:
             break;
         }
     }
-    memcpy(fields + n, "Accept-Ranges: bytes\r\n", 23);
-    response_head(c, 200, ctype, st->st_size, fields);
-    if (req->is_head)
-        file_cache_release(f);
-    else
-        send_body(c, f, 0, size);
-    conn_response_done(c);
-out:
-    if (fields != stack_fields)
-        free(fields);
+    fields[n++] = FIELD_LIT("Accept-Ranges", "bytes");
+    resp.nfields = n;
+    send_file_body(req, &resp, f, 0, size);
 }

@@ -2,17 +2,6 @@
 
 #include <string.h>
 
-int path_hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int path_resolve(const char *in, size_t len, bool allow_dotfiles, resolved_path *out)
 {
     char *rel = out->rel;
@@ -20,30 +9,15 @@ int path_resolve(const char *in, size_t len, bool allow_dotfiles, resolved_path 
     size_t n = 0;          /* bytes in rel */
     size_t i = 0;
     out->trailing_slash = len == 0 || in[len - 1] == '/';
-    /* Walk segments of the decoded path.  Decoding happens per byte as we
-     * go, so an encoded slash (%2F) ends a segment like a real one and an
-     * encoded dot counts as a dot: both see the same dot-segment rules. */
+    /* Walk the segments; dot segments are gone already, but ".." is still
+     * popped here so no input, however it came, can climb out. */
     while (i <= len) {
         char seg[256];
         size_t sl = 0;
         while (i < len && in[i] != '/') {
-            char ch = in[i];
-            if (ch == '%') {
-                int hi = i + 2 < len ? path_hex_value(in[i + 1]) : -1;
-                int lo = i + 2 < len ? path_hex_value(in[i + 2]) : -1;
-                if (hi < 0 || lo < 0)
-                    return 400;
-                ch = (char)(hi << 4 | lo);
-                i += 3;
-                if (ch == '\0')
-                    return 400;
-                if (ch == '/')
-                    break; /* an encoded slash separates like a slash */
-            } else {
-                if (ch == '\0')
-                    return 400; /* a raw NUL, as an encoded one */
-                i++;
-            }
+            char ch = in[i++];
+            if (ch == '\0')
+                return 400;
             if (sl + 1 >= sizeof(seg))
                 return 404; /* NAME_MAX is 255 */
             seg[sl++] = ch;

@@ -10,13 +10,10 @@ typedef struct resolved_path {
     bool trailing_slash; /* the URL named a directory */
 } resolved_path;
 
-/* Percent-decodes url_path and removes dot segments (never above the
- * root).  Returns 0, 400 for a malformed escape or an encoded NUL, 404 for
- * a path too long to be a file here or, unless allow_dotfiles, one with a
- * segment starting with '.'. */
-int path_resolve(const char *url_path, size_t len, bool allow_dotfiles, resolved_path *out);
-
-/* The value of one hex digit of a %XX escape, or -1. */
-int path_hex_value(char ch);
+/* Turns a decoded path (core/path.h: escapes and dot segments already
+ * resolved) into one relative to the root, never above it.  Returns 0, 400
+ * for a NUL, 404 for a path too long to be a file here or, unless
+ * allow_dotfiles, one with a segment starting with '.'. */
+int path_resolve(const char *path, size_t len, bool allow_dotfiles, resolved_path *out);
 
 #endif

@@ -2,8 +2,8 @@
 #include "files/autoindex.h"
 #include "files/file_response.h"
 #include "files/path.h"
-#include "http/response.h"
-#include "http/server.h"
+#include "core/path.h"
+#include "rt/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,69 +79,82 @@ int static_open_checked(int dirfd, const char *rel)
     return fd;
 }
 
-static int cache_get(eddy_request *req, const char *rel, cached_file **f)
+static int cache_get(eddy_files *fs, const char *rel, cached_file **f)
 {
-    eddy_server *srv = req->c->srv;
-    return file_cache_get(srv->files, rel, eddy_loop_now(srv->loop), f);
+    return file_cache_get(fs->cache, rel, eddy_loop_now(fs->loop), f);
 }
 
-static void not_found(eddy_request *req)
+static void not_found(eddy_files *fs, eddy_request *req)
 {
-    conn *c = req->c;
     cached_file *f;
-    if (cache_get(req, "404.html", &f) == 0) {
-        file_respond(req, f, "404.html", 404);
+    if (cache_get(fs, "404.html", &f) == 0) {
+        file_respond(fs, req, f, "404.html", 404);
         return;
     }
-    response_head(c, 404, "text/html; charset=utf-8", sizeof(builtin_404) - 1, NULL);
-    if (!req->is_head)
-        conn_queue(c, builtin_404, sizeof(builtin_404) - 1);
-    conn_response_done(c);
+    response resp = {
+        .status = 404,
+        .content_type = "text/html; charset=utf-8",
+        .content_length = sizeof(builtin_404) - 1,
+        .data = builtin_404,
+        .data_len = sizeof(builtin_404) - 1,
+    };
+    response_send(req, &resp);
 }
 
 /* A directory named without its trailing slash: send the client to the
  * slash form so relative links in its index resolve (query kept). */
-static void redirect_to_slash(eddy_request *req, const char *path, size_t len)
+/* A directory named without its trailing slash: send the client to the
+ * slash form so relative links in its index resolve.  raw is the path as
+ * the client sent it (still percent-encoded); the query is kept. */
+static void redirect_to_slash(eddy_request *req, eddy_str raw)
 {
     eddy_str q = eddy_request_query(req);
-    size_t need = len + q.len + 32;
-    char *loc = malloc(need);
+    size_t n = raw.len + 1 + (q.len ? q.len + 1 : 0);
+    char *loc = malloc(n);
     if (!loc) {
-        response_error(req->c, 500);
+        response_simple(req, 503, NULL, 0);
         return;
     }
-    /* Location is a URL path as received: still percent-encoded. */
-    snprintf(loc, need, "Location: %.*s/%s%.*s\r\n", (int)len, path, q.len ? "?" : "", (int)q.len,
-             q.ptr);
-    response_simple(req, 301, loc);
+    memcpy(loc, raw.ptr, raw.len);
+    loc[raw.len] = '/';
+    if (q.len) {
+        loc[raw.len + 1] = '?';
+        memcpy(loc + raw.len + 2, q.ptr, q.len);
+    }
+    resp_field location = {"Location", loc, 8, (uint32_t)n};
+    response_simple(req, 301, &location, 1);
     free(loc);
 }
 
-static void send_listing(eddy_request *req, int dirfd, const char *path, size_t len)
+static void send_listing(eddy_files *fs, eddy_request *req, int dirfd, const char *path,
+                         size_t len)
 {
-    conn *c = req->c;
     char *url = strndup(path, len);
     char *html = NULL;
     size_t html_len = 0;
-    int rc = url ? autoindex_render(dirfd, url, c->srv->dotfiles, &html, &html_len) : -ENOMEM;
+    int rc = url ? autoindex_render(dirfd, url, fs->dotfiles, &html, &html_len) : -ENOMEM;
     free(url);
     if (rc < 0) {
-        response_simple(req, rc == -EACCES ? 403 : 500, NULL);
+        response_simple(req, rc == -EACCES ? 403 : 500, NULL, 0);
         return;
     }
-    response_head(c, 200, "text/html; charset=utf-8", (int64_t)html_len, NULL);
-    if (!req->is_head)
-        conn_queue(c, html, html_len);
+    response resp = {
+        .status = 200,
+        .content_type = "text/html; charset=utf-8",
+        .content_length = (int64_t)html_len,
+        .data = html,
+        .data_len = html_len,
+    };
+    response_send(req, &resp);
     free(html);
-    conn_response_done(c);
 }
 
 /* A directory: its index.html, else a listing (--autoindex), else 404. */
-static void serve_directory(eddy_request *req, const resolved_path *rp, const char *path,
-                            size_t len)
+static void serve_directory(eddy_files *fs, eddy_request *req, const resolved_path *rp,
+                            eddy_str raw)
 {
     if (!rp->trailing_slash) {
-        redirect_to_slash(req, path, len);
+        redirect_to_slash(req, raw);
         return;
     }
     char rel[sizeof(rp->rel) + 16];
@@ -150,88 +163,150 @@ static void serve_directory(eddy_request *req, const resolved_path *rp, const ch
     else
         snprintf(rel, sizeof(rel), "%s/index.html", rp->rel);
     cached_file *f;
-    if (cache_get(req, rel, &f) == 0) {
-        file_respond(req, f, rel, 200);
+    if (cache_get(fs, rel, &f) == 0) {
+        file_respond(fs, req, f, rel, 200);
         return;
     }
-    if (!req->c->srv->autoindex) {
-        not_found(req);
+    if (!fs->autoindex) {
+        not_found(fs, req);
         return;
     }
-    int dirfd = static_open_beneath(req->c->srv->root_fd, rp->rel);
+    int dirfd = static_open_beneath(fs->root_fd, rp->rel);
     if (dirfd < 0) {
-        not_found(req);
+        not_found(fs, req);
         return;
     }
-    send_listing(req, dirfd, path, len);
+    send_listing(fs, req, dirfd, raw.ptr, raw.len);
     close(dirfd);
 }
 
-static void serve_path(eddy_request *req, const char *path, size_t len)
+/* path: decoded, dot segments removed (core/path.h); raw: as sent. */
+static void serve_path(eddy_files *fs, eddy_request *req, eddy_str raw, const char *path,
+                       size_t len)
 {
-    conn *c = req->c;
     resolved_path rp;
-    int st = path_resolve(path, len, c->srv->dotfiles, &rp);
+    int st = path_resolve(path, len, fs->dotfiles, &rp);
     if (st == 404) {
-        not_found(req);
+        not_found(fs, req);
         return;
     }
     if (st) {
-        response_simple(req, st, NULL);
+        response_simple(req, st, NULL, 0);
         return;
     }
     cached_file *f;
-    int rc = cache_get(req, rp.rel, &f);
+    int rc = cache_get(fs, rp.rel, &f);
     if (rc == 0) {
-        file_respond(req, f, rp.rel, 200);
+        file_respond(fs, req, f, rp.rel, 200);
     } else if (rc == -EISDIR) {
-        serve_directory(req, &rp, path, len);
+        serve_directory(fs, req, &rp, raw);
     } else if (rc == -EACCES || rc == -EPERM) {
-        response_simple(req, 403, NULL);
+        response_simple(req, 403, NULL, 0);
     } else if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS) {
         /* Out of resources, not a missing file: the client may retry. */
-        response_simple(req, 503, "Retry-After: 1\r\n");
+        resp_field retry = FIELD_LIT("Retry-After", "1");
+        response_simple(req, 503, &retry, 1);
     } else {
         /* ENOENT, and EXDEV: a path that tried to leave the root. */
-        not_found(req);
+        not_found(fs, req);
     }
 }
 
-#define FILE_METHODS "Allow: GET, HEAD, OPTIONS\r\n"
-
-/* Files answer GET and HEAD; OPTIONS says so; every other method eddy
- * knows is refused with the same list (TRACE included: nothing is ever
- * echoed).  Methods eddy does not know never get here: they are 501. */
-static void serve(eddy_request *req, const char *path, size_t len)
+/* Files answer GET and HEAD; OPTIONS says so; every other method is
+ * refused with the same list (TRACE included: nothing is ever echoed). */
+static void serve(eddy_files *fs, eddy_request *req, eddy_str raw, const char *path, size_t len)
 {
-    switch (req->c->parser.method) {
-    case HTTP_GET:
-    case HTTP_HEAD:
-        serve_path(req, path, len);
+    resp_field allow = FIELD_LIT("Allow", "GET, HEAD, OPTIONS");
+    switch (req->method_id) {
+    case METHOD_GET:
+    case METHOD_HEAD:
+        serve_path(fs, req, raw, path, len);
         return;
-    case HTTP_OPTIONS:
-        response_simple(req, 204, FILE_METHODS);
+    case METHOD_OPTIONS:
+        response_simple(req, 204, &allow, 1);
         return;
     default:
-        response_simple(req, 405, FILE_METHODS);
+        response_simple(req, 405, &allow, 1);
         return;
     }
 }
 
-void static_serve(eddy_request *req)
+void eddy_files_handler(eddy_request *req, void *files)
 {
+    eddy_str raw = {req->base + req->path.off, req->path.len};
     eddy_str p = eddy_request_path(req);
-    serve(req, p.ptr, p.len);
+    serve(files, req, raw, p.ptr, p.len);
 }
 
-int eddy_respond_file(eddy_request *req, const char *path)
+int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path)
 {
     if (req->answered)
         return -EALREADY;
     if (req->aborted) {
-        conn_response_done(req->c);
+        response_simple(req, 404, NULL, 0); /* dropped: the client left */
         return 0;
     }
-    serve(req, path, strlen(path));
+    size_t len = strlen(path);
+    char *decoded = malloc(len + 2);
+    size_t n;
+    if (!decoded)
+        return -ENOMEM;
+    if (path_normalize(path, len, decoded, &n) != 0) {
+        free(decoded);
+        return -EINVAL;
+    }
+    serve(files, req, (eddy_str){path, len}, decoded, n);
+    free(decoded);
     return 0;
+}
+
+int eddy_files_new(eddy_loop *loop, const eddy_files_config *config, eddy_files **out)
+{
+    eddy_files_config defaults = {0};
+    if (!config)
+        config = &defaults;
+    eddy_files *fs = calloc(1, sizeof(*fs));
+    if (!fs)
+        return -ENOMEM;
+    fs->loop = loop;
+    fs->root_fd = -1;
+    /* On any failure below, eddy_files_free() releases what was made. */
+    fs->root = strdup(config->root ? config->root : FILES_DEFAULT_ROOT);
+    if (!fs->root) {
+        eddy_files_free(fs);
+        return -ENOMEM;
+    }
+    fs->root_fd = open(fs->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fs->root_fd < 0) {
+        int rc = -errno;
+        eddy_files_free(fs);
+        return rc;
+    }
+    fs->dotfiles = config->dotfiles;
+    fs->autoindex = config->autoindex;
+    fs->mime = mime_table_load(config->mime_types ? config->mime_types : FILES_DEFAULT_MIME_TYPES);
+    fs->cache = file_cache_new(fs->root_fd, FILE_CACHE_ENTRIES);
+    if (config->cache_control) {
+        fs->cache_control = strdup(config->cache_control);
+        fs->cache_control_len = strlen(config->cache_control);
+    }
+    if (!fs->mime || !fs->cache || (config->cache_control && !fs->cache_control)) {
+        eddy_files_free(fs);
+        return -ENOMEM;
+    }
+    *out = fs;
+    return 0;
+}
+
+void eddy_files_free(eddy_files *fs)
+{
+    if (!fs)
+        return;
+    file_cache_free(fs->cache);
+    if (fs->root_fd >= 0)
+        close(fs->root_fd);
+    mime_table_free(fs->mime);
+    free(fs->cache_control);
+    free(fs->root);
+    free(fs);
 }

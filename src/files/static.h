@@ -2,10 +2,26 @@
 #ifndef EDDY_FILES_STATIC_H
 #define EDDY_FILES_STATIC_H
 
-#include "http/conn.h"
+#include "core/request.h"
+#include "files/file_cache.h"
+#include "files/mime.h"
 
-/* Answers req from the file its path names (the default handler). */
-void static_serve(eddy_request *req);
+#define FILES_DEFAULT_ROOT "www"
+#define FILES_DEFAULT_MIME_TYPES "/etc/mime.types"
+
+/* One file server: a root and how to serve it, with its own cache of open
+ * files (so one per loop: no locks). */
+struct eddy_files {
+    eddy_loop *loop;
+    char *root;
+    int root_fd;
+    bool dotfiles, autoindex;
+    char *cache_control;
+    size_t cache_control_len;
+    mime_table *mime;
+    file_cache *cache;
+    uint32_t multipart_seq; /* makes multipart boundaries unique */
+};
 /* Opens rel under dirfd; the kernel refuses any resolution that would
  * leave dirfd.  Returns the fd or a negative errno (-EXDEV: it leads out). */
 int static_open_beneath(int dirfd, const char *rel);

@@ -2,9 +2,10 @@
 #include "http/parser.h"
 #include "http/response.h"
 #include "http/server.h"
-#include "files/static.h"
+#include "core/site.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -307,23 +308,14 @@ static bool can_proceed(const conn *c)
 static void dispatch(conn *c)
 {
     eddy_request *r = &c->req;
-    const char *base = c->req_base;
     c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
-    if (c->parser.method == HTTP_CONNECT) {
-        static_serve(r); /* refused; authority-form has no path to route */
-        return;
-    }
-    if (parser_split_target(r, base) != 0) {
+    if (r->method_id != METHOD_CONNECT && parser_split_target(r, r->base) != 0) {
         response_error(c, 400);
         return;
     }
-    const route *rt = server_find_route(c->srv, base + r->path.off, r->path.len);
-    if (rt)
-        rt->handler(r, rt->data);
-    else
-        static_serve(r);
+    site_dispatch(r);
 }
 
 /* Parses [p, p+len); `region_end` is the end of the buffer holding them.
@@ -334,13 +326,13 @@ static void dispatch(conn *c)
  * for more (the token may arrive a byte at a time). */
 static bool decide_unknown_method(conn *c, const char *end)
 {
-    const char *q = c->req_base;
-    while (q < end && rules_is_tchar((unsigned char)*q))
+    const char *q = c->req.base;
+    while (q < end && field_is_tchar((unsigned char)*q))
         q++;
-    if (q == end && (size_t)(end - c->req_base) < c->srv->max_request_line)
+    if (q == end && (size_t)(end - c->req.base) < c->srv->max_request_line)
         return false;
     c->method_unknown = false;
-    response_error(c, q < end && *q == ' ' && q > c->req_base ? 501 : 400);
+    response_error(c, q < end && *q == ' ' && q > c->req.base ? 501 : 400);
     return true;
 }
 
@@ -366,7 +358,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         return p + len;
     }
     while (len && can_proceed(c)) {
-        if (!c->req_base && has_bare_cr_before_request(c, p, len)) {
+        if (!c->req.base && has_bare_cr_before_request(c, p, len)) {
             response_error(c, 400);
             return p + len;
         }
@@ -376,10 +368,10 @@ static const char *feed(conn *c, const char *p, size_t len)
         if (err == HPE_INVALID_METHOD && !c->parse_status) {
             /* Where the token began: its kept bytes, or this read. */
             const char *at = llhttp_get_error_pos(&c->parser);
-            if (!c->req_base || c->req_base > at) {
-                c->req_base = at;
-                while (c->req_base > p && rules_is_tchar((unsigned char)c->req_base[-1]))
-                    c->req_base--;
+            if (!c->req.base || c->req.base > at) {
+                c->req.base = at;
+                while (c->req.base > p && field_is_tchar((unsigned char)c->req.base[-1]))
+                    c->req.base--;
             }
             c->method_unknown = true;
             decide_unknown_method(c, p + len);
@@ -392,7 +384,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         const char *pos = llhttp_get_error_pos(&c->parser);
         if (!c->head_len_known) {
             /* No body: the head ends where the message does. */
-            c->req.head_len = (uint32_t)(pos - c->req_base);
+            c->req.head_len = (uint32_t)(pos - c->req.base);
             c->head_len_known = true;
         }
         len -= (size_t)(pos - p);
@@ -408,21 +400,21 @@ static const char *feed(conn *c, const char *p, size_t len)
 static void keep_input(conn *c, const char *region, const char *region_end, const char *unparsed)
 {
     const char *start = unparsed, *end = region_end;
-    bool have_req = c->req_base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
+    bool have_req = c->req.base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
                                     (c->phase == PHASE_HANDLER && !c->req.answered));
-    if (!c->req_base && c->phase == PHASE_HEAD && !c->fatal) {
+    if (!c->req.base && c->phase == PHASE_HEAD && !c->fatal) {
         /* A method llhttp is still matching has no span yet; keep its
          * bytes (the trailing token chars) so an unknown method can be
          * told from garbage once it ends. */
         const char *q = unparsed;
-        while (q > region && rules_is_tchar((unsigned char)q[-1]))
+        while (q > region && field_is_tchar((unsigned char)q[-1]))
             q--;
         if (q < unparsed) {
-            c->req_base = q;
+            c->req.base = q;
             have_req = true;
         }
     }
-    if (!c->fatal && have_req && c->in && region != c->in && c->req_base == c->in) {
+    if (!c->fatal && have_req && c->in && region != c->in && c->req.base == c->in) {
         /* Body bytes read into the scratch (see read_some): the head stays
          * where it is, and whatever the parser left (a pipelined request
          * behind one a handler holds) goes after it. */
@@ -431,7 +423,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
             conn_close(c);
             return;
         }
-        c->req_base = c->in;
+        c->req.base = c->in;
         memcpy(c->in + c->req.head_len, unparsed, rest);
         c->in_len = c->req.head_len + (uint32_t)rest;
         c->in_unparsed = c->req.head_len;
@@ -439,15 +431,15 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
     }
     if (c->fatal)
         start = end = unparsed; /* nothing more will be parsed */
-    else if (have_req && c->req_base >= region && c->req_base <= region_end) {
-        start = c->req_base;
+    else if (have_req && c->req.base >= region && c->req.base <= region_end) {
+        start = c->req.base;
         if (c->phase == PHASE_BODY && unparsed == region_end) {
             /* Body bytes already consumed are dropped; the head stays. */
             if (!c->head_len_known) {
-                c->req.head_len = (uint32_t)(region_end - c->req_base);
+                c->req.head_len = (uint32_t)(region_end - c->req.base);
                 c->head_len_known = true;
             }
-            end = c->req_base + c->req.head_len;
+            end = c->req.base + c->req.head_len;
         }
     }
     size_t keep = (size_t)(end - start);
@@ -457,7 +449,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         c->in = NULL;
         c->in_len = c->in_cap = c->in_unparsed = 0;
         if (!have_req || c->fatal)
-            c->req_base = NULL;
+            c->req.base = NULL;
         return;
     }
     if (region == c->in) {
@@ -469,8 +461,8 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         }
         memcpy(c->in, start, keep);
     }
-    if (have_req && start == c->req_base)
-        c->req_base = c->in;
+    if (have_req && start == c->req.base)
+        c->req.base = c->in;
     c->in_len = (uint32_t)keep;
     c->in_unparsed = (uint32_t)unparsed_off;
 }
@@ -482,7 +474,7 @@ static ssize_t read_some(conn *c, char **region)
     /* Inside a body, with only the head kept: body bytes need not follow
      * it, so they are read in the loop's scratch, 64 KiB at a time, and
      * keep_input() keeps the head in place. */
-    bool body_in_scratch = c->phase == PHASE_BODY && c->head_len_known && c->req_base == c->in &&
+    bool body_in_scratch = c->phase == PHASE_BODY && c->head_len_known && c->req.base == c->in &&
                            c->in_len == c->req.head_len && c->in_unparsed == c->in_len;
     if (c->in_len && !body_in_scratch) {
         /* A partial request continues contiguously after what we kept. */
@@ -490,11 +482,11 @@ static ssize_t read_some(conn *c, char **region)
         size_t want = c->in_len + CONN_IN_READ_ROOM;
         if (c->phase == PHASE_HEAD && want > limit)
             want = limit;
-        size_t base_off = c->req_base ? (size_t)(c->req_base - c->in) : 0;
+        size_t base_off = c->req.base ? (size_t)(c->req.base - c->in) : 0;
         if (grow(&c->in, &c->in_cap, want, CONN_IN_MIN) < 0)
             return -ENOMEM;
-        if (c->req_base)
-            c->req_base = c->in + base_off; /* realloc may have moved it */
+        if (c->req.base)
+            c->req.base = c->in + base_off; /* realloc may have moved it */
         if (c->in_cap == c->in_len)
             return -ENOBUFS;
         *region = c->in;
@@ -517,8 +509,8 @@ static ssize_t read_some(conn *c, char **region)
 
 static bool head_too_large(const conn *c, const char *region_end)
 {
-    return c->phase == PHASE_HEAD && c->req_base &&
-           (size_t)(region_end - c->req_base) > c->srv->max_header_bytes;
+    return c->phase == PHASE_HEAD && c->req.base &&
+           (size_t)(region_end - c->req.base) > c->srv->max_header_bytes;
 }
 
 static void on_eof(conn *c, ssize_t err)
@@ -669,6 +661,15 @@ static void on_ready(eddy_stream *s, unsigned events)
 
 /* ------------------------------------------------------------ lifecycle -- */
 
+void conn_request_begin(conn *c)
+{
+    request_release(&c->req);
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.proto = &conn_proto;
+    c->req.conn = c;
+    c->req.site = &c->srv->site;
+}
+
 conn *conn_new(server_t *srv, eddy_stream *stream)
 {
     conn *c = calloc(1, sizeof(*c));
@@ -678,7 +679,7 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     c->stream = stream;
     c->phase = PHASE_IDLE;
     c->writable = true; /* a new connection can take bytes */
-    c->req.c = c;
+    conn_request_begin(c);
     stream->owner = c;
     stream->on_ready = on_ready;
     parser_start(c);
@@ -690,31 +691,9 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     return c;
 }
 
-int conn_keep_body(conn *c, const char *data, size_t len)
-{
-    /* One block: the header, then the bytes; cap counts the whole block. */
-    char *block = (char *)c->body;
-    uint32_t cap = c->body ? c->body->cap : 0;
-    size_t have = c->body ? c->body->len : 0;
-    if (grow(&block, &cap, sizeof(req_body) + have + len, 1024) < 0)
-        return -ENOMEM;
-    c->body = (req_body *)block;
-    c->body->cap = cap;
-    memcpy(c->body->data + have, data, len);
-    c->body->len = (uint32_t)(have + len);
-    return 0;
-}
-
-static void drop_body(conn *c)
-{
-    free(c->body);
-    c->body = NULL;
-    c->keep_body = false;
-}
-
 static void conn_free(conn *c)
 {
-    drop_body(c);
+    request_release(&c->req);
     free(c->in);
     server_conn_freed(c->srv, c, c->gated);
     free(c);
@@ -782,12 +761,15 @@ void conn_drain(conn *c)
     conn_run(c);
 }
 
-/* Called by the response writer once a response is fully queued. */
-void conn_response_done(conn *c)
+/* ------------------------------------------------------- proto_ops -- */
+
+/* The core is done with the request: its response is fully queued (or
+ * dropped, the client having left). */
+static void conn_finish(eddy_request *r)
 {
-    eddy_request *r = &c->req;
+    conn *c = r->conn;
     r->answered = true;
-    drop_body(c); /* the answer is queued: its views are done with */
+    request_release(r); /* the answer is queued: its views are done with */
     if (c->phase == PHASE_CLOSED) {
         /* Answered after the client left: just release. */
         if (c->zombie && !c->in_batch)
@@ -797,8 +779,63 @@ void conn_response_done(conn *c)
     if (!r->keep_alive || c->draining)
         c->close_after_write = true;
     c->phase = PHASE_IDLE;
-    c->req_base = NULL;
+    c->req.base = NULL;
     c->wait_deadline = eddy_loop_now(c->srv->loop) + c->srv->keepalive_ms;
     if (!c->in_batch)
         conn_run(c); /* answered later: write it and go on with the input */
 }
+
+static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* Fields straight from the head's lines, which llhttp and the parser glue
+ * have already checked: *it is the offset of the next line. */
+static bool conn_field_next(const eddy_request *r, size_t *it, eddy_str *name, eddy_str *value)
+{
+    const conn *c = r->conn;
+    const char *base = r->base;
+    if (!base || !c->head_len_known)
+        return false;
+    const char *end = base + r->head_len;
+    const char *line;
+    if (*it == 0) {
+        const char *nl = memchr(base, '\n', r->head_len);
+        if (!nl)
+            return false;
+        line = nl + 1;
+    } else {
+        line = base + *it;
+    }
+    if (line >= end)
+        return false;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    if (!eol || eol - line <= 1)
+        return false; /* the empty line ends the head */
+    const char *colon = memchr(line, ':', (size_t)(eol - line));
+    if (!colon)
+        return false;
+    const char *v = colon + 1, *ve = eol;
+    while (v < ve && is_ows(*v))
+        v++;
+    while (ve > v && (ve[-1] == '\r' || is_ows(ve[-1])))
+        ve--;
+    *name = (eddy_str){line, (size_t)(colon - line)};
+    *value = (eddy_str){v, (size_t)(ve - v)};
+    *it = (size_t)(eol + 1 - base);
+    return true;
+}
+
+static void conn_peer_name(const eddy_request *r, char *buf, size_t len)
+{
+    const conn *c = r->conn;
+    if (c->stream)
+        stream_peer_name(c->stream, buf, len);
+    else
+        snprintf(buf, len, "-");
+}
+
+const proto_ops conn_proto = {
+    .respond = response_h1,
+    .finish = conn_finish,
+    .field_next = conn_field_next,
+    .peer_name = conn_peer_name,
+};

@@ -8,6 +8,7 @@
 #define EDDY_HTTP_CONN_H
 
 #include "eddy.h"
+#include "core/request.h"
 #include "rt/stream.h"
 #include "http/rules.h"
 #include "llhttp.h"
@@ -16,53 +17,6 @@
 
 typedef struct eddy_server server_t;
 typedef struct conn conn;
-
-/* A file a response body comes from, shared by reference (the file cache
- * keeps hot files open); the connection releases it once sent. */
-typedef struct body_file {
-    int fd;
-    unsigned refs;
-    void (*release)(struct body_file *f);
-} body_file;
-
-/* One range of a file body, after head_len bytes of its own head. */
-typedef struct file_part {
-    off_t off, len;
-    uint32_t head_off, head_len; /* into the bytes after part[n] */
-} file_part;
-
-/* Ranges of one file sent in order (multipart/byteranges), in one block:
- * the parts, then the bytes of their heads. */
-typedef struct file_parts {
-    size_t n, next;
-    file_part part[];
-} file_parts;
-
-/* A request body kept for a route that takes it, grown as it arrives. */
-typedef struct req_body {
-    uint32_t len;          /* bytes in data */
-    uint32_t cap;          /* bytes allocated, this header included */
-    char data[];
-} req_body;
-
-/* Offsets into the current request's head (relative to conn.req_base). */
-typedef struct span {
-    uint32_t off, len;
-} span;
-
-struct eddy_request {
-    conn *c;
-    span method, target, version, path, query;
-    uint32_t head_len;     /* bytes of request line + fields, once complete */
-    unsigned host_count;
-    bool keep_alive;
-    bool expect_continue;  /* Expect: 100-continue was asked */
-    bool is_head;          /* HEAD: answer without a body */
-    bool answered;
-    bool aborted;          /* the client left; answering does nothing */
-    eddy_callback on_abort;
-    void *abort_data;
-};
 
 enum conn_phase {
     PHASE_IDLE,        /* between requests (keep-alive) */
@@ -79,8 +33,8 @@ struct conn {
     server_t *srv;
     eddy_stream *stream;
     llhttp_t parser;
-    eddy_request req;
-    const char *req_base;  /* where the current request head starts */
+    eddy_request req;      /* the current request; req.base is where its
+                              head starts */
     span field_name, field_value; /* the header field being parsed */
     te_summary te;         /* Transfer-Encoding, over all its fields */
     uint64_t body_bytes;   /* body bytes of the current request so far;
@@ -96,7 +50,6 @@ struct conn {
     off_t file_off;        /* the current range of it */
     off_t file_left;
     file_parts *parts;     /* more ranges of it (multipart), or NULL */
-    req_body *body;        /* the current request's body, kept for its route */
     eddy_timer timer;      /* header, keep-alive, send or linger timeout */
     uint64_t deadline;     /* when it expires (the timer may be set earlier) */
     uint64_t wait_deadline; /* loop ms by which the next step must come: the
@@ -137,6 +90,8 @@ void conn_abort(conn *c);
 
 /* Used by the parser glue. */
 void conn_head_started(conn *c);
+/* Makes c->req a fresh request of c's (what the last one owned released). */
+void conn_request_begin(conn *c);
 
 /* Used by the response writer. */
 void conn_queue(conn *c, const void *data, size_t len);
@@ -144,8 +99,7 @@ void conn_queue(conn *c, const void *data, size_t len);
 void conn_queue_file(conn *c, body_file *f, off_t off, off_t len);
 /* Queues several ranges of f, each after its head; takes f and parts. */
 void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts);
-void conn_response_done(conn *c);
-/* Appends body bytes for a route that takes them; -ENOMEM. */
-int conn_keep_body(conn *c, const char *data, size_t len);
+/* The core's proto_ops for HTTP/1.1 requests. */
+extern const proto_ops conn_proto;
 
 #endif

@@ -5,12 +5,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "core/fields.h"
 
-/* tchar (RFC 9110 §5.6.2). */
-bool rules_is_tchar(unsigned char ch);
-/* A field value: VCHAR, obs-text, SP and HTAB only — no NUL, CR, LF
- * (obs-fold), DEL or other controls (RFC 9110 §5.5). */
-bool rules_field_value_ok(const char *v, size_t len);
 /* A Host value: uri-host [":" port] (RFC 9110 §7.2); may be empty. */
 bool rules_host_ok(const char *v, size_t len);
 

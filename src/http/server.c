@@ -1,8 +1,6 @@
 #include "http/server.h"
-#include "http/access_log.h"
+#include "core/access_log.h"
 #include "http/parser.h"
-#include "files/conditional.h"
-#include "files/file_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,20 +54,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     if (!srv)
         return -ENOMEM;
     srv->loop = loop;
-    srv->root_fd = -1;
-    /* On any failure below, eddy_server_free() releases what was made:
-     * everything else is still zero. */
-    srv->root = strdup(config->root ? config->root : SERVER_DEFAULT_ROOT);
-    if (!srv->root) {
-        eddy_server_free(srv);
-        return -ENOMEM;
-    }
-    srv->root_fd = open(srv->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (srv->root_fd < 0) {
-        int rc = -errno;
-        eddy_server_free(srv);
-        return rc;
-    }
+    site_init(&srv->site, loop);
 #define OR_DEFAULT(v, d) ((v) ? (v) : (d))
     srv->max_request_line = OR_DEFAULT(config->max_request_line, SERVER_DEFAULT_MAX_REQUEST_LINE);
     srv->max_header_bytes = OR_DEFAULT(config->max_header_bytes, SERVER_DEFAULT_MAX_HEADER_BYTES);
@@ -79,22 +64,19 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
 #undef OR_DEFAULT
-    srv->dotfiles = config->dotfiles;
-    srv->autoindex = config->autoindex;
-    srv->mime = mime_table_load(config->mime_types ? config->mime_types : SERVER_DEFAULT_MIME_TYPES);
-    srv->files = file_cache_new(srv->root_fd, FILE_CACHE_ENTRIES);
-    if (config->cache_control) {
-        srv->cache_control = strdup(config->cache_control);
-        srv->cache_control_len = strlen(config->cache_control);
+    for (unsigned i = 0; i < config->nresponse_fields; i++) {
+        int rc = site_add_field(&srv->site, config->response_fields[i]);
+        if (rc < 0) {
+            eddy_server_free(srv);
+            return rc;
+        }
     }
-    int rc = 0;
-    if (!srv->mime || !srv->files || (config->cache_control && !srv->cache_control))
-        rc = -ENOMEM;
-    else if (config->access_log)
-        rc = access_log_open(loop, config->access_log, &srv->log);
-    if (rc < 0) {
-        eddy_server_free(srv);
-        return rc;
+    if (config->access_log) {
+        int rc = access_log_open(loop, config->access_log, &srv->site.log);
+        if (rc < 0) {
+            eddy_server_free(srv);
+            return rc;
+        }
     }
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
@@ -117,16 +99,7 @@ void eddy_server_free(eddy_server *srv)
     gate_close_all(&srv->gate);
     while (srv->conns)
         conn_abort(srv->conns);
-    for (size_t i = 0; i < srv->nroutes; i++)
-        free(srv->routes[i].path);
-    free(srv->routes);
-    if (srv->root_fd >= 0)
-        close(srv->root_fd);
-    file_cache_free(srv->files);
-    mime_table_free(srv->mime);
-    access_log_close(srv->log);
-    free(srv->cache_control);
-    free(srv->root);
+    site_free(&srv->site);
     free(srv);
 }
 
@@ -137,41 +110,9 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
     return listener_open(&srv->gate, host_port, bound, bound_len);
 }
 
-static int add_route(eddy_server *srv, const char *path, eddy_handler handler, void *data,
-                     bool with_body)
+int eddy_server_route(eddy_server *srv, const eddy_route *r)
 {
-    if (!path || path[0] != '/' || !handler)
-        return -EINVAL;
-    route *routes = realloc(srv->routes, (srv->nroutes + 1) * sizeof(*routes));
-    if (!routes)
-        return -ENOMEM;
-    srv->routes = routes;
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    routes[srv->nroutes++] = (route){copy, strlen(copy), handler, data, with_body};
-    srv->body_routes += with_body;
-    return 0;
-}
-
-int eddy_server_route(eddy_server *srv, const char *path, eddy_handler handler, void *data)
-{
-    return add_route(srv, path, handler, data, false);
-}
-
-int eddy_server_route_body(eddy_server *srv, const char *path, eddy_handler handler, void *data)
-{
-    return add_route(srv, path, handler, data, true);
-}
-
-const route *server_find_route(const eddy_server *srv, const char *path, size_t len)
-{
-    for (size_t i = 0; i < srv->nroutes; i++) {
-        const route *r = &srv->routes[i];
-        if (r->path_len == len && memcmp(r->path, path, len) == 0)
-            return r;
-    }
-    return NULL;
+    return site_add_route(&srv->site, r);
 }
 
 unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }
@@ -239,14 +180,4 @@ void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
     }
     if (srv->nconns == 0)
         finish_shutdown(srv);
-}
-
-const char *server_date(eddy_server *srv)
-{
-    time_t now = loop_wall_sec(srv->loop);
-    if (now != srv->date_sec) {
-        http_date_format(now, srv->date); /* once a second, not per response */
-        srv->date_sec = now;
-    }
-    return srv->date;
 }

@@ -10,18 +10,21 @@
 /* Longest timeout a flag accepts: a day. */
 #define CLI_MAX_TIMEOUT_S 86400.0
 
-enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
-                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH };
+enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
+                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
+                OPT_FILES_TEXT };
 
 typedef struct opt_spec {
     const char *name;
     const char *arg; /* what the value is, for --help */
     enum opt_kind kind;
-    size_t offset; /* into eddy_config (OPT_PROG_*: into cli_options) */
+    size_t offset; /* into eddy_config (OPT_PROG_*: into cli_options,
+                      OPT_FILES_*: into eddy_files_config) */
     const char *help;
 } opt_spec;
 
 #define CFG(field) offsetof(eddy_config, field)
+#define FILES(field) offsetof(eddy_files_config, field)
 
 static const opt_spec specs[] = {
     {"--listen", "HOST:PORT", OPT_LISTEN, 0,
@@ -50,11 +53,14 @@ static const opt_spec specs[] = {
      "time a connection may idle between requests (default 75)"},
     {"--send-timeout", "SECONDS", OPT_SECONDS, CFG(send_ms),
      "time a client may stop taking a response (default 60)"},
-    {"--dotfiles", "", OPT_SWITCH, CFG(dotfiles), "serve names starting with '.' (default: 404)"},
-    {"--autoindex", "", OPT_SWITCH, CFG(autoindex),
+    {"--dotfiles", "", OPT_FILES_SWITCH, FILES(dotfiles), "serve names starting with '.' (default: 404)"},
+    {"--autoindex", "", OPT_FILES_SWITCH, FILES(autoindex),
      "list directories that have no index.html (default: 404)"},
-    {"--cache-control", "VALUE", OPT_TEXT, CFG(cache_control),
+    {"--cache-control", "VALUE", OPT_FILES_TEXT, FILES(cache_control),
      "Cache-Control field for files, like 'max-age=3600'\n(default: none)"},
+    {"--header", "'NAME: VALUE'", OPT_HEADER, 0,
+     "add this field to every response; repeatable (framing\n"
+     "fields, Date, Server and Content-Type stay eddy's)"},
     {"--access-log", "PATH", OPT_TEXT, CFG(access_log),
      "append a line per response (combined log format) to PATH;\n"
      "'-' for standard output (default: none)"},
@@ -121,7 +127,8 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
 {
     bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT ||
                 sp->kind == OPT_PROG_SWITCH;
-    char *base = prog ? (char *)opt : (char *)&opt->config;
+    bool files = sp->kind == OPT_FILES_SWITCH || sp->kind == OPT_FILES_TEXT;
+    char *base = prog ? (char *)opt : files ? (char *)&opt->files : (char *)&opt->config;
     uint64_t n;
     switch (sp->kind) {
     case OPT_LISTEN:
@@ -132,8 +139,23 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         opt->listen[opt->nlisten++] = val;
         return 0;
     case OPT_ROOT:
-        opt->config.root = val;
+        opt->files.root = val;
         return 0;
+    case OPT_HEADER: {
+        if (opt->config.nresponse_fields == CLI_MAX_HEADERS) {
+            snprintf(err, err_len, "at most %d --header fields", CLI_MAX_HEADERS);
+            return -1;
+        }
+        const char *colon = strchr(val, ':');
+        if (!colon || colon == val) {
+            snprintf(err, err_len, "--header wants 'NAME: VALUE', like 'X-Frame-Options: DENY', not '%s'",
+                     val);
+            return -1;
+        }
+        opt->headers[opt->config.nresponse_fields++] = val;
+        opt->config.response_fields = opt->headers;
+        return 0;
+    }
     case OPT_DELAY:
         if (opt->ndelays == CLI_MAX_DELAYS) {
             snprintf(err, err_len, "at most %d --delay routes", CLI_MAX_DELAYS);
@@ -177,9 +199,11 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         return 0;
     case OPT_SWITCH:
     case OPT_PROG_SWITCH:
+    case OPT_FILES_SWITCH:
         *(bool *)(base + sp->offset) = true;
         return 0;
     case OPT_TEXT:
+    case OPT_FILES_TEXT:
         for (const char *q = val; *q; q++)
             if ((unsigned char)*q < 0x20 || *q == 0x7f) {
                 snprintf(err, err_len, "%s must be one line of text", sp->name);
@@ -202,7 +226,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
 int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len)
 {
     memset(opt, 0, sizeof(*opt));
-    opt->config.root = "www";
+    opt->files.root = "www";
     opt->shutdown_ms = CLI_DEFAULT_SHUTDOWN_MS;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -229,7 +253,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
             snprintf(err, err_len, "unknown option '%s' (see --help)", argv[i]);
             return -1;
         }
-        if (sp->kind == OPT_SWITCH || sp->kind == OPT_PROG_SWITCH) {
+        if (sp->kind == OPT_SWITCH || sp->kind == OPT_PROG_SWITCH || sp->kind == OPT_FILES_SWITCH) {
             if (val) {
                 snprintf(err, err_len, "option '%s' takes no value", a);
                 return -1;

@@ -11,14 +11,17 @@
 #define CLI_DEFAULT_LISTEN "127.0.0.1:7878"
 #define CLI_MAX_LISTEN 16
 #define CLI_MAX_DELAYS 16
+#define CLI_MAX_HEADERS 64
 /* How long SIGTERM waits for requests in flight before cutting them. */
 #define CLI_DEFAULT_SHUTDOWN_MS 30000
 #define CLI_MAX_WORKERS 256
 
 typedef struct cli_options {
     eddy_config config;
+    eddy_files_config files;
     const char *listen[CLI_MAX_LISTEN];
     unsigned nlisten;
+    const char *headers[CLI_MAX_HEADERS]; /* --header, for config.response_fields */
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;
     unsigned shutdown_ms;  /* --shutdown-timeout */

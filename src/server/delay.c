@@ -11,12 +11,13 @@
 typedef struct pending {
     eddy_timer timer;
     eddy_request *req;
+    eddy_files *files;
 } pending;
 
 static void answer(void *data)
 {
     pending *p = data;
-    eddy_respond_file(p->req, "/");
+    eddy_files_respond(p->files, p->req, "/");
     free(p);
 }
 
@@ -29,15 +30,16 @@ static void client_left(void *data)
 
 static void handle(eddy_request *req, void *data)
 {
-    const delay_route *route = data;
+    const delay_binding *b = data;
     pending *p = malloc(sizeof(*p));
     if (!p) {
         eddy_respond(req, 503, "text/plain; charset=utf-8", "503 Service Unavailable\n", 24);
         return;
     }
     p->req = req;
+    p->files = b->files;
     eddy_timer_init(&p->timer, answer, p);
-    if (eddy_timer_start(eddy_request_loop(req), &p->timer, route->ms) < 0) {
+    if (eddy_timer_start(eddy_request_loop(req), &p->timer, b->route->ms) < 0) {
         free(p);
         eddy_respond(req, 503, "text/plain; charset=utf-8", "503 Service Unavailable\n", 24);
         return;
@@ -61,7 +63,8 @@ int delay_parse(const char *spec, delay_route *out)
     return 0;
 }
 
-int delay_register(eddy_server *srv, delay_route *route)
+int delay_register(eddy_server *srv, delay_binding *b)
 {
-    return eddy_server_route(srv, route->path, handle, route);
+    eddy_route r = {.path = b->route->path, .handler = handle, .data = b};
+    return eddy_server_route(srv, &r);
 }

@@ -14,6 +14,14 @@ typedef struct delay_route {
 
 /* Parses "PATH=SECONDS" (SECONDS may have a fraction: 0.25). */
 int delay_parse(const char *spec, delay_route *out);
-int delay_register(eddy_server *srv, delay_route *route);
+/* A delay route as one worker serves it: answered from its file server. */
+typedef struct delay_binding {
+    const delay_route *route;
+    eddy_files *files;
+} delay_binding;
+
+/* Routes b->route->path (exact, any method) to the delay handler; b must
+ * live as long as srv. */
+int delay_register(eddy_server *srv, delay_binding *b);
 
 #endif

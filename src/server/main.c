@@ -26,6 +26,8 @@
 typedef struct worker {
     eddy_loop *loop;
     eddy_server *srv;
+    eddy_files *files;
+    delay_binding delays[CLI_MAX_DELAYS];
     eddy_async *stop; /* graceful: finish what is in flight */
     eddy_async *cut;  /* the shutdown timeout ran out */
     pthread_t thread;
@@ -104,12 +106,24 @@ static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
     cfg.reuse_port = opt->workers > 1;
     cfg.log = log_event;
     cfg.log_data = w;
-    int rc = eddy_server_new(w->loop, &cfg, &w->srv);
+    int rc = eddy_files_new(w->loop, &opt->files, &w->files);
     if (rc < 0)
-        return fail("cannot serve root '%s': %s", opt->config.root, strerror(-rc));
-    for (unsigned i = 0; i < opt->ndelays; i++)
-        if ((rc = delay_register(w->srv, &opt->delays[i])) < 0)
+        return fail("cannot serve root '%s': %s", opt->files.root, strerror(-rc));
+    rc = eddy_server_new(w->loop, &cfg, &w->srv);
+    if (rc == -EINVAL || rc == -EPERM)
+        return fail("a --header is not a field eddy can send: %s%s",
+                    "it needs a token for a name and a value without control characters, and ",
+                    "framing fields, Date, Server and Content-Type stay eddy's");
+    if (rc < 0)
+        return fail("cannot start a server: %s%s", strerror(-rc), "");
+    eddy_route files = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = w->files};
+    if ((rc = eddy_server_route(w->srv, &files)) < 0)
+        return fail("cannot add the file server: %s%s", strerror(-rc), "");
+    for (unsigned i = 0; i < opt->ndelays; i++) {
+        w->delays[i] = (delay_binding){&opt->delays[i], w->files};
+        if ((rc = delay_register(w->srv, &w->delays[i])) < 0)
             return fail("cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
+    }
     w->stop = eddy_async_new(w->loop, worker_stop, w);
     w->cut = eddy_async_new(w->loop, worker_cut, w);
     if (!w->stop || !w->cut)
@@ -130,6 +144,7 @@ static void worker_teardown(worker *w)
     if (w->running)
         pthread_join(w->thread, NULL);
     eddy_server_free(w->srv);
+    eddy_files_free(w->files);
     eddy_async_free(w->stop);
     eddy_async_free(w->cut);
     eddy_loop_free(w->loop);

@@ -21,7 +21,7 @@ void fx_write_file(fixture *fx, const char *name, const char *data, size_t len)
     close(fd);
 }
 
-fixture *fx_new(const eddy_config *cfg)
+static fixture *fixture_new(const eddy_config *cfg, bool files)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
@@ -32,11 +32,18 @@ fixture *fx_new(const eddy_config *cfg)
     fx->loop = eddy_loop_new();
     assert_non_null(fx->loop);
     loop_use_virtual_clock(fx->loop, 1000);
-    eddy_config c = cfg ? *cfg : (eddy_config){0};
-    c.root = fx->root;
-    assert_int_equal(eddy_server_new(fx->loop, &c, &fx->srv), 0);
+    assert_int_equal(eddy_server_new(fx->loop, cfg, &fx->srv), 0);
+    if (!files)
+        return fx;
+    eddy_files_config fc = {.root = fx->root};
+    assert_int_equal(eddy_files_new(fx->loop, &fc, &fx->files), 0);
+    eddy_route r = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = fx->files};
+    assert_int_equal(eddy_server_route(fx->srv, &r), 0);
     return fx;
 }
+
+fixture *fx_new(const eddy_config *cfg) { return fixture_new(cfg, true); }
+fixture *fx_new_without_files(const eddy_config *cfg) { return fixture_new(cfg, false); }
 
 static int rm_entry(const char *root, const char *name)
 {
@@ -49,6 +56,7 @@ void fx_free(fixture *fx)
 {
     fx_run(fx);
     eddy_server_free(fx->srv);
+    eddy_files_free(fx->files);
     fx_run(fx); /* deferred notifications of closed mocks */
     eddy_loop_free(fx->loop);
     rm_entry(fx->root, "index.html");
@@ -57,6 +65,12 @@ void fx_free(fixture *fx)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
     assert_int_equal(system(cmd), 0);
     free(fx);
+}
+
+void fx_route(fixture *fx, const char *path, eddy_handler h, void *data, bool body)
+{
+    eddy_route r = {.path = path, .body = body, .handler = h, .data = data};
+    assert_int_equal(eddy_server_route(fx->srv, &r), 0);
 }
 
 mock_stream *fx_connect(fixture *fx)

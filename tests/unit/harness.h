@@ -22,11 +22,16 @@
 typedef struct fixture {
     eddy_loop *loop;
     eddy_server *srv;
+    eddy_files *files;     /* serving root, routed at the prefix "/" */
     char root[64];
 } fixture;
 
 fixture *fx_new(const eddy_config *cfg);
+/* The same with no file server routed: only the routes a test adds. */
+fixture *fx_new_without_files(const eddy_config *cfg);
 void fx_free(fixture *fx);
+/* Routes the exact path to h (with the whole body when body). */
+void fx_route(fixture *fx, const char *path, eddy_handler h, void *data, bool body);
 /* A connection over a fresh mock stream. */
 mock_stream *fx_connect(fixture *fx);
 /* Runs the loop until nothing is due at the current virtual time. */

@@ -2,7 +2,7 @@
  * combined log format, written whole; quoting that no field can break. */
 #include "harness.h"
 
-#include "http/access_log.h"
+#include "core/access_log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -112,7 +112,7 @@ static void unwritable_path_fails_server_creation(void **state)
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     eddy_server *srv = NULL;
-    eddy_config cfg = {.root = ".", .access_log = "/nonexistent-dir/access.log"};
+    eddy_config cfg = {.access_log = "/nonexistent-dir/access.log"};
     assert_int_equal(eddy_server_new(loop, &cfg, &srv), -ENOENT);
     assert_null(srv);
     eddy_loop_free(loop);

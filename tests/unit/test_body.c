@@ -26,8 +26,8 @@ static fixture *body_fixture(const eddy_config *cfg)
 {
     calls = 0;
     fixture *fx = fx_new(cfg);
-    assert_int_equal(eddy_server_route_body(fx->srv, "/echo", echo, NULL), 0);
-    assert_int_equal(eddy_server_route(fx->srv, "/plain", echo, NULL), 0);
+    fx_route(fx, "/echo", echo, NULL, true);
+    fx_route(fx, "/plain", echo, NULL, false);
     return fx;
 }
 
@@ -105,7 +105,7 @@ static void held_request_keeps_its_body(void **state)
 {
     (void)state;
     fixture *fx = fx_new(NULL);
-    assert_int_equal(eddy_server_route_body(fx->srv, "/hold", hold, NULL), 0);
+    fx_route(fx, "/hold", hold, NULL, true);
     held = NULL;
     mock_stream *m = fx_connect(fx);
     mock_push_str(m, "POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n");

@@ -54,7 +54,7 @@ static void two_requests_in_one_read_coalesce(void **state)
 {
     (void)state;
     fixture *fx = fx_new(NULL);
-    eddy_server_route(fx->srv, "/hi", hello, NULL);
+    fx_route(fx, "/hi", hello, NULL, false);
     mock_stream *m = fx_connect(fx);
     mock_push_str(m, "GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /hi?x=1 HTTP/1.1\r\nHost: t\r\n\r\n");
     fx_run(fx);
@@ -376,7 +376,7 @@ static void handler_answers_from_timer(void **state)
     (void)state;
     pending_later = (later){0};
     fixture *fx = fx_new(NULL);
-    eddy_server_route(fx->srv, "/slow", slow, NULL);
+    fx_route(fx, "/slow", slow, NULL, false);
     mock_stream *m = fx_connect(fx);
     mock_stream *other = fx_connect(fx);
     /* A request pipelined behind the slow one waits its turn. */
@@ -420,7 +420,7 @@ static void body_after_head_keeps_the_held_request(void **state)
     for (int chunked = 0; chunked < 2; chunked++) {
         pending_later = (later){0};
         fixture *fx = fx_new(NULL);
-        eddy_server_route(fx->srv, "/slow", slow, NULL);
+        fx_route(fx, "/slow", slow, NULL, false);
         mock_stream *m = fx_connect(fx);
         mock_push_str(m, heads[chunked]);
         fx_run(fx);
@@ -468,7 +468,7 @@ static mock_stream *connect_held(fixture **out)
 {
     pending_later = (later){0};
     fixture *fx = fx_new(NULL);
-    eddy_server_route(fx->srv, "/slow", slow, NULL);
+    fx_route(fx, "/slow", slow, NULL, false);
     mock_stream *m = fx_connect(fx);
     mock_push_str(m, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
     fx_run(fx);
@@ -501,7 +501,7 @@ static void shutdown_waits_for_held_requests(void **state)
     (void)state;
     pending_later = (later){0};
     fixture *fx = fx_new(NULL);
-    eddy_server_route(fx->srv, "/slow", slow, NULL);
+    fx_route(fx, "/slow", slow, NULL, false);
     mock_stream *busy = fx_connect(fx);
     mock_stream *idle = fx_connect(fx);
     mock_push_str(busy, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -24,13 +24,13 @@ static void field_value_every_byte_at_every_position(void **state)
                 for (size_t i = 0; i < len; i++)
                     v[i] = i % 5 == 4 ? '\t' : (char)('a' + i);
                 v[pos] = (char)ch;
-                assert_int_equal(rules_field_value_ok(v, len), value_byte_allowed((unsigned char)ch));
+                assert_int_equal(field_value_ok(v, len), value_byte_allowed((unsigned char)ch));
             }
         }
     }
-    assert_true(rules_field_value_ok("", 0));
-    assert_true(rules_field_value_ok("caf\xc3\xa9 \xff\x80 ok", 11));
-    assert_false(rules_field_value_ok("a\r\n b", 5)); /* obs-fold */
+    assert_true(field_value_ok("", 0));
+    assert_true(field_value_ok("caf\xc3\xa9 \xff\x80 ok", 11));
+    assert_false(field_value_ok("a\r\n b", 5)); /* obs-fold */
 }
 
 static void host_characters(void **state)

@@ -58,9 +58,13 @@ static void request_received_before_shutdown_is_answered(void **state)
     fputs(PAGE, f);
     fclose(f);
 
-    eddy_config cfg = {.root = root};
+    eddy_files_config files_cfg = {.root = root};
+    eddy_files *files;
+    assert_int_equal(eddy_files_new(loop, &files_cfg, &files), 0);
     eddy_server *srv;
-    assert_int_equal(eddy_server_new(loop, &cfg, &srv), 0);
+    assert_int_equal(eddy_server_new(loop, NULL, &srv), 0);
+    eddy_route r = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = files};
+    assert_int_equal(eddy_server_route(srv, &r), 0);
     char bound[64];
     assert_int_equal(eddy_server_listen(srv, "127.0.0.1:0", bound, sizeof(bound)), 0);
     int fd = connect_tcp(bound);
@@ -90,6 +94,7 @@ static void request_received_before_shutdown_is_answered(void **state)
 
     close(fd);
     eddy_server_free(srv);
+    eddy_files_free(files);
     eddy_loop_free(loop);
     unlink(path);
     rmdir(root);

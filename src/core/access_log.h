@@ -2,10 +2,10 @@
  * log tools read (nginx's and Apache's default).  Lines are buffered per
  * server and written whole, so workers sharing one file (O_APPEND) never
  * interleave inside a line; a line reaches the file within a second. */
-#ifndef EDDY_HTTP_ACCESS_LOG_H
-#define EDDY_HTTP_ACCESS_LOG_H
+#ifndef EDDY_CORE_ACCESS_LOG_H
+#define EDDY_CORE_ACCESS_LOG_H
 
-#include "http/conn.h"
+#include "eddy.h"
 #include <stdint.h>
 
 /* Buffered lines are written when this much has gathered, or after
@@ -20,9 +20,8 @@ typedef struct access_log access_log;
 int access_log_open(eddy_loop *loop, const char *path, access_log **out);
 /* Writes what is buffered and closes. */
 void access_log_close(access_log *log);
-/* Logs the response c is sending to its current request: status, and
- * body bytes (< 0: none). */
-void access_log_response(access_log *log, conn *c, int status, int64_t body_bytes);
+/* Logs the response to r: status, and body bytes (< 0: none). */
+void access_log_response(access_log *log, const eddy_request *r, int status, int64_t body_bytes);
 /* Writes what is buffered now. */
 void access_log_flush(access_log *log);
 

@@ -1,6 +1,6 @@
-#include "http/access_log.h"
-#include "http/response.h"
-#include "http/server.h"
+#include "core/access_log.h"
+#include "core/request.h"
+#include "rt/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,22 +129,21 @@ static char *put_quoted(char *p, size_t max, const char *s, size_t n)
     return p;
 }
 
-void access_log_response(access_log *log, conn *c, int status, int64_t body_bytes)
+void access_log_response(access_log *log, const eddy_request *r, int status, int64_t body_bytes)
 {
-    const eddy_request *r = &c->req;
     char addr[64];
-    stream_peer_name(c->stream, addr, sizeof(addr));
+    r->proto->peer_name(r, addr, sizeof(addr));
 
     /* The request line as received, when eddy got as far as reading one. */
     const char *req_line = NULL;
     size_t req_len = 0;
-    if (c->req_base && r->method.len) {
+    if (r->base && r->method.len) {
         uint32_t last = r->method.off + r->method.len;
         if (r->target.len)
             last = r->target.off + r->target.len;
         if (r->version.len)
             last = r->version.off + r->version.len;
-        req_line = c->req_base + r->method.off;
+        req_line = r->base + r->method.off;
         req_len = last - r->method.off;
     }
     static const eddy_str names[] = {{"referer", 7}, {"user-agent", 10}};

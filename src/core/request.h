@@ -1,0 +1,86 @@
+/* The neutral request: what a protocol parsed, as handlers see it.  A
+ * protocol (HTTP/1.1 now) fills one per request and answers it through the
+ * proto_ops it carries; handlers and the core never see protocol syntax. */
+#ifndef EDDY_CORE_REQUEST_H
+#define EDDY_CORE_REQUEST_H
+
+#include "eddy.h"
+#include "core/response.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct site site;
+
+/* Offsets into the request's bytes (relative to eddy_request.base), so a
+ * protocol may move those bytes without touching the request. */
+typedef struct span {
+    uint32_t off, len;
+} span;
+
+/* Methods the core and its handlers tell apart; the rest are OTHER and
+ * known by their name alone. */
+enum req_method {
+    METHOD_OTHER, METHOD_GET, METHOD_HEAD, METHOD_POST, METHOD_PUT, METHOD_DELETE,
+    METHOD_OPTIONS, METHOD_CONNECT, METHOD_TRACE, METHOD_PATCH,
+};
+
+/* A request body kept for a route that takes it, grown as it arrives. */
+typedef struct req_body {
+    uint32_t len;          /* bytes in data */
+    uint32_t cap;          /* bytes allocated, this header included */
+    char data[];
+} req_body;
+
+/* What a protocol does for the core. */
+typedef struct proto_ops {
+    /* Turns resp into the protocol's bytes and queues them with its body
+     * (HEAD and bodiless statuses already stripped by the core). */
+    void (*respond)(eddy_request *req, const response *resp);
+    /* The response is complete (or abandoned): the protocol goes on. */
+    void (*finish)(eddy_request *req);
+    /* The request's fields in order, from *it = 0; false after the last. */
+    bool (*field_next)(const eddy_request *req, size_t *it, eddy_str *name, eddy_str *value);
+    /* The client's address as text, for logs. */
+    void (*peer_name)(const eddy_request *req, char *buf, size_t len);
+} proto_ops;
+
+struct eddy_request {
+    const proto_ops *proto;
+    void *conn;            /* the protocol's connection */
+    site *site;            /* routes, log and shared fields it is answered by */
+    const char *base;      /* where the spans point; NULL before a request line */
+    span method, target, version, path, query;
+    char *decoded;         /* the decoded path when it differs from the raw one */
+    uint32_t decoded_len;
+    uint32_t head_len;     /* bytes of request line + fields, once complete */
+    req_body *body;        /* kept for a route that takes the body */
+    char *extra;           /* fields the handler added: "name\0value\0"... */
+    uint32_t extra_len, extra_cap;
+    uint16_t nextra;
+    unsigned host_count;
+    uint8_t method_id;     /* enum req_method */
+    uint8_t version_major, version_minor;
+    bool keep_alive;
+    bool expect_continue;  /* Expect: 100-continue was asked */
+    bool is_head;          /* HEAD: answer without a body */
+    bool answered;
+    bool aborted;          /* the client left; answering does nothing */
+    eddy_callback on_abort;
+    void *abort_data;
+};
+
+/* Maps a method token to enum req_method. */
+enum req_method request_method_id(const char *m, size_t len);
+/* Decodes the path once (core/path.h): 0, or 400 for a bad escape or NUL. */
+int request_decode_path(eddy_request *req);
+/* The decoded path (valid once request_decode_path succeeded). */
+eddy_str request_decoded_path(const eddy_request *req);
+/* Appends body bytes for a route that takes them; -ENOMEM. */
+int request_keep_body(eddy_request *req, const char *data, size_t len);
+/* Releases what the request owns (decoded path, body) once it is done. */
+void request_release(eddy_request *req);
+/* Looks up several fields in one pass: out[i] is the first field named
+ * names[i] (any case), ptr NULL when absent. */
+void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *out, size_t n);
+
+#endif

@@ -1,0 +1,176 @@
+#include "core/response.h"
+#include "core/access_log.h"
+#include "core/fields.h"
+#include "core/request.h"
+#include "core/site.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *status_reason(int status)
+{
+    switch (status) {
+#define REASON(code, text) case code: return text;
+    RESPONSE_STATUSES(REASON)
+#undef REASON
+    default: return "Unknown";
+    }
+}
+
+bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+static void drop_body(response *resp)
+{
+    if (resp->file)
+        resp->file->release(resp->file);
+    free(resp->parts);
+    resp->file = NULL;
+    resp->parts = NULL;
+    resp->data = NULL;
+    resp->data_len = 0;
+}
+
+/* Fields whose meaning is eddy's: message framing and connection
+ * management (RFC 9110 §7.6.1, RFC 9112 §6), and those eddy writes itself. */
+static const char *const owned_fields[] = {
+    "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+    "trailer", "proxy-connection", "date", "server", "content-type",
+};
+
+int response_field_check(const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    if (name_len == 0 || name_len > UINT16_MAX || value_len > UINT32_MAX / 2)
+        return -EINVAL;
+    for (size_t i = 0; i < name_len; i++)
+        if (!field_is_tchar((unsigned char)name[i]))
+            return -EINVAL;
+    if (!field_value_ok(value, value_len) ||
+        (value_len && (value[0] == ' ' || value[0] == '\t' || value[value_len - 1] == ' ' ||
+                       value[value_len - 1] == '\t')))
+        return -EINVAL; /* surrounding whitespace is not part of a value */
+    for (size_t i = 0; i < sizeof(owned_fields) / sizeof(owned_fields[0]); i++)
+        if (strlen(owned_fields[i]) == name_len && strncasecmp(name, owned_fields[i], name_len) == 0)
+            return -EPERM;
+    return 0;
+}
+
+/* The response's own fields, then the site's, then the handler's: put
+ * together only when there are more than the response's. */
+static size_t all_fields(const eddy_request *req, const response *resp, resp_field *out)
+{
+    const site *s = req->site;
+    size_t n = 0;
+    for (size_t i = 0; i < resp->nfields && n < RESPONSE_FIELDS_ALL; i++)
+        out[n++] = resp->fields[i];
+    for (size_t i = 0; i < s->nfields && n < RESPONSE_FIELDS_ALL; i++)
+        out[n++] = s->fields[i];
+    const char *p = req->extra;
+    for (unsigned i = 0; i < req->nextra && n < RESPONSE_FIELDS_ALL; i++) {
+        size_t nl = strlen(p), vl = strlen(p + nl + 1);
+        out[n++] = (resp_field){p, p + nl + 1, (uint32_t)nl, (uint32_t)vl};
+        p += nl + vl + 2;
+    }
+    return n;
+}
+
+void response_send(eddy_request *req, response *resp)
+{
+    if (req->answered) {
+        drop_body(resp);
+        return;
+    }
+    if (req->aborted) { /* the client left: nothing to send, just let go */
+        drop_body(resp);
+        req->proto->finish(req);
+        return;
+    }
+    if (!status_has_body(resp->status)) {
+        resp->content_length = -1;
+        drop_body(resp);
+    } else if (req->is_head) {
+        drop_body(resp); /* the length a GET would get stays */
+    }
+    site *s = req->site;
+    if (s->nfields || req->nextra) {
+        resp_field fields[RESPONSE_FIELDS_ALL];
+        size_t n = all_fields(req, resp, fields);
+        resp->fields = fields;
+        resp->nfields = n;
+        req->proto->respond(req, resp);
+    } else {
+        req->proto->respond(req, resp);
+    }
+    if (s->log && resp->status >= 200)
+        access_log_response(s->log, req, resp->status, req->is_head ? 0 : resp->content_length);
+    req->proto->finish(req);
+}
+
+void response_simple(eddy_request *req, int status, const resp_field *fields, size_t nfields)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, status_reason(status));
+    bool has_body = status_has_body(status);
+    response resp = {
+        .status = status,
+        .content_type = has_body ? "text/plain; charset=utf-8" : NULL,
+        .content_length = has_body ? n : -1,
+        .fields = fields,
+        .nfields = nfields,
+        .data = body,
+        .data_len = has_body ? (size_t)n : 0,
+    };
+    response_send(req, &resp);
+}
+
+/* ------------------------------------------------------------ public API -- */
+
+int eddy_response_field(eddy_request *req, const char *name, const char *value)
+{
+    if (req->answered)
+        return -EALREADY;
+    if (!name || !value)
+        return -EINVAL;
+    size_t nl = strlen(name), vl = strlen(value);
+    int rc = response_field_check(name, nl, value, vl);
+    if (rc < 0)
+        return rc;
+    if (req->nextra >= RESPONSE_MAX_FIELDS)
+        return -ENOSPC;
+    size_t need = (size_t)req->extra_len + nl + vl + 2;
+    if (need > req->extra_cap) {
+        size_t cap = req->extra_cap ? req->extra_cap : 128;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(req->extra, cap);
+        if (!nb)
+            return -ENOMEM;
+        req->extra = nb;
+        req->extra_cap = (uint32_t)cap;
+    }
+    memcpy(req->extra + req->extra_len, name, nl + 1);
+    memcpy(req->extra + req->extra_len + nl + 1, value, vl + 1);
+    req->extra_len = (uint32_t)need;
+    req->nextra++;
+    return 0;
+}
+
+int eddy_respond(eddy_request *req, int status, const char *content_type, const void *body,
+                 size_t len)
+{
+    if (req->answered)
+        return -EALREADY;
+    if (status < 100 || status > 999)
+        return -EINVAL;
+    response resp = {
+        .status = status,
+        .content_type = content_type,
+        .content_length = (int64_t)len,
+        .data = body,
+        .data_len = len,
+    };
+    response_send(req, &resp);
+    return 0;
+}

@@ -1,0 +1,222 @@
+#include "core/site.h"
+#include "core/access_log.h"
+#include "core/date.h"
+#include "core/fields.h"
+#include "rt/loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void site_init(site *s, eddy_loop *loop)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+}
+
+void site_free(site *s)
+{
+    for (size_t i = 0; i < s->nroutes; i++) {
+        free(s->routes[i].path);
+        free(s->routes[i].methods);
+    }
+    free(s->routes);
+    s->routes = NULL;
+    s->nroutes = 0;
+    for (size_t i = 0; i < s->nfields; i++)
+        free((char *)s->fields[i].name); /* one block: name, then value */
+    free(s->fields);
+    s->fields = NULL;
+    s->nfields = 0;
+    access_log_close(s->log);
+    s->log = NULL;
+}
+
+static bool list_has(const char *list, const char *m, size_t len)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && memcmp(p, m, len) == 0)
+            return true;
+        p += n;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* "GET,POST" or "GET, POST" -> "GET, HEAD, POST": tokens checked, HEAD
+ * added where GET is (a HEAD is a GET without its body), no duplicates. */
+static int parse_methods(const char *in, char **out)
+{
+    /* Each token may gain ", " before it, and GET a ", HEAD" after. */
+    size_t cap = 3 * strlen(in) + sizeof(", HEAD") + 1;
+    char *list = malloc(cap);
+    if (!list)
+        return -ENOMEM;
+    size_t n = 0;
+    list[0] = 0;
+    for (const char *p = in; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ' ')
+            if (!field_is_tchar((unsigned char)*p++)) {
+                free(list);
+                return -EINVAL;
+            }
+        size_t len = (size_t)(p - tok);
+        for (int pass = 0; len && pass < 2; pass++) {
+            const char *m = pass ? "HEAD" : tok;
+            size_t ml = pass ? 4 : len;
+            if (pass && !(len == 3 && memcmp(tok, "GET", 3) == 0))
+                break;
+            if (list_has(list, m, ml))
+                continue;
+            if (n)
+                memcpy(list + n, ", ", 2), n += 2;
+            memcpy(list + n, m, ml);
+            n += ml;
+            list[n] = 0;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        return -EINVAL;
+    }
+    *out = list;
+    return 0;
+}
+
+int site_add_route(site *s, const eddy_route *r)
+{
+    if (!r || !r->path || r->path[0] != '/' || !r->handler)
+        return -EINVAL;
+    size_t len = strlen(r->path);
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i].prefix == r->prefix && s->routes[i].path_len == len &&
+            memcmp(s->routes[i].path, r->path, len) == 0)
+            return -EEXIST;
+    route add = {.path_len = len, .prefix = r->prefix, .with_body = r->body,
+                 .handler = r->handler, .data = r->data};
+    if (r->methods) {
+        int rc = parse_methods(r->methods, &add.methods);
+        if (rc < 0)
+            return rc;
+    }
+    route *routes = realloc(s->routes, (s->nroutes + 1) * sizeof(*routes));
+    add.path = strdup(r->path);
+    if (!routes || !add.path) {
+        if (routes)
+            s->routes = routes;
+        free(add.path);
+        free(add.methods);
+        return -ENOMEM;
+    }
+    s->routes = routes;
+    routes[s->nroutes++] = add;
+    s->body_routes += r->body;
+    return 0;
+}
+
+int site_add_field(site *s, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    if (!colon)
+        return -EINVAL;
+    size_t name_len = (size_t)(colon - line);
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t vlen = strlen(v);
+    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    int rc = response_field_check(line, name_len, v, vlen);
+    if (rc < 0)
+        return rc;
+    if (s->nfields >= RESPONSE_MAX_FIELDS)
+        return -ENOSPC;
+    char *block = malloc(name_len + vlen + 2);
+    resp_field *fields = realloc(s->fields, (s->nfields + 1) * sizeof(*fields));
+    if (fields)
+        s->fields = fields;
+    if (!block || !fields) {
+        free(block);
+        return -ENOMEM;
+    }
+    memcpy(block, line, name_len);
+    block[name_len] = 0;
+    memcpy(block + name_len + 1, v, vlen);
+    block[name_len + 1 + vlen] = 0;
+    fields[s->nfields++] = (resp_field){block, block + name_len + 1, (uint32_t)name_len,
+                                        (uint32_t)vlen};
+    return 0;
+}
+
+/* A prefix matches its own path and what lies below it, at a segment
+ * boundary: "/api" takes "/api" and "/api/x", not "/apix". */
+static bool prefix_matches(const route *r, const char *path, size_t len)
+{
+    if (len < r->path_len || memcmp(path, r->path, r->path_len) != 0)
+        return false;
+    return len == r->path_len || r->path[r->path_len - 1] == '/' || path[r->path_len] == '/';
+}
+
+const route *site_find_route(const site *s, const char *path, size_t len)
+{
+    const route *best = NULL;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const route *r = &s->routes[i];
+        if (!r->prefix) {
+            if (r->path_len == len && memcmp(r->path, path, len) == 0)
+                return r; /* an exact route wins over every prefix */
+        } else if ((!best || r->path_len > best->path_len) && prefix_matches(r, path, len)) {
+            best = r;
+        }
+    }
+    return best;
+}
+
+void site_dispatch(eddy_request *req)
+{
+    if (req->method_id == METHOD_CONNECT) {
+        /* authority-form names no path: no route can take it. */
+        resp_field allow = FIELD_LIT("Allow", "");
+        response_simple(req, 405, &allow, 1);
+        return;
+    }
+    int st = request_decode_path(req);
+    if (st) {
+        response_simple(req, st, NULL, 0);
+        return;
+    }
+    eddy_str path = request_decoded_path(req);
+    if (path.len == 1 && path.ptr[0] == '*') {
+        response_simple(req, 204, NULL, 0); /* OPTIONS *: the server is here */
+        return;
+    }
+    const route *r = site_find_route(req->site, path.ptr, path.len);
+    if (!r) {
+        response_simple(req, 404, NULL, 0);
+        return;
+    }
+    if (r->methods) {
+        eddy_str m = eddy_request_method(req);
+        if (!list_has(r->methods, m.ptr, m.len)) {
+            resp_field allow = {"Allow", r->methods, 5, (uint32_t)strlen(r->methods)};
+            response_simple(req, req->method_id == METHOD_OPTIONS ? 204 : 405, &allow, 1);
+            return;
+        }
+    }
+    r->handler(req, r->data);
+}
+
+const char *site_date(site *s)
+{
+    time_t now = loop_wall_sec(s->loop);
+    if (now != s->date_sec) {
+        http_date_format(now, s->date); /* once a second, not per response */
+        s->date_sec = now;
+    }
+    return s->date;
+}

@@ -1,0 +1,50 @@
+/* A site: the routes requests are handled by, and what every response of
+ * it shares (the access log, the Date value).  One per server today; the
+ * configuration file will make several, chosen by Host. */
+#ifndef EDDY_CORE_SITE_H
+#define EDDY_CORE_SITE_H
+
+#include "core/request.h"
+#include <time.h>
+
+struct access_log;
+
+typedef struct route {
+    char *path;
+    size_t path_len;
+    bool prefix;           /* the path and everything below it */
+    bool with_body;        /* the handler gets the whole request body */
+    char *methods;         /* the Allow value ("GET, HEAD"), NULL: any method */
+    eddy_handler handler;
+    void *data;
+} route;
+
+struct site {
+    eddy_loop *loop;
+    route *routes;
+    size_t nroutes;
+    unsigned body_routes;  /* routes with_body: only then is a route looked up early */
+    struct access_log *log; /* NULL: no access log */
+    resp_field *fields;    /* added to every response (--header); owned */
+    size_t nfields;
+    /* IMF-fixdate, refreshed when the loop's second changes. */
+    time_t date_sec;
+    char date[32];
+};
+
+void site_init(site *s, eddy_loop *loop);
+void site_free(site *s);
+int site_add_route(site *s, const eddy_route *r);
+/* Adds "Name: value" to every response; -EINVAL or -EPERM when it is not
+ * a field a handler may add (response_field_check), -ENOSPC past 64. */
+int site_add_field(site *s, const char *line);
+/* The route for a decoded path: an exact route, else the longest prefix;
+ * NULL when none. */
+const route *site_find_route(const site *s, const char *path, size_t len);
+/* Routes req to its handler: 400 for a path that does not decode, 404 for
+ * no route, 405 with Allow for a method the route does not take. */
+void site_dispatch(eddy_request *req);
+/* The current Date value (29 characters). */
+const char *site_date(site *s);
+
+#endif

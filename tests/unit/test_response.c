@@ -1,0 +1,98 @@
+/* The response API as a handler uses it: fields it adds (checked, never
+ * sent when refused), fields an operator adds to every response. */
+#include "harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\n\r\n"
+
+static int last_rc[16];
+
+static void with_fields(eddy_request *req, void *data)
+{
+    (void)data;
+    int i = 0;
+    last_rc[i++] = eddy_response_field(req, "Set-Cookie", "a=1; Path=/");
+    last_rc[i++] = eddy_response_field(req, "Set-Cookie", "b=2");
+    last_rc[i++] = eddy_response_field(req, "X-Bad Name", "v");
+    last_rc[i++] = eddy_response_field(req, "X-Split", "a\r\nInjected: yes");
+    last_rc[i++] = eddy_response_field(req, "X-Nul", "a\nb");
+    last_rc[i++] = eddy_response_field(req, "", "v");
+    last_rc[i++] = eddy_response_field(req, "Content-Length", "5");
+    last_rc[i++] = eddy_response_field(req, "transfer-encoding", "chunked");
+    last_rc[i++] = eddy_response_field(req, "Connection", "close");
+    last_rc[i++] = eddy_response_field(req, "X-Space", " padded");
+    last_rc[i++] = eddy_response_field(req, "X-Empty", "");
+    eddy_respond(req, 200, "text/plain", "ok\n", 3);
+    last_rc[i++] = eddy_response_field(req, "X-Late", "v");
+}
+
+static void handler_fields_are_checked(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    fx_route(fx, "/f", with_fields, NULL, false);
+    char *out = fx_exchange(fx, GET("/f"), NULL);
+    int want[] = {0, 0, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EPERM, -EPERM, -EPERM, -EINVAL, 0,
+                  -EALREADY};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (last_rc[i] != want[i])
+            fail_msg("call %zu: %d, wanted %d", i, last_rc[i], want[i]);
+    assert_non_null(strstr(out, "\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\nX-Empty: \r\n\r\nok\n"));
+    assert_null(strstr(out, "Injected"));
+    assert_int_equal(count_of(out, "Content-Length"), 1);
+    assert_null(strstr(out, "Connection: close"));
+    /* The fields were this request's: the next one has none. */
+    free(out);
+    out = fx_exchange(fx, GET("/"), NULL);
+    assert_null(strstr(out, "Set-Cookie"));
+    free(out);
+    fx_free(fx);
+}
+
+static void operator_fields_go_on_every_response(void **state)
+{
+    (void)state;
+    const char *lines[] = {"X-Frame-Options: DENY", "Strict-Transport-Security:  max-age=60 "};
+    eddy_config cfg = {.response_fields = lines, .nresponse_fields = 2};
+    fixture *fx = fx_new(&cfg);
+    fx_route(fx, "/f", with_fields, NULL, false);
+    const char *reqs[] = {GET("/"), GET("/missing"), GET("/f"),
+                          "GET / HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n",
+                          "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n"};
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        char *out = fx_exchange(fx, reqs[i], NULL);
+        if (!strstr(out, "\r\nX-Frame-Options: DENY\r\nStrict-Transport-Security: max-age=60\r\n"))
+            fail_msg("request %zu: no operator fields in\n%s", i, out);
+        free(out);
+    }
+    fx_free(fx);
+}
+
+static void operator_fields_are_checked(void **state)
+{
+    (void)state;
+    const char *bad[] = {"NoColon", ": v", "X Y: v", "X: a\rb", "Content-Length: 1", "Date: x"};
+    int want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EPERM, -EPERM};
+    eddy_loop *loop = eddy_loop_new();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        eddy_config cfg = {.response_fields = &bad[i], .nresponse_fields = 1};
+        eddy_server *srv = NULL;
+        assert_int_equal(eddy_server_new(loop, &cfg, &srv), want[i]);
+        assert_null(srv);
+    }
+    eddy_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(handler_fields_are_checked),
+        cmocka_unit_test(operator_fields_go_on_every_response),
+        cmocka_unit_test(operator_fields_are_checked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
