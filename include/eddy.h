@@ -216,6 +216,33 @@ int eddy_response_field(eddy_request *req, const char *name, const char *value);
  * NULL (no Content-Type).  Returns 0, or -EALREADY if already answered. */
 int eddy_respond(eddy_request *req, int status, const char *content_type,
                  const void *body, size_t len);
+/* A streamed response: the head now, the body in pieces as the handler
+ * makes them, with backpressure.  With a known length the body must be
+ * exactly that long; with length < 0 it is sent chunked to HTTP/1.1
+ * clients and delimited by closing the connection for HTTP/1.0 ones.  A
+ * request the handler streams to is held like one answered later: give it
+ * an abort callback, since a client may leave mid-stream. */
+#define EDDY_STREAM_BUFFER 65536 /* bytes held for a stream before -EAGAIN */
+
+/* Sends the head.  -EALREADY if answered or streaming, -EINVAL for a
+ * status below 200, -EPIPE if the client already left (the request is then
+ * finished). */
+int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length);
+/* Queues len bytes (copied).  Returns 0, or:
+ *   -EAGAIN    EDDY_STREAM_BUFFER bytes are still waiting for the client:
+ *              nothing was taken; on_drain is called once they are gone;
+ *   -EMSGSIZE  more than the known length (nothing taken);
+ *   -EPIPE     the client left;  -EINVAL  not streaming.
+ * For HEAD, 204 and 304 the bytes are counted and dropped. */
+int eddy_stream_write(eddy_request *req, const void *data, size_t len);
+/* cb(data) once everything queued has gone to the client, after a write
+ * said -EAGAIN. */
+void eddy_stream_on_drain(eddy_request *req, eddy_callback cb, void *data);
+/* Ends the body; the request is finished.  -EMSGSIZE if a known length was
+ * not reached: the connection is then closed, so the client sees the body
+ * cut short rather than a wrong one. */
+int eddy_stream_end(eddy_request *req);
+
 /* --------------------------------------------------------------- files -- */
 
 /* The file server: a handler like any other, registered for the paths it

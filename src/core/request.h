@@ -38,6 +38,14 @@ typedef struct proto_ops {
     void (*respond)(eddy_request *req, const response *resp);
     /* The response is complete (or abandoned): the protocol goes on. */
     void (*finish)(eddy_request *req);
+    /* A streamed response: its head (content_length < 0: unknown, the
+     * protocol frames it), pieces of its body, and its end (complete false:
+     * a known length was not reached, so the message cannot end well). */
+    void (*stream_head)(eddy_request *req, const response *resp);
+    void (*stream_data)(eddy_request *req, const void *data, size_t len);
+    void (*stream_end)(eddy_request *req, bool complete);
+    /* Response bytes queued and not yet taken by the transport. */
+    size_t (*buffered)(const eddy_request *req);
     /* The request's fields in order, from *it = 0; false after the last. */
     bool (*field_next)(const eddy_request *req, size_t *it, eddy_str *name, eddy_str *value);
     /* The client's address as text, for logs. */
@@ -67,6 +75,15 @@ struct eddy_request {
     bool aborted;          /* the client left; answering does nothing */
     eddy_callback on_abort;
     void *abort_data;
+    /* A streamed response (eddy_stream_*). */
+    bool streaming;        /* its head is sent; the body goes on */
+    bool stream_discard;   /* HEAD, 204, 304: the body is dropped */
+    bool drain_wanted;     /* a write found the buffer full: call on_drain */
+    int stream_status;
+    int64_t stream_left;   /* bytes a known length still wants; < 0 unknown */
+    uint64_t stream_sent;
+    eddy_callback on_drain;
+    void *drain_data;
 };
 
 /* Maps a method token to enum req_method. */

@@ -76,9 +76,25 @@ static size_t all_fields(const eddy_request *req, const response *resp, resp_fie
     return n;
 }
 
+void response_with_fields(eddy_request *req, response *resp,
+                          void (*send)(eddy_request *req, const response *resp))
+{
+    if (!req->site->nfields && !req->nextra) {
+        send(req, resp);
+        return;
+    }
+    resp_field fields[RESPONSE_FIELDS_ALL];
+    size_t n = all_fields(req, resp, fields);
+    resp->fields = fields;
+    resp->nfields = n;
+    send(req, resp);
+    resp->fields = NULL; /* they were on this stack */
+    resp->nfields = 0;
+}
+
 void response_send(eddy_request *req, response *resp)
 {
-    if (req->answered) {
+    if (req->answered || req->streaming) {
         drop_body(resp);
         return;
     }
@@ -93,16 +109,8 @@ void response_send(eddy_request *req, response *resp)
     } else if (req->is_head) {
         drop_body(resp); /* the length a GET would get stays */
     }
+    response_with_fields(req, resp, req->proto->respond);
     site *s = req->site;
-    if (s->nfields || req->nextra) {
-        resp_field fields[RESPONSE_FIELDS_ALL];
-        size_t n = all_fields(req, resp, fields);
-        resp->fields = fields;
-        resp->nfields = n;
-        req->proto->respond(req, resp);
-    } else {
-        req->proto->respond(req, resp);
-    }
     if (s->log && resp->status >= 200)
         access_log_response(s->log, req, resp->status, req->is_head ? 0 : resp->content_length);
     req->proto->finish(req);
@@ -129,7 +137,7 @@ void response_simple(eddy_request *req, int status, const resp_field *fields, si
 
 int eddy_response_field(eddy_request *req, const char *name, const char *value)
 {
-    if (req->answered)
+    if (req->answered || req->streaming)
         return -EALREADY;
     if (!name || !value)
         return -EINVAL;
@@ -160,7 +168,7 @@ int eddy_response_field(eddy_request *req, const char *name, const char *value)
 int eddy_respond(eddy_request *req, int status, const char *content_type, const void *body,
                  size_t len)
 {
-    if (req->answered)
+    if (req->answered || req->streaming)
         return -EALREADY;
     if (status < 100 || status > 999)
         return -EINVAL;

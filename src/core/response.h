@@ -83,6 +83,11 @@ bool status_has_body(int status);
  * -EPERM for the fields eddy owns (framing, Date, Server, Content-Type). */
 int response_field_check(const char *name, size_t name_len, const char *value, size_t value_len);
 
+/* Calls send(req, resp) with resp's fields followed by the site's and the
+ * handler's (composed on the stack only when there are any). */
+void response_with_fields(eddy_request *req, response *resp,
+                          void (*send)(eddy_request *req, const response *resp));
+
 /* Answers req with resp: the protocol queues it, the access log records
  * it, and the request is finished.  Takes resp's file and parts. */
 void response_send(eddy_request *req, response *resp);

@@ -240,7 +240,7 @@ void eddy_files_handler(eddy_request *req, void *files)
 
 int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path)
 {
-    if (req->answered)
+    if (req->answered || req->streaming)
         return -EALREADY;
     if (req->aborted) {
         response_simple(req, 404, NULL, 0); /* dropped: the client left */

@@ -33,11 +33,15 @@ static void on_timeout(void *data)
 {
     conn *c = data;
     uint64_t now = eddy_loop_now(c->srv->loop);
-    if (c->deadline == CONN_NO_DEADLINE)
-        return; /* a handler holds the request: its own business */
-    if (now < c->deadline) {
-        /* The deadline moved later since the timer was set: go on. */
-        eddy_timer_start(c->srv->loop, &c->timer, c->deadline - now);
+    bool kicked = c->kick;
+    c->kick = false;
+    if (c->deadline == CONN_NO_DEADLINE || now < c->deadline) {
+        /* The deadline moved later since the timer was set, or a handler
+         * holds the request (its time is its own): go on. */
+        if (c->deadline != CONN_NO_DEADLINE)
+            eddy_timer_start(c->srv->loop, &c->timer, c->deadline - now);
+        if (kicked)
+            conn_run(c); /* last: it may free c */
         return;
     }
     /* Header, send and linger timeouts end the connection with a reset: a
@@ -62,6 +66,16 @@ static void set_deadline(conn *c, uint64_t when)
 }
 
 static void arm(conn *c, unsigned ms) { set_deadline(c, eddy_loop_now(c->srv->loop) + ms); }
+
+void conn_kick(conn *c)
+{
+    if (c->in_batch || c->kick || c->phase == PHASE_CLOSED)
+        return; /* conn_run, on the stack or already due, writes it */
+    c->kick = true;
+    /* The connection's own timer, due now: no allocation, and closing the
+     * connection cancels it. */
+    eddy_timer_start(c->srv->loop, &c->timer, 0);
+}
 
 void conn_head_started(conn *c)
 {
@@ -293,6 +307,8 @@ static void flush(conn *c)
         arm_wait_deadline(c); /* a send timeout may have replaced it */
     } else if (c->phase == PHASE_BODY) {
         arm(c, c->srv->header_ms);
+    } else if (c->phase == PHASE_HANDLER) {
+        c->deadline = CONN_NO_DEADLINE; /* all sent: the handler's time again */
     }
 }
 
@@ -584,6 +600,14 @@ static void conn_run(conn *c)
             if (c->phase == PHASE_CLOSED || output_pending(c))
                 break; /* the peer must take our answers before we read on */
         }
+        if (c->req.drain_wanted && c->phase == PHASE_HANDLER) {
+            /* A stream's buffer has drained: its handler may write again. */
+            c->req.drain_wanted = false;
+            if (c->req.on_drain) {
+                c->req.on_drain(c->req.drain_data);
+                continue;
+            }
+        }
         if (!can_proceed(c))
             break;
         if (c->in_unparsed < c->in_len)
@@ -781,8 +805,8 @@ static void conn_finish(eddy_request *r)
     c->phase = PHASE_IDLE;
     c->req.base = NULL;
     c->wait_deadline = eddy_loop_now(c->srv->loop) + c->srv->keepalive_ms;
-    if (!c->in_batch)
-        conn_run(c); /* answered later: write it and go on with the input */
+    conn_kick(c); /* answered later: written, and the input gone on with,
+                     on the next turn rather than beneath the handler */
 }
 
 static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
@@ -833,9 +857,19 @@ static void conn_peer_name(const eddy_request *r, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
+static size_t conn_buffered(const eddy_request *r)
+{
+    const conn *c = r->conn;
+    return (size_t)(c->out_len - c->out_off) + (c->srv->stage_owner == c ? c->srv->stage_len : 0);
+}
+
 const proto_ops conn_proto = {
     .respond = response_h1,
     .finish = conn_finish,
+    .stream_head = response_h1_stream_head,
+    .stream_data = response_h1_stream_data,
+    .stream_end = response_h1_stream_end,
+    .buffered = conn_buffered,
     .field_next = conn_field_next,
     .peer_name = conn_peer_name,
 };

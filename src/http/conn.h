@@ -76,6 +76,8 @@ struct conn {
     bool broken : 1;       /* a write failed: close at the next flush */
     bool zombie : 1;       /* closed, but a handler still holds the request */
     bool gated : 1;        /* counted by the accept gate (came from a listener) */
+    bool out_chunked : 1;  /* the streamed body being sent is chunked */
+    bool kick : 1;         /* output queued outside a batch: flush next turn */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX
@@ -99,6 +101,10 @@ void conn_queue(conn *c, const void *data, size_t len);
 void conn_queue_file(conn *c, body_file *f, off_t off, off_t len);
 /* Queues several ranges of f, each after its head; takes f and parts. */
 void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts);
+/* Output was queued outside conn_run (a handler answering or streaming
+ * later): it is written on the next turn, never from inside the handler's
+ * own call, so no callback of the handler's runs beneath it. */
+void conn_kick(conn *c);
 /* The core's proto_ops for HTTP/1.1 requests. */
 extern const proto_ops conn_proto;
 

@@ -39,9 +39,11 @@ static char *put_u64(char *p, uint64_t v)
 }
 
 /* Bytes of the head besides the content type and the fields. */
-#define HEAD_FIXED_BYTES 200
+#define HEAD_FIXED_BYTES 240
 
-void response_h1(eddy_request *req, const response *resp)
+/* Queues the status line and fields; false when they could not be put
+ * together (the connection is then ended and resp's body released). */
+static bool queue_head(eddy_request *req, const response *resp, bool chunked)
 {
     conn *c = req->conn;
     bool closing = !req->keep_alive || c->draining || c->fatal;
@@ -56,7 +58,7 @@ void response_h1(eddy_request *req, const response *resp)
         if (resp->file)
             resp->file->release(resp->file);
         free(resp->parts);
-        return;
+        return false;
     }
     char *start = p;
     size_t line_len;
@@ -81,6 +83,8 @@ void response_h1(eddy_request *req, const response *resp)
         p = put_u64(p, (uint64_t)resp->content_length);
         p = PUT_LIT(p, "\r\n");
     }
+    if (chunked)
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     if (closing)
         p = PUT_LIT(p, "Connection: close\r\n");
     else if (req->version_minor == 0)
@@ -96,12 +100,66 @@ void response_h1(eddy_request *req, const response *resp)
     conn_queue(c, start, (size_t)(p - start));
     if (start != buf)
         free(start);
+    return true;
+}
+
+void response_h1(eddy_request *req, const response *resp)
+{
+    conn *c = req->conn;
+    if (!queue_head(req, resp, false))
+        return;
     if (resp->data_len)
         conn_queue(c, resp->data, resp->data_len);
     else if (resp->parts)
         conn_queue_file_parts(c, resp->file, resp->parts);
     else if (resp->file)
         conn_queue_file(c, resp->file, resp->file_off, resp->file_len);
+}
+
+/* ---------------------------------------------------- streamed bodies -- */
+
+void response_h1_stream_head(eddy_request *req, const response *resp)
+{
+    conn *c = req->conn;
+    bool unknown = resp->content_length < 0 && !req->stream_discard;
+    /* An unknown length is chunked for HTTP/1.1; an HTTP/1.0 client can
+     * only be told where it ends by the connection closing. */
+    c->out_chunked = unknown && req->version_minor >= 1;
+    if (unknown && !c->out_chunked)
+        req->keep_alive = false;
+    queue_head(req, resp, c->out_chunked);
+    conn_kick(c);
+}
+
+void response_h1_stream_data(eddy_request *req, const void *data, size_t len)
+{
+    conn *c = req->conn;
+    if (c->out_chunked) {
+        char size[20];
+        int n = 0;
+        for (size_t v = len; v; v >>= 4)
+            n++;
+        for (int i = n - 1, k = 0; i >= 0; i--, k++)
+            size[k] = "0123456789abcdef"[(len >> (4 * i)) & 15];
+        size[n] = '\r';
+        size[n + 1] = '\n';
+        conn_queue(c, size, (size_t)n + 2);
+        conn_queue(c, data, len);
+        conn_queue(c, "\r\n", 2);
+    } else {
+        conn_queue(c, data, len);
+    }
+    conn_kick(c);
+}
+
+void response_h1_stream_end(eddy_request *req, bool complete)
+{
+    conn *c = req->conn;
+    if (!complete)
+        req->keep_alive = false; /* the framing promised cannot be kept */
+    else if (c->out_chunked)
+        conn_queue(c, "0\r\n\r\n", 5);
+    c->out_chunked = false;
 }
 
 void response_error(conn *c, int status)

@@ -1,0 +1,76 @@
+/* Streamed responses: a head now, the body in pieces as the handler makes
+ * them, with backpressure (a full buffer says -EAGAIN, on_drain says when
+ * to go on), so a stream costs at most EDDY_STREAM_BUFFER plus one write. */
+#include "core/access_log.h"
+#include "core/request.h"
+#include "core/site.h"
+
+#include <errno.h>
+
+int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length)
+{
+    if (req->answered || req->streaming)
+        return -EALREADY;
+    if (status < 200 || status > 999)
+        return -EINVAL;
+    if (req->aborted) {
+        req->proto->finish(req); /* nobody to stream to */
+        return -EPIPE;
+    }
+    bool body = status_has_body(status);
+    response resp = {
+        .status = status,
+        .content_type = content_type,
+        .content_length = body ? length : -1,
+    };
+    req->streaming = true;
+    req->stream_discard = !body || req->is_head;
+    req->stream_status = status;
+    req->stream_left = body && length >= 0 ? length : -1;
+    req->stream_sent = 0;
+    response_with_fields(req, &resp, req->proto->stream_head);
+    return 0;
+}
+
+int eddy_stream_write(eddy_request *req, const void *data, size_t len)
+{
+    if (!req->streaming || req->answered)
+        return -EINVAL;
+    if (req->aborted)
+        return -EPIPE;
+    if (req->stream_left >= 0 && (uint64_t)req->stream_left < len)
+        return -EMSGSIZE;
+    if (len == 0 || req->stream_discard)
+        return 0;
+    if (req->proto->buffered(req) >= EDDY_STREAM_BUFFER) {
+        req->drain_wanted = true;
+        return -EAGAIN;
+    }
+    req->proto->stream_data(req, data, len);
+    if (req->stream_left >= 0)
+        req->stream_left -= (int64_t)len;
+    req->stream_sent += len;
+    return 0;
+}
+
+void eddy_stream_on_drain(eddy_request *req, eddy_callback cb, void *data)
+{
+    req->on_drain = cb;
+    req->drain_data = data;
+}
+
+int eddy_stream_end(eddy_request *req)
+{
+    if (!req->streaming || req->answered)
+        return -EINVAL;
+    bool complete = req->stream_left <= 0 || req->stream_discard;
+    if (!req->aborted) {
+        req->proto->stream_end(req, complete);
+        site *s = req->site;
+        if (s->log)
+            access_log_response(s->log, req, req->stream_status, (int64_t)req->stream_sent);
+    }
+    req->streaming = false;
+    req->proto->finish(req);
+    return complete ? 0 : -EMSGSIZE;
+}
