@@ -190,6 +190,15 @@ eddy_str eddy_request_path(const eddy_request *req);
 eddy_str eddy_request_query(const eddy_request *req);
 /* The first field named `name` (case-insensitive); ptr is NULL when absent. */
 eddy_str eddy_request_header(const eddy_request *req, const char *name);
+/* The request's fields in the order received, one per call: start with
+ * *it = 0; returns false after the last.  Names as sent (any case). */
+bool eddy_request_field_next(const eddy_request *req, size_t *it, eddy_str *name,
+                             eddy_str *value);
+/* The protocol version: 10 for HTTP/1.0, 11 for HTTP/1.1. */
+int eddy_request_version(const eddy_request *req);
+/* The client's address as text ("192.0.2.7", "::1"; "-" when unknown),
+ * NUL-terminated in buf; returns its length. */
+size_t eddy_request_peer(const eddy_request *req, char *buf, size_t len);
 eddy_loop *eddy_request_loop(const eddy_request *req);
 /* The body, for a route added with eddy_server_route_body (a chunked body
  * de-chunked); an empty view for other routes, whose bodies are read and

@@ -137,6 +137,25 @@ eddy_str eddy_request_header(const eddy_request *req, const char *name)
     return v;
 }
 
+bool eddy_request_field_next(const eddy_request *req, size_t *it, eddy_str *name,
+                             eddy_str *value)
+{
+    return req->proto->field_next(req, it, name, value);
+}
+
+int eddy_request_version(const eddy_request *req)
+{
+    return req->version_major * 10 + req->version_minor;
+}
+
+size_t eddy_request_peer(const eddy_request *req, char *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    req->proto->peer_name(req, buf, len);
+    return strlen(buf);
+}
+
 void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
 {
     req->on_abort = cb;

@@ -87,12 +87,46 @@ static void operator_fields_are_checked(void **state)
     eddy_loop_free(loop);
 }
 
+/* Echoes what the request API tells about the request. */
+static void describe(eddy_request *req, void *data)
+{
+    (void)data;
+    char body[1024], peer[64];
+    size_t n = 0, it = 0;
+    eddy_str name, value;
+    eddy_request_peer(req, peer, sizeof(peer));
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "v%d peer=%s\n", eddy_request_version(req),
+                          peer);
+    while (eddy_request_field_next(req, &it, &name, &value))
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "[%.*s]=[%.*s]\n", (int)name.len,
+                              name.ptr, (int)value.len, value.ptr);
+    eddy_respond(req, 200, "text/plain", body, n);
+}
+
+static void request_fields_in_order(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    fx_route(fx, "/d", describe, NULL, false);
+    char *out = fx_exchange(fx,
+                            "GET /d HTTP/1.1\r\nHost: t\r\nX-B: 2\r\nx-a:1 \r\nX-B:\t3\r\n"
+                            "Empty:\r\n\r\n"
+                            "GET /d HTTP/1.0\r\n\r\n",
+                            NULL);
+    assert_non_null(strstr(out, "v11 peer="));
+    assert_non_null(strstr(out, "\n[Host]=[t]\n[X-B]=[2]\n[x-a]=[1]\n[X-B]=[3]\n[Empty]=[]\n"));
+    assert_non_null(strstr(out, "v10 peer="));
+    free(out);
+    fx_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handler_fields_are_checked),
         cmocka_unit_test(operator_fields_go_on_every_response),
         cmocka_unit_test(operator_fields_are_checked),
+        cmocka_unit_test(request_fields_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
