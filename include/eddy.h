@@ -172,8 +172,15 @@ unsigned eddy_server_connections(const eddy_server *srv);
 
 /* ------------------------------------------------------------- request -- */
 
-/* A string view into the request.  Views stay valid until the request is
- * answered (even when the handler answers later). */
+/* A handler's eddy_request * is a handle.  It is valid from the handler's
+ * call until the response is finished (eddy_respond, eddy_files_respond,
+ * eddy_stream_end) or, for a request given an abort callback, until that
+ * callback returns.  After that the handle is stale: every call through it
+ * is refused (-ESTALE, an empty view, NULL) and never touches another
+ * request, even one the same connection reads next.
+ *
+ * A string view into the request.  Views stay valid as long as the handle
+ * (even when the handler answers later). */
 typedef struct eddy_str {
     const char *ptr;
     size_t len;
@@ -206,9 +213,10 @@ eddy_loop *eddy_request_loop(const eddy_request *req);
 eddy_str eddy_request_body(const eddy_request *req);
 
 /* Called if the client goes away before the request is answered.  After it
- * returns the request is gone: cancel whatever would have answered it.
- * Without one, the request stays valid and answering it does nothing. */
-void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
+ * returns the request is gone (its handle stale): cancel whatever would
+ * have answered it.  Without one, the request stays valid and answering it
+ * does nothing.  -ESTALE for a stale handle. */
+int eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
 
 /* Adds a field to the response req is about to get (from eddy_respond,
  * eddy_files_respond or eddy_stream_start), after the fields eddy and the
@@ -218,11 +226,13 @@ void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
  *   -EPERM    a field eddy owns: Content-Length, Transfer-Encoding,
  *             Connection, Keep-Alive, Upgrade, TE, Trailer,
  *             Proxy-Connection, Date, Server, Content-Type;
- *   -ENOSPC   more than 64 fields;  -ENOMEM;  -EALREADY once answered. */
+ *   -ENOSPC   more than 64 fields;  -ENOMEM;  -EALREADY while streaming;
+ *   -ESTALE   once answered. */
 int eddy_response_field(eddy_request *req, const char *name, const char *value);
 
 /* Answers with a body held in memory; body is copied.  content_type may be
- * NULL (no Content-Type).  Returns 0, or -EALREADY if already answered. */
+ * NULL (no Content-Type).  Returns 0, -EINVAL for a status outside
+ * 200..999, -EALREADY while streaming, -ESTALE once answered. */
 int eddy_respond(eddy_request *req, int status, const char *content_type,
                  const void *body, size_t len);
 /* A streamed response: the head now, the body in pieces as the handler
@@ -233,7 +243,7 @@ int eddy_respond(eddy_request *req, int status, const char *content_type,
  * an abort callback, since a client may leave mid-stream. */
 #define EDDY_STREAM_BUFFER 65536 /* bytes held for a stream before -EAGAIN */
 
-/* Sends the head.  -EALREADY if answered or streaming, -EINVAL for a
+/* Sends the head.  -EALREADY if streaming already, -EINVAL for a
  * status below 200, -EPIPE if the client already left (the request is then
  * finished). */
 int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length);
@@ -241,7 +251,8 @@ int eddy_stream_start(eddy_request *req, int status, const char *content_type, i
  *   -EAGAIN    EDDY_STREAM_BUFFER bytes are still waiting for the client:
  *              nothing was taken; on_drain is called once they are gone;
  *   -EMSGSIZE  more than the known length (nothing taken);
- *   -EPIPE     the client left;  -EINVAL  not streaming.
+ *   -EPIPE     the client left (without an abort callback; with one the
+ *              handle is stale after it: -ESTALE);  -EINVAL  not streaming.
  * For HEAD, 204 and 304 the bytes are counted and dropped. */
 int eddy_stream_write(eddy_request *req, const void *data, size_t len);
 /* cb(data) once everything queued has gone to the client, after a write
@@ -276,7 +287,7 @@ void eddy_files_free(eddy_files *files);
 /* The handler: route it with data = the eddy_files. */
 void eddy_files_handler(eddy_request *req, void *files);
 /* Answers req as the file server would for `path` (a URL path like "/",
- * percent-encoded).  -EALREADY if already answered. */
+ * percent-encoded).  -EALREADY while streaming, -ESTALE once answered. */
 int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
 
 #ifdef __cplusplus

@@ -129,7 +129,7 @@ static char *put_quoted(char *p, size_t max, const char *s, size_t n)
     return p;
 }
 
-void access_log_response(access_log *log, const eddy_request *r, int status, int64_t body_bytes)
+void access_log_response(access_log *log, const request *r, int status, int64_t body_bytes)
 {
     char addr[64];
     r->proto->peer_name(r, addr, sizeof(addr));

@@ -6,6 +6,7 @@
 #define EDDY_CORE_ACCESS_LOG_H
 
 #include "eddy.h"
+#include "core/response.h"
 #include <stdint.h>
 
 /* Buffered lines are written when this much has gathered, or after
@@ -21,7 +22,7 @@ int access_log_open(eddy_loop *loop, const char *path, access_log **out);
 /* Writes what is buffered and closes. */
 void access_log_close(access_log *log);
 /* Logs the response to r: status, and body bytes (< 0: none). */
-void access_log_response(access_log *log, const eddy_request *r, int status, int64_t body_bytes);
+void access_log_response(access_log *log, const request *r, int status, int64_t body_bytes);
 /* Writes what is buffered now. */
 void access_log_flush(access_log *log);
 

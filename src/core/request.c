@@ -24,16 +24,16 @@ enum req_method request_method_id(const char *m, size_t len)
 #undef IS
 }
 
-static eddy_str view(const eddy_request *req, span s)
+eddy_str request_span(const request *req, span s)
 {
     if (!req->base)
         return (eddy_str){"", 0};
     return (eddy_str){req->base + s.off, s.len};
 }
 
-int request_decode_path(eddy_request *req)
+int request_decode_path(request *req)
 {
-    eddy_str raw = view(req, req->path);
+    eddy_str raw = request_span(req, req->path);
     if (raw.len == 1 && raw.ptr[0] == '*')
         return 0; /* asterisk-form: not a path */
     if (raw.len && raw.ptr[0] == '/' && path_is_normal(raw.ptr, raw.len))
@@ -53,14 +53,14 @@ int request_decode_path(eddy_request *req)
     return 0;
 }
 
-eddy_str request_decoded_path(const eddy_request *req)
+eddy_str request_decoded_path(const request *req)
 {
     if (req->decoded)
         return (eddy_str){req->decoded, req->decoded_len};
-    return view(req, req->path);
+    return request_span(req, req->path);
 }
 
-int request_keep_body(eddy_request *req, const char *data, size_t len)
+int request_keep_body(request *req, const char *data, size_t len)
 {
     /* One block: the header, then the bytes; cap counts the whole block. */
     size_t have = req->body ? req->body->len : 0;
@@ -83,8 +83,94 @@ int request_keep_body(eddy_request *req, const char *data, size_t len)
     return 0;
 }
 
-void request_release(eddy_request *req)
+/* ------------------------------------------------------------- handles -- */
+
+struct handle_chunk {
+    struct handle_chunk *next;
+    eddy_request slot[HANDLE_CHUNK];
+};
+
+#define HANDLE_ADDR_BITS 48
+#define HANDLE_ADDR_MASK ((UINT64_C(1) << HANDLE_ADDR_BITS) - 1)
+
+eddy_request *request_handle(request *r)
 {
+    if (r->handle)
+        goto tagged;
+    handle_pool *p = &r->site->handles;
+    if (!p->free_head) {
+        struct handle_chunk *c = calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+        c->next = p->chunks;
+        p->chunks = c;
+        for (size_t i = 0; i < HANDLE_CHUNK; i++) {
+            c->slot[i].next_free = i + 1 < HANDLE_CHUNK ? &c->slot[i + 1] : NULL;
+        }
+        p->free_head = &c->slot[0];
+        p->free_tail = &c->slot[HANDLE_CHUNK - 1];
+    }
+    eddy_request *h = p->free_head;
+    p->free_head = h->next_free;
+    if (!p->free_head)
+        p->free_tail = NULL;
+    h->next_free = NULL;
+    h->req = r;
+    h->live = true;
+    h->gen++;
+    r->handle = h;
+tagged:
+    if ((uintptr_t)r->handle > HANDLE_ADDR_MASK)
+        return r->handle; /* an address the tag cannot share: checked by liveness only */
+    return (eddy_request *)((uintptr_t)r->handle | (uintptr_t)r->handle->gen << HANDLE_ADDR_BITS);
+}
+
+request *request_of(const eddy_request *h)
+{
+    uintptr_t v = (uintptr_t)h;
+    const eddy_request *slot = h;
+    uint16_t gen = 0;
+    bool tagged = (v & HANDLE_ADDR_MASK) != v;
+    if (tagged) {
+        slot = (const eddy_request *)(v & HANDLE_ADDR_MASK);
+        gen = (uint16_t)(v >> HANDLE_ADDR_BITS);
+    }
+    if (!slot || !slot->live || (tagged && slot->gen != gen))
+        return NULL;
+    return slot->req;
+}
+
+/* The request is done: its handle goes stale, its slot to the back of the
+ * free list (reused last). */
+static void handle_drop(request *r)
+{
+    eddy_request *h = r->handle;
+    if (!h)
+        return;
+    handle_pool *p = &r->site->handles;
+    h->live = false;
+    h->req = NULL;
+    if (p->free_tail)
+        p->free_tail->next_free = h;
+    else
+        p->free_head = h;
+    p->free_tail = h;
+    r->handle = NULL;
+}
+
+void handle_pool_free(handle_pool *p)
+{
+    for (struct handle_chunk *c = p->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    p->chunks = NULL;
+    p->free_head = p->free_tail = NULL;
+}
+
+void request_release(request *req)
+{
+    handle_drop(req);
     free(req->decoded);
     req->decoded = NULL;
     free(req->body);
@@ -97,7 +183,7 @@ void request_release(eddy_request *req)
 
 static char lower(char ch) { return (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); }
 
-void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *out, size_t n)
+void request_fields(const request *req, const eddy_str *names, eddy_str *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = (eddy_str){NULL, 0};
@@ -116,48 +202,87 @@ void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *ou
 
 /* ------------------------------------------------------------ public API -- */
 
-eddy_str eddy_request_method(const eddy_request *req) { return view(req, req->method); }
-eddy_str eddy_request_target(const eddy_request *req) { return view(req, req->target); }
-eddy_str eddy_request_path(const eddy_request *req) { return request_decoded_path(req); }
-eddy_str eddy_request_query(const eddy_request *req) { return view(req, req->query); }
-eddy_loop *eddy_request_loop(const eddy_request *req) { return req->site->loop; }
+/* Public calls take handles; a stale one gets an empty answer or -ESTALE. */
+#define EMPTY ((eddy_str){"", 0})
 
-eddy_str eddy_request_body(const eddy_request *req)
+eddy_str eddy_request_method(const eddy_request *h)
 {
-    const req_body *b = req->body;
-    return b ? (eddy_str){b->data, b->len} : (eddy_str){"", 0};
+    const request *r = request_of(h);
+    return r ? request_span(r, r->method) : EMPTY;
 }
 
-eddy_str eddy_request_header(const eddy_request *req, const char *name)
+eddy_str eddy_request_target(const eddy_request *h)
 {
-    eddy_str v, want = {name, strlen(name)};
-    if (!want.len)
+    const request *r = request_of(h);
+    return r ? request_span(r, r->target) : EMPTY;
+}
+
+eddy_str eddy_request_path(const eddy_request *h)
+{
+    const request *r = request_of(h);
+    return r ? request_decoded_path(r) : EMPTY;
+}
+
+eddy_str eddy_request_query(const eddy_request *h)
+{
+    const request *r = request_of(h);
+    return r ? request_span(r, r->query) : EMPTY;
+}
+
+eddy_loop *eddy_request_loop(const eddy_request *h)
+{
+    const request *r = request_of(h);
+    return r ? r->site->loop : NULL;
+}
+
+eddy_str eddy_request_body(const eddy_request *h)
+{
+    const request *r = request_of(h);
+    const req_body *b = r ? r->body : NULL;
+    return b ? (eddy_str){b->data, b->len} : EMPTY;
+}
+
+eddy_str eddy_request_header(const eddy_request *h, const char *name)
+{
+    const request *r = request_of(h);
+    eddy_str v, want = {name, name ? strlen(name) : 0};
+    if (!r || !want.len)
         return (eddy_str){NULL, 0};
-    request_fields(req, &want, &v, 1);
+    request_fields(r, &want, &v, 1);
     return v;
 }
 
-bool eddy_request_field_next(const eddy_request *req, size_t *it, eddy_str *name,
-                             eddy_str *value)
+bool eddy_request_field_next(const eddy_request *h, size_t *it, eddy_str *name, eddy_str *value)
 {
-    return req->proto->field_next(req, it, name, value);
+    const request *r = request_of(h);
+    return r && r->proto->field_next(r, it, name, value);
 }
 
-int eddy_request_version(const eddy_request *req)
+int eddy_request_version(const eddy_request *h)
 {
-    return req->version_major * 10 + req->version_minor;
+    const request *r = request_of(h);
+    return r ? r->version_major * 10 + r->version_minor : -ESTALE;
 }
 
-size_t eddy_request_peer(const eddy_request *req, char *buf, size_t len)
+size_t eddy_request_peer(const eddy_request *h, char *buf, size_t len)
 {
+    const request *r = request_of(h);
     if (len == 0)
         return 0;
-    req->proto->peer_name(req, buf, len);
+    if (!r) {
+        buf[0] = 0;
+        return 0;
+    }
+    r->proto->peer_name(r, buf, len);
     return strlen(buf);
 }
 
-void eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data)
+int eddy_request_on_abort(eddy_request *h, eddy_callback cb, void *data)
 {
-    req->on_abort = cb;
-    req->abort_data = data;
+    request *r = request_of(h);
+    if (!r)
+        return -ESTALE;
+    r->on_abort = cb;
+    r->abort_data = data;
+    return 0;
 }

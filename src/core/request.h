@@ -10,8 +10,9 @@
 #include <stdint.h>
 
 typedef struct site site;
+typedef struct request request;
 
-/* Offsets into the request's bytes (relative to eddy_request.base), so a
+/* Offsets into the request's bytes (relative to request.base), so a
  * protocol may move those bytes without touching the request. */
 typedef struct span {
     uint32_t off, len;
@@ -35,24 +36,24 @@ typedef struct req_body {
 typedef struct proto_ops {
     /* Turns resp into the protocol's bytes and queues them with its body
      * (HEAD and bodiless statuses already stripped by the core). */
-    void (*respond)(eddy_request *req, const response *resp);
+    void (*respond)(request *req, const response *resp);
     /* The response is complete (or abandoned): the protocol goes on. */
-    void (*finish)(eddy_request *req);
+    void (*finish)(request *req);
     /* A streamed response: its head (content_length < 0: unknown, the
      * protocol frames it), pieces of its body, and its end (complete false:
      * a known length was not reached, so the message cannot end well). */
-    void (*stream_head)(eddy_request *req, const response *resp);
-    void (*stream_data)(eddy_request *req, const void *data, size_t len);
-    void (*stream_end)(eddy_request *req, bool complete);
+    void (*stream_head)(request *req, const response *resp);
+    void (*stream_data)(request *req, const void *data, size_t len);
+    void (*stream_end)(request *req, bool complete);
     /* Response bytes queued and not yet taken by the transport. */
-    size_t (*buffered)(const eddy_request *req);
+    size_t (*buffered)(const request *req);
     /* The request's fields in order, from *it = 0; false after the last. */
-    bool (*field_next)(const eddy_request *req, size_t *it, eddy_str *name, eddy_str *value);
+    bool (*field_next)(const request *req, size_t *it, eddy_str *name, eddy_str *value);
     /* The client's address as text, for logs. */
-    void (*peer_name)(const eddy_request *req, char *buf, size_t len);
+    void (*peer_name)(const request *req, char *buf, size_t len);
 } proto_ops;
 
-struct eddy_request {
+struct request {
     const proto_ops *proto;
     void *conn;            /* the protocol's connection */
     site *site;            /* routes, log and shared fields it is answered by */
@@ -73,6 +74,8 @@ struct eddy_request {
     bool is_head;          /* HEAD: answer without a body */
     bool answered;
     bool aborted;          /* the client left; answering does nothing */
+    eddy_request *handle;  /* the slot its handler was given, untagged; NULL
+                              until dispatched and once done */
     eddy_callback on_abort;
     void *abort_data;
     /* A streamed response (eddy_stream_*). */
@@ -86,18 +89,47 @@ struct eddy_request {
     void *drain_data;
 };
 
+/* Handles: what a handler holds (eddy_request *) is not the request but a
+ * slot of a pool that lives as long as the site, tagged with the slot's
+ * generation in the pointer's top 16 bits (user-space addresses use 47).
+ * A request that is done frees its slot; a call through a stale handle
+ * finds the slot free or its generation moved on, and is refused without
+ * touching any request.  Slots are reused oldest first, so a stale handle
+ * could only pass for a new request after its slot served 65536 more. */
+struct eddy_request {
+    request *req;
+    struct eddy_request *next_free;
+    uint16_t gen;
+    bool live;
+};
+
+typedef struct handle_pool {
+    struct handle_chunk *chunks;
+    eddy_request *free_head, *free_tail;
+} handle_pool;
+
+#define HANDLE_CHUNK 256
+
+/* The handle a handler gets for r (made on first use); NULL without memory. */
+eddy_request *request_handle(request *r);
+/* The request a handle stands for, or NULL when it is stale. */
+request *request_of(const eddy_request *h);
+void handle_pool_free(handle_pool *p);
+
+/* The bytes a span names (an empty view before a request line). */
+eddy_str request_span(const request *req, span s);
 /* Maps a method token to enum req_method. */
 enum req_method request_method_id(const char *m, size_t len);
 /* Decodes the path once (core/path.h): 0, or 400 for a bad escape or NUL. */
-int request_decode_path(eddy_request *req);
+int request_decode_path(request *req);
 /* The decoded path (valid once request_decode_path succeeded). */
-eddy_str request_decoded_path(const eddy_request *req);
+eddy_str request_decoded_path(const request *req);
 /* Appends body bytes for a route that takes them; -ENOMEM. */
-int request_keep_body(eddy_request *req, const char *data, size_t len);
+int request_keep_body(request *req, const char *data, size_t len);
 /* Releases what the request owns (decoded path, body) once it is done. */
-void request_release(eddy_request *req);
+void request_release(request *req);
 /* Looks up several fields in one pass: out[i] is the first field named
  * names[i] (any case), ptr NULL when absent. */
-void request_fields(const eddy_request *req, const eddy_str *names, eddy_str *out, size_t n);
+void request_fields(const request *req, const eddy_str *names, eddy_str *out, size_t n);
 
 #endif

@@ -59,7 +59,7 @@ int response_field_check(const char *name, size_t name_len, const char *value, s
 
 /* The response's own fields, then the site's, then the handler's: put
  * together only when there are more than the response's. */
-static size_t all_fields(const eddy_request *req, const response *resp, resp_field *out)
+static size_t all_fields(const request *req, const response *resp, resp_field *out)
 {
     const site *s = req->site;
     size_t n = 0;
@@ -76,8 +76,8 @@ static size_t all_fields(const eddy_request *req, const response *resp, resp_fie
     return n;
 }
 
-void response_with_fields(eddy_request *req, response *resp,
-                          void (*send)(eddy_request *req, const response *resp))
+void response_with_fields(request *req, response *resp,
+                          void (*send)(request *req, const response *resp))
 {
     if (!req->site->nfields && !req->nextra) {
         send(req, resp);
@@ -92,7 +92,7 @@ void response_with_fields(eddy_request *req, response *resp,
     resp->nfields = 0;
 }
 
-void response_send(eddy_request *req, response *resp)
+void response_send(request *req, response *resp)
 {
     if (req->answered || req->streaming) {
         drop_body(resp);
@@ -116,7 +116,7 @@ void response_send(eddy_request *req, response *resp)
     req->proto->finish(req);
 }
 
-void response_simple(eddy_request *req, int status, const resp_field *fields, size_t nfields)
+void response_simple(request *req, int status, const resp_field *fields, size_t nfields)
 {
     char body[96];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, status_reason(status));
@@ -135,8 +135,11 @@ void response_simple(eddy_request *req, int status, const resp_field *fields, si
 
 /* ------------------------------------------------------------ public API -- */
 
-int eddy_response_field(eddy_request *req, const char *name, const char *value)
+int eddy_response_field(eddy_request *h, const char *name, const char *value)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (req->answered || req->streaming)
         return -EALREADY;
     if (!name || !value)
@@ -165,13 +168,16 @@ int eddy_response_field(eddy_request *req, const char *name, const char *value)
     return 0;
 }
 
-int eddy_respond(eddy_request *req, int status, const char *content_type, const void *body,
+int eddy_respond(eddy_request *h, int status, const char *content_type, const void *body,
                  size_t len)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (req->answered || req->streaming)
         return -EALREADY;
-    if (status < 100 || status > 999)
-        return -EINVAL;
+    if (status < 200 || status > 999)
+        return -EINVAL; /* a 1xx is not an answer */
     response resp = {
         .status = status,
         .content_type = content_type,

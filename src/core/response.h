@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+typedef struct request request;
+
 /* One response field.  Names and values are checked by whoever lets a
  * handler add them (response_field_ok); the core's own are known good. */
 typedef struct resp_field {
@@ -85,13 +87,13 @@ int response_field_check(const char *name, size_t name_len, const char *value, s
 
 /* Calls send(req, resp) with resp's fields followed by the site's and the
  * handler's (composed on the stack only when there are any). */
-void response_with_fields(eddy_request *req, response *resp,
-                          void (*send)(eddy_request *req, const response *resp));
+void response_with_fields(request *req, response *resp,
+                          void (*send)(request *req, const response *resp));
 
 /* Answers req with resp: the protocol queues it, the access log records
  * it, and the request is finished.  Takes resp's file and parts. */
-void response_send(eddy_request *req, response *resp);
+void response_send(request *req, response *resp);
 /* Answers with a short text body eddy provides ("404 Not Found\n"). */
-void response_simple(eddy_request *req, int status, const resp_field *fields, size_t nfields);
+void response_simple(request *req, int status, const resp_field *fields, size_t nfields);
 
 #endif

@@ -30,6 +30,7 @@ void site_free(site *s)
     s->nfields = 0;
     access_log_close(s->log);
     s->log = NULL;
+    handle_pool_free(&s->handles);
 }
 
 static bool list_has(const char *list, const char *m, size_t len)
@@ -177,7 +178,7 @@ const route *site_find_route(const site *s, const char *path, size_t len)
     return best;
 }
 
-void site_dispatch(eddy_request *req)
+void site_dispatch(request *req)
 {
     if (req->method_id == METHOD_CONNECT) {
         /* authority-form names no path: no route can take it. */
@@ -201,14 +202,19 @@ void site_dispatch(eddy_request *req)
         return;
     }
     if (r->methods) {
-        eddy_str m = eddy_request_method(req);
+        eddy_str m = request_span(req, req->method);
         if (!list_has(r->methods, m.ptr, m.len)) {
             resp_field allow = {"Allow", r->methods, 5, (uint32_t)strlen(r->methods)};
             response_simple(req, req->method_id == METHOD_OPTIONS ? 204 : 405, &allow, 1);
             return;
         }
     }
-    r->handler(req, r->data);
+    eddy_request *h = request_handle(req);
+    if (!h) {
+        response_simple(req, 503, NULL, 0); /* no memory for its handle */
+        return;
+    }
+    r->handler(h, r->data);
 }
 
 const char *site_date(site *s)

@@ -21,6 +21,7 @@ typedef struct route {
 
 struct site {
     eddy_loop *loop;
+    handle_pool handles;   /* what handlers hold; outlives every request */
     route *routes;
     size_t nroutes;
     unsigned body_routes;  /* routes with_body: only then is a route looked up early */
@@ -43,7 +44,7 @@ int site_add_field(site *s, const char *line);
 const route *site_find_route(const site *s, const char *path, size_t len);
 /* Routes req to its handler: 400 for a path that does not decode, 404 for
  * no route, 405 with Allow for a method the route does not take. */
-void site_dispatch(eddy_request *req);
+void site_dispatch(request *req);
 /* The current Date value (29 characters). */
 const char *site_date(site *s);
 

@@ -7,8 +7,11 @@
 
 #include <errno.h>
 
-int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length)
+int eddy_stream_start(eddy_request *h, int status, const char *content_type, int64_t length)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (req->answered || req->streaming)
         return -EALREADY;
     if (status < 200 || status > 999)
@@ -32,8 +35,11 @@ int eddy_stream_start(eddy_request *req, int status, const char *content_type, i
     return 0;
 }
 
-int eddy_stream_write(eddy_request *req, const void *data, size_t len)
+int eddy_stream_write(eddy_request *h, const void *data, size_t len)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (!req->streaming || req->answered)
         return -EINVAL;
     if (req->aborted)
@@ -53,14 +59,20 @@ int eddy_stream_write(eddy_request *req, const void *data, size_t len)
     return 0;
 }
 
-void eddy_stream_on_drain(eddy_request *req, eddy_callback cb, void *data)
+void eddy_stream_on_drain(eddy_request *h, eddy_callback cb, void *data)
 {
+    request *req = request_of(h);
+    if (!req)
+        return;
     req->on_drain = cb;
     req->drain_data = data;
 }
 
-int eddy_stream_end(eddy_request *req)
+int eddy_stream_end(eddy_request *h)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (!req->streaming || req->answered)
         return -EINVAL;
     bool complete = req->stream_left <= 0 || req->stream_discard;

@@ -110,7 +110,7 @@ static enum cond_result evaluate_conditions(const eddy_str *fv, const char *etag
 
 /* Answers with len bytes of f from off: from memory for a small file
  * (they join the head in one write), else from the file.  Takes f. */
-static void send_file_body(eddy_request *req, response *resp, cached_file *f, uint64_t off,
+static void send_file_body(request *req, response *resp, cached_file *f, uint64_t off,
                            uint64_t len)
 {
     const char *data = req->is_head ? NULL : file_cache_data(f);
@@ -128,7 +128,7 @@ static void send_file_body(eddy_request *req, response *resp, cached_file *f, ui
 }
 
 /* 206 with several ranges: multipart/byteranges, each part its own head. */
-static void send_multipart(eddy_files *fs, eddy_request *req, response *resp, cached_file *f,
+static void send_multipart(eddy_files *fs, request *req, response *resp, cached_file *f,
                            const byte_range *r, size_t n, uint64_t size)
 {
     const char *ctype = resp->content_type;
@@ -172,7 +172,7 @@ static void send_multipart(eddy_files *fs, eddy_request *req, response *resp, ca
     response_send(req, resp);
 }
 
-void file_respond(eddy_files *fs, eddy_request *req, cached_file *f, const char *rel, int status)
+void file_respond(eddy_files *fs, request *req, cached_file *f, const char *rel, int status)
 {
     if (!f->content_type)
         f->content_type = mime_table_lookup(fs->mime, rel);

@@ -10,6 +10,6 @@
 /* Answers req with the regular file f (rel: its path under the root, for
  * its type and precompressed copies).  status 200 gets the full
  * treatment; any other (an error page) is sent as it is.  Takes f. */
-void file_respond(eddy_files *fs, eddy_request *req, cached_file *f, const char *rel, int status);
+void file_respond(eddy_files *fs, request *req, cached_file *f, const char *rel, int status);
 
 #endif

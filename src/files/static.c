@@ -84,7 +84,7 @@ static int cache_get(eddy_files *fs, const char *rel, cached_file **f)
     return file_cache_get(fs->cache, rel, eddy_loop_now(fs->loop), f);
 }
 
-static void not_found(eddy_files *fs, eddy_request *req)
+static void not_found(eddy_files *fs, request *req)
 {
     cached_file *f;
     if (cache_get(fs, "404.html", &f) == 0) {
@@ -106,9 +106,9 @@ static void not_found(eddy_files *fs, eddy_request *req)
 /* A directory named without its trailing slash: send the client to the
  * slash form so relative links in its index resolve.  raw is the path as
  * the client sent it (still percent-encoded); the query is kept. */
-static void redirect_to_slash(eddy_request *req, eddy_str raw)
+static void redirect_to_slash(request *req, eddy_str raw)
 {
-    eddy_str q = eddy_request_query(req);
+    eddy_str q = request_span(req, req->query);
     size_t n = raw.len + 1 + (q.len ? q.len + 1 : 0);
     char *loc = malloc(n);
     if (!loc) {
@@ -126,7 +126,7 @@ static void redirect_to_slash(eddy_request *req, eddy_str raw)
     free(loc);
 }
 
-static void send_listing(eddy_files *fs, eddy_request *req, int dirfd, const char *path,
+static void send_listing(eddy_files *fs, request *req, int dirfd, const char *path,
                          size_t len)
 {
     char *url = strndup(path, len);
@@ -150,7 +150,7 @@ static void send_listing(eddy_files *fs, eddy_request *req, int dirfd, const cha
 }
 
 /* A directory: its index.html, else a listing (--autoindex), else 404. */
-static void serve_directory(eddy_files *fs, eddy_request *req, const resolved_path *rp,
+static void serve_directory(eddy_files *fs, request *req, const resolved_path *rp,
                             eddy_str raw)
 {
     if (!rp->trailing_slash) {
@@ -181,7 +181,7 @@ static void serve_directory(eddy_files *fs, eddy_request *req, const resolved_pa
 }
 
 /* path: decoded, dot segments removed (core/path.h); raw: as sent. */
-static void serve_path(eddy_files *fs, eddy_request *req, eddy_str raw, const char *path,
+static void serve_path(eddy_files *fs, request *req, eddy_str raw, const char *path,
                        size_t len)
 {
     resolved_path rp;
@@ -214,7 +214,7 @@ static void serve_path(eddy_files *fs, eddy_request *req, eddy_str raw, const ch
 
 /* Files answer GET and HEAD; OPTIONS says so; every other method is
  * refused with the same list (TRACE included: nothing is ever echoed). */
-static void serve(eddy_files *fs, eddy_request *req, eddy_str raw, const char *path, size_t len)
+static void serve(eddy_files *fs, request *req, eddy_str raw, const char *path, size_t len)
 {
     resp_field allow = FIELD_LIT("Allow", "GET, HEAD, OPTIONS");
     switch (req->method_id) {
@@ -231,15 +231,21 @@ static void serve(eddy_files *fs, eddy_request *req, eddy_str raw, const char *p
     }
 }
 
-void eddy_files_handler(eddy_request *req, void *files)
+void eddy_files_handler(eddy_request *h, void *files)
 {
+    request *req = request_of(h);
+    if (!req)
+        return;
     eddy_str raw = {req->base + req->path.off, req->path.len};
-    eddy_str p = eddy_request_path(req);
+    eddy_str p = request_decoded_path(req);
     serve(files, req, raw, p.ptr, p.len);
 }
 
-int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path)
+int eddy_files_respond(eddy_files *files, eddy_request *h, const char *path)
 {
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
     if (req->answered || req->streaming)
         return -EALREADY;
     if (req->aborted) {

@@ -323,7 +323,7 @@ static bool can_proceed(const conn *c)
 
 static void dispatch(conn *c)
 {
-    eddy_request *r = &c->req;
+    request *r = &c->req;
     c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
@@ -748,6 +748,7 @@ static void conn_close(conn *c)
         if (cb) {
             c->req.on_abort = NULL;
             cb(c->req.abort_data); /* the handler lets go of the request */
+            request_release(&c->req); /* and its handle goes stale */
             held = false;
         }
     }
@@ -789,7 +790,7 @@ void conn_drain(conn *c)
 
 /* The core is done with the request: its response is fully queued (or
  * dropped, the client having left). */
-static void conn_finish(eddy_request *r)
+static void conn_finish(request *r)
 {
     conn *c = r->conn;
     r->answered = true;
@@ -813,7 +814,7 @@ static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 
 /* Fields straight from the head's lines, which llhttp and the parser glue
  * have already checked: *it is the offset of the next line. */
-static bool conn_field_next(const eddy_request *r, size_t *it, eddy_str *name, eddy_str *value)
+static bool conn_field_next(const request *r, size_t *it, eddy_str *name, eddy_str *value)
 {
     const conn *c = r->conn;
     const char *base = r->base;
@@ -848,7 +849,7 @@ static bool conn_field_next(const eddy_request *r, size_t *it, eddy_str *name, e
     return true;
 }
 
-static void conn_peer_name(const eddy_request *r, char *buf, size_t len)
+static void conn_peer_name(const request *r, char *buf, size_t len)
 {
     const conn *c = r->conn;
     if (c->stream)
@@ -857,7 +858,7 @@ static void conn_peer_name(const eddy_request *r, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
-static size_t conn_buffered(const eddy_request *r)
+static size_t conn_buffered(const request *r)
 {
     const conn *c = r->conn;
     return (size_t)(c->out_len - c->out_off) + (c->srv->stage_owner == c ? c->srv->stage_len : 0);

@@ -33,7 +33,7 @@ struct conn {
     server_t *srv;
     eddy_stream *stream;
     llhttp_t parser;
-    eddy_request req;      /* the current request; req.base is where its
+    request req;      /* the current request; req.base is where its
                               head starts */
     span field_name, field_value; /* the header field being parsed */
     te_summary te;         /* Transfer-Encoding, over all its fields */

@@ -75,7 +75,7 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
 static int on_version_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    eddy_request *r = &c->req;
+    request *r = &c->req;
     const char *b = c->req.base;
     /* request-line = method SP request-target SP HTTP-version: exactly one
      * space each (RFC 9112 §3); llhttp alone accepts several. */
@@ -95,7 +95,7 @@ static int on_version_complete(llhttp_t *p)
 static int on_url_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    eddy_request *r = &c->req;
+    request *r = &c->req;
     /* A fragment is never part of a request-target (RFC 9112 §3.2). */
     if (memchr(c->req.base + r->target.off, '#', r->target.len))
         return reject(c, 400);
@@ -199,7 +199,7 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    eddy_request *r = &c->req;
+    request *r = &c->req;
     const char *target = c->req.base + r->target.off;
     bool asterisk = r->target.len == 1 && target[0] == '*';
     if (asterisk != (p->method == HTTP_OPTIONS && asterisk))
@@ -307,7 +307,7 @@ int parser_error_status(const conn *c)
     }
 }
 
-int parser_split_target(eddy_request *r, const char *base)
+int parser_split_target(request *r, const char *base)
 {
     const char *t = base + r->target.off;
     size_t len = r->target.len;

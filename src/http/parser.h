@@ -1,4 +1,4 @@
-/* llhttp glue: fills a connection's eddy_request from the bytes llhttp
+/* llhttp glue: fills a connection's request from the bytes llhttp
  * walks over, as offsets into the request head (no copies), and pauses at
  * the end of each message so requests are answered one at a time. */
 #ifndef EDDY_HTTP_PARSER_H
@@ -12,6 +12,6 @@ void parser_start(conn *c);
 int parser_error_status(const conn *c);
 /* Splits the request target into path and query (origin, absolute and
  * asterisk forms).  Returns 0, or 400 for a target eddy cannot route. */
-int parser_split_target(eddy_request *req, const char *base);
+int parser_split_target(request *req, const char *base);
 
 #endif

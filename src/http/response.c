@@ -43,7 +43,7 @@ static char *put_u64(char *p, uint64_t v)
 
 /* Queues the status line and fields; false when they could not be put
  * together (the connection is then ended and resp's body released). */
-static bool queue_head(eddy_request *req, const response *resp, bool chunked)
+static bool queue_head(request *req, const response *resp, bool chunked)
 {
     conn *c = req->conn;
     bool closing = !req->keep_alive || c->draining || c->fatal;
@@ -103,7 +103,7 @@ static bool queue_head(eddy_request *req, const response *resp, bool chunked)
     return true;
 }
 
-void response_h1(eddy_request *req, const response *resp)
+void response_h1(request *req, const response *resp)
 {
     conn *c = req->conn;
     if (!queue_head(req, resp, false))
@@ -118,7 +118,7 @@ void response_h1(eddy_request *req, const response *resp)
 
 /* ---------------------------------------------------- streamed bodies -- */
 
-void response_h1_stream_head(eddy_request *req, const response *resp)
+void response_h1_stream_head(request *req, const response *resp)
 {
     conn *c = req->conn;
     bool unknown = resp->content_length < 0 && !req->stream_discard;
@@ -131,7 +131,7 @@ void response_h1_stream_head(eddy_request *req, const response *resp)
     conn_kick(c);
 }
 
-void response_h1_stream_data(eddy_request *req, const void *data, size_t len)
+void response_h1_stream_data(request *req, const void *data, size_t len)
 {
     conn *c = req->conn;
     if (c->out_chunked) {
@@ -152,7 +152,7 @@ void response_h1_stream_data(eddy_request *req, const void *data, size_t len)
     conn_kick(c);
 }
 
-void response_h1_stream_end(eddy_request *req, bool complete)
+void response_h1_stream_end(request *req, bool complete)
 {
     conn *c = req->conn;
     if (!complete)

@@ -112,13 +112,13 @@ int count_of(const char *h, const char *needle)
     return n;
 }
 
-static char *exchange(fixture *fx, const char *request, bool bytewise, bool *closed)
+static char *exchange(fixture *fx, const char *bytes, bool bytewise, bool *closed)
 {
     mock_stream *m = fx_connect(fx);
     if (bytewise)
-        mock_push_bytewise(m, request);
+        mock_push_bytewise(m, bytes);
     else
-        mock_push_str(m, request);
+        mock_push_str(m, bytes);
     fx_run(fx);
     char *out = fx_output(m);
     if (closed)
@@ -130,14 +130,14 @@ static char *exchange(fixture *fx, const char *request, bool bytewise, bool *clo
     return out;
 }
 
-char *fx_exchange(fixture *fx, const char *request, bool *closed)
+char *fx_exchange(fixture *fx, const char *bytes, bool *closed)
 {
-    return exchange(fx, request, false, closed);
+    return exchange(fx, bytes, false, closed);
 }
 
-char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed)
+char *fx_exchange_bytewise(fixture *fx, const char *bytes, bool *closed)
 {
-    return exchange(fx, request, true, closed);
+    return exchange(fx, bytes, true, closed);
 }
 
 bool mock_ended(const mock_stream *m) { return mock_closed(m) || mock_write_shut(m); }

@@ -42,9 +42,9 @@ void fx_write_file(fixture *fx, const char *name, const char *data, size_t len);
 
 /* Sends raw bytes on a fresh connection, runs the loop, and returns all
  * the connection wrote (caller frees); *closed tells if eddy closed it. */
-char *fx_exchange(fixture *fx, const char *request, bool *closed);
+char *fx_exchange(fixture *fx, const char *bytes, bool *closed);
 /* The same, with the bytes delivered one at a time. */
-char *fx_exchange_bytewise(fixture *fx, const char *request, bool *closed);
+char *fx_exchange_bytewise(fixture *fx, const char *bytes, bool *closed);
 
 /* The mock's output as a NUL-terminated copy (caller frees). */
 char *fx_output(mock_stream *m);
