@@ -11,8 +11,8 @@
 #
 # Everything is built by clang with libFuzzer, ASan and UBSan into
 # build/fuzz/, sharing no object with the other builds.  Clang and its
-# fuzzer runtime are installed like scripts/deps.sh installs packages: by
-# apt-get as root, else the command to run is printed and make fails.
+# fuzzer runtime are installed by `scripts/deps.sh clang`: by apt-get as
+# root, else the command to run is printed and make fails.
 
 FUZZ_SECONDS ?= 10
 FUZZ_CC ?= clang
@@ -39,7 +39,6 @@ FUZZ_LIB := $(FUZZ_DIR)/libeddy-fuzz.a
 FUZZ_PROBE = mkdir -p $(FUZZ_DIR) && command -v $(FUZZ_CC) >/dev/null 2>&1 && \
     printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }\n' | \
     $(FUZZ_CC) $(FUZZ_SAN) -x c - -o $(FUZZ_DIR)/.probe >/dev/null 2>&1 && rm -f $(FUZZ_DIR)/.probe
-FUZZ_PKGS := clang libclang-rt-14-dev
 
 .PHONY: fuzz fuzz-build fuzz-deps fuzz-bins fuzz-run fuzz-clean
 
@@ -51,20 +50,12 @@ fuzz: fuzz-deps
 fuzz-build: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-bins
 
+# The packages only when the probe fails: another FUZZ_CC may need none.
 fuzz-deps:
 	@scripts/deps.sh build
 	@if ! { $(FUZZ_PROBE); }; then \
-	    if [ "$$(id -u)" -eq 0 ]; then \
-	        echo "fuzz: installing $(FUZZ_PKGS)"; \
-	        export DEBIAN_FRONTEND=noninteractive; \
-	        apt-get install -y --no-install-recommends $(FUZZ_PKGS) || \
-	            { apt-get update && apt-get install -y --no-install-recommends $(FUZZ_PKGS); } || exit 1; \
-	        $(FUZZ_PROBE) || { echo "fuzz: $(FUZZ_CC) still cannot link a libFuzzer target" >&2; exit 1; }; \
-	    else \
-	        echo "fuzz: $(FUZZ_CC) with libFuzzer and the sanitizer runtimes is missing" >&2; \
-	        echo "fuzz: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends $(FUZZ_PKGS)" >&2; \
-	        exit 1; \
-	    fi; \
+	    scripts/deps.sh clang || exit 1; \
+	    $(FUZZ_PROBE) || { echo "fuzz: $(FUZZ_CC) still cannot link a libFuzzer target" >&2; exit 1; }; \
 	fi
 
 fuzz-bins: $(FUZZ_BINS)

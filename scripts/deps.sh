@@ -1,16 +1,20 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
-# usage: scripts/deps.sh build|test|bench
+# usage: scripts/deps.sh build|test|clang
 set -eu
 
 build_pkgs="node-llhttp liburing-dev"
 test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
+# CI's second compiler and make fuzz; Debian ships libFuzzer and the
+# sanitizer runtimes apart from clang, as a recommendation apt skips here.
+clang_pkgs="clang libclang-rt-14-dev"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;
     test)  want="$build_pkgs $test_pkgs" ;;
-    *) echo "usage: $0 build|test" >&2; exit 2 ;;
+    clang) want="$build_pkgs $clang_pkgs" ;;
+    *) echo "usage: $0 build|test|clang" >&2; exit 2 ;;
 esac
 
 # A system libllhttp found by pkg-config replaces Debian's source package.

@@ -24,7 +24,9 @@ read).  Then:
             keep: "GET / HTTP/1.1" sent on the same connection gets a 200.
 
 Output: one line per case, "name  ok" or "name  FAIL  <what differed>", then
-exactly one line "N passed, N failed"; the exit status is 1 if any failed.
+exactly one line "N passed, N failed, N skipped" (no case is ever skipped:
+the count is there so every suite's closing line reads alike); the exit
+status is 1 if any failed.
 --report prints instead a Markdown table of the cases where the server
 differs from the table, and exits 0.
 """
@@ -680,7 +682,7 @@ def main():
     def setup_failed(msg):
         print(f"run_table: {msg}", file=sys.stderr, flush=True)
         if not opts.report:
-            print("0 passed, 1 failed", flush=True)
+            print("0 passed, 1 failed, 0 skipped", flush=True)
         return 1
 
     try:
@@ -742,12 +744,12 @@ def main():
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         if not opts.report:
-            print(f"{passed} passed, {failed + 1} failed", flush=True)
+            print(f"{passed} passed, {failed + 1} failed, 0 skipped", flush=True)
         return 1
     except RuntimeError as e:
         print(f"run_table: {e}", file=sys.stderr, flush=True)
         if not opts.report:
-            print(f"{passed} passed, {failed + 1} failed", flush=True)
+            print(f"{passed} passed, {failed + 1} failed, 0 skipped", flush=True)
         return 1
     finally:
         if eddy:
@@ -772,7 +774,7 @@ def main():
               f"*open*: neither closed within {CLOSE_WAIT:g} s nor answered a GET / sent "
               f"afterwards; *timeout*: no complete response within {RESPONSE_TIMEOUT:g} s.")
         return 0
-    print(f"{passed} passed, {failed} failed", flush=True)
+    print(f"{passed} passed, {failed} failed, 0 skipped", flush=True)
     return 1 if failed else 0
 
 

@@ -7,8 +7,9 @@ real sockets on 127.0.0.1 / ::1.
 
 Standard library only.  Every test starts its own server on port 0 and reads
 the port from the ready line; every process started is killed on the way out,
-whatever happens.  Output: one line per test, then exactly one summary line
-"N passed, N failed"; the exit status is non-zero if anything failed.
+whatever happens.  Output: one line per test (ok, FAIL or SKIP), then exactly
+one summary line "N passed, N failed, N skipped"; the exit status is non-zero
+if anything failed.
 
 Timing assertions are deliberately loose (this runs on small, noisy machines):
 they tell "concurrent" from "serial", never fast from slow.
@@ -53,7 +54,8 @@ class Failure(AssertionError):
 
 
 class Skip(Exception):
-    """The test cannot run here (no ::1, no curl); it counts as passed."""
+    """The test cannot run here (no ::1, no curl): it prints SKIP and is
+    counted apart, neither passed nor failed."""
 
 
 class TestTimeout(Exception):
@@ -1178,7 +1180,7 @@ def run_one(name, fn):
         note = fn()   # a test may return a short note for its line
         verdict, reason = "ok", note if isinstance(note, str) else ""
     except Skip as e:
-        verdict, reason = "ok", f"skip: {e}"
+        verdict, reason = "SKIP", str(e)
     except (Failure, TestTimeout) as e:
         verdict, reason = "FAIL", str(e)
     except Exception as e:   # an error in the test or an unexpected socket error
@@ -1189,7 +1191,7 @@ def run_one(name, fn):
         reap_all()
     took = time.monotonic() - t0
     print(f"{name:<45} {verdict} ({took:.2f} s){'  ' + reason if reason else ''}", flush=True)
-    return verdict == "ok"
+    return verdict
 
 
 def main(tests=None, doc=None, need_example=True):
@@ -1210,18 +1212,21 @@ def main(tests=None, doc=None, need_example=True):
     for path in (EDDY, EXAMPLE) if need_example else (EDDY,):
         if not os.access(path, os.X_OK):
             print(f"{path}: not an executable (run make all)", file=sys.stderr)
-            print("0 passed, 1 failed")
+            print("0 passed, 1 failed, 0 skipped")
             return 1
 
     signal.signal(signal.SIGTERM, on_terminate)
     signal.signal(signal.SIGHUP, on_terminate)
-    passed = failed = 0
+    passed = failed = skipped = 0
     try:
         for name, fn in all_tests() if tests is None else tests:
             if opts.only and opts.only not in name:
                 continue
-            if run_one(name, fn):
+            verdict = run_one(name, fn)
+            if verdict == "ok":
                 passed += 1
+            elif verdict == "SKIP":
+                skipped += 1
             else:
                 failed += 1
     except KeyboardInterrupt:
@@ -1229,7 +1234,7 @@ def main(tests=None, doc=None, need_example=True):
         print("interrupted", flush=True)
     finally:
         reap_all()
-    print(f"{passed} passed, {failed} failed", flush=True)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return 1 if failed else 0
 
 
