@@ -266,7 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nmocks = 0, cur = 0;
     bool shut = false, drained = false;
     mocks[nmocks++] = mock_stream_new(loop);
-    FZ_SETUP(mocks[0] && server_attach(srv, mock_stream_base(mocks[0])));
+    FZ_SETUP(mocks[0] && server_attach(srv, mock_stream_base(mocks[0]), false));
 
     bool trace = getenv("FUZZ_TRACE") != NULL;
     if (trace)
@@ -322,7 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     mocks[nmocks] = nm;
                     cur = nmocks++;
                     /* After a shutdown a new connection is drained at once. */
-                    FZ_SETUP(server_attach(srv, mock_stream_base(nm)));
+                    FZ_SETUP(server_attach(srv, mock_stream_base(nm), false));
                 }
                 break;
             case 3:

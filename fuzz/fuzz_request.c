@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     mock_stream *m = mock_stream_new(loop);
     FZ_SETUP(m);
-    FZ_SETUP(server_attach(srv, mock_stream_base(m)));
+    FZ_SETUP(server_attach(srv, mock_stream_base(m), false));
     mock_push(m, data, size);
     loop_advance(loop, 0);
 

@@ -27,7 +27,9 @@ extern "C" {
 typedef struct eddy_loop eddy_loop;
 
 eddy_loop *eddy_loop_new(void);
-/* Frees the loop.  Timers and servers attached to it must be gone first. */
+/* Frees the loop, after running what is still deferred.  Timers and
+ * servers attached to it must be gone first (a server freed from inside
+ * one of its callbacks is gone once this returns). */
 void eddy_loop_free(eddy_loop *loop);
 /* Runs until eddy_loop_stop() is called or nothing is left to wait for
  * (no timers, no watched descriptors, no deferred callbacks). */
@@ -41,9 +43,23 @@ void eddy_loop_stop(eddy_loop *loop);
 /* Milliseconds on the loop's monotonic clock, read once per turn. */
 uint64_t eddy_loop_now(const eddy_loop *loop);
 
-/* Runs cb(data) on the next turn of the loop, after I/O and timers. */
 typedef void (*eddy_callback)(void *data);
-int eddy_defer(eddy_loop *loop, eddy_callback cb, void *data);
+
+/* A callback deferred to the next turn of the loop, after I/O and timers.
+ * Owned by its user (embed it in your own struct), so deferring never
+ * allocates and never fails; cancel it before freeing what it points to. */
+typedef struct eddy_deferred {
+    struct eddy_deferred *next, *prev; /* private */
+    eddy_callback cb;
+    void *data;
+} eddy_deferred;
+
+void eddy_deferred_init(eddy_deferred *d, eddy_callback cb, void *data);
+/* Queues d to run once on the next turn (no-op if already queued).  One
+ * deferred from inside a deferred callback waits for the turn after. */
+void eddy_defer(eddy_loop *loop, eddy_deferred *d);
+/* Unqueues d if queued; safe on one that is not. */
+void eddy_defer_cancel(eddy_loop *loop, eddy_deferred *d);
 
 /* A wake-up another thread can send: cb(data) then runs on the loop's own
  * thread (several sends before it runs may run it once).  The only eddy
@@ -57,8 +73,10 @@ void eddy_async_free(eddy_async *a);
 /* -------------------------------------------------------------- timers -- */
 
 /* A timer is owned by its user (embed it in your own struct); the loop only
- * links it into a heap, so arming and cancelling never allocate.
- * Arming, re-arming and cancelling are O(log n) in pending timers. */
+ * links it into a heap.  Arming, re-arming and cancelling are O(log n) in
+ * pending timers.  Re-arming an armed timer never allocates and never
+ * fails; arming an unarmed one allocates only when more timers are armed
+ * at once than ever before on this loop, and may then fail. */
 typedef struct eddy_timer {
     uint64_t deadline;       /* loop milliseconds; private */
     uint32_t heap_index;     /* 0 when not armed; private */
@@ -68,7 +86,9 @@ typedef struct eddy_timer {
 } eddy_timer;
 
 void eddy_timer_init(eddy_timer *t, eddy_callback cb, void *data);
-/* (Re)arms t to fire once, after_ms from the loop's current time. */
+/* (Re)arms t to fire once, after_ms from the loop's current time (a time
+ * past the clock's end saturates: never).  Returns 0, or -ENOMEM with t
+ * left unarmed. */
 int eddy_timer_start(eddy_loop *loop, eddy_timer *t, uint64_t after_ms);
 /* Cancels t if armed; safe to call on a timer that is not armed. */
 void eddy_timer_stop(eddy_loop *loop, eddy_timer *t);

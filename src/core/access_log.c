@@ -162,6 +162,7 @@ void access_log_response(access_log *log, const request *r, int status, int64_t 
     p = put_quoted(p, (size_t)(line + LINE_MAX_BYTES - 1 - p), fields[1].ptr, fields[1].len);
     *p++ = '\n';
     log->len += (size_t)(p - line);
-    if (!eddy_timer_armed(&log->flush_timer))
-        eddy_timer_start(log->loop, &log->flush_timer, ACCESS_LOG_FLUSH_MS);
+    if (!eddy_timer_armed(&log->flush_timer) &&
+        eddy_timer_start(log->loop, &log->flush_timer, ACCESS_LOG_FLUSH_MS) < 0)
+        access_log_flush(log); /* no timer to flush it later: now, then */
 }

@@ -29,17 +29,22 @@ static void flush(conn *c);
 
 /* ------------------------------------------------------------- timeouts -- */
 
-static void on_timeout(void *data)
+static void conn_timeout(conn *c)
 {
-    conn *c = data;
-    uint64_t now = eddy_loop_now(c->srv->loop);
+    eddy_loop *loop = c->srv->loop;
+    uint64_t now = eddy_loop_now(loop);
+    /* The timer stays armed for the connection's whole life, parked at
+     * "never" when nothing is due, so moving it is always a re-arm, which
+     * cannot fail: no timeout is ever lost to a failed allocation.  Taken
+     * back first, before anything here can arm other timers. */
+    eddy_timer_start(loop, &c->timer, UINT64_MAX);
     bool kicked = c->kick;
     c->kick = false;
     if (c->deadline == CONN_NO_DEADLINE || now < c->deadline) {
         /* The deadline moved later since the timer was set, or a handler
          * holds the request (its time is its own): go on. */
         if (c->deadline != CONN_NO_DEADLINE)
-            eddy_timer_start(c->srv->loop, &c->timer, c->deadline - now);
+            eddy_timer_start(loop, &c->timer, c->deadline - now);
         if (kicked)
             conn_run(c); /* last: it may free c */
         return;
@@ -53,6 +58,15 @@ static void on_timeout(void *data)
     conn_close(c);
 }
 
+static void on_timeout(void *data)
+{
+    conn *c = data;
+    eddy_server *srv = c->srv;
+    server_enter(srv);
+    conn_timeout(c);
+    server_leave(srv);
+}
+
 /* The connection's one timer moves lazily: a request usually only pushes
  * its deadline later, which costs nothing here; the heap timer stays at
  * the earlier time and, when it fires early, is set again for the rest.
@@ -61,7 +75,7 @@ static void set_deadline(conn *c, uint64_t when)
 {
     uint64_t now = eddy_loop_now(c->srv->loop);
     c->deadline = when;
-    if (!eddy_timer_armed(&c->timer) || when < c->timer.deadline)
+    if (when < c->timer.deadline) /* armed since conn_new: a re-arm */
         eddy_timer_start(c->srv->loop, &c->timer, when > now ? when - now : 0);
 }
 
@@ -317,7 +331,7 @@ static void flush(conn *c)
 /* True when c may parse and answer another request now. */
 static bool can_proceed(const conn *c)
 {
-    return c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal && !c->broken &&
+    return !c->srv->free_pending && c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal && !c->broken &&
            c->out_off == c->out_len && !c->file && !c->close_after_write;
 }
 
@@ -661,9 +675,8 @@ static void conn_linger(conn *c)
     linger_drain(c);
 }
 
-static void on_ready(eddy_stream *s, unsigned events)
+static void conn_ready(conn *c, unsigned events)
 {
-    conn *c = s->owner;
     if (events & STREAM_HUP) {
         conn_close(c); /* reset: nothing can be delivered any more */
         return;
@@ -681,6 +694,17 @@ static void on_ready(eddy_stream *s, unsigned events)
     if (c->phase == PHASE_HANDLER && !output_pending(c))
         return; /* input waits until the handler answers */
     conn_run(c);
+}
+
+/* Entries from the loop are marked, so a server freed from a callback
+ * beneath them is freed once they return (server_leave). */
+static void on_ready(eddy_stream *s, unsigned events)
+{
+    conn *c = s->owner;
+    eddy_server *srv = c->srv;
+    server_enter(srv);
+    conn_ready(c, events);
+    server_leave(srv);
 }
 
 /* ------------------------------------------------------------ lifecycle -- */
@@ -709,9 +733,17 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     parser_start(c);
     eddy_timer_init(&c->timer, on_timeout, c);
     /* The first request is held to the header timeout from the start:
-     * a connection that never sends anything is closed by it too. */
+     * a connection that never sends anything is closed by it too.  The
+     * timer is armed here, where failing can refuse the connection, and
+     * stays armed until it closes (on_timeout). */
     c->wait_deadline = eddy_loop_now(srv->loop) + srv->header_ms;
-    arm(c, srv->header_ms);
+    c->deadline = c->wait_deadline;
+    if (eddy_timer_start(srv->loop, &c->timer, srv->header_ms) < 0) {
+        stream->owner = NULL;
+        stream->on_ready = NULL;
+        free(c);
+        return NULL;
+    }
     return c;
 }
 

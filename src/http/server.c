@@ -20,13 +20,10 @@ static void on_accept(void *data, int fd)
         gate_release(&srv->gate);
         return;
     }
-    conn *c = server_attach(srv, stream);
-    if (!c) {
+    if (!server_attach(srv, stream, true)) {
         stream_close(stream);
         gate_release(&srv->gate);
-        return;
     }
-    c->gated = true;
 }
 
 static void on_starved(void *data, int err)
@@ -92,15 +89,35 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     return 0;
 }
 
-void eddy_server_free(eddy_server *srv)
+static void server_destroy(eddy_server *srv)
 {
-    if (!srv)
-        return;
+    srv->freeing = true;
+    srv->busy++; /* abort callbacks calling eddy_server_free change nothing */
     gate_close_all(&srv->gate);
     while (srv->conns)
         conn_abort(srv->conns);
     site_free(&srv->site);
     free(srv);
+}
+
+void eddy_server_free(eddy_server *srv)
+{
+    if (!srv || srv->freeing || srv->free_pending)
+        return;
+    if (srv->busy) {
+        /* Beneath a callback of this server's: stop taking new work now,
+         * free once the callback's caller has returned. */
+        srv->free_pending = true;
+        gate_close_all(&srv->gate);
+        return;
+    }
+    server_destroy(srv);
+}
+
+void server_leave(eddy_server *srv)
+{
+    if (--srv->busy == 0 && srv->free_pending)
+        server_destroy(srv);
 }
 
 int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len)
@@ -117,18 +134,22 @@ int eddy_server_route(eddy_server *srv, const eddy_route *r)
 
 unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }
 
-conn *server_attach(eddy_server *srv, eddy_stream *stream)
+conn *server_attach(eddy_server *srv, eddy_stream *stream, bool gated)
 {
     conn *c = conn_new(srv, stream);
     if (!c)
         return NULL;
+    c->gated = gated;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (srv->shutting_down)
-        conn_drain(c);
+    if (srv->shutting_down) {
+        server_enter(srv);
+        conn_drain(c); /* may answer a request (and free c) */
+        server_leave(srv);
+    }
     return c;
 }
 
@@ -157,8 +178,11 @@ void server_conn_freed(eddy_server *srv, conn *c, bool gated)
 
 void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
 {
+    if (srv->free_pending || srv->freeing)
+        return;
     srv->on_drained = done;
     srv->drained_data = data;
+    server_enter(srv); /* handlers and done may run beneath */
     if (!srv->shutting_down) {
         srv->shutting_down = true;
         gate_close_all(&srv->gate);
@@ -180,4 +204,5 @@ void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
     }
     if (srv->nconns == 0)
         finish_shutdown(srv);
+    server_leave(srv);
 }

@@ -30,6 +30,9 @@ struct eddy_server {
     conn *conns;            /* every connection with an open stream or a held request */
     unsigned nconns;
     bool shutting_down;
+    unsigned busy;          /* loop entries on the stack (server_enter) */
+    bool free_pending;      /* freed from beneath one: free when they return */
+    bool freeing;
     bool settling;          /* shutdown is delivering input already received */
     eddy_callback on_drained;
     void *drained_data;
@@ -41,8 +44,13 @@ struct eddy_server {
     char stage[SERVER_STAGE_BYTES];
 };
 
-/* Adds a connection over any stream (the listener's sockets, or a mock). */
-conn *server_attach(eddy_server *srv, eddy_stream *stream);
+/* Adds a connection over any stream (the listener's sockets, or a mock);
+ * gated: counted by the accept gate.  NULL if it could not be made. */
+conn *server_attach(eddy_server *srv, eddy_stream *stream, bool gated);
+/* Around every entry from the loop that may reach a handler or callback:
+ * eddy_server_free() called beneath completes at the outermost leave. */
+static inline void server_enter(eddy_server *srv) { srv->busy++; }
+void server_leave(eddy_server *srv);
 /* Called by a connection as it is freed. */
 void server_conn_freed(eddy_server *srv, conn *c, bool gated);
 

@@ -20,6 +20,8 @@ struct listener {
 
 static void accept_some(listener *l);
 
+static void resume_all(void *data);
+
 void gate_init(accept_gate *g, eddy_loop *loop, unsigned limit,
                listener_accept_cb on_accept, void *data)
 {
@@ -28,6 +30,7 @@ void gate_init(accept_gate *g, eddy_loop *loop, unsigned limit,
     g->limit = limit;
     g->on_accept = on_accept;
     g->data = data;
+    eddy_deferred_init(&g->resume, resume_all, g);
 }
 
 static bool gate_open(const accept_gate *g) { return g->limit == 0 || g->active < g->limit; }
@@ -35,16 +38,14 @@ static bool gate_open(const accept_gate *g) { return g->limit == 0 || g->active 
 static void resume_all(void *data)
 {
     accept_gate *g = data;
-    g->resume_queued = false;
     for (listener *l = g->listeners; l && gate_open(g); l = l->next)
         accept_some(l);
 }
 
 static void schedule_resume(accept_gate *g)
 {
-    if (!g->resume_queued && g->listeners) {
-        g->resume_queued = eddy_defer(g->loop, resume_all, g) == 0;
-    }
+    if (g->listeners)
+        eddy_defer(g->loop, &g->resume);
 }
 
 void gate_release(accept_gate *g)
@@ -67,6 +68,7 @@ static void listener_close(listener *l)
 
 void gate_close_all(accept_gate *g)
 {
+    eddy_defer_cancel(g->loop, &g->resume);
     listener *l = g->listeners;
     g->listeners = NULL;
     while (l) {

@@ -37,7 +37,7 @@ struct accept_gate {
     eddy_loop *loop;
     unsigned active;   /* connections accepted and not yet released */
     unsigned limit;    /* 0 = none */
-    bool resume_queued;
+    eddy_deferred resume;  /* accepting again once below the limit */
     listener *listeners;
     listener_accept_cb on_accept;
     listener_starved_cb on_starved; /* optional */

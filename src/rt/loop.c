@@ -11,16 +11,6 @@
 /* Read scratch: big enough for a typical burst of pipelined requests. */
 #define LOOP_SCRATCH_BYTES (64 * 1024)
 
-typedef struct deferred {
-    eddy_callback cb;
-    void *data;
-} deferred;
-
-typedef struct defer_queue {
-    deferred *items;
-    size_t len, cap;
-} defer_queue;
-
 /* How long freeing a loop waits for its streams' last operations. */
 #define LOOP_DRAIN_MS 2000
 
@@ -38,9 +28,12 @@ struct eddy_loop {
     /* Timer heap, 1-based so a timer's heap_index 0 means "not armed". */
     eddy_timer **heap;
     size_t heap_len, heap_cap;
-    /* Callbacks deferred to the next turn; swapped out while running so a
-     * callback that defers again waits for the following turn. */
-    defer_queue defers, running;
+    /* Callbacks deferred to the next turn: a circular list through the
+     * callers' own eddy_deferred, so queueing never allocates and a
+     * cancelled one is unlinked wherever it is. */
+    eddy_deferred defers;
+    eddy_deferred defer_mark; /* ends the part of the queue due this turn */
+    size_t ndefers;
     /* The batch epoll_wait returned, while it is dispatched: a watcher
      * removed by an earlier callback must not see its later events. */
     struct epoll_event *batch;
@@ -67,6 +60,8 @@ static void update_clock(eddy_loop *loop)
     loop->wall_sec = ts.tv_sec;
 }
 
+static void run_deferred(eddy_loop *loop);
+
 eddy_loop *eddy_loop_new(void)
 {
     eddy_loop *loop = calloc(1, sizeof(*loop));
@@ -77,6 +72,7 @@ eddy_loop *eddy_loop_new(void)
         free(loop);
         return NULL;
     }
+    loop->defers.next = loop->defers.prev = &loop->defers;
     update_clock(loop);
     return loop;
 }
@@ -93,10 +89,12 @@ void eddy_loop_free(eddy_loop *loop)
         }
         ring_free(loop->ring);
     }
+    /* What is still deferred runs now (a server freed from a callback
+     * finishes here): nothing queued is left to dangle. */
+    while (loop->ndefers)
+        run_deferred(loop);
     close(loop->epfd);
     free(loop->heap);
-    free(loop->defers.items);
-    free(loop->running.items);
     free(loop);
 }
 
@@ -129,30 +127,61 @@ char *loop_scratch(eddy_loop *loop, size_t *len)
 
 /* ------------------------------------------------------------ deferred -- */
 
-int eddy_defer(eddy_loop *loop, eddy_callback cb, void *data)
+void eddy_deferred_init(eddy_deferred *d, eddy_callback cb, void *data)
 {
-    defer_queue *q = &loop->defers;
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        deferred *items = realloc(q->items, cap * sizeof(*items));
-        if (!items)
-            return -ENOMEM;
-        q->items = items;
-        q->cap = cap;
-    }
-    q->items[q->len++] = (deferred){cb, data};
-    return 0;
+    memset(d, 0, sizeof(*d));
+    d->cb = cb;
+    d->data = data;
+}
+
+static void defer_unlink(eddy_deferred *d)
+{
+    d->prev->next = d->next;
+    d->next->prev = d->prev;
+    d->prev = d->next = NULL;
+}
+
+void eddy_defer(eddy_loop *loop, eddy_deferred *d)
+{
+    if (d->next)
+        return; /* already queued: once is enough */
+    eddy_deferred *head = &loop->defers;
+    d->prev = head->prev;
+    d->next = head;
+    head->prev->next = d;
+    head->prev = d;
+    loop->ndefers++;
+}
+
+void eddy_defer_cancel(eddy_loop *loop, eddy_deferred *d)
+{
+    if (!d->next)
+        return;
+    defer_unlink(d);
+    loop->ndefers--;
 }
 
 static void run_deferred(eddy_loop *loop)
 {
-    defer_queue tmp = loop->running;
-    loop->running = loop->defers;
-    loop->defers = tmp;
-    loop->defers.len = 0;
-    for (size_t i = 0; i < loop->running.len; i++)
-        loop->running.items[i].cb(loop->running.items[i].data);
-    loop->running.len = 0;
+    /* Only those queued before this turn's run: one that defers itself
+     * again waits for the next turn.  The rest stay linked in the queue,
+     * so cancelling any of them (from a callback) just unlinks it. */
+    eddy_deferred *head = &loop->defers;
+    eddy_deferred *last = head->prev;
+    if (last == head)
+        return;
+    eddy_deferred *mark = &loop->defer_mark;
+    mark->prev = last; /* after the last one due now */
+    mark->next = head;
+    last->next = mark;
+    head->prev = mark;
+    while (head->next != mark) {
+        eddy_deferred *d = head->next;
+        defer_unlink(d);
+        loop->ndefers--;
+        d->cb(d->data);
+    }
+    defer_unlink(mark);
 }
 
 /* -------------------------------------------------------------- timers -- */
@@ -222,16 +251,29 @@ void eddy_timer_stop(eddy_loop *loop, eddy_timer *t)
 
 int eddy_timer_start(eddy_loop *loop, eddy_timer *t, uint64_t after_ms)
 {
-    eddy_timer_stop(loop, t);
+    /* Saturates: a deadline past the clock's end is "never", not a wrap
+     * into the past. */
+    uint64_t deadline = after_ms > UINT64_MAX - loop->now_ms ? UINT64_MAX : loop->now_ms + after_ms;
+    if (t->heap_index) {
+        /* Re-arming keeps the timer's slot: never allocates, never fails. */
+        t->deadline = deadline;
+        t->seq = loop->timer_seq++;
+        size_t i = t->heap_index;
+        if (i > 1 && timer_before(t, loop->heap[i / 2]))
+            sift_up(loop, i);
+        else
+            sift_down(loop, i);
+        return 0;
+    }
     if (loop->heap_len + 1 >= loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 256;
         eddy_timer **heap = realloc(loop->heap, cap * sizeof(*heap));
         if (!heap)
-            return -ENOMEM;
+            return -ENOMEM; /* t stays unarmed: the caller must know */
         loop->heap = heap;
         loop->heap_cap = cap;
     }
-    t->deadline = loop->now_ms + after_ms;
+    t->deadline = deadline;
     t->seq = loop->timer_seq++;
     loop->heap[++loop->heap_len] = t;
     sift_up(loop, loop->heap_len);
@@ -286,13 +328,13 @@ void loop_io_del(eddy_loop *loop, eddy_io *io, bool weak)
 
 bool loop_alive(const eddy_loop *loop)
 {
-    return loop->strong_io || loop->heap_len || loop->defers.len;
+    return loop->strong_io || loop->heap_len || loop->ndefers;
 }
 
 void loop_run_once(eddy_loop *loop, bool nowait)
 {
     int timeout = -1;
-    if (nowait || loop->defers.len || loop->virtual_clock)
+    if (nowait || loop->ndefers || loop->virtual_clock)
         timeout = 0;
     else if (loop->heap_len) {
         uint64_t d = loop->heap[1]->deadline;
@@ -353,7 +395,7 @@ void loop_advance(eddy_loop *loop, uint64_t ms)
     uint64_t target = loop->now_ms + ms;
     for (;;) {
         loop_run_once(loop, true);
-        if (loop->defers.len)
+        if (loop->ndefers)
             continue;
         if (loop->heap_len && loop->heap[1]->deadline <= target) {
             if (loop->heap[1]->deadline > loop->now_ms)

@@ -18,7 +18,8 @@ typedef struct piece {
 struct mock_stream {
     eddy_stream base;
     piece *head, *tail;
-    bool eof, reset, closed, notify_queued, write_blocked, write_shut, reset_by_us;
+    bool eof, reset, closed, write_blocked, write_shut, reset_by_us;
+    eddy_deferred notify; /* readiness, told on the next turn */
     unsigned pending_events;
     size_t write_max, reset_after;
     bool reset_after_set;
@@ -30,7 +31,6 @@ struct mock_stream {
 static void notify(void *data)
 {
     mock_stream *m = data;
-    m->notify_queued = false;
     unsigned ev = m->pending_events;
     m->pending_events = 0;
     if (!m->closed && m->base.on_ready && ev)
@@ -40,10 +40,8 @@ static void notify(void *data)
 static void signal_ready(mock_stream *m, unsigned events)
 {
     m->pending_events |= events;
-    if (!m->notify_queued && !m->closed) {
-        m->notify_queued = true;
-        eddy_defer(m->base.loop, notify, m);
-    }
+    if (!m->closed)
+        eddy_defer(m->base.loop, &m->notify);
 }
 
 static void push_piece(mock_stream *m, enum piece_kind kind, const void *data, size_t len)
@@ -244,6 +242,7 @@ mock_stream *mock_stream_new(eddy_loop *loop)
         return NULL;
     m->base.ops = &mock_ops;
     m->base.loop = loop;
+    eddy_deferred_init(&m->notify, notify, m);
     /* A fresh socket is writable; tell the owner as epoll would. */
     signal_ready(m, STREAM_WRITABLE);
     return m;
@@ -255,6 +254,7 @@ void mock_stream_free(mock_stream *m)
 {
     if (!m)
         return;
+    eddy_defer_cancel(m->base.loop, &m->notify);
     for (piece *p = m->head, *next; p; p = next) {
         next = p->next;
         free(p);

@@ -77,7 +77,7 @@ mock_stream *fx_connect(fixture *fx)
 {
     mock_stream *m = mock_stream_new(fx->loop);
     assert_non_null(m);
-    assert_non_null(server_attach(fx->srv, mock_stream_base(m)));
+    assert_non_null(server_attach(fx->srv, mock_stream_base(m), false));
     return m;
 }
 

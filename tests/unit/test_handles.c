@@ -163,6 +163,114 @@ static void reused_slots_keep_old_handles_stale(void **state)
     fx_free(fx);
 }
 
+/* ------------------------------------------- freeing from callbacks -- */
+
+static int aborts;
+
+static void count_abort(void *data)
+{
+    (void)data;
+    aborts++;
+}
+
+static void hold_counted(eddy_request *req, void *data)
+{
+    (void)data;
+    eddy_request_on_abort(req, count_abort, NULL);
+}
+
+static void free_server(eddy_request *req, void *data)
+{
+    fixture *fx = data;
+    eddy_respond(req, 200, "text/plain", "bye\n", 4);
+    eddy_server_free(fx->srv);
+    eddy_server_free(fx->srv); /* twice from beneath is still one free */
+    fx->srv = NULL;
+}
+
+static void server_freed_from_a_handler(void **state)
+{
+    (void)state;
+    aborts = 0;
+    fixture *fx = fx_new(NULL);
+    fx_route(fx, "/held", hold_counted, NULL, false);
+    fx_route(fx, "/free", free_server, fx, false);
+    mock_stream *a = fx_connect(fx), *b = fx_connect(fx);
+    mock_push_str(a, GET("/held"));
+    fx_run(fx);
+    /* The free comes from b's handler, with a request pipelined behind it
+     * that must not be dispatched to a server being freed. */
+    mock_push_str(b, GET("/free") GET("/held"));
+    fx_run(fx);
+    assert_int_equal(aborts, 1); /* a's held request was told */
+    assert_true(mock_closed(a));
+    assert_true(mock_closed(b));
+    fx_run(fx);
+    mock_stream_free(a);
+    mock_stream_free(b);
+    fx_free(fx);
+}
+
+static fixture *abort_fx;
+
+static void free_on_abort(void *data)
+{
+    (void)data;
+    aborts++;
+    eddy_server_free(abort_fx->srv);
+    abort_fx->srv = NULL;
+}
+
+static void hold_freeing(eddy_request *req, void *data)
+{
+    (void)data;
+    eddy_request_on_abort(req, free_on_abort, NULL);
+}
+
+static void server_freed_from_an_abort_callback(void **state)
+{
+    (void)state;
+    aborts = 0;
+    fixture *fx = abort_fx = fx_new(NULL);
+    fx_route(fx, "/held", hold_freeing, NULL, false);
+    mock_stream *a = fx_connect(fx), *b = fx_connect(fx);
+    mock_push_str(a, GET("/held"));
+    mock_push_str(b, GET("/held"));
+    fx_run(fx);
+    mock_push_reset(a);
+    fx_run(fx);
+    assert_null(fx->srv);
+    assert_int_equal(aborts, 2); /* b's request aborted by the free, once */
+    mock_stream_free(a);
+    mock_stream_free(b);
+    fx_free(fx);
+}
+
+static void stop_loop(eddy_request *req, void *data)
+{
+    eddy_loop_stop(data);
+    eddy_respond(req, 204, NULL, "", 0);
+}
+
+static void loop_stopped_from_a_handler(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    fx_route(fx, "/stop", stop_loop, fx->loop, false);
+    mock_stream *m = fx_connect(fx);
+    mock_push_str(m, GET("/stop"));
+    /* The connection keeps the loop alive: only the stop ends the run. */
+    assert_int_equal(eddy_loop_run(fx->loop), 0);
+    fx_run(fx);
+    char *out = fx_output(m);
+    assert_non_null(strstr(out, "HTTP/1.1 204"));
+    free(out);
+    mock_push_reset(m);
+    fx_run(fx);
+    mock_stream_free(m);
+    fx_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +278,9 @@ int main(void)
         cmocka_unit_test(aborted_handle_is_stale_after_its_callback),
         cmocka_unit_test(held_without_callback_stays_valid_until_answered),
         cmocka_unit_test(reused_slots_keep_old_handles_stale),
+        cmocka_unit_test(server_freed_from_a_handler),
+        cmocka_unit_test(server_freed_from_an_abort_callback),
+        cmocka_unit_test(loop_stopped_from_a_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,13 +104,14 @@ static void hundred_thousand_timers(void **state)
 typedef struct chain {
     eddy_loop *loop;
     int runs;
+    eddy_deferred d;
 } chain;
 
 static void again(void *data)
 {
     chain *c = data;
     if (++c->runs < 3)
-        eddy_defer(c->loop, again, c);
+        eddy_defer(c->loop, &c->d);
 }
 
 static void deferred_runs_on_next_turn(void **state)
@@ -118,8 +119,10 @@ static void deferred_runs_on_next_turn(void **state)
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     loop_use_virtual_clock(loop, 0);
-    chain c = {loop, 0};
-    eddy_defer(loop, again, &c);
+    chain c = {loop, 0, {0}};
+    eddy_deferred_init(&c.d, again, &c);
+    eddy_defer(loop, &c.d);
+    eddy_defer(loop, &c.d); /* queued once */
     assert_int_equal(c.runs, 0); /* not run inline */
     loop_run_once(loop, true);
     assert_int_equal(c.runs, 1); /* one per turn: a callback that defers waits */
@@ -128,6 +131,50 @@ static void deferred_runs_on_next_turn(void **state)
     loop_run_once(loop, true);
     assert_int_equal(c.runs, 3);
     assert_false(loop_alive(loop));
+    eddy_loop_free(loop);
+}
+
+static void count_run(void *data) { ++*(int *)data; }
+
+static void cancelled_deferred_never_runs(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 0);
+    int runs[3] = {0};
+    eddy_deferred d[3];
+    for (int i = 0; i < 3; i++) {
+        eddy_deferred_init(&d[i], count_run, &runs[i]);
+        eddy_defer(loop, &d[i]);
+    }
+    eddy_defer_cancel(loop, &d[1]);
+    eddy_defer_cancel(loop, &d[1]); /* twice is harmless */
+    loop_run_once(loop, true);
+    assert_int_equal(runs[0], 1);
+    assert_int_equal(runs[1], 0);
+    assert_int_equal(runs[2], 1);
+    /* Cancelled, it can be queued again; still queued at free, it runs. */
+    eddy_defer(loop, &d[1]);
+    eddy_loop_free(loop);
+    assert_int_equal(runs[1], 1);
+}
+
+static void timers_saturate_and_rearm_in_place(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_use_virtual_clock(loop, 1000);
+    int fired = 0;
+    eddy_timer t;
+    eddy_timer_init(&t, count_run, &fired);
+    assert_int_equal(eddy_timer_start(loop, &t, UINT64_MAX), 0);
+    assert_int_equal(t.deadline, UINT64_MAX); /* not wrapped into the past */
+    loop_advance(loop, 100000);
+    assert_int_equal(fired, 0);
+    assert_int_equal(eddy_timer_start(loop, &t, 10), 0); /* re-armed earlier */
+    assert_int_equal(loop_pending_timers(loop), 1);
+    loop_advance(loop, 10);
+    assert_int_equal(fired, 1);
     eddy_loop_free(loop);
 }
 
@@ -234,6 +281,8 @@ int main(void)
         cmocka_unit_test(stopped_and_rearmed_timers),
         cmocka_unit_test(hundred_thousand_timers),
         cmocka_unit_test(deferred_runs_on_next_turn),
+        cmocka_unit_test(cancelled_deferred_never_runs),
+        cmocka_unit_test(timers_saturate_and_rearm_in_place),
         cmocka_unit_test(run_returns_when_nothing_is_left),
         cmocka_unit_test(watcher_removed_mid_batch_sees_no_event),
         cmocka_unit_test(async_wakes_the_loop_from_another_thread),
