@@ -7,19 +7,13 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_EDDY := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
 
-# llhttp: a system library found by pkg-config, else Debian's node-llhttp
-# sources compiled in.
-LLHTTP_PC := $(shell pkg-config --exists libllhttp 2>/dev/null && echo yes)
-ifeq ($(LLHTTP_PC),yes)
-  LLHTTP_CFLAGS := $(shell pkg-config --cflags libllhttp)
-  LLHTTP_LIBS   := $(shell pkg-config --libs libllhttp)
-  LLHTTP_OBJS   :=
-else
-  LLHTTP_SRC    ?= /usr/share/llhttp
-  LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
-  LLHTTP_LIBS   :=
-  LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
-endif
+# llhttp: always Debian's node-llhttp sources, compiled in with strict mode,
+# so every build parses alike.  Strictness is fixed when llhttp.c is
+# compiled (LLHTTP_STRICT_MODE defaults to 0), so a system libllhttp would
+# parse with whatever its builder chose.
+LLHTTP_SRC    ?= /usr/share/llhttp
+LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
+LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 
 LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -28,7 +22,7 @@ PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libeddy.a
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
-LIBS := $(LLHTTP_LIBS) -luring -lm -lpthread
+LIBS := -luring -lm -lpthread
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)

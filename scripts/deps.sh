@@ -4,6 +4,7 @@
 # usage: scripts/deps.sh build|test|bench
 set -eu
 
+# node-llhttp: llhttp's C sources, compiled into eddy in strict mode.
 build_pkgs="node-llhttp liburing-dev"
 test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
 
@@ -12,11 +13,6 @@ case "${1:-build}" in
     test)  want="$build_pkgs $test_pkgs" ;;
     *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
-
-# A system libllhttp found by pkg-config replaces Debian's source package.
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libllhttp 2>/dev/null; then
-    want=$(echo "$want" | sed 's/node-llhttp//')
-fi
 
 missing=""
 for p in $want; do
