@@ -19,7 +19,16 @@ LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
+# Two archives of the same objects.  The internal one keeps every symbol
+# global; the unit tests link it, since they call internal functions.  The
+# public one holds a single relocatable object in which only eddy_* stay
+# global (everything else, llhttp included, is made local), so nothing of
+# eddy's inside can clash with an embedder's symbols; the program and the
+# examples link it, which proves eddy.h suffices.
 LIB := $(BUILD)/libeddy.a
+LIB_INTERNAL := $(BUILD)/libeddy-internal.a
+NM ?= nm
+OBJCOPY ?= objcopy
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
 LIBS := -luring -lm -lpthread
@@ -53,9 +62,18 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(LLHTTP_CFLAGS) $(CFLAGS) -w -c $< -o $@
 
-$(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
+$(LIB_INTERNAL): $(LIB_OBJS) $(LLHTTP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libeddy.o: $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(CC) -r -nostdlib -o $@.tmp $^
+	$(OBJCOPY) --wildcard --keep-global-symbol='eddy_*' $@.tmp $@
+	@rm -f $@.tmp
+
+$(LIB): $(BUILD)/libeddy.o
+	@rm -f $@
+	ar rcs $@ $<
 
 $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
@@ -63,9 +81,9 @@ $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 $(BUILD)/examples/seed_server: $(BUILD)/examples/seed_server.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
-$(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
+$(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB_INTERNAL) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB_INTERNAL),$^) $(LIB_INTERNAL) $(LIBS) -lcmocka
 
 run: all
 	exec $(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
