@@ -88,7 +88,10 @@ $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB_INT
 run: all
 	exec $(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
 
-unit: $(UNIT_BINS)
+# First: the public archive defines eddy_* symbols only, and all of eddy.h.
+unit: $(UNIT_BINS) $(LIB)
+	@echo "== tests/unit/check_symbols.sh $(LIB)"
+	@NM=$(NM) tests/unit/check_symbols.sh $(LIB) include/eddy.h
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer
