@@ -7,28 +7,31 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS_EDDY := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
 
-# llhttp: a system library found by pkg-config, else Debian's node-llhttp
-# sources compiled in.
-LLHTTP_PC := $(shell pkg-config --exists libllhttp 2>/dev/null && echo yes)
-ifeq ($(LLHTTP_PC),yes)
-  LLHTTP_CFLAGS := $(shell pkg-config --cflags libllhttp)
-  LLHTTP_LIBS   := $(shell pkg-config --libs libllhttp)
-  LLHTTP_OBJS   :=
-else
-  LLHTTP_SRC    ?= /usr/share/llhttp
-  LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
-  LLHTTP_LIBS   :=
-  LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
-endif
+# llhttp: always Debian's node-llhttp sources, compiled in with strict mode,
+# so every build parses alike.  Strictness is fixed when llhttp.c is
+# compiled (LLHTTP_STRICT_MODE defaults to 0), so a system libllhttp would
+# parse with whatever its builder chose.
+LLHTTP_SRC    ?= /usr/share/llhttp
+LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
+LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 
 LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
+# Two archives of the same objects.  The internal one keeps every symbol
+# global; the unit tests link it, since they call internal functions.  The
+# public one holds a single relocatable object in which only eddy_* stay
+# global (everything else, llhttp included, is made local), so nothing of
+# eddy's inside can clash with an embedder's symbols; the program and the
+# examples link it, which proves eddy.h suffices.
 LIB := $(BUILD)/libeddy.a
+LIB_INTERNAL := $(BUILD)/libeddy-internal.a
+NM ?= nm
+OBJCOPY ?= objcopy
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
-LIBS := $(LLHTTP_LIBS) -luring -lm -lpthread
+LIBS := -luring -lm -lpthread
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
@@ -59,9 +62,18 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(LLHTTP_CFLAGS) $(CFLAGS) -w -c $< -o $@
 
-$(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
+$(LIB_INTERNAL): $(LIB_OBJS) $(LLHTTP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libeddy.o: $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(CC) -r -nostdlib -o $@.tmp $^
+	$(OBJCOPY) --wildcard --keep-global-symbol='eddy_*' $@.tmp $@
+	@rm -f $@.tmp
+
+$(LIB): $(BUILD)/libeddy.o
+	@rm -f $@
+	ar rcs $@ $<
 
 $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
@@ -69,14 +81,17 @@ $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 $(BUILD)/examples/seed_server: $(BUILD)/examples/seed_server.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
-$(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
+$(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB_INTERNAL) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB_INTERNAL),$^) $(LIB_INTERNAL) $(LIBS) -lcmocka
 
 run: all
 	exec $(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
 
-unit: $(UNIT_BINS)
+# First: the public archive defines eddy_* symbols only, and all of eddy.h.
+unit: $(UNIT_BINS) $(LIB)
+	@echo "== tests/unit/check_symbols.sh $(LIB)"
+	@NM=$(NM) tests/unit/check_symbols.sh $(LIB) include/eddy.h
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer

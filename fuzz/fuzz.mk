@@ -21,10 +21,10 @@ FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_path fuzz_fields
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/share/include/llhttp \
-    -DLLHTTP_STRICT_MODE=1
+# llhttp as the main Makefile builds it: Debian's sources, strict mode.
+FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS)
 FUZZ_WARN := -Wall -Wextra -Wno-unused-parameter
-FUZZ_LLHTTP_SRC ?= /usr/share/llhttp
+FUZZ_LLHTTP_SRC := $(LLHTTP_SRC)
 
 FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)

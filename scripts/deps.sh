@@ -4,6 +4,7 @@
 # usage: scripts/deps.sh build|test|clang
 set -eu
 
+# node-llhttp: llhttp's C sources, compiled into eddy in strict mode.
 build_pkgs="node-llhttp liburing-dev"
 test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
 # CI's second compiler and make fuzz; Debian ships libFuzzer and the
@@ -16,11 +17,6 @@ case "${1:-build}" in
     clang) want="$build_pkgs $clang_pkgs" ;;
     *) echo "usage: $0 build|test|clang" >&2; exit 2 ;;
 esac
-
-# A system libllhttp found by pkg-config replaces Debian's source package.
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libllhttp 2>/dev/null; then
-    want=$(echo "$want" | sed 's/node-llhttp//')
-fi
 
 missing=""
 for p in $want; do
