@@ -1,13 +1,14 @@
 #include "rt/ring.h"
 
 #include <errno.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+
+_Static_assert(_Alignof(ring_target) > RING_TAG_MASK, "a target's address leaves room for a tag");
 
 /* Submissions queued per system call; more are submitted early. */
 #define RING_ENTRIES 1024
@@ -24,12 +25,14 @@
 struct loop_ring {
     struct io_uring ring;
     int epfd;
+    ring_target epoll; /* the watch on epfd */
     bool epoll_armed;
+    bool epoll_ready; /* its completion came in this dispatch */
     bool dispatching;
     struct io_uring_buf_ring *br;
     size_t br_bytes;
     char *bufs;
-    uring_stream **arm;
+    ring_target **arm;
     size_t narm, arm_cap;
     size_t live;
     unsigned stage;             /* the arena filling now */
@@ -80,12 +83,22 @@ static int setup(loop_ring *r)
     return 0;
 }
 
+static void epoll_complete(ring_target *t, unsigned tag, int res, unsigned flags)
+{
+    loop_ring *r = (loop_ring *)(void *)((char *)t - offsetof(loop_ring, epoll));
+    r->epoll_armed = false;
+    r->epoll_ready = true;
+}
+
+static const ring_target_ops epoll_ops = {epoll_complete, NULL};
+
 loop_ring *ring_new(int epfd)
 {
     loop_ring *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->epfd = epfd;
+    r->epoll.ops = &epoll_ops;
     if (setup(r) < 0) {
         free(r);
         return NULL;
@@ -126,27 +139,36 @@ struct io_uring_sqe *ring_sqe(loop_ring *r)
     return sqe;
 }
 
-int ring_want_arm(loop_ring *r, uring_stream *s)
+int ring_want_arm(loop_ring *r, ring_target *t)
 {
     if (r->narm == r->arm_cap) {
         size_t cap = r->arm_cap ? r->arm_cap * 2 : 256;
-        uring_stream **arm = realloc(r->arm, cap * sizeof(*arm));
+        ring_target **arm = realloc(r->arm, cap * sizeof(*arm));
         if (!arm)
             return -ENOMEM;
         r->arm = arm;
         r->arm_cap = cap;
     }
-    r->arm[r->narm++] = s;
+    r->arm[r->narm++] = t;
     return 0;
 }
 
 char *ring_buf(loop_ring *r, unsigned bid) { return r->bufs + (size_t)bid * RING_BUF_SIZE; }
 
-void ring_buf_put(loop_ring *r, unsigned bid)
+bool ring_buf_holds(const loop_ring *r, const char *p)
 {
+    return (uintptr_t)p - (uintptr_t)r->bufs < (uintptr_t)RING_BUFS * RING_BUF_SIZE;
+}
+
+bool ring_buf_put(loop_ring *r, const char *p)
+{
+    if (!ring_buf_holds(r, p))
+        return false;
+    unsigned bid = (unsigned)(((uintptr_t)p - (uintptr_t)r->bufs) / RING_BUF_SIZE);
     io_uring_buf_ring_add(r->br, ring_buf(r, bid), RING_BUF_SIZE, (unsigned short)bid,
                           io_uring_buf_ring_mask(RING_BUFS), 0);
     io_uring_buf_ring_advance(r->br, 1);
+    return true;
 }
 
 char *ring_stage(loop_ring *r, size_t len, unsigned *arena)
@@ -182,16 +204,17 @@ void ring_enter(loop_ring *r, int timeout_ms)
         if (r->staged[r->stage])
             r->stage = other;
     }
-    /* Receives wanted this turn, for streams still open and wanting. */
+    /* Targets' last work before the wait (a stream arms the receive it
+     * still wants); one may ask again while this runs. */
     for (size_t i = 0; i < r->narm; i++)
-        uring_stream_arm(r->arm[i]);
+        r->arm[i]->ops->before_wait(r->arm[i]);
     r->narm = 0;
     if (!r->epoll_armed) {
         /* One-shot, armed anew after each collection: arming checks
          * readiness, so level-triggered descriptors still pending are seen. */
         struct io_uring_sqe *sqe = ring_sqe(r);
         io_uring_prep_poll_add(sqe, r->epfd, POLLIN);
-        io_uring_sqe_set_data64(sqe, RING_OP_EPOLL);
+        ring_sqe_set_target(sqe, &r->epoll, 0);
         r->epoll_armed = true;
     }
     if (timeout_ms == 0) {
@@ -205,7 +228,7 @@ void ring_enter(loop_ring *r, int timeout_ms)
 
 bool ring_dispatch(loop_ring *r)
 {
-    bool epoll_ready = false;
+    r->epoll_ready = false;
     r->dispatching = true;
     for (;;) {
         struct io_uring_cqe *cqes[RING_CQE_BATCH];
@@ -217,20 +240,16 @@ bool ring_dispatch(loop_ring *r)
          * complete more. */
         io_uring_cq_advance(&r->ring, n);
         for (unsigned i = 0; i < n; i++) {
-            unsigned op = (unsigned)(got[i].data & RING_OP_MASK);
-            if (op == RING_OP_EPOLL) {
-                r->epoll_armed = false;
-                epoll_ready = true;
-            } else if (op != RING_OP_IGNORE) {
-                uring_stream *s = (uring_stream *)(uintptr_t)(got[i].data & ~(uint64_t)RING_OP_MASK);
-                uring_stream_complete(s, op, got[i].res, got[i].flags);
-            }
+            if (!got[i].data)
+                continue; /* no target: ignored */
+            ring_target *t = (ring_target *)(uintptr_t)(got[i].data & ~(uint64_t)RING_TAG_MASK);
+            t->ops->complete(t, (unsigned)(got[i].data & RING_TAG_MASK), got[i].res, got[i].flags);
         }
         if (n < RING_CQE_BATCH)
             break;
     }
     r->dispatching = false;
-    return epoll_ready;
+    return r->epoll_ready;
 }
 
 void ring_settle(loop_ring *r)

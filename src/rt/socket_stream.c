@@ -1,12 +1,7 @@
 #include "rt/stream.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/sendfile.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,41 +36,6 @@ static ssize_t ss_read(eddy_stream *s, void *buf, size_t len)
     return n < 0 ? -errno : n;
 }
 
-ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more)
-{
-    /* MSG_NOSIGNAL: a peer that left is an error for this stream only. */
-    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
-    ssize_t n;
-    if (iovcnt == 1) {
-        /* The usual case (one staged buffer): send() spares the kernel
-         * copying in a msghdr and an iovec array. */
-        n = send(fd, iov[0].iov_base, iov[0].iov_len, flags);
-    } else {
-        struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-        n = sendmsg(fd, &msg, flags);
-    }
-    return n < 0 ? -errno : n;
-}
-
-ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len)
-{
-    if (first) {
-        /* A file's last partial segment must not wait for the peer's ACK
-         * (Nagle): measured, it nearly halves server CPU per 1 MiB file.
-         * Set on first use only, so small answers never pay the call. */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    ssize_t n = sendfile(fd, file, off, len);
-    return n < 0 ? -errno : n;
-}
-
-void socket_abort(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 static ssize_t ss_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
 {
     return socket_writev(((socket_stream *)s)->io.fd, iov, iovcnt, more);
@@ -103,21 +63,6 @@ static void ss_close(eddy_stream *s)
     loop_io_forget(s->loop, &ss->io, false); /* close() takes it out of epoll */
     close(ss->io.fd);
     free(ss);
-}
-
-void socket_peer_name(int fd, char *buf, size_t len)
-{
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof(sa);
-    const void *addr = NULL;
-    if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0) {
-        if (sa.ss_family == AF_INET)
-            addr = &((struct sockaddr_in *)&sa)->sin_addr;
-        else if (sa.ss_family == AF_INET6)
-            addr = &((struct sockaddr_in6 *)&sa)->sin6_addr;
-    }
-    if (!addr || !inet_ntop(sa.ss_family, addr, buf, (socklen_t)len))
-        snprintf(buf, len, "-");
 }
 
 static void ss_peer_name(eddy_stream *s, char *buf, size_t len)

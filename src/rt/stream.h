@@ -74,7 +74,7 @@ static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 /* Plain calls on a connected non-blocking socket, shared by both socket
- * streams; each returns what the call did or -errno. */
+ * streams (socket_calls.c); each returns what the call did or -errno. */
 ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more);
 /* `first`: the stream's first file, when TCP_NODELAY is set. */
 ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len);

@@ -17,6 +17,9 @@
  * Large writes, writes followed by a file, and sendfile() go straight to
  * the socket when nothing is in flight, as with the epoll stream.
  *
+ * Each submission names the stream's ring_target and one of the tags below,
+ * and the ring hands the completion back to on_complete().
+ *
  * Closing waits for operations in flight (their completions name this
  * stream).  Unsent bytes left at close still go out, bounded by
  * ORPHAN_SEND_MS; an abortive close (reset) drops them. */
@@ -27,22 +30,26 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NO_BID 0xffff
+/* Which operation a completion is for. */
+enum { TAG_RECV, TAG_SEND, TAG_POLLOUT, TAG_HANGUP };
 
-/* 72 bytes: the same allocation size as the epoll stream. */
-struct uring_stream {
-    eddy_stream base;
-    char *in;  /* unread input: a ring buffer (in_bid) or an owned copy */
+/* 72 bytes: the same allocation size as the epoll stream.  Room for the
+ * target is made by a 16-bit err and by knowing a ring buffer from its
+ * address (ring_buf_holds) rather than keeping its number. */
+typedef struct uring_stream {
+    eddy_stream base;   /* first, as in every stream */
+    ring_target target; /* what the ring's completions come back to */
+    char *in;  /* unread input: in a ring buffer (ring_buf_holds) or owned */
     char *out; /* bytes not yet taken by the socket: staged, or owned */
     int fd;
     uint16_t in_off, in_len;
     uint16_t out_off, out_len;
-    uint16_t in_bid;
     bool recv_armed : 1;    /* a receive is submitted or queued */
     bool arm_queued : 1;    /* in the ring's list to arm before the wait */
     bool send_armed : 1;    /* a send of `out` is submitted or queued */
@@ -59,16 +66,19 @@ struct uring_stream {
     bool out_arena : 1; /* the staging arena out is in */
     bool hangup_armed : 1; /* a poll watches for the peer leaving */
     bool fin_seen : 1;     /* that poll saw the peer's FIN: not re-armed */
-    int err; /* -errno the socket reported, 0 if none */
-};
+    int16_t err; /* -errno the socket reported (all fit: below 4096), 0 if none */
+} uring_stream;
 _Static_assert(sizeof(uring_stream) <= 72, "a uring stream is no bigger than an epoll one");
 
 static void sent(uring_stream *us);
-static void cancel(uring_stream *us, unsigned op);
+static void cancel(uring_stream *us, unsigned tag);
 
 static loop_ring *ring_of(uring_stream *us) { return loop_ring_get(us->base.loop); }
 
-static uint64_t tag(uring_stream *us, unsigned op) { return (uint64_t)(uintptr_t)us | op; }
+static uring_stream *of_target(ring_target *t)
+{
+    return (uring_stream *)(void *)((char *)t - offsetof(uring_stream, target));
+}
 
 static void maybe_free(uring_stream *us)
 {
@@ -81,7 +91,7 @@ static void maybe_free(uring_stream *us)
     /* Closed by the next submission: no system call of its own. */
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
     io_uring_prep_close(sqe, us->fd);
-    io_uring_sqe_set_data64(sqe, RING_OP_IGNORE);
+    ring_sqe_set_target(sqe, NULL, 0);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     free(us);
 }
@@ -90,15 +100,18 @@ static void want_recv(uring_stream *us)
 {
     if (us->recv_armed || us->arm_queued || us->closed || us->eof || us->err)
         return;
-    if (ring_want_arm(ring_of(us), us) < 0) {
+    if (ring_want_arm(ring_of(us), &us->target) < 0) {
         us->err = -ENOMEM;
         return;
     }
     us->arm_queued = true;
 }
 
-void uring_stream_arm(uring_stream *us)
+/* Just before the ring's wait, when it is known whether a receive is still
+ * wanted (want_recv() asked for this). */
+static void arm(ring_target *t)
 {
+    uring_stream *us = of_target(t);
     us->arm_queued = false;
     if (us->closed) {
         maybe_free(us);
@@ -111,10 +124,10 @@ void uring_stream_arm(uring_stream *us)
     io_uring_prep_recv(sqe, us->fd, NULL, RING_BUF_SIZE, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RING_BUF_GROUP;
-    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_RECV));
+    ring_sqe_set_target(sqe, &us->target, TAG_RECV);
     us->recv_armed = true;
     if (us->hangup_armed)
-        cancel(us, RING_OP_HANGUP); /* the receive reports a reset now */
+        cancel(us, TAG_HANGUP); /* the receive reports a reset now */
 }
 
 /* While no receive is armed (the owner holds input, or left data in the
@@ -129,18 +142,15 @@ static void watch_hangup(uring_stream *us)
         return;
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
     io_uring_prep_poll_add(sqe, us->fd, POLLRDHUP);
-    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_HANGUP));
+    ring_sqe_set_target(sqe, &us->target, TAG_HANGUP);
     us->hangup_armed = true;
 }
 
 static void release_input(uring_stream *us)
 {
-    if (us->in_bid != NO_BID)
-        ring_buf_put(ring_of(us), us->in_bid);
-    else
+    if (!ring_buf_put(ring_of(us), us->in))
         free(us->in);
     us->in = NULL;
-    us->in_bid = NO_BID;
     us->in_off = us->in_len = 0;
 }
 
@@ -151,7 +161,7 @@ static void arm_send(uring_stream *us, bool wait)
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
     io_uring_prep_send(sqe, us->fd, us->out + us->out_off, us->out_len - us->out_off,
                        MSG_NOSIGNAL | (wait ? MSG_WAITALL : MSG_DONTWAIT));
-    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_SEND));
+    ring_sqe_set_target(sqe, &us->target, TAG_SEND);
     us->send_armed = true;
     if (wait) {
         /* The last bytes of a closed stream: bounded in time. */
@@ -159,7 +169,7 @@ static void arm_send(uring_stream *us, bool wait)
         static struct __kernel_timespec orphan = {ORPHAN_SEND_MS / 1000, 0};
         sqe = ring_sqe(ring_of(us));
         io_uring_prep_link_timeout(sqe, &orphan, 0);
-        io_uring_sqe_set_data64(sqe, RING_OP_IGNORE);
+        ring_sqe_set_target(sqe, NULL, 0);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     }
 }
@@ -170,15 +180,15 @@ static void arm_pollout(uring_stream *us)
         return;
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
     io_uring_prep_poll_add(sqe, us->fd, POLLOUT);
-    io_uring_sqe_set_data64(sqe, tag(us, RING_OP_POLLOUT));
+    ring_sqe_set_target(sqe, &us->target, TAG_POLLOUT);
     us->pollout_armed = true;
 }
 
-static void cancel(uring_stream *us, unsigned op)
+static void cancel(uring_stream *us, unsigned tag)
 {
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
-    io_uring_prep_cancel64(sqe, tag(us, op), 0);
-    io_uring_sqe_set_data64(sqe, RING_OP_IGNORE);
+    io_uring_prep_cancel64(sqe, ring_target_data(&us->target, tag), 0);
+    ring_sqe_set_target(sqe, NULL, 0);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
@@ -193,7 +203,7 @@ static void fire(uring_stream *us, unsigned events)
         maybe_free(us);
         return;
     }
-    if (us->in_len && us->in_bid != NO_BID) {
+    if (us->in_len && ring_buf_holds(ring_of(us), us->in)) {
         char *copy = malloc(us->in_len);
         if (copy)
             memcpy(copy, us->in + us->in_off, us->in_len);
@@ -212,16 +222,16 @@ static void fire(uring_stream *us, unsigned events)
 static void on_recv(uring_stream *us, int res, unsigned flags)
 {
     us->recv_armed = false;
+    loop_ring *r = ring_of(us);
     if (us->closed) {
         if (res > 0)
-            ring_buf_put(ring_of(us), flags >> IORING_CQE_BUFFER_SHIFT);
+            ring_buf_put(r, ring_buf(r, flags >> IORING_CQE_BUFFER_SHIFT));
         maybe_free(us);
         return;
     }
     unsigned events = STREAM_READABLE;
     if (res > 0) {
-        us->in_bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
-        us->in = ring_buf(ring_of(us), us->in_bid);
+        us->in = ring_buf(r, flags >> IORING_CQE_BUFFER_SHIFT);
         us->in_off = 0;
         us->in_len = (uint16_t)res;
         us->bulk = res == RING_BUF_SIZE;
@@ -237,7 +247,7 @@ static void on_recv(uring_stream *us, int res, unsigned flags)
         want_recv(us);
         return;
     } else {
-        us->err = res;
+        us->err = (int16_t)res;
         if (res == -ECONNRESET || res == -EPIPE)
             events |= STREAM_HUP;
     }
@@ -309,7 +319,7 @@ static void on_send(uring_stream *us, int res)
         return;
     }
     if (res < 0)
-        us->err = res;
+        us->err = (int16_t)res;
     sent(us);
     if (us->write_blocked || us->err) {
         us->write_blocked = false;
@@ -344,7 +354,7 @@ static void on_hangup(uring_stream *us, int res)
         int err = 0;
         socklen_t len = sizeof(err);
         getsockopt(us->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        us->err = err ? -err : -ECONNRESET;
+        us->err = (int16_t)(err ? -err : -ECONNRESET);
         fire(us, STREAM_READABLE | STREAM_HUP);
         return;
     }
@@ -354,17 +364,26 @@ static void on_hangup(uring_stream *us, int res)
     fire(us, STREAM_READABLE | STREAM_RDHUP);
 }
 
-void uring_stream_complete(uring_stream *us, unsigned op, int res, unsigned flags)
+static void on_complete(ring_target *t, unsigned tag, int res, unsigned flags)
 {
-    if (op == RING_OP_RECV)
+    uring_stream *us = of_target(t);
+    switch (tag) {
+    case TAG_RECV:
         on_recv(us, res, flags);
-    else if (op == RING_OP_SEND)
+        break;
+    case TAG_SEND:
         on_send(us, res);
-    else if (op == RING_OP_POLLOUT)
+        break;
+    case TAG_POLLOUT:
         on_pollout(us, res);
-    else if (op == RING_OP_HANGUP)
+        break;
+    case TAG_HANGUP:
         on_hangup(us, res);
+        break;
+    }
 }
+
+static const ring_target_ops ring_ops = {on_complete, arm};
 
 /* ------------------------------------------------------------------ ops -- */
 
@@ -493,18 +512,18 @@ static void us_close(eddy_stream *s)
     if (us->in_len || us->in)
         release_input(us);
     if (us->recv_armed)
-        cancel(us, RING_OP_RECV);
+        cancel(us, TAG_RECV);
     if (us->hangup_armed)
-        cancel(us, RING_OP_HANGUP);
+        cancel(us, TAG_HANGUP);
     /* Bytes accepted but not yet sent still go, within ORPHAN_SEND_MS,
      * unless the close is abortive. */
     if (us->pollout_armed) {
-        cancel(us, RING_OP_POLLOUT);
+        cancel(us, TAG_POLLOUT);
         if (us->out && !us->send_armed && !us->aborting)
             arm_send(us, true);
     }
     if (us->send_armed && us->aborting)
-        cancel(us, RING_OP_SEND);
+        cancel(us, TAG_SEND);
     maybe_free(us);
 }
 
@@ -521,10 +540,10 @@ int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
     uring_stream *us = calloc(1, sizeof(*us));
     if (!us)
         return -ENOMEM;
+    us->target.ops = &ring_ops;
     us->base.ops = &uring_ops;
     us->base.loop = loop;
     us->fd = fd;
-    us->in_bid = NO_BID;
     want_recv(us);
     if (us->err) {
         free(us);
