@@ -154,6 +154,15 @@ void eddy_server_free(eddy_server *srv);
  * written to bound (e.g. "127.0.0.1:40123") when bound is not NULL. */
 int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len);
 
+/* What a route's handler gets of request bodies. */
+enum eddy_body {
+    EDDY_BODY_DROP = 0,   /* nothing: the body is read past and dropped */
+    EDDY_BODY_WHOLE = 1,  /* all of it, read (up to max_body; beyond it 413 and
+                             no call) before the handler runs: eddy_request_body */
+    EDDY_BODY_STREAM = 2, /* in pieces as it arrives, with backpressure, for
+                             uploads larger than memory: eddy_request_read */
+};
+
 /* A route: which requests go to a handler.  Paths are matched against the
  * request's decoded path (see eddy_request_path), so "/%73leep" and
  * "/x/../sleep" both reach a "/sleep" route.  Order of matching:
@@ -170,10 +179,7 @@ typedef struct eddy_route {
     const char *path;          /* begins with '/' */
     bool prefix;               /* the path and everything below it */
     const char *methods;       /* "GET, POST" (GET brings HEAD); NULL: every method */
-    bool body;                 /* eddy reads the whole body (up to max_body; beyond
-                                  it 413 and no call) before the handler runs:
-                                  see eddy_request_body.  Other routes' bodies are
-                                  read past and dropped. */
+    enum eddy_body body;       /* what the handler gets of the request body */
     eddy_handler handler;
     void *data;
 } eddy_route;
@@ -231,6 +237,24 @@ eddy_loop *eddy_request_loop(const eddy_request *req);
  * de-chunked); an empty view for other routes, whose bodies are read and
  * dropped.  Valid until the request is answered. */
 eddy_str eddy_request_body(const eddy_request *req);
+
+/* Streamed request bodies (routes with EDDY_BODY_STREAM).  The handler
+ * runs as soon as the head is complete; the body waits until it asks:
+ * fn(req, data, len, ud) then gets each piece as it arrives (data valid
+ * during the call only), and once more with len 0 when the body has ended.
+ * Pieces never come from inside eddy_request_read itself.  Expect:
+ * 100-continue is answered when the handler first reads.  Answering before
+ * the end is allowed: the rest of the body is not read and the connection
+ * closes after the answer.  max_body does not apply (the handler decides;
+ * answering 413 stops the upload).  On other routes eddy_request_read
+ * gets the end at once (the body, if any, was dropped or is in
+ * eddy_request_body).  -ESTALE for a stale handle. */
+typedef void (*eddy_body_fn)(eddy_request *req, const void *data, size_t len, void *ud);
+int eddy_request_read(eddy_request *req, eddy_body_fn fn, void *ud);
+/* Backpressure for a streamed body: while paused, no piece is delivered
+ * and eddy reads nothing more from the connection, so TCP slows the client
+ * down; a paused body is not timed out.  May be called from fn. */
+int eddy_request_pause(eddy_request *req, bool paused);
 
 /* Called if the client goes away before the request is answered.  After it
  * returns the request is gone (its handle stale): cancel whatever would

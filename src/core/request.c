@@ -277,6 +277,38 @@ size_t eddy_request_peer(const eddy_request *h, char *buf, size_t len)
     return strlen(buf);
 }
 
+void request_body_piece(request *req, const char *data, size_t len)
+{
+    if (req->body_fn && !req->answered && !req->aborted && req->handle)
+        req->body_fn(request_handle(req), data, len, req->body_data);
+}
+
+int eddy_request_read(eddy_request *h, eddy_body_fn fn, void *ud)
+{
+    request *r = request_of(h);
+    if (!r)
+        return -ESTALE;
+    if (!fn)
+        return -EINVAL;
+    r->body_fn = fn;
+    r->body_data = ud;
+    r->body_paused = false;
+    r->proto->body_flow(r);
+    return 0;
+}
+
+int eddy_request_pause(eddy_request *h, bool paused)
+{
+    request *r = request_of(h);
+    if (!r)
+        return -ESTALE;
+    if (r->body_paused != paused) {
+        r->body_paused = paused;
+        r->proto->body_flow(r);
+    }
+    return 0;
+}
+
 int eddy_request_on_abort(eddy_request *h, eddy_callback cb, void *data)
 {
     request *r = request_of(h);

@@ -47,6 +47,8 @@ typedef struct proto_ops {
     void (*stream_end)(request *req, bool complete);
     /* Response bytes queued and not yet taken by the transport. */
     size_t (*buffered)(const request *req);
+    /* The handler started reading the body, paused or resumed it. */
+    void (*body_flow)(request *req);
     /* The request's fields in order, from *it = 0; false after the last. */
     bool (*field_next)(const request *req, size_t *it, eddy_str *name, eddy_str *value);
     /* The client's address as text, for logs. */
@@ -87,7 +89,15 @@ struct request {
     uint64_t stream_sent;
     eddy_callback on_drain;
     void *drain_data;
+    /* A streamed request body (eddy_request_read). */
+    eddy_body_fn body_fn;
+    void *body_data;
+    bool body_paused;      /* no piece until resumed (set until the first read) */
 };
+
+/* Gives fn the next piece of req's streamed body (len 0: the end), if the
+ * handler reads it and is still there. */
+void request_body_piece(request *req, const char *data, size_t len);
 
 /* Handles: what a handler holds (eddy_request *) is not the request but a
  * slot of a pool that lives as long as the site, tagged with the slot's

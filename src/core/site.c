@@ -98,7 +98,9 @@ int site_add_route(site *s, const eddy_route *r)
         if (s->routes[i].prefix == r->prefix && s->routes[i].path_len == len &&
             memcmp(s->routes[i].path, r->path, len) == 0)
             return -EEXIST;
-    route add = {.path_len = len, .prefix = r->prefix, .with_body = r->body,
+    if (r->body != EDDY_BODY_DROP && r->body != EDDY_BODY_WHOLE && r->body != EDDY_BODY_STREAM)
+        return -EINVAL;
+    route add = {.path_len = len, .prefix = r->prefix, .body = r->body,
                  .handler = r->handler, .data = r->data};
     if (r->methods) {
         int rc = parse_methods(r->methods, &add.methods);
@@ -116,7 +118,7 @@ int site_add_route(site *s, const eddy_route *r)
     }
     s->routes = routes;
     routes[s->nroutes++] = add;
-    s->body_routes += r->body;
+    s->body_routes += r->body != EDDY_BODY_DROP;
     return 0;
 }
 

@@ -13,7 +13,7 @@ typedef struct route {
     char *path;
     size_t path_len;
     bool prefix;           /* the path and everything below it */
-    bool with_body;        /* the handler gets the whole request body */
+    enum eddy_body body;   /* what the handler gets of request bodies */
     char *methods;         /* the Allow value ("GET, HEAD"), NULL: any method */
     eddy_handler handler;
     void *data;
@@ -24,7 +24,7 @@ struct site {
     handle_pool handles;   /* what handlers hold; outlives every request */
     route *routes;
     size_t nroutes;
-    unsigned body_routes;  /* routes with_body: only then is a route looked up early */
+    unsigned body_routes;  /* routes taking bodies: only then is a route looked up early */
     struct access_log *log; /* NULL: no access log */
     resp_field *fields;    /* added to every response (--header); owned */
     size_t nfields;
