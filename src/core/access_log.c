@@ -137,13 +137,13 @@ void access_log_response(access_log *log, const request *r, int status, int64_t 
     /* The request line as received, when eddy got as far as reading one. */
     const char *req_line = NULL;
     size_t req_len = 0;
-    if (r->base && r->method.len) {
+    if (*r->base && r->method.len) {
         uint32_t last = r->method.off + r->method.len;
         if (r->target.len)
             last = r->target.off + r->target.len;
         if (r->version.len)
             last = r->version.off + r->version.len;
-        req_line = r->base + r->method.off;
+        req_line = *r->base + r->method.off;
         req_len = last - r->method.off;
     }
     static const eddy_str names[] = {{"referer", 7}, {"user-agent", 10}};

@@ -3,6 +3,7 @@
 #include "core/site.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,9 +27,9 @@ enum req_method request_method_id(const char *m, size_t len)
 
 eddy_str request_span(const request *req, span s)
 {
-    if (!req->base)
+    if (!*req->base)
         return (eddy_str){"", 0};
-    return (eddy_str){req->base + s.off, s.len};
+    return (eddy_str){*req->base + s.off, s.len};
 }
 
 int request_decode_path(request *req)
@@ -83,84 +84,84 @@ int request_keep_body(request *req, const char *data, size_t len)
     return 0;
 }
 
-/* ------------------------------------------------------------- handles -- */
+/* ------------------------------------------------------------ the pool -- */
 
-struct handle_chunk {
-    struct handle_chunk *next;
-    eddy_request slot[HANDLE_CHUNK];
+struct request_chunk {
+    struct request_chunk *next;
+    eddy_request slot[REQUEST_CHUNK];
 };
 
 #define HANDLE_ADDR_BITS 48
 #define HANDLE_ADDR_MASK ((UINT64_C(1) << HANDLE_ADDR_BITS) - 1)
 
-eddy_request *request_handle(request *r)
+static eddy_request *slot_of(request *r) { return (eddy_request *)((char *)r - offsetof(eddy_request, req)); }
+
+request *request_new(site *s, const proto_ops *proto, void *conn, const char *const *base)
 {
-    if (r->handle)
-        goto tagged;
-    handle_pool *p = &r->site->handles;
+    request_pool *p = &s->requests;
     if (!p->free_head) {
-        struct handle_chunk *c = calloc(1, sizeof(*c));
+        struct request_chunk *c = calloc(1, sizeof(*c));
         if (!c)
             return NULL;
         c->next = p->chunks;
         p->chunks = c;
-        for (size_t i = 0; i < HANDLE_CHUNK; i++) {
-            c->slot[i].next_free = i + 1 < HANDLE_CHUNK ? &c->slot[i + 1] : NULL;
-        }
+        for (size_t i = 0; i < REQUEST_CHUNK; i++)
+            c->slot[i].next_free = i + 1 < REQUEST_CHUNK ? &c->slot[i + 1] : NULL;
         p->free_head = &c->slot[0];
-        p->free_tail = &c->slot[HANDLE_CHUNK - 1];
+        p->free_tail = &c->slot[REQUEST_CHUNK - 1];
     }
     eddy_request *h = p->free_head;
     p->free_head = h->next_free;
     if (!p->free_head)
         p->free_tail = NULL;
     h->next_free = NULL;
-    h->req = r;
     h->live = true;
     h->gen++;
-    r->handle = h;
-tagged:
-    if ((uintptr_t)r->handle > HANDLE_ADDR_MASK)
-        return r->handle; /* an address the tag cannot share: checked by liveness only */
-    return (eddy_request *)((uintptr_t)r->handle | (uintptr_t)r->handle->gen << HANDLE_ADDR_BITS);
+    request *r = &h->req;
+    memset(r, 0, sizeof(*r));
+    r->proto = proto;
+    r->conn = conn;
+    r->site = s;
+    r->base = base;
+    return r;
 }
 
-request *request_of(const eddy_request *h)
+void request_free(request *r)
 {
-    uintptr_t v = (uintptr_t)h;
-    const eddy_request *slot = h;
-    uint16_t gen = 0;
-    bool tagged = (v & HANDLE_ADDR_MASK) != v;
-    if (tagged) {
-        slot = (const eddy_request *)(v & HANDLE_ADDR_MASK);
-        gen = (uint16_t)(v >> HANDLE_ADDR_BITS);
-    }
-    if (!slot || !slot->live || (tagged && slot->gen != gen))
-        return NULL;
-    return slot->req;
-}
-
-/* The request is done: its handle goes stale, its slot to the back of the
- * free list (reused last). */
-static void handle_drop(request *r)
-{
-    eddy_request *h = r->handle;
-    if (!h)
+    if (!r)
         return;
-    handle_pool *p = &r->site->handles;
+    request_release(r);
+    eddy_request *h = slot_of(r);
+    request_pool *p = &r->site->requests;
     h->live = false;
-    h->req = NULL;
     if (p->free_tail)
         p->free_tail->next_free = h;
     else
         p->free_head = h;
     p->free_tail = h;
-    r->handle = NULL;
 }
 
-void handle_pool_free(handle_pool *p)
+eddy_request *request_handle(request *r)
 {
-    for (struct handle_chunk *c = p->chunks, *next; c; c = next) {
+    eddy_request *h = slot_of(r);
+    if ((uintptr_t)h > HANDLE_ADDR_MASK)
+        return h; /* an address the tag cannot share: checked by liveness only */
+    return (eddy_request *)((uintptr_t)h | (uintptr_t)h->gen << HANDLE_ADDR_BITS);
+}
+
+request *request_of(const eddy_request *h)
+{
+    uintptr_t v = (uintptr_t)h;
+    eddy_request *slot = (eddy_request *)(v & HANDLE_ADDR_MASK);
+    bool tagged = slot != (eddy_request *)v;
+    if (!slot || !slot->live || (tagged && slot->gen != (uint16_t)(v >> HANDLE_ADDR_BITS)))
+        return NULL;
+    return &slot->req;
+}
+
+void request_pool_free(request_pool *p)
+{
+    for (struct request_chunk *c = p->chunks, *next; c; c = next) {
         next = c->next;
         free(c);
     }
@@ -170,7 +171,6 @@ void handle_pool_free(handle_pool *p)
 
 void request_release(request *req)
 {
-    handle_drop(req);
     free(req->decoded);
     req->decoded = NULL;
     free(req->body);
@@ -279,7 +279,7 @@ size_t eddy_request_peer(const eddy_request *h, char *buf, size_t len)
 
 void request_body_piece(request *req, const char *data, size_t len)
 {
-    if (req->body_fn && !req->answered && !req->aborted && req->handle)
+    if (req->body_fn && !req->answered && !req->aborted)
         req->body_fn(request_handle(req), data, len, req->body_data);
 }
 

@@ -59,7 +59,9 @@ struct request {
     const proto_ops *proto;
     void *conn;            /* the protocol's connection */
     site *site;            /* routes, log and shared fields it is answered by */
-    const char *base;      /* where the spans point; NULL before a request line */
+    const char *const *base; /* where the spans point (the protocol's pointer,
+                              which it moves with its buffer); *base NULL
+                              before a request line */
     span method, target, version, path, query;
     char *decoded;         /* the decoded path when it differs from the raw one */
     uint32_t decoded_len;
@@ -76,8 +78,6 @@ struct request {
     bool is_head;          /* HEAD: answer without a body */
     bool answered;
     bool aborted;          /* the client left; answering does nothing */
-    eddy_request *handle;  /* the slot its handler was given, untagged; NULL
-                              until dispatched and once done */
     eddy_callback on_abort;
     void *abort_data;
     /* A streamed response (eddy_stream_*). */
@@ -99,32 +99,40 @@ struct request {
  * handler reads it and is still there. */
 void request_body_piece(request *req, const char *data, size_t len);
 
-/* Handles: what a handler holds (eddy_request *) is not the request but a
- * slot of a pool that lives as long as the site, tagged with the slot's
+/* Requests live in slots of a per-site pool that lives as long as the
+ * site: a protocol takes one when a request begins and gives it back when
+ * the request is done, so an idle connection holds none.  What a handler
+ * holds (eddy_request *) is its slot's address tagged with the slot's
  * generation in the pointer's top 16 bits (user-space addresses use 47).
- * A request that is done frees its slot; a call through a stale handle
- * finds the slot free or its generation moved on, and is refused without
- * touching any request.  Slots are reused oldest first, so a stale handle
- * could only pass for a new request after its slot served 65536 more. */
+ * A call through a stale handle finds the slot free or its generation
+ * moved on, and is refused without touching any request.  Slots are
+ * reused oldest first, so a stale handle could only pass for a new request
+ * after its slot served 65536 more. */
 struct eddy_request {
-    request *req;
+    request req;
     struct eddy_request *next_free;
     uint16_t gen;
     bool live;
 };
 
-typedef struct handle_pool {
-    struct handle_chunk *chunks;
+typedef struct request_pool {
+    struct request_chunk *chunks;
     eddy_request *free_head, *free_tail;
-} handle_pool;
+} request_pool;
 
-#define HANDLE_CHUNK 256
+#define REQUEST_CHUNK 64
 
-/* The handle a handler gets for r (made on first use); NULL without memory. */
+/* A fresh request of s for proto's connection conn, spans over *base;
+ * NULL without memory. */
+request *request_new(site *s, const proto_ops *proto, void *conn, const char *const *base);
+/* Releases what r owns and gives its slot back: every handle to it is
+ * stale from now on. */
+void request_free(request *r);
+/* The handle a handler gets for r. */
 eddy_request *request_handle(request *r);
 /* The request a handle stands for, or NULL when it is stale. */
 request *request_of(const eddy_request *h);
-void handle_pool_free(handle_pool *p);
+void request_pool_free(request_pool *p);
 
 /* The bytes a span names (an empty view before a request line). */
 eddy_str request_span(const request *req, span s);

@@ -30,7 +30,7 @@ void site_free(site *s)
     s->nfields = 0;
     access_log_close(s->log);
     s->log = NULL;
-    handle_pool_free(&s->handles);
+    request_pool_free(&s->requests);
 }
 
 static bool list_has(const char *list, const char *m, size_t len)
@@ -211,12 +211,7 @@ void site_dispatch(request *req)
             return;
         }
     }
-    eddy_request *h = request_handle(req);
-    if (!h) {
-        response_simple(req, 503, NULL, 0); /* no memory for its handle */
-        return;
-    }
-    r->handler(h, r->data);
+    r->handler(request_handle(req), r->data);
 }
 
 const char *site_date(site *s)

@@ -21,7 +21,7 @@ typedef struct route {
 
 struct site {
     eddy_loop *loop;
-    handle_pool handles;   /* what handlers hold; outlives every request */
+    request_pool requests; /* every request's slot; outlives them all */
     route *routes;
     size_t nroutes;
     unsigned body_routes;  /* routes taking bodies: only then is a route looked up early */

@@ -236,7 +236,7 @@ void eddy_files_handler(eddy_request *h, void *files)
     request *req = request_of(h);
     if (!req)
         return;
-    eddy_str raw = {req->base + req->path.off, req->path.len};
+    eddy_str raw = request_span(req, req->path);
     eddy_str p = request_decoded_path(req);
     serve(files, req, raw, p.ptr, p.len);
 }

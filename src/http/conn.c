@@ -337,11 +337,11 @@ static bool can_proceed(const conn *c)
 
 static void dispatch(conn *c)
 {
-    request *r = &c->req;
+    request *r = c->req;
     c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
-    if (r->method_id != METHOD_CONNECT && parser_split_target(r, r->base) != 0) {
+    if (r->method_id != METHOD_CONNECT && parser_split_target(r, c->req_base) != 0) {
         response_error(c, 400);
         return;
     }
@@ -356,13 +356,13 @@ static void dispatch(conn *c)
  * for more (the token may arrive a byte at a time). */
 static bool decide_unknown_method(conn *c, const char *end)
 {
-    const char *q = c->req.base;
+    const char *q = c->req_base;
     while (q < end && field_is_tchar((unsigned char)*q))
         q++;
-    if (q == end && (size_t)(end - c->req.base) < c->srv->max_request_line)
+    if (q == end && (size_t)(end - c->req_base) < c->srv->max_request_line)
         return false;
     c->method_unknown = false;
-    response_error(c, q < end && *q == ' ' && q > c->req.base ? 501 : 400);
+    response_error(c, q < end && *q == ' ' && q > c->req_base ? 501 : 400);
     return true;
 }
 
@@ -388,7 +388,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         return p + len;
     }
     while (len && can_proceed(c)) {
-        if (!c->req.base && has_bare_cr_before_request(c, p, len)) {
+        if (!c->req_base && has_bare_cr_before_request(c, p, len)) {
             response_error(c, 400);
             return p + len;
         }
@@ -398,10 +398,10 @@ static const char *feed(conn *c, const char *p, size_t len)
         if (err == HPE_INVALID_METHOD && !c->parse_status) {
             /* Where the token began: its kept bytes, or this read. */
             const char *at = llhttp_get_error_pos(&c->parser);
-            if (!c->req.base || c->req.base > at) {
-                c->req.base = at;
-                while (c->req.base > p && field_is_tchar((unsigned char)c->req.base[-1]))
-                    c->req.base--;
+            if (!c->req_base || c->req_base > at) {
+                c->req_base = at;
+                while (c->req_base > p && field_is_tchar((unsigned char)c->req_base[-1]))
+                    c->req_base--;
             }
             c->method_unknown = true;
             decide_unknown_method(c, p + len);
@@ -414,7 +414,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         const char *pos = llhttp_get_error_pos(&c->parser);
         if (!c->head_len_known) {
             /* No body: the head ends where the message does. */
-            c->req.head_len = (uint32_t)(pos - c->req.base);
+            c->req->head_len = (uint32_t)(pos - c->req_base);
             c->head_len_known = true;
         }
         len -= (size_t)(pos - p);
@@ -430,9 +430,9 @@ static const char *feed(conn *c, const char *p, size_t len)
 static void keep_input(conn *c, const char *region, const char *region_end, const char *unparsed)
 {
     const char *start = unparsed, *end = region_end;
-    bool have_req = c->req.base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
-                                    (c->phase == PHASE_HANDLER && !c->req.answered));
-    if (!c->req.base && c->phase == PHASE_HEAD && !c->fatal) {
+    bool have_req = c->req_base && (c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
+                                    (c->phase == PHASE_HANDLER && c->req));
+    if (!c->req_base && c->phase == PHASE_HEAD && !c->fatal) {
         /* A method llhttp is still matching has no span yet; keep its
          * bytes (the trailing token chars) so an unknown method can be
          * told from garbage once it ends. */
@@ -440,36 +440,36 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         while (q > region && field_is_tchar((unsigned char)q[-1]))
             q--;
         if (q < unparsed) {
-            c->req.base = q;
+            c->req_base = q;
             have_req = true;
         }
     }
-    if (!c->fatal && have_req && c->in && region != c->in && c->req.base == c->in) {
+    if (!c->fatal && have_req && c->in && region != c->in && c->req_base == c->in) {
         /* Body bytes read into the scratch (see read_some): the head stays
          * where it is, and whatever the parser left (a pipelined request
          * behind one a handler holds) goes after it. */
         size_t rest = (size_t)(region_end - unparsed);
-        if (grow(&c->in, &c->in_cap, (size_t)c->req.head_len + rest, CONN_IN_MIN) < 0) {
+        if (grow(&c->in, &c->in_cap, (size_t)c->req->head_len + rest, CONN_IN_MIN) < 0) {
             conn_close(c);
             return;
         }
-        c->req.base = c->in;
-        memcpy(c->in + c->req.head_len, unparsed, rest);
-        c->in_len = c->req.head_len + (uint32_t)rest;
-        c->in_unparsed = c->req.head_len;
+        c->req_base = c->in;
+        memcpy(c->in + c->req->head_len, unparsed, rest);
+        c->in_len = c->req->head_len + (uint32_t)rest;
+        c->in_unparsed = c->req->head_len;
         return;
     }
     if (c->fatal)
         start = end = unparsed; /* nothing more will be parsed */
-    else if (have_req && c->req.base >= region && c->req.base <= region_end) {
-        start = c->req.base;
+    else if (have_req && c->req_base >= region && c->req_base <= region_end) {
+        start = c->req_base;
         if (c->phase == PHASE_BODY && unparsed == region_end) {
             /* Body bytes already consumed are dropped; the head stays. */
             if (!c->head_len_known) {
-                c->req.head_len = (uint32_t)(region_end - c->req.base);
+                c->req->head_len = (uint32_t)(region_end - c->req_base);
                 c->head_len_known = true;
             }
-            end = c->req.base + c->req.head_len;
+            end = c->req_base + c->req->head_len;
         }
     }
     size_t keep = (size_t)(end - start);
@@ -479,7 +479,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         c->in = NULL;
         c->in_len = c->in_cap = c->in_unparsed = 0;
         if (!have_req || c->fatal)
-            c->req.base = NULL;
+            c->req_base = NULL;
         return;
     }
     if (region == c->in) {
@@ -491,8 +491,8 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
         }
         memcpy(c->in, start, keep);
     }
-    if (have_req && start == c->req.base)
-        c->req.base = c->in;
+    if (have_req && start == c->req_base)
+        c->req_base = c->in;
     c->in_len = (uint32_t)keep;
     c->in_unparsed = (uint32_t)unparsed_off;
 }
@@ -504,19 +504,19 @@ static ssize_t read_some(conn *c, char **region)
     /* Inside a body, with only the head kept: body bytes need not follow
      * it, so they are read in the loop's scratch, 64 KiB at a time, and
      * keep_input() keeps the head in place. */
-    bool body_in_scratch = c->phase == PHASE_BODY && c->head_len_known && c->req.base == c->in &&
-                           c->in_len == c->req.head_len && c->in_unparsed == c->in_len;
+    bool body_in_scratch = c->phase == PHASE_BODY && c->head_len_known && c->req_base == c->in &&
+                           c->in_len == c->req->head_len && c->in_unparsed == c->in_len;
     if (c->in_len && !body_in_scratch) {
         /* A partial request continues contiguously after what we kept. */
         size_t limit = srv->max_header_bytes + CONN_IN_READ_ROOM;
         size_t want = c->in_len + CONN_IN_READ_ROOM;
         if (c->phase == PHASE_HEAD && want > limit)
             want = limit;
-        size_t base_off = c->req.base ? (size_t)(c->req.base - c->in) : 0;
+        size_t base_off = c->req_base ? (size_t)(c->req_base - c->in) : 0;
         if (grow(&c->in, &c->in_cap, want, CONN_IN_MIN) < 0)
             return -ENOMEM;
-        if (c->req.base)
-            c->req.base = c->in + base_off; /* realloc may have moved it */
+        if (c->req_base)
+            c->req_base = c->in + base_off; /* realloc may have moved it */
         if (c->in_cap == c->in_len)
             return -ENOBUFS;
         *region = c->in;
@@ -539,8 +539,8 @@ static ssize_t read_some(conn *c, char **region)
 
 static bool head_too_large(const conn *c, const char *region_end)
 {
-    return c->phase == PHASE_HEAD && c->req.base &&
-           (size_t)(region_end - c->req.base) > c->srv->max_header_bytes;
+    return c->phase == PHASE_HEAD && c->req_base &&
+           (size_t)(region_end - c->req_base) > c->srv->max_header_bytes;
 }
 
 static void on_eof(conn *c, ssize_t err)
@@ -614,11 +614,11 @@ static void conn_run(conn *c)
             if (c->phase == PHASE_CLOSED || output_pending(c))
                 break; /* the peer must take our answers before we read on */
         }
-        if (c->req.drain_wanted && c->phase == PHASE_HANDLER) {
+        if (c->req && c->req->drain_wanted && c->phase == PHASE_HANDLER) {
             /* A stream's buffer has drained: its handler may write again. */
-            c->req.drain_wanted = false;
-            if (c->req.on_drain) {
-                c->req.on_drain(c->req.drain_data);
+            c->req->drain_wanted = false;
+            if (c->req->on_drain) {
+                c->req->on_drain(c->req->drain_data);
                 continue;
             }
         }
@@ -632,7 +632,7 @@ static void conn_run(conn *c)
     if (c->phase != PHASE_CLOSED)
         flush(c);
     c->in_batch = false;
-    if (c->phase == PHASE_CLOSED && (!c->zombie || c->req.answered))
+    if (c->phase == PHASE_CLOSED && (!c->zombie || !c->req))
         conn_free(c);
 }
 
@@ -709,13 +709,11 @@ static void on_ready(eddy_stream *s, unsigned events)
 
 /* ------------------------------------------------------------ lifecycle -- */
 
-void conn_request_begin(conn *c)
+int conn_request_begin(conn *c)
 {
-    request_release(&c->req);
-    memset(&c->req, 0, sizeof(c->req));
-    c->req.proto = &conn_proto;
-    c->req.conn = c;
-    c->req.site = &c->srv->site;
+    request_free(c->req);
+    c->req = request_new(&c->srv->site, &conn_proto, c, &c->req_base);
+    return c->req ? 0 : -ENOMEM;
 }
 
 conn *conn_new(server_t *srv, eddy_stream *stream)
@@ -727,7 +725,6 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
     c->stream = stream;
     c->phase = PHASE_IDLE;
     c->writable = true; /* a new connection can take bytes */
-    conn_request_begin(c);
     stream->owner = c;
     stream->on_ready = on_ready;
     parser_start(c);
@@ -749,7 +746,7 @@ conn *conn_new(server_t *srv, eddy_stream *stream)
 
 static void conn_free(conn *c)
 {
-    request_release(&c->req);
+    request_free(c->req);
     free(c->in);
     server_conn_freed(c->srv, c, c->gated);
     free(c);
@@ -760,7 +757,7 @@ static void conn_close(conn *c)
     if (c->phase == PHASE_CLOSED)
         return;
     eddy_server *srv = c->srv;
-    bool held = c->phase == PHASE_HANDLER && !c->req.answered;
+    bool held = c->phase == PHASE_HANDLER && c->req; /* answered ones are gone */
     c->phase = PHASE_CLOSED;
     eddy_timer_stop(srv->loop, &c->timer);
     if (srv->stage_owner == c) {
@@ -775,12 +772,13 @@ static void conn_close(conn *c)
     c->out = NULL;
     c->out_len = c->out_off = c->out_cap = 0;
     if (held) {
-        c->req.aborted = true;
-        eddy_callback cb = c->req.on_abort;
+        c->req->aborted = true;
+        eddy_callback cb = c->req->on_abort;
         if (cb) {
-            c->req.on_abort = NULL;
-            cb(c->req.abort_data); /* the handler lets go of the request */
-            request_release(&c->req); /* and its handle goes stale */
+            c->req->on_abort = NULL;
+            cb(c->req->abort_data); /* the handler lets go of the request */
+            request_free(c->req);   /* and its handle goes stale */
+            c->req = NULL;
             held = false;
         }
     }
@@ -800,7 +798,7 @@ void conn_abort(conn *c)
     }
     /* conn_close frees c unless a handler holds its request without an
      * abort callback (one with a callback is told, and lets go). */
-    bool zombie = c->phase == PHASE_HANDLER && !c->req.answered && !c->req.on_abort;
+    bool zombie = c->phase == PHASE_HANDLER && c->req && !c->req->on_abort;
     conn_close(c);
     if (zombie)
         conn_free(c);
@@ -825,18 +823,20 @@ void conn_drain(conn *c)
 static void conn_finish(request *r)
 {
     conn *c = r->conn;
-    r->answered = true;
-    request_release(r); /* the answer is queued: its views are done with */
+    bool keep_alive = r->keep_alive;
+    /* The answer is queued: the request is done with, its handle stale. */
+    request_free(r);
+    c->req = NULL;
     if (c->phase == PHASE_CLOSED) {
         /* Answered after the client left: just release. */
         if (c->zombie && !c->in_batch)
             conn_free(c);
         return;
     }
-    if (!r->keep_alive || c->draining)
+    if (!keep_alive || c->draining)
         c->close_after_write = true;
     c->phase = PHASE_IDLE;
-    c->req.base = NULL;
+    c->req_base = NULL;
     c->wait_deadline = eddy_loop_now(c->srv->loop) + c->srv->keepalive_ms;
     conn_kick(c); /* answered later: written, and the input gone on with,
                      on the next turn rather than beneath the handler */
@@ -849,7 +849,7 @@ static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 static bool conn_field_next(const request *r, size_t *it, eddy_str *name, eddy_str *value)
 {
     const conn *c = r->conn;
-    const char *base = r->base;
+    const char *base = *r->base;
     if (!base || !c->head_len_known)
         return false;
     const char *end = base + r->head_len;

@@ -33,8 +33,8 @@ struct conn {
     server_t *srv;
     eddy_stream *stream;
     llhttp_t parser;
-    request req;      /* the current request; req.base is where its
-                              head starts */
+    request *req;          /* the current request; NULL while idle */
+    const char *req_base;  /* where the current request's head starts */
     span field_name, field_value; /* the header field being parsed */
     te_summary te;         /* Transfer-Encoding, over all its fields */
     uint64_t body_bytes;   /* body bytes of the current request so far;
@@ -92,8 +92,8 @@ void conn_abort(conn *c);
 
 /* Used by the parser glue. */
 void conn_head_started(conn *c);
-/* Makes c->req a fresh request of c's (what the last one owned released). */
-void conn_request_begin(conn *c);
+/* Gives c a fresh request (the last one, if any, given back); -ENOMEM. */
+int conn_request_begin(conn *c);
 
 /* Used by the response writer. */
 void conn_queue(conn *c, const void *data, size_t len);

@@ -21,11 +21,11 @@ static int reject(conn *c, int status)
  * as the bytes arrive, so a head can never grow past it. */
 static int span_extend(conn *c, span *s, const char *at, size_t len)
 {
-    size_t end = (size_t)(at + len - c->req.base);
+    size_t end = (size_t)(at + len - c->req_base);
     if (end > c->srv->max_header_bytes)
         return reject(c, 431);
     if (s->len == 0)
-        s->off = (uint32_t)(at - c->req.base);
+        s->off = (uint32_t)(at - c->req_base);
     s->len = (uint32_t)end - s->off;
     return 0;
 }
@@ -33,7 +33,9 @@ static int span_extend(conn *c, span *s, const char *at, size_t len)
 static int on_message_begin(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    conn_request_begin(c);
+    c->req_base = NULL;
+    if (conn_request_begin(c) < 0)
+        return reject(c, 503); /* no memory for one more request */
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
     c->nfields = 0;
@@ -53,30 +55,30 @@ static int on_message_begin(llhttp_t *p)
 static int on_method(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    if (!c->req.base)
-        c->req.base = at;
-    return span_extend(c, &c->req.method, at, len);
+    if (!c->req_base)
+        c->req_base = at;
+    return span_extend(c, &c->req->method, at, len);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    if ((size_t)(at + len - c->req.base) > c->srv->max_request_line)
+    if ((size_t)(at + len - c->req_base) > c->srv->max_request_line)
         return reject(c, 414);
-    return span_extend(c, &c->req.target, at, len);
+    return span_extend(c, &c->req->target, at, len);
 }
 
 static int on_version(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
-    return span_extend(c, &c->req.version, at, len);
+    return span_extend(c, &c->req->version, at, len);
 }
 
 static int on_version_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    request *r = &c->req;
-    const char *b = c->req.base;
+    request *r = c->req;
+    const char *b = c->req_base;
     /* request-line = method SP request-target SP HTTP-version: exactly one
      * space each (RFC 9112 §3); llhttp alone accepts several. */
     uint32_t m_end = r->method.off + r->method.len, t_end = r->target.off + r->target.len;
@@ -95,9 +97,9 @@ static int on_version_complete(llhttp_t *p)
 static int on_url_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    request *r = &c->req;
+    request *r = c->req;
     /* A fragment is never part of a request-target (RFC 9112 §3.2). */
-    if (memchr(c->req.base + r->target.off, '#', r->target.len))
+    if (memchr(c->req_base + r->target.off, '#', r->target.len))
         return reject(c, 400);
     return 0;
 }
@@ -146,11 +148,11 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
          * between.  Anything else is a continuation line (obs-fold, RFC
          * 9112 §5.2), whatever the line before held. */
         const char *q = at;
-        while (q > c->req.base && (q[-1] == ' ' || q[-1] == '\t'))
+        while (q > c->req_base && (q[-1] == ' ' || q[-1] == '\t'))
             q--;
-        if (q == c->req.base || q[-1] != ':')
+        if (q == c->req_base || q[-1] != ':')
             return reject(c, 400);
-    } else if (at != c->req.base + v->off + v->len) {
+    } else if (at != c->req_base + v->off + v->len) {
         return reject(c, 400); /* a gap inside one value: obs-fold */
     }
     return span_extend(c, v, at, len);
@@ -159,7 +161,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static bool name_is(const conn *c, const char *name)
 {
     size_t n = strlen(name);
-    return c->field_name.len == n && strncasecmp(c->req.base + c->field_name.off, name, n) == 0;
+    return c->field_name.len == n && strncasecmp(c->req_base + c->field_name.off, name, n) == 0;
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -169,7 +171,7 @@ static int on_header_value_complete(llhttp_t *p)
         c->trailer_field = false;
         return 0;
     }
-    const char *v = c->req.base + c->field_value.off;
+    const char *v = c->req_base + c->field_value.off;
     size_t vlen = c->field_value.len;
     if (c->field_name.len == 0)
         return reject(c, 400); /* an empty field name */
@@ -178,7 +180,7 @@ static int on_header_value_complete(llhttp_t *p)
     if (!field_value_ok(v, vlen))
         return reject(c, 400);
     if (name_is(c, "host")) {
-        c->req.host_count++;
+        c->req->host_count++;
         if (!rules_host_ok(v, vlen))
             return reject(c, 400);
     } else if (name_is(c, "transfer-encoding")) {
@@ -189,7 +191,7 @@ static int on_header_value_complete(llhttp_t *p)
             vlen--;
         if (vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
             return reject(c, 417);
-        c->req.expect_continue = true;
+        c->req->expect_continue = true;
     }
     c->field_name = (span){0, 0};
     c->field_value = (span){0, 0};
@@ -199,8 +201,8 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     conn *c = conn_of(p);
-    request *r = &c->req;
-    const char *target = c->req.base + r->target.off;
+    request *r = c->req;
+    const char *target = c->req_base + r->target.off;
     bool asterisk = r->target.len == 1 && target[0] == '*';
     if (asterisk != (p->method == HTTP_OPTIONS && asterisk))
         return reject(c, 400); /* asterisk-form is for OPTIONS only */
@@ -219,7 +221,7 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 413);
     r->keep_alive = llhttp_should_keep_alive(p);
     r->is_head = p->method == HTTP_HEAD;
-    r->method_id = (uint8_t)request_method_id(c->req.base + r->method.off, r->method.len);
+    r->method_id = (uint8_t)request_method_id(c->req_base + r->method.off, r->method.len);
     r->version_major = (uint8_t)p->http_major;
     r->version_minor = (uint8_t)p->http_minor;
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
@@ -229,12 +231,12 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
     if (p->method == HTTP_CONNECT)
         r->keep_alive = false;
-    if (has_body && c->srv->site.body_routes && parser_split_target(r, c->req.base) == 0 &&
+    if (has_body && c->srv->site.body_routes && parser_split_target(r, c->req_base) == 0 &&
         request_decode_path(r) == 0) {
         /* Routes that take bodies are found now, before the body comes. */
         eddy_str path = request_decoded_path(r);
         const route *rt = site_find_route(&c->srv->site, path.ptr, path.len);
-        c->keep_body = rt && rt->with_body;
+        c->keep_body = rt && rt->body == EDDY_BODY_WHOLE;
     }
     if (r->expect_continue && has_body && p->http_minor == 1)
         conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* RFC 9110 §10.1.1 */
@@ -247,13 +249,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = conn_of(p);
     if (!c->head_len_known) {
-        c->req.head_len = (uint32_t)(at - c->req.base);
+        c->req->head_len = (uint32_t)(at - c->req_base);
         c->head_len_known = true;
     }
     c->body_bytes += len;
     if (c->body_bytes > c->srv->max_body)
         return reject(c, 413); /* chunked bodies are counted as they come */
-    if (c->keep_body && request_keep_body(&c->req, at, len) < 0)
+    if (c->keep_body && request_keep_body(c->req, at, len) < 0)
         return reject(c, 503); /* out of memory: this request, not the server */
     return 0;
 }

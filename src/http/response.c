@@ -164,15 +164,14 @@ void response_h1_stream_end(request *req, bool complete)
 
 void response_error(conn *c, int status)
 {
-    if (c->req.answered) {
-        /* Bytes after an answered request that never began a new one (a
-         * bare CR): the error answers a request of its own. */
-        const char *base = c->req.base;
-        conn_request_begin(c);
-        c->req.base = base;
+    if (!c->req && conn_request_begin(c) < 0) {
+        /* Bytes that never began a request (a bare CR), and no memory for
+         * one to answer them with: end the connection instead. */
+        c->broken = true;
+        return;
     }
     c->fatal = true;
-    c->req.keep_alive = false;
-    c->req.is_head = false;
-    response_simple(&c->req, status, NULL, 0);
+    c->req->keep_alive = false;
+    c->req->is_head = false;
+    response_simple(c->req, status, NULL, 0);
 }
