@@ -320,7 +320,10 @@ static void flush(conn *c)
     } else if (c->phase == PHASE_HEAD) {
         arm_wait_deadline(c); /* a send timeout may have replaced it */
     } else if (c->phase == PHASE_BODY) {
-        arm(c, c->srv->header_ms);
+        if (c->req && c->req->body_paused && c->body_dispatched)
+            c->deadline = CONN_NO_DEADLINE; /* its handler's to resume */
+        else
+            arm(c, c->srv->header_ms);
     } else if (c->phase == PHASE_HANDLER) {
         c->deadline = CONN_NO_DEADLINE; /* all sent: the handler's time again */
     }
@@ -331,6 +334,8 @@ static void flush(conn *c)
 /* True when c may parse and answer another request now. */
 static bool can_proceed(const conn *c)
 {
+    if (c->phase == PHASE_BODY && c->req && c->req->body_paused)
+        return false; /* its handler is not taking more body now */
     return !c->srv->free_pending && c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal && !c->broken &&
            c->out_off == c->out_len && !c->file && !c->close_after_write;
 }
@@ -346,6 +351,26 @@ static void dispatch(conn *c)
         return;
     }
     site_dispatch(r);
+}
+
+/* Inside a streamed body: its head is complete (the handler runs, the
+ * body waiting until it reads), or llhttp passed a piece of it.  False
+ * when there was nothing to do. */
+static bool body_event(conn *c)
+{
+    if (!c->body_dispatched) {
+        c->body_dispatched = true;
+        c->req->body_paused = true;
+        dispatch(c);
+        return true;
+    }
+    if (!c->piece_len)
+        return false;
+    const char *at = c->piece;
+    size_t n = c->piece_len;
+    c->piece_len = 0;
+    request_body_piece(c->req, at, n);
+    return true;
 }
 
 /* Parses [p, p+len); `region_end` is the end of the buffer holding them.
@@ -387,8 +412,12 @@ static const char *feed(conn *c, const char *p, size_t len)
         decide_unknown_method(c, p + len);
         return p + len;
     }
-    while (len && can_proceed(c)) {
-        if (!c->req_base && has_bare_cr_before_request(c, p, len)) {
+    /* After a streamed body's piece llhttp may owe a step that needs no
+     * byte (the message's end): it gets one more call, with none. */
+    bool step = false;
+    while ((len || step) && can_proceed(c)) {
+        step = false;
+        if (len && !c->req_base && has_bare_cr_before_request(c, p, len)) {
             response_error(c, 400);
             return p + len;
         }
@@ -413,14 +442,22 @@ static const char *feed(conn *c, const char *p, size_t len)
         }
         const char *pos = llhttp_get_error_pos(&c->parser);
         if (!c->head_len_known) {
-            /* No body: the head ends where the message does. */
+            /* No body, or a streamed one's head: the head ends here. */
             c->req->head_len = (uint32_t)(pos - c->req_base);
             c->head_len_known = true;
         }
         len -= (size_t)(pos - p);
         p = pos;
         llhttp_resume(&c->parser);
-        dispatch(c);
+        if (c->phase == PHASE_BODY) {
+            /* A streamed body: its head, or a piece.  Only progress earns
+             * the extra step, so it can never spin. */
+            step = body_event(c);
+        }
+        else if (c->stream_body)
+            request_body_piece(c->req, NULL, 0); /* its end */
+        else
+            dispatch(c);
     }
     return p;
 }
@@ -614,6 +651,11 @@ static void conn_run(conn *c)
             if (c->phase == PHASE_CLOSED || output_pending(c))
                 break; /* the peer must take our answers before we read on */
         }
+        if (c->body_end_due && c->req) {
+            c->body_end_due = false;
+            request_body_piece(c->req, NULL, 0);
+            continue;
+        }
         if (c->req && c->req->drain_wanted && c->phase == PHASE_HANDLER) {
             /* A stream's buffer has drained: its handler may write again. */
             c->req->drain_wanted = false;
@@ -752,12 +794,18 @@ static void conn_free(conn *c)
     free(c);
 }
 
+/* A handler has c's request (answered ones are gone). */
+static bool conn_holds(const conn *c)
+{
+    return c->req && (c->phase == PHASE_HANDLER || (c->phase == PHASE_BODY && c->body_dispatched));
+}
+
 static void conn_close(conn *c)
 {
     if (c->phase == PHASE_CLOSED)
         return;
     eddy_server *srv = c->srv;
-    bool held = c->phase == PHASE_HANDLER && c->req; /* answered ones are gone */
+    bool held = conn_holds(c);
     c->phase = PHASE_CLOSED;
     eddy_timer_stop(srv->loop, &c->timer);
     if (srv->stage_owner == c) {
@@ -798,7 +846,7 @@ void conn_abort(conn *c)
     }
     /* conn_close frees c unless a handler holds its request without an
      * abort callback (one with a callback is told, and lets go). */
-    bool zombie = c->phase == PHASE_HANDLER && c->req && !c->req->on_abort;
+    bool zombie = conn_holds(c) && !c->req->on_abort;
     conn_close(c);
     if (zombie)
         conn_free(c);
@@ -823,7 +871,8 @@ void conn_drain(conn *c)
 static void conn_finish(request *r)
 {
     conn *c = r->conn;
-    bool keep_alive = r->keep_alive;
+    /* Answered before its streamed body ended: the rest is not read. */
+    bool keep_alive = r->keep_alive && c->phase != PHASE_BODY;
     /* The answer is queued: the request is done with, its handle stale. */
     request_free(r);
     c->req = NULL;
@@ -890,6 +939,35 @@ static void conn_peer_name(const request *r, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
+/* The handler started reading its body, or paused or resumed it. */
+static void conn_body_flow(request *r)
+{
+    conn *c = r->conn;
+    if (c->phase == PHASE_CLOSED)
+        return;
+    if (!c->stream_body) {
+        /* Not streamed: the body (if any) was dropped or kept whole, so
+         * its end is all there is to tell, on the next turn. */
+        if (r->body_fn && !r->body_paused) {
+            c->body_end_due = true;
+            conn_kick(c);
+        }
+        return;
+    }
+    if (r->body_paused) {
+        if (c->phase == PHASE_BODY)
+            c->deadline = CONN_NO_DEADLINE; /* not timed out while paused */
+        return;
+    }
+    if (c->continue_pending) {
+        c->continue_pending = false;
+        conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    if (c->phase == PHASE_BODY)
+        arm(c, c->srv->header_ms); /* the client must keep sending */
+    conn_kick(c);
+}
+
 static size_t conn_buffered(const request *r)
 {
     const conn *c = r->conn;
@@ -903,6 +981,7 @@ const proto_ops conn_proto = {
     .stream_data = response_h1_stream_data,
     .stream_end = response_h1_stream_end,
     .buffered = conn_buffered,
+    .body_flow = conn_body_flow,
     .field_next = conn_field_next,
     .peer_name = conn_peer_name,
 };

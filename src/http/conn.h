@@ -58,6 +58,8 @@ struct conn {
     enum conn_phase phase;
     unsigned nfields;      /* fields in the current head */
     uint32_t framing_bytes; /* chunk extensions and trailers of this request */
+    uint32_t piece_len;    /* a streamed body's piece llhttp just passed */
+    const char *piece;
     uint16_t parse_status; /* status a parser callback chose for its error */
     bool head_len_known : 1;
     bool trailer_field : 1; /* inside a trailer field (not kept) */
@@ -78,6 +80,10 @@ struct conn {
     bool gated : 1;        /* counted by the accept gate (came from a listener) */
     bool out_chunked : 1;  /* the streamed body being sent is chunked */
     bool kick : 1;         /* output queued outside a batch: flush next turn */
+    bool stream_body : 1;  /* the request's body goes to its handler in pieces */
+    bool body_dispatched : 1; /* ... and its handler has it (since its head) */
+    bool continue_pending : 1; /* 100 Continue owed once the handler reads */
+    bool body_end_due : 1; /* a handler reading a body already ended: tell it */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX

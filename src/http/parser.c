@@ -46,6 +46,10 @@ static int on_message_begin(llhttp_t *p)
     c->body_bytes = 0;
     c->framing_bytes = 0;
     c->keep_body = false;
+    c->stream_body = false;
+    c->body_dispatched = false;
+    c->continue_pending = false;
+    c->piece_len = 0;
     c->phase = PHASE_HEAD;
     c->parse_status = 0;
     conn_head_started(c);
@@ -217,8 +221,6 @@ static int on_headers_complete(llhttp_t *p)
         if (st)
             return reject(c, st);
     }
-    if (!(p->flags & F_CHUNKED) && p->content_length > c->srv->max_body)
-        return reject(c, 413);
     r->keep_alive = llhttp_should_keep_alive(p);
     r->is_head = p->method == HTTP_HEAD;
     r->method_id = (uint8_t)request_method_id(c->req_base + r->method.off, r->method.len);
@@ -237,12 +239,22 @@ static int on_headers_complete(llhttp_t *p)
         eddy_str path = request_decoded_path(r);
         const route *rt = site_find_route(&c->srv->site, path.ptr, path.len);
         c->keep_body = rt && rt->body == EDDY_BODY_WHOLE;
+        c->stream_body = rt && rt->body == EDDY_BODY_STREAM;
     }
-    if (r->expect_continue && has_body && p->http_minor == 1)
-        conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* RFC 9110 §10.1.1 */
+    /* A streamed body is the handler's to limit: it may be larger than
+     * memory, which is what streaming is for. */
+    if (!(p->flags & F_CHUNKED) && p->content_length > c->srv->max_body && !c->stream_body)
+        return reject(c, 413);
+    if (r->expect_continue && has_body && p->http_minor == 1) {
+        if (c->stream_body)
+            c->continue_pending = true; /* when the handler reads */
+        else
+            conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* RFC 9110 §10.1.1 */
+    }
     c->phase = PHASE_BODY;
     c->head_len_known = false;
-    return 0;
+    /* A streamed body's handler runs now, before the body: stop here. */
+    return c->stream_body ? HPE_PAUSED : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -253,6 +265,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->head_len_known = true;
     }
     c->body_bytes += len;
+    if (c->stream_body && len) {
+        /* Handed to the handler by feed(), outside llhttp: stop after it. */
+        c->piece = at;
+        c->piece_len = (uint32_t)len;
+        return HPE_PAUSED;
+    }
     if (c->body_bytes > c->srv->max_body)
         return reject(c, 413); /* chunked bodies are counted as they come */
     if (c->keep_body && request_keep_body(c->req, at, len) < 0)

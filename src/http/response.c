@@ -46,7 +46,8 @@ static char *put_u64(char *p, uint64_t v)
 static bool queue_head(request *req, const response *resp, bool chunked)
 {
     conn *c = req->conn;
-    bool closing = !req->keep_alive || c->draining || c->fatal;
+    /* Answering before a streamed body ended leaves the rest unread. */
+    bool closing = !req->keep_alive || c->draining || c->fatal || c->phase == PHASE_BODY;
     size_t ct_len = resp->content_type ? strlen(resp->content_type) : 0;
     size_t need = HEAD_FIXED_BYTES + ct_len;
     for (size_t i = 0; i < resp->nfields; i++)
