@@ -30,6 +30,8 @@ LIB := $(BUILD)/libeddy.a
 PYTHON ?= /usr/bin/python3
 LIBS := $(LLHTTP_LIBS) -luring -lm -lpthread
 
+EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
@@ -42,7 +44,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
-build-all: $(BUILD)/eddy $(BUILD)/examples/seed_server
+build-all: $(BUILD)/eddy $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh build
@@ -66,7 +68,7 @@ $(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
 $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
 
-$(BUILD)/examples/seed_server: $(BUILD)/examples/seed_server.o $(LIB)
+$(EXAMPLES): %: %.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
