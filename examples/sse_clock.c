@@ -6,7 +6,8 @@
  * "/" is answered at once all the while.  Everything here is eddy's public
  * API.
  *
- *   build/examples/sse_clock [--listen HOST:PORT]   (default 127.0.0.1:7878)
+ *   build/examples/sse_clock [--listen HOST:PORT] [--no-io-uring]
+ *                                     (default 127.0.0.1:7878, io_uring if allowed)
  *   curl -N http://127.0.0.1:7878/clock
  */
 #include <eddy.h>
@@ -173,11 +174,14 @@ static void *wait_signal(void *async)
 int main(int argc, char **argv)
 {
     const char *addr = "127.0.0.1:7878";
+    bool io_uring = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
             addr = argv[++i];
+        } else if (!strcmp(argv[i], "--no-io-uring")) {
+            io_uring = false;
         } else {
-            fprintf(stderr, "usage: sse_clock [--listen HOST:PORT]\n");
+            fprintf(stderr, "usage: sse_clock [--listen HOST:PORT] [--no-io-uring]\n");
             return 2;
         }
     }
@@ -206,6 +210,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sse_clock: cannot start\n");
         return 2;
     }
+    eddy_loop_set_io_uring(cs.loop, io_uring);
     eddy_server_route(cs.srv, &(eddy_route){.path = "/", .methods = "GET", .handler = handle_page});
     eddy_server_route(cs.srv, &(eddy_route){.path = "/clock", .methods = "GET",
                                             .handler = handle_clock, .data = &cs});
