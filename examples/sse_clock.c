@@ -1,7 +1,7 @@
 /* Server-sent events on one thread: GET /clock is a text/event-stream that
  * carries the time, one event "data: <unix seconds>" a second, to every
  * client for as long as it stays; GET / is a page that shows it.  Thousands
- * of clients cost one timer between them and about 1.5 KiB each (eddy's
+ * of clients cost one timer between them and about 1.3 KiB each (eddy's
  * connection and the request head it keeps, and a list link here), and
  * "/" is answered at once all the while.  Everything here is eddy's public
  * API.
