@@ -102,7 +102,6 @@ static void on_tick(void *data)
 static void handle_clock(eddy_request *req, void *data)
 {
     clock_server *cs = data;
-    eddy_str method = eddy_request_method(req);
     if (cs->stopping) {
         eddy_respond(req, 503, "text/plain", "stopping\n", 9);
         return;
@@ -117,6 +116,7 @@ static void handle_clock(eddy_request *req, void *data)
         free(c); /* the client already left */
         return;
     }
+    eddy_str method = eddy_request_method(req);
     if (method.len == 4 && !memcmp(method.ptr, "HEAD", 4)) {
         eddy_stream_end(req); /* the head alone: nothing else would end it */
         free(c);
@@ -198,8 +198,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    /* A client that takes nothing for 10 s is dropped: it would only hold
-     * memory, and hold up a graceful stop. */
+    /* The send timeout (a response the client stops taking) at 10 s, not
+     * 60: a client that takes nothing only holds memory, and would hold up
+     * a graceful stop. */
     eddy_config cfg = {.send_ms = 10000};
     clock_server cs = {.clients = {&cs.clients, &cs.clients, NULL}};
     eddy_async *async;
