@@ -33,6 +33,8 @@ OBJCOPY ?= objcopy
 PYTHON ?= /usr/bin/python3
 LIBS := -luring -lm -lpthread
 
+EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
@@ -45,7 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
-build-all: $(BUILD)/eddy $(BUILD)/examples/seed_server
+build-all: $(BUILD)/eddy $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh build
@@ -78,7 +80,7 @@ $(LIB): $(BUILD)/libeddy.o
 $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
 
-$(BUILD)/examples/seed_server: $(BUILD)/examples/seed_server.o $(LIB)
+$(EXAMPLES): %: %.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB_INTERNAL) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
@@ -104,13 +106,14 @@ unit-san:
 	    ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 integration: build-all
-	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server
+	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
+	    --example-sse $(BUILD)/examples/sse_clock
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
-	    --eddy-arg=--no-io-uring
+	    --example-sse $(BUILD)/examples/sse_clock --eddy-arg=--no-io-uring
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
 
 # The integration suites again against eddy built with ASan+UBSan: a
@@ -119,7 +122,7 @@ integration: build-all
 integration-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" build-all
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/run.py --eddy $(BUILD)/san/eddy \
-	    --example $(BUILD)/san/examples/seed_server
+	    --example $(BUILD)/san/examples/seed_server --example-sse $(BUILD)/san/examples/sse_clock
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/files.py --eddy $(BUILD)/san/eddy
 

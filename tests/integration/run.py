@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Integration tests for eddy: the real program and the seed example, over
+"""Integration tests for eddy: the real program and the examples, over
 real sockets on 127.0.0.1 / ::1.
 
-    python3 tests/integration/run.py --eddy build/eddy --example build/examples/seed_server
+    python3 tests/integration/run.py --eddy build/eddy --example build/examples/seed_server \
+        --example-sse build/examples/sse_clock
     python3 tests/integration/run.py ... -k keepalive     # only tests whose name has 'keepalive'
 
 Standard library only.  Every test starts its own server on port 0 and reads
@@ -20,6 +21,7 @@ import contextlib
 import email.utils
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -40,8 +42,9 @@ NOT_FOUND_HTML = (WWW / "404.html").read_bytes()
 EDDY = None       # absolute path of build/eddy, from the command line
 EDDY_ARGS = []    # flags every served eddy gets (--eddy-arg), like --no-io-uring
 EXAMPLE = None    # absolute path of build/examples/seed_server
+SSE_EXAMPLE = None  # absolute path of build/examples/sse_clock
 
-READY_RE = re.compile(r"^(eddy|seed_server) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
+READY_RE = re.compile(r"^(eddy|seed_server|sse_clock) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
 TEST_TIMEOUT = 25        # seconds any single test may take before it is failed
 START_TIMEOUT = 5        # seconds for a ready line
 IO_TIMEOUT = 5           # default socket timeout
@@ -217,6 +220,12 @@ def start_example(addr="127.0.0.1:0", root=WWW):
     return spawn_server([EXAMPLE, addr, str(root)], 1)
 
 
+def start_sse_example(addr="127.0.0.1:0"):
+    # It takes eddy's --no-io-uring, so its streams run on both I/O paths.
+    extra = [a for a in EDDY_ARGS if a == "--no-io-uring"]
+    return spawn_server([SSE_EXAMPLE, "--listen", addr, *extra], 1)
+
+
 def run_eddy_to_exit(*args, timeout=3):
     """Runs eddy expecting it to exit by itself; returns CompletedProcess."""
     try:
@@ -247,6 +256,20 @@ class Response:
 
     def __repr__(self):
         return f"<{self.version} {self.status} {self.reason} body={short(self.body, 40)}>"
+
+
+def parse_head(head):
+    """A response head (without its blank line) as a Response with no body."""
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"^(HTTP/\d\.\d) (\d{3}) ?(.*)$", lines[0])
+    if not m:
+        raise Failure(f"bad status line {short(lines[0])}")
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        check(sep and name and name == name.strip(), f"bad header line {short(line)}")
+        headers.append((name, value.strip()))
+    return Response(m.group(1), int(m.group(2)), m.group(3), headers, b"")
 
 
 class RawConn:
@@ -280,16 +303,7 @@ class RawConn:
                               f"(got {short(self.buf)})")
             self.buf += chunk
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        m = re.match(r"^(HTTP/\d\.\d) (\d{3}) ?(.*)$", lines[0])
-        if not m:
-            raise Failure(f"bad status line {short(lines[0])}")
-        headers = []
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            check(sep and name and name == name.strip(), f"bad header line {short(line)}")
-            headers.append((name, value.strip()))
-        resp = Response(m.group(1), int(m.group(2)), m.group(3), headers, b"")
+        resp = parse_head(head)
         if head_request or resp.status in (204, 304) or resp.status < 200:
             return resp
         length = resp.header("Content-Length")
@@ -872,6 +886,237 @@ def test_seed_example():
         check(4.5 <= took <= 7.0, f"/sleep answered after {took:.2f} s, want about 5 s")
 
 
+# 8b. The SSE example: one timer, thousands of streams.
+
+class SseConn(RawConn):
+    """GET /clock on a connection of its own: the response head, then the
+    chunked body de-chunked and cut into events as bytes arrive."""
+
+    def __init__(self, addr, timeout=IO_TIMEOUT):
+        super().__init__(addr, timeout)
+        self.send(get("/clock"))
+        self.head = None      # the Response, once its head is complete
+        self.body = b""       # de-chunked bytes not yet cut into events
+        self.events = []      # each event's data, as an int
+        self.ended = False    # the last chunk came
+
+    def feed(self, data):
+        self.buf += data
+        if self.head is None:
+            if b"\r\n\r\n" not in self.buf:
+                return
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            self.head = parse_head(head)
+            check_eq(self.head.header("Transfer-Encoding"), "chunked", "/clock Transfer-Encoding")
+        while not self.ended:
+            eol = self.buf.find(b"\r\n")
+            if eol < 0:
+                return
+            check(re.fullmatch(rb"[0-9a-fA-F]+", self.buf[:eol]), f"bad chunk size {short(self.buf)}")
+            size = int(self.buf[:eol], 16)
+            end = eol + 2 + size
+            if len(self.buf) < end + 2:
+                return
+            check_eq(self.buf[end:end + 2], b"\r\n", "bytes after a chunk")
+            self.body += self.buf[eol + 2:end]
+            self.buf = self.buf[end + 2:]
+            self.ended = size == 0
+            while b"\n\n" in self.body:
+                event, self.body = self.body.split(b"\n\n", 1)
+                m = re.fullmatch(rb"data: (\d+)", event)
+                check(m, f"unexpected event {short(event)}")
+                self.events.append(int(m.group(1)))
+
+    def read_events(self, count, timeout):
+        """Reads until count events in all have come; fails after timeout s."""
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count:
+            chunk = self._recv(deadline)
+            check(chunk, f"connection closed after {len(self.events)} events")
+            self.feed(chunk)
+
+    def read_to_end(self, timeout):
+        """Reads until the server closes; the stream must have ended properly."""
+        deadline = time.monotonic() + timeout
+        while True:
+            chunk = self._recv(deadline)
+            if not chunk:
+                break
+            self.feed(chunk)
+        check(self.ended, f"closed without the last chunk (have {short(self.buf)})")
+
+
+def check_clock_events(events, t_start, what):
+    """Consecutive seconds (one may be skipped on a busy machine), close to ours."""
+    now = time.time()
+    for a, b in zip(events, events[1:]):
+        check(b - a in (1, 2), f"{what}: events {events} are not a second apart")
+    check(t_start - 2 <= events[0] and events[-1] <= now + 2,
+          f"{what}: events {events} are not the time now ({now:.0f})")
+
+
+def sse_rss_kib(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Failure("no VmRSS in /proc/PID/status")
+
+
+def sse_sockets(srv):
+    """The server's sockets (its listener and connections): the loop opens
+    descriptors of its own (io_uring) only once it runs."""
+    fd_dir = f"/proc/{srv.proc.pid}/fd"
+    n = 0
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(FileNotFoundError):   # closed meanwhile
+            n += os.readlink(f"{fd_dir}/{fd}").startswith("socket:")
+    return n
+
+
+def sanitized(srv):
+    """True for a server built with AddressSanitizer, whose memory says
+    nothing about eddy's (redzones, quarantine)."""
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        return "asan" in f.read()
+
+
+def stop_sse(srv, clients):
+    """SIGTERM: every stream ends with its last chunk, the server exits 0."""
+    srv.signal(signal.SIGTERM)
+    for c in clients:
+        c.read_to_end(5)
+    check_eq(srv.wait(5), 0, "exit status after SIGTERM")
+
+
+def test_sse_clock_one_client():
+    with start_sse_example() as srv:
+        resp = raw_request(srv.addr, get("/"))
+        check_eq(resp.status, 200, "GET / status")
+        check(b"EventSource" in resp.body, f"GET / is not the clock's page: {short(resp.body)}")
+        resp = raw_request(srv.addr, b"HEAD /clock HTTP/1.1\r\nHost: t\r\n\r\n", head_request=True)
+        check_eq(resp.status, 200, "HEAD /clock status")
+        t_start = time.time()
+        with SseConn(srv.addr) as c:
+            c.read_events(3, 4)   # one at once, then one a second
+            check_eq(c.head.status, 200, "/clock status")
+            check_eq(c.head.version, "HTTP/1.1", "/clock version")
+            check_eq(c.head.header("Content-Type"), "text/event-stream", "/clock Content-Type")
+            check_eq(c.head.header("Cache-Control"), "no-cache", "/clock Cache-Control")
+            check_clock_events(c.events, t_start, "/clock")
+            stop_sse(srv, [c])
+        return f"events {c.events}"
+
+
+def timed_get_index_sse(addr):
+    """GET / of the SSE example on a fresh connection, answered within 1 s."""
+    t0 = time.monotonic()
+    resp = raw_request(addr, get("/"), timeout=4)
+    took = time.monotonic() - t0
+    check_eq(resp.status, 200, "GET / while streaming")
+    check(b"EventSource" in resp.body, f"GET / body {short(resp.body)}")
+    check(took < 1.0, f"GET / while streaming took {took:.2f} s, want < 1 s")
+    return took
+
+
+def test_sse_clock_thousands_of_clients():
+    n = 2000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 200
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            raise Skip(f"RLIMIT_NOFILE hard limit {hard} is below the {want} descriptors needed")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    clients = []
+    with start_sse_example() as srv:
+        try:
+            # Warm up what every connection shares (buffers, the stage) first.
+            for _ in range(3):
+                with SseConn(srv.addr) as c:
+                    c.read_events(1, 2)
+            time.sleep(0.2)
+            rss0 = sse_rss_kib(srv)
+            t_start = time.time()
+            poller = select.epoll()
+            by_fd = {}
+            for _ in range(n):
+                c = SseConn(srv.addr)
+                c.sock.setblocking(False)
+                clients.append(c)
+                by_fd[c.sock.fileno()] = c
+                poller.register(c.sock.fileno(), select.EPOLLIN)
+
+            def read_until(enough, seconds, what):
+                deadline = time.monotonic() + seconds
+                while True:
+                    waiting = [c for c in clients if not enough(c)]
+                    if not waiting:
+                        return
+                    left = deadline - time.monotonic()
+                    check(left > 0, f"{len(waiting)} of {n} clients {what} within {seconds} s")
+                    for fd, _ in poller.poll(min(left, 0.2)):
+                        c = by_fd[fd]
+                        chunk = c.sock.recv(65536)
+                        check(chunk, f"a client was closed after {len(c.events)} events")
+                        c.feed(chunk)
+
+            # Every client gets the time at once, then the ticks go on to all.
+            read_until(lambda c: c.events, 5, "got no event")
+            rss1 = sse_rss_kib(srv)
+            took = timed_get_index_sse(srv.addr)
+            read_until(lambda c: len(c.events) >= 3, 5, "got fewer than 3 events")
+            for c in clients:
+                check_eq(c.head.status, 200, "/clock status")
+                check_clock_events(c.events, t_start, "/clock under load")
+            per_client = (rss1 - rss0) * 1024 / n
+            note = (f"{n} clients, VmRSS +{rss1 - rss0} KiB: {per_client:.0f} B per client; "
+                    f"GET / in {took * 1000:.0f} ms")
+            if sanitized(srv):
+                note += " (sanitizer build: memory not checked)"
+            else:
+                check(per_client < 4096, f"{per_client:.0f} B per client, want < 4 KiB")
+            poller.close()
+            for c in clients:
+                c.sock.setblocking(True)
+            stop_sse(srv, clients)
+            return note
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_sse_clock_clients_that_leave_are_forgotten():
+    with start_sse_example() as srv:
+        def cycles(count):
+            for _ in range(count):
+                with SseConn(srv.addr) as c:
+                    c.read_events(1, 2)
+
+        def wait_sockets(limit, seconds=4):
+            # A client that left is noticed when the next tick writes to it.
+            deadline = time.monotonic() + seconds
+            while sse_sockets(srv) > limit:
+                check(time.monotonic() < deadline,
+                      f"server still holds {sse_sockets(srv) - limit} sockets more "
+                      f"{seconds} s after its clients left")
+                time.sleep(0.1)
+
+        sockets0 = sse_sockets(srv)
+        cycles(200)
+        wait_sockets(sockets0)
+        rss0 = sse_rss_kib(srv)
+        cycles(200)
+        wait_sockets(sockets0)
+        rss1 = sse_rss_kib(srv)
+        with SseConn(srv.addr) as c:
+            c.read_events(2, 3)
+            if not sanitized(srv):
+                check(rss1 - rss0 < 128, f"VmRSS grew {rss1 - rss0} KiB over 200 clients "
+                      "that came and left")
+            stop_sse(srv, [c])
+        return f"VmRSS {rss1 - rss0:+d} KiB over 200 clients that came and left"
+
+
 # 9. curl.
 
 def test_curl():
@@ -1198,10 +1443,12 @@ def main(tests=None, doc=None, need_example=True):
     """Runs tests ([(name, fn)]; this file's by default) as the command line
     says.  Other suites (files.py) pass their own tests and docstring; with
     need_example false, --example is accepted and ignored."""
-    global EDDY, EXAMPLE, EDDY_ARGS
+    global EDDY, EXAMPLE, SSE_EXAMPLE, EDDY_ARGS
     ap = argparse.ArgumentParser(description=(doc or __doc__).split("\n\n")[0])
     ap.add_argument("--eddy", required=True, help="path of the eddy program")
     ap.add_argument("--example", required=need_example, help="path of examples/seed_server")
+    ap.add_argument("--example-sse", help="path of examples/sse_clock "
+                    "(default: sse_clock beside --example)")
     ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
     ap.add_argument("--eddy-arg", dest="eddy_args", action="append", default=[],
                     help="a flag for every eddy the tests serve with (repeatable)")
@@ -1209,7 +1456,9 @@ def main(tests=None, doc=None, need_example=True):
     EDDY = str(Path(opts.eddy).resolve())
     EDDY_ARGS = opts.eddy_args
     EXAMPLE = str(Path(opts.example).resolve()) if opts.example else None
-    for path in (EDDY, EXAMPLE) if need_example else (EDDY,):
+    if opts.example_sse or EXAMPLE:
+        SSE_EXAMPLE = str(Path(opts.example_sse or Path(EXAMPLE).parent / "sse_clock").resolve())
+    for path in (EDDY, EXAMPLE, SSE_EXAMPLE) if need_example else (EDDY,):
         if not os.access(path, os.X_OK):
             print(f"{path}: not an executable (run make all)", file=sys.stderr)
             print("0 passed, 1 failed, 0 skipped")
