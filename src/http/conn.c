@@ -163,6 +163,7 @@ static void flush_stage(conn *c)
         }
         if (done < len)
             c->writable = false;
+        c->sent_some |= done > 0;
     }
     if (done < len)
         keep_output(c, srv->stage + done, len - done);
@@ -233,6 +234,7 @@ static void send_file(conn *c)
             conn_close(c);
             return;
         }
+        c->sent_some = true;
         c->file_left -= n;
     }
 }
@@ -274,6 +276,7 @@ static void write_out(conn *c)
             return;
         }
         c->out_off += (uint32_t)n;
+        c->sent_some |= n > 0;
     }
     if (c->out_off == c->out_len && c->out) {
         /* Drained: memory follows activity. */
@@ -286,6 +289,7 @@ static void write_out(conn *c)
 /* Sends everything queued for c as far as the peer takes it. */
 static void flush(conn *c)
 {
+    c->sent_some = false;
     flush_stage(c);
     if (c->broken) {
         conn_close(c);
@@ -304,9 +308,15 @@ static void flush(conn *c)
     if (c->phase == PHASE_CLOSED)
         return;
     if (output_pending(c)) {
-        arm(c, c->srv->send_ms); /* the peer must keep taking our bytes */
+        /* The peer must keep taking our bytes: the clock restarts only
+         * when it took some, not each time more is queued (a stream that
+         * keeps writing to a client that reads nothing must still end). */
+        if (c->sent_some || !c->send_waiting)
+            arm(c, c->srv->send_ms);
+        c->send_waiting = true;
         return;
     }
+    c->send_waiting = false;
     if (c->close_after_write) {
         conn_linger(c);
         return;

@@ -84,6 +84,8 @@ struct conn {
     bool body_dispatched : 1; /* ... and its handler has it (since its head) */
     bool continue_pending : 1; /* 100 Continue owed once the handler reads */
     bool body_end_due : 1; /* a handler reading a body already ended: tell it */
+    bool sent_some : 1;    /* this flush got bytes taken by the peer */
+    bool send_waiting : 1; /* output is pending and the send clock runs */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX

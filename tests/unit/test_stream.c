@@ -240,6 +240,30 @@ static void stalled_client_hits_the_send_timeout(void **state)
     fx_free(fx);
 }
 
+static void ticking_stream_to_a_stalled_client_times_out(void **state)
+{
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    st.length = -1;
+    eddy_config cfg = {.send_ms = 4000};
+    fixture *fx = fx_new(&cfg);
+    fx_route(fx, "/s", start_stream, &st, false);
+    mock_stream *m = fx_connect(fx);
+    mock_push_str(m, "GET /s HTTP/1.1\r\nHost: t\r\n\r\n");
+    fx_run(fx);
+    mock_block_writes(m, true);
+    /* Each write queues more, but the client takes none of it: the send
+     * clock must not restart with every write. */
+    for (int s = 0; s < 10 && !st.aborted; s++) {
+        assert_int_equal(eddy_stream_write(st.req, "tick", 4), 0);
+        fx_run(fx);
+        fx_advance(fx, 1000);
+    }
+    assert_true(st.aborted);
+    mock_stream_free(m);
+    fx_free(fx);
+}
+
 static void client_leaving_mid_stream_aborts(void **state)
 {
     (void)state;
@@ -266,6 +290,7 @@ int main(void)
         cmocka_unit_test(head_gets_no_body),
         cmocka_unit_test(client_that_stops_reading_bounds_the_buffer),
         cmocka_unit_test(stalled_client_hits_the_send_timeout),
+        cmocka_unit_test(ticking_stream_to_a_stalled_client_times_out),
         cmocka_unit_test(client_leaving_mid_stream_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
