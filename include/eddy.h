@@ -232,10 +232,11 @@ int eddy_request_version(const eddy_request *req);
 /* The client's address as text ("192.0.2.7", "::1"; "-" when unknown),
  * NUL-terminated in buf; returns its length. */
 size_t eddy_request_peer(const eddy_request *req, char *buf, size_t len);
+/* The loop the request is served on (NULL for a stale handle). */
 eddy_loop *eddy_request_loop(const eddy_request *req);
-/* The body, for a route added with eddy_server_route_body (a chunked body
- * de-chunked); an empty view for other routes, whose bodies are read and
- * dropped.  Valid until the request is answered. */
+/* The whole body, for a route with EDDY_BODY_WHOLE (a chunked body
+ * de-chunked); an empty view for other routes.  Valid as long as the
+ * handle. */
 eddy_str eddy_request_body(const eddy_request *req);
 
 /* Streamed request bodies (routes with EDDY_BODY_STREAM).  The handler
