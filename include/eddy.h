@@ -8,6 +8,15 @@
  *
  * Errors: functions that can fail return 0 (or a non-negative value) on
  * success and a negative errno on failure.
+ *
+ * Memory: what may allocate says so (-ENOMEM).  Arming a timer that is not
+ * armed may (re-arming never does); deferring never does.  A server takes
+ * memory per connection when it accepts one (refusing the connection if it
+ * cannot) and per request as its first byte arrives (answering 503 or
+ * closing if it cannot); a connection's timeouts are armed then and never
+ * need memory again, so none is ever lost.  Responses copy what they are
+ * given (eddy_respond, eddy_response_field, eddy_stream_write) into memory
+ * sized to what the client has not taken yet.
  */
 #ifndef EDDY_H
 #define EDDY_H
