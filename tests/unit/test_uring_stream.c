@@ -242,6 +242,26 @@ static void peer_reset_is_hup(void **state)
     pair_free(p);
 }
 
+/* The peer closes (FIN) and the owner has seen the EOF, but its answer
+ * goes on (a stream of events, an answer given later): the peer's kernel
+ * answers the next bytes with a reset, which must reach the owner as HUP
+ * at once, not wait for a later write to fail. */
+static void reset_after_eof_reaches_the_owner(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    close(p->peer);
+    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+    TURN_UNTIL(p, p->o.last == 0);
+    assert_true(p->o.events & STREAM_RDHUP);
+    assert_false(p->o.events & STREAM_HUP);
+    struct iovec v = {"data: 1\n\n", 9};
+    assert_int_equal(stream_writev(p->s, &v, 1, false), 9);
+    TURN_UNTIL(p, p->o.events & STREAM_HUP);
+    assert_true(p->o.last == -EPIPE || p->o.last == -ECONNRESET);
+    pair_free(p);
+}
+
 /* A handler holds a request with more input behind it, so no receive is
  * armed: a reset must still reach the owner. */
 static void held_input_still_notices_reset(void **state)
@@ -285,6 +305,36 @@ static void held_input_notices_fin_once(void **state)
     assert_int_equal(p->o.got_len, sizeof(msg));
     assert_true(pattern_ok(p->o.got, p->o.got_len));
     pair_free(p);
+}
+
+/* The same when the FIN came behind input the owner holds, so a poll saw
+ * it: a reset after it still reaches the owner, while the input is held
+ * and after it was all read. */
+static void reset_after_fin_behind_held_input_reaches_the_owner(void **state)
+{
+    (void)state;
+    for (int read_first = 0; read_first < 2; read_first++) {
+        PAIR_OR_SKIP(p);
+        p->o.reads = false;
+        char msg[100];
+        fill(msg, sizeof(msg), 0);
+        assert_int_equal(send(p->peer, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+        TURN_UNTIL(p, p->o.events & STREAM_READABLE);
+        close(p->peer);
+        p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+        TURN_UNTIL(p, p->o.events & STREAM_RDHUP);
+        if (read_first) {
+            p->o.reads = true;
+            on_ready(p->s, STREAM_READABLE);
+            TURN_UNTIL(p, p->o.last == 0);
+            assert_int_equal(p->o.got_len, sizeof(msg));
+        }
+        assert_false(p->o.events & STREAM_HUP);
+        struct iovec v = {"data: 1\n\n", 9};
+        assert_int_equal(stream_writev(p->s, &v, 1, false), 9);
+        TURN_UNTIL(p, p->o.events & STREAM_HUP);
+        pair_free(p);
+    }
 }
 
 static void write_in_flight_then_writable(void **state)
@@ -486,8 +536,10 @@ int main(void)
         cmocka_unit_test(bulk_upload_read_whole),
         cmocka_unit_test(peer_end_is_eof),
         cmocka_unit_test(peer_reset_is_hup),
+        cmocka_unit_test(reset_after_eof_reaches_the_owner),
         cmocka_unit_test(held_input_still_notices_reset),
         cmocka_unit_test(held_input_notices_fin_once),
+        cmocka_unit_test(reset_after_fin_behind_held_input_reaches_the_owner),
         cmocka_unit_test(write_in_flight_then_writable),
         cmocka_unit_test(full_socket_keeps_order),
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
