@@ -17,6 +17,11 @@
  * Large writes, writes followed by a file, and sendfile() go straight to
  * the socket when nothing is in flight, as with the epoll stream.
  *
+ * The peer leaving: a receive reports a reset.  While none is armed (the
+ * owner holds input, or the peer's EOF was read) a poll watches instead
+ * (watch_hangup()), past the peer's FIN too, since a reset may still come
+ * in answer to what we send.
+ *
  * Each submission names the stream's ring_target and one of the tags below,
  * and the ring hands the completion back to on_complete().
  *
@@ -65,7 +70,7 @@ typedef struct uring_stream {
     bool out_owned : 1; /* out is malloc'd (a remainder), not staged */
     bool out_arena : 1; /* the staging arena out is in */
     bool hangup_armed : 1; /* a poll watches for the peer leaving */
-    bool fin_seen : 1;     /* that poll saw the peer's FIN: not re-armed */
+    bool fin_seen : 1;     /* that poll saw the peer's FIN, and said so */
     int16_t err; /* -errno the socket reported (all fit: below 4096), 0 if none */
 } uring_stream;
 _Static_assert(sizeof(uring_stream) <= 72, "a uring stream is no bigger than an epoll one");
@@ -131,17 +136,25 @@ static void arm(ring_target *t)
 }
 
 /* While no receive is armed (the owner holds input, or left data in the
- * socket) nothing would notice the peer going away: a poll does, so a
- * held request is aborted on a reset as with the epoll stream.  The poll
- * also ends at the peer's FIN, which is reported once and not watched
- * again. */
+ * socket, or the peer's EOF was read) nothing would notice the peer going
+ * away: a poll does, so a held request is aborted on a reset as with the
+ * epoll stream.  It reports the peer's FIN once (unless a receive already
+ * did) and keeps watching: a peer that sent FIN answers what we send next
+ * with a reset, which an answer still being written (a stream of events)
+ * must learn of then, not at a later write.
+ *
+ * The poll is multishot: io_uring adds POLLRDHUP to every poll's events,
+ * so a one-shot poll armed after the FIN would complete at once, again
+ * and again.  Armed after the FIN, this one completes at once too, with
+ * POLLRDHUP alone, which is ignored; then only a wake-up with an error or
+ * a hangup (or none named) makes it complete again, not data or room to
+ * write. */
 static void watch_hangup(uring_stream *us)
 {
-    if (us->hangup_armed || us->recv_armed || us->arm_queued || us->closed || us->eof ||
-        us->err || us->fin_seen)
+    if (us->hangup_armed || us->recv_armed || us->arm_queued || us->closed || us->err)
         return;
     struct io_uring_sqe *sqe = ring_sqe(ring_of(us));
-    io_uring_prep_poll_add(sqe, us->fd, POLLRDHUP);
+    io_uring_prep_poll_multishot(sqe, us->fd, POLLRDHUP);
     ring_sqe_set_target(sqe, &us->target, TAG_HANGUP);
     us->hangup_armed = true;
 }
@@ -341,21 +354,38 @@ static void on_pollout(uring_stream *us, int res)
     fire(us, STREAM_WRITABLE | (res < 0 || (res & (POLLERR | POLLHUP)) ? STREAM_READABLE : 0));
 }
 
-static void on_hangup(uring_stream *us, int res)
+static void on_hangup(uring_stream *us, int res, unsigned flags)
 {
-    us->hangup_armed = false;
+    bool more = flags & IORING_CQE_F_MORE; /* the poll goes on */
+    if (!more)
+        us->hangup_armed = false;
     if (us->closed) {
         maybe_free(us);
         return;
     }
-    if (res < 0)
-        return; /* cancelled: a receive is armed again */
+    if (res < 0 || us->err) {
+        /* Cancelled because a receive was armed, which reports the peer
+         * now; but if that receive has already completed (with the EOF,
+         * or input the owner holds), the watch is wanted again. */
+        if (!more && res == -ECANCELED)
+            watch_hangup(us);
+        return;
+    }
     if (res & (POLLERR | POLLHUP)) {
+        if (more)
+            cancel(us, TAG_HANGUP); /* the peer is gone: nothing left to watch */
         int err = 0;
         socklen_t len = sizeof(err);
         getsockopt(us->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         us->err = (int16_t)(err ? -err : -ECONNRESET);
         fire(us, STREAM_READABLE | STREAM_HUP);
+        return;
+    }
+    if (us->fin_seen || us->eof) {
+        /* The FIN again, already reported: the poll's first answer when
+         * armed after it.  Watched again if the kernel ended the poll. */
+        if (!more)
+            watch_hangup(us);
         return;
     }
     /* The FIN: bytes before it may still be in the socket, so this is not
@@ -378,7 +408,7 @@ static void on_complete(ring_target *t, unsigned tag, int res, unsigned flags)
         on_pollout(us, res);
         break;
     case TAG_HANGUP:
-        on_hangup(us, res);
+        on_hangup(us, res, flags);
         break;
     }
 }

@@ -1,8 +1,10 @@
 /* The io_uring socket stream over real loopback TCP: bytes in order
  * whatever their pacing, input held back while its owner does not read, a
- * bulk upload, EOF and resets (also while input is held); writes staged and sent with the turn,
+ * bulk upload, EOF and resets (also while input is held, and after the
+ * peer's FIN); writes staged and sent with the turn,
  * -EAGAIN then WRITABLE while one is in flight, a full socket, and closes
- * that still deliver (or, abortive, drop) what was written. */
+ * that still deliver (or, abortive, drop) what was written.  The tests of
+ * what both socket streams must report alike run on the epoll one too. */
 #include "harness.h"
 #include "rt/ring.h"
 #include "rt/stream.h"
@@ -43,9 +45,21 @@ static void on_ready(eddy_stream *s, unsigned events)
         if (n <= 0)
             return;
         o->got_len += (size_t)n;
-        if ((size_t)n < want)
-            return; /* short: drained, as conn.c assumes */
+        if ((size_t)n < want && !(o->events & STREAM_RDHUP))
+            return; /* short: drained, as conn.c assumes until the peer's
+                       FIN, after which only reading finds the EOF */
     }
+}
+
+/* Which socket stream pair_on() makes: the ring's, or the epoll one, for
+ * the tests of what both must do alike (the second group in main()). */
+static bool on_epoll;
+
+static int use_epoll(void **state)
+{
+    (void)state;
+    on_epoll = true;
+    return 0;
 }
 
 typedef struct pair {
@@ -64,8 +78,10 @@ static pair *pair_on(eddy_loop *loop)
     pair *p = calloc(1, sizeof(*p));
     p->owns_loop = !loop;
     p->loop = loop ? loop : eddy_loop_new();
+    if (on_epoll)
+        eddy_loop_set_io_uring(p->loop, false);
     loop_run_once(p->loop, true); /* sets the ring up */
-    if (!loop_ring_get(p->loop)) {
+    if (!loop_ring_get(p->loop) && !on_epoll) {
         if (p->owns_loop)
             eddy_loop_free(p->loop);
         free(p);
@@ -242,6 +258,25 @@ static void peer_reset_is_hup(void **state)
     pair_free(p);
 }
 
+/* The peer closes (FIN) and the owner has seen the EOF, but its answer
+ * goes on (a stream of events, an answer given later): the peer's kernel
+ * answers the next bytes with a reset, which must reach the owner as HUP
+ * at once, not wait for a later write to fail. */
+static void reset_after_eof_reaches_the_owner(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    close(p->peer);
+    p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+    TURN_UNTIL(p, p->o.last == 0);
+    assert_true(p->o.events & STREAM_RDHUP);
+    assert_false(p->o.events & STREAM_HUP);
+    struct iovec v = {"data: 1\n\n", 9};
+    assert_int_equal(stream_writev(p->s, &v, 1, false), 9);
+    TURN_UNTIL(p, p->o.events & STREAM_HUP);
+    pair_free(p);
+}
+
 /* A handler holds a request with more input behind it, so no receive is
  * armed: a reset must still reach the owner. */
 static void held_input_still_notices_reset(void **state)
@@ -285,6 +320,36 @@ static void held_input_notices_fin_once(void **state)
     assert_int_equal(p->o.got_len, sizeof(msg));
     assert_true(pattern_ok(p->o.got, p->o.got_len));
     pair_free(p);
+}
+
+/* The same when the FIN came behind input the owner holds, so a poll saw
+ * it: a reset after it still reaches the owner, while the input is held
+ * and after it was all read. */
+static void reset_after_fin_behind_held_input_reaches_the_owner(void **state)
+{
+    (void)state;
+    for (int read_first = 0; read_first < 2; read_first++) {
+        PAIR_OR_SKIP(p);
+        p->o.reads = false;
+        char msg[100];
+        fill(msg, sizeof(msg), 0);
+        assert_int_equal(send(p->peer, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+        TURN_UNTIL(p, p->o.events & STREAM_READABLE);
+        close(p->peer);
+        p->peer = socket(AF_INET, SOCK_STREAM, 0); /* for pair_free */
+        TURN_UNTIL(p, p->o.events & STREAM_RDHUP);
+        if (read_first) {
+            p->o.reads = true;
+            on_ready(p->s, STREAM_READABLE);
+            TURN_UNTIL(p, p->o.last == 0);
+            assert_int_equal(p->o.got_len, sizeof(msg));
+        }
+        assert_false(p->o.events & STREAM_HUP);
+        struct iovec v = {"data: 1\n\n", 9};
+        assert_int_equal(stream_writev(p->s, &v, 1, false), 9);
+        TURN_UNTIL(p, p->o.events & STREAM_HUP);
+        pair_free(p);
+    }
 }
 
 static void write_in_flight_then_writable(void **state)
@@ -486,8 +551,10 @@ int main(void)
         cmocka_unit_test(bulk_upload_read_whole),
         cmocka_unit_test(peer_end_is_eof),
         cmocka_unit_test(peer_reset_is_hup),
+        cmocka_unit_test(reset_after_eof_reaches_the_owner),
         cmocka_unit_test(held_input_still_notices_reset),
         cmocka_unit_test(held_input_notices_fin_once),
+        cmocka_unit_test(reset_after_fin_behind_held_input_reaches_the_owner),
         cmocka_unit_test(write_in_flight_then_writable),
         cmocka_unit_test(full_socket_keeps_order),
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
@@ -495,5 +562,17 @@ int main(void)
         cmocka_unit_test(more_senders_than_buffers),
         cmocka_unit_test(orphan_send_is_bounded),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* The same events from the epoll stream. */
+    const struct CMUnitTest epoll_tests[] = {
+        cmocka_unit_test(bytes_arrive_in_order_one_at_a_time),
+        cmocka_unit_test(peer_end_is_eof),
+        cmocka_unit_test(peer_reset_is_hup),
+        cmocka_unit_test(reset_after_eof_reaches_the_owner),
+        cmocka_unit_test(held_input_still_notices_reset),
+        cmocka_unit_test(held_input_notices_fin_once),
+        cmocka_unit_test(reset_after_fin_behind_held_input_reaches_the_owner),
+        cmocka_unit_test(full_socket_keeps_order),
+    };
+    int failed = cmocka_run_group_tests_name("io_uring stream", tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("epoll stream", epoll_tests, use_epoll, NULL);
 }
