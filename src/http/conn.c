@@ -521,6 +521,8 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
     }
     size_t keep = (size_t)(end - start);
     size_t unparsed_off = unparsed >= start ? (size_t)(unparsed - start) : 0;
+    if (unparsed_off > keep)
+        unparsed_off = keep; /* body bytes dropped: all of what is kept is parsed */
     if (keep == 0) {
         free(c->in);
         c->in = NULL;

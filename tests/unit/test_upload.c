@@ -97,6 +97,25 @@ static void pieces_arrive_in_order(void **state)
     done_with(fx, m);
 }
 
+/* Body bytes that came with the head are handed over and dropped; the
+ * head alone is kept, and the rest of the body is read 64 KiB at a time
+ * into the loop's scratch, not a few KiB at a time behind the head. */
+static void body_after_the_head_comes_in_large_reads(void **state)
+{
+    (void)state;
+    fixture *fx = upload_fixture(NULL);
+    mock_stream *m = fx_connect(fx);
+    static char big[60000];
+    memset(big, 'x', sizeof(big));
+    mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 60005\r\n\r\n01234");
+    mock_push(m, big, sizeof(big));
+    fx_run(fx);
+    assert_int_equal(up.len, 60005);
+    assert_int_equal(up.ends, 1);
+    assert_int_equal(up.pieces, 2);
+    done_with(fx, m);
+}
+
 static void chunked_and_larger_than_max_body(void **state)
 {
     (void)state;
@@ -252,6 +271,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pieces_arrive_in_order),
+        cmocka_unit_test(body_after_the_head_comes_in_large_reads),
         cmocka_unit_test(chunked_and_larger_than_max_body),
         cmocka_unit_test(pause_stops_reading),
         cmocka_unit_test(stalled_upload_times_out),
