@@ -423,8 +423,10 @@ static const char *feed(conn *c, const char *p, size_t len)
         return p + len;
     }
     /* After a streamed body's piece llhttp may owe a step that needs no
-     * byte (the message's end): it gets one more call, with none. */
-    bool step = false;
+     * byte (the message's end): it gets one more call, with none; if the
+     * handler paused the body in that piece, once it resumes. */
+    bool step = c->step_owed;
+    c->step_owed = false;
     while ((len || step) && can_proceed(c)) {
         step = false;
         if (len && !c->req_base && has_bare_cr_before_request(c, p, len)) {
@@ -469,6 +471,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         else
             dispatch(c);
     }
+    c->step_owed = step && c->phase == PHASE_BODY;
     return p;
 }
 
@@ -678,7 +681,7 @@ static void conn_run(conn *c)
         }
         if (!can_proceed(c))
             break;
-        if (c->in_unparsed < c->in_len)
+        if (c->in_unparsed < c->in_len || c->step_owed)
             feed_buffered(c);
         else if (!c->readable || !read_and_feed(c))
             break;

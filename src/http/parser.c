@@ -48,6 +48,7 @@ static int on_message_begin(llhttp_t *p)
     c->keep_body = false;
     c->stream_body = false;
     c->body_dispatched = false;
+    c->step_owed = false;
     c->continue_pending = false;
     c->piece_len = 0;
     c->phase = PHASE_HEAD;

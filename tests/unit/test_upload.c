@@ -16,6 +16,7 @@ typedef struct upload {
     int pieces, ends;
     bool read_at_once;     /* call eddy_request_read from the handler */
     bool pause_after_first;
+    bool pause_every;      /* pause after every piece */
     bool answer_after_first; /* answer 413 on the first piece */
     bool answer_at_end;
     bool aborted;
@@ -39,7 +40,7 @@ static void on_piece(eddy_request *req, const void *data, size_t len, void *ud)
     memcpy(u->got + u->len, data, len);
     u->len += len;
     u->pieces++;
-    if (u->pause_after_first && u->pieces == 1)
+    if ((u->pause_after_first && u->pieces == 1) || u->pause_every)
         assert_int_equal(eddy_request_pause(req, true), 0);
     if (u->answer_after_first && u->pieces == 1)
         eddy_respond(req, 413, "text/plain", "too much\n", 9);
@@ -162,6 +163,48 @@ static void pause_stops_reading(void **state)
     done_with(fx, m);
 }
 
+/* Paused on a Content-Length body's last piece: llhttp still owes the
+ * message's end, with no byte left to carry it, and resuming must bring
+ * it, whether the last piece was waiting when the handler resumed or came
+ * after. */
+static void pause_on_the_last_piece(void **state)
+{
+    (void)state;
+    for (int split = 0; split < 2; split++) {
+        fixture *fx = upload_fixture(NULL);
+        up.pause_every = true;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+        if (!split)
+            mock_push_str(m, "56789");
+        fx_run(fx);
+        if (split) {
+            assert_int_equal(up.len, 5);
+            assert_int_equal(eddy_request_pause(up.req, false), 0);
+            fx_run(fx);
+            mock_push_str(m, "56789");
+            fx_run(fx);
+            assert_int_equal(up.len, 10);
+        }
+        assert_int_equal(up.ends, 0); /* paused: not even the end */
+        assert_int_equal(eddy_request_pause(up.req, false), 0);
+        fx_run(fx);
+        if (!split) {
+            assert_int_equal(up.len, 10);
+            assert_int_equal(up.ends, 0); /* the second piece, paused again */
+            assert_int_equal(eddy_request_pause(up.req, false), 0);
+            fx_run(fx);
+        }
+        assert_int_equal(up.ends, 1);
+        char *out = fx_output(m);
+        if (!strstr(out, "got 10 in 2\n"))
+            fail_msg("split %d: pieces %d len %zu ends %d out:\n%s", split, up.pieces, up.len,
+                     up.ends, out);
+        free(out);
+        done_with(fx, m);
+    }
+}
+
 static void stalled_upload_times_out(void **state)
 {
     (void)state;
@@ -274,6 +317,7 @@ int main(void)
         cmocka_unit_test(body_after_the_head_comes_in_large_reads),
         cmocka_unit_test(chunked_and_larger_than_max_body),
         cmocka_unit_test(pause_stops_reading),
+        cmocka_unit_test(pause_on_the_last_piece),
         cmocka_unit_test(stalled_upload_times_out),
         cmocka_unit_test(continue_when_the_handler_reads),
         cmocka_unit_test(early_answer_closes),
