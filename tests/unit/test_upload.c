@@ -135,6 +135,34 @@ static void chunked_and_larger_than_max_body(void **state)
     done_with(fx, m);
 }
 
+/* max_body is not a streamed body's limit, whatever its framing: with a
+ * Content-Length, pieces beyond it still come and the end too. */
+static void content_length_larger_than_max_body(void **state)
+{
+    (void)state;
+    eddy_config cfg = {.max_body = 16};
+    for (int pause = 0; pause < 2; pause++) {
+        fixture *fx = upload_fixture(&cfg);
+        up.pause_every = pause;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\n0123456789");
+        mock_push_str(m, "abcdefghij");
+        mock_push_str(m, "ABCDEFGHIJ");
+        for (int i = 0; i < 4; i++) {
+            fx_run(fx);
+            if (pause && up.req)
+                eddy_request_pause(up.req, false);
+        }
+        assert_int_equal(up.len, 30);
+        assert_int_equal(up.ends, 1);
+        char *out = fx_output(m);
+        if (!strstr(out, "got 30 in 3\n"))
+            fail_msg("pause %d: out:\n%s", pause, out);
+        free(out);
+        done_with(fx, m);
+    }
+}
+
 static void pause_stops_reading(void **state)
 {
     (void)state;
@@ -316,6 +344,7 @@ int main(void)
         cmocka_unit_test(pieces_arrive_in_order),
         cmocka_unit_test(body_after_the_head_comes_in_large_reads),
         cmocka_unit_test(chunked_and_larger_than_max_body),
+        cmocka_unit_test(content_length_larger_than_max_body),
         cmocka_unit_test(pause_stops_reading),
         cmocka_unit_test(pause_on_the_last_piece),
         cmocka_unit_test(stalled_upload_times_out),
