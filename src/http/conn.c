@@ -886,8 +886,12 @@ void conn_drain(conn *c)
 static void conn_finish(request *r)
 {
     conn *c = r->conn;
-    /* Answered before its streamed body ended: the rest is not read. */
+    /* Answered before its streamed body ended: the rest is not read, and
+     * nothing after it parsed; the client may still be sending it, so the
+     * close lingers (see conn_linger) rather than reset the answer away. */
     bool keep_alive = r->keep_alive && c->phase != PHASE_BODY;
+    if (c->phase == PHASE_BODY)
+        c->fatal = true;
     /* The answer is queued: the request is done with, its handle stale. */
     request_free(r);
     c->req = NULL;

@@ -302,6 +302,44 @@ static void early_answer_closes(void **state)
     done_with(fx, m);
 }
 
+/* An answer before the body's end closes the connection, but the client
+ * may still be sending: eddy sends its FIN and drains what comes for a
+ * while (a lingering close), since closing a socket with unread input
+ * resets it and the client could lose the answer.  Answered from a piece,
+ * and from the handler before it reads (nothing of the body came yet). */
+static void early_answer_lingers(void **state)
+{
+    (void)state;
+    for (int before = 0; before < 2; before++) {
+        fixture *fx = upload_fixture(NULL);
+        up.answer_after_first = !before;
+        up.read_at_once = !before;
+        up.answer_at_end = false;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
+        if (!before)
+            mock_push_str(m, "0123456789");
+        fx_run(fx);
+        if (before)
+            eddy_respond(up.req, 413, "text/plain", "too much\n", 9);
+        fx_run(fx);
+        char *out = fx_output(m);
+        assert_non_null(strstr(out, "HTTP/1.1 413 Content Too Large\r\n"));
+        free(out);
+        if (!mock_write_shut(m) || mock_closed(m))
+            fail_msg("answered %s: %s", before ? "before reading" : "from a piece",
+                     mock_closed(m) ? "closed at once" : "no FIN");
+        mock_push_str(m, "more body the handler never sees");
+        fx_run(fx);
+        assert_false(mock_closed(m)); /* drained */
+        fx_advance(fx, 2000);         /* until the linger time runs out */
+        assert_true(mock_closed(m));
+        assert_int_equal(eddy_server_connections(fx->srv), 0);
+        mock_stream_free(m);
+        fx_free(fx);
+    }
+}
+
 static void client_leaving_mid_body_aborts(void **state)
 {
     (void)state;
@@ -350,6 +388,7 @@ int main(void)
         cmocka_unit_test(stalled_upload_times_out),
         cmocka_unit_test(continue_when_the_handler_reads),
         cmocka_unit_test(early_answer_closes),
+        cmocka_unit_test(early_answer_lingers),
         cmocka_unit_test(client_leaving_mid_body_aborts),
         cmocka_unit_test(plain_route_read_gets_the_end),
     };
