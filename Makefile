@@ -33,7 +33,7 @@ OBJCOPY ?= objcopy
 PYTHON ?= /usr/bin/python3
 LIBS := -luring -lm -lpthread
 
-EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock
+EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock $(BUILD)/examples/upload_sink
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
