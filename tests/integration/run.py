@@ -759,6 +759,9 @@ BAD_FLAGS = [
     ("no_io_uring_with_value", ["--no-io-uring=1"], "--no-io-uring"),
     ("cache_control_two_lines", ["--cache-control", "a\nb"], "--cache-control"),
     ("access_log_unwritable", ["--access-log", "/nonexistent/eddy/access.log"], "access log"),
+    ("header_owned_by_eddy", ["--header", "Content-Length: 1"], "--header"),
+    ("header_bad_name", ["--header", "Bad Name: x"], "--header"),
+    ("header_control_in_value", ["--header", "X-A: a\x01b"], "--header"),
 ]
 
 
@@ -1123,6 +1126,21 @@ def test_sse_clock_clients_that_leave_are_forgotten():
                       "that came and left")
             stop_sse(srv, [c])
         return f"VmRSS {rss1 - rss0:+d} KiB over 200 clients that came and left"
+
+
+def test_sse_clock_curl():
+    """curl de-chunks the stream and prints the events as they come."""
+    curl = need_curl()
+    with start_sse_example() as srv:
+        t_start = time.time()
+        p = subprocess.run([curl, "-sN", "--max-time", "3.5", srv.url + "clock"],
+                           capture_output=True, timeout=10)
+        # 28: the time ran out, as it must for a stream that never ends.
+        check_eq(p.returncode, 28, f"curl exit status (stderr {short(p.stderr)})")
+        events = re.findall(rb"^data: (\d+)$", p.stdout, re.M)
+        check(len(events) >= 3, f"{len(events)} events in 3.5 s, want >= 3: {short(p.stdout)}")
+        check_clock_events([int(e) for e in events], t_start, "curl /clock")
+        return f"{len(events)} events"
 
 
 # 8c. The upload example: bodies streamed to a handler, in constant memory.
@@ -1505,6 +1523,30 @@ def test_curl():
         out = p.stdout
         check(re.match(rb"^HTTP/1\.1 200 ", out), f"curl output starts {short(out)}")
         check(out.endswith(b"\r\n\r\n" + INDEX_HTML), f"curl body is not index.html: {short(out[-80:])}")
+
+
+def test_curl_response_fields_flag():
+    """--header puts its fields on every response: a file, a 404, a 304, a 405."""
+    curl = need_curl()
+    fields = [("X-Frame-Options", "DENY"), ("Strict-Transport-Security", "max-age=60")]
+    args = [a for name, value in fields for a in ("--header", f"{name}: {value}")]
+    with start_eddy(*args) as srv:
+        def head(what, *curl_args, path=""):
+            p = subprocess.run([curl, "-sS", "--http1.1", "--max-time", "5", *curl_args,
+                                srv.url + path], capture_output=True, timeout=10)
+            check_eq(p.returncode, 0, f"{what}: curl exit status ({short(p.stderr)})")
+            resp = parse_head(p.stdout.split(b"\r\n\r\n", 1)[0])   # the head curl printed
+            for name, value in fields:
+                check_eq(resp.header(name), value, f"{what}: {name}")
+            return resp
+
+        resp = head("file", "-I")
+        check_eq(resp.status, 200, "file status")
+        etag = resp.header("ETag")
+        check(etag, "no ETag on the file")
+        check_eq(head("404", "-I", path="no/such/file").status, 404, "404 status")
+        check_eq(head("304", "-I", "-H", f"If-None-Match: {etag}").status, 304, "304 status")
+        check_eq(head("405", "-o", "/dev/null", "-D", "-", "-X", "DELETE").status, 405, "405 status")
 
 
 # 10. Clients that leave.
