@@ -33,7 +33,7 @@ OBJCOPY ?= objcopy
 PYTHON ?= /usr/bin/python3
 LIBS := -luring -lm -lpthread
 
-EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock
+EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock $(BUILD)/examples/upload_sink
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
@@ -107,13 +107,14 @@ unit-san:
 
 integration: build-all
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
-	    --example-sse $(BUILD)/examples/sse_clock
+	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
-	    --example-sse $(BUILD)/examples/sse_clock --eddy-arg=--no-io-uring
+	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
+	    --eddy-arg=--no-io-uring
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
 
 # The integration suites again against eddy built with ASan+UBSan: a
@@ -122,7 +123,8 @@ integration: build-all
 integration-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" build-all
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/run.py --eddy $(BUILD)/san/eddy \
-	    --example $(BUILD)/san/examples/seed_server --example-sse $(BUILD)/san/examples/sse_clock
+	    --example $(BUILD)/san/examples/seed_server --example-sse $(BUILD)/san/examples/sse_clock \
+	    --example-upload $(BUILD)/san/examples/upload_sink
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/files.py --eddy $(BUILD)/san/eddy
 

@@ -423,8 +423,10 @@ static const char *feed(conn *c, const char *p, size_t len)
         return p + len;
     }
     /* After a streamed body's piece llhttp may owe a step that needs no
-     * byte (the message's end): it gets one more call, with none. */
-    bool step = false;
+     * byte (the message's end): it gets one more call, with none; if the
+     * handler paused the body in that piece, once it resumes. */
+    bool step = c->step_owed;
+    c->step_owed = false;
     while ((len || step) && can_proceed(c)) {
         step = false;
         if (len && !c->req_base && has_bare_cr_before_request(c, p, len)) {
@@ -469,6 +471,7 @@ static const char *feed(conn *c, const char *p, size_t len)
         else
             dispatch(c);
     }
+    c->step_owed = step && c->phase == PHASE_BODY;
     return p;
 }
 
@@ -521,6 +524,8 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
     }
     size_t keep = (size_t)(end - start);
     size_t unparsed_off = unparsed >= start ? (size_t)(unparsed - start) : 0;
+    if (unparsed_off > keep)
+        unparsed_off = keep; /* body bytes dropped: all of what is kept is parsed */
     if (keep == 0) {
         free(c->in);
         c->in = NULL;
@@ -676,7 +681,7 @@ static void conn_run(conn *c)
         }
         if (!can_proceed(c))
             break;
-        if (c->in_unparsed < c->in_len)
+        if (c->in_unparsed < c->in_len || c->step_owed)
             feed_buffered(c);
         else if (!c->readable || !read_and_feed(c))
             break;
@@ -881,8 +886,12 @@ void conn_drain(conn *c)
 static void conn_finish(request *r)
 {
     conn *c = r->conn;
-    /* Answered before its streamed body ended: the rest is not read. */
+    /* Answered before its streamed body ended: the rest is not read, and
+     * nothing after it parsed; the client may still be sending it, so the
+     * close lingers (see conn_linger) rather than reset the answer away. */
     bool keep_alive = r->keep_alive && c->phase != PHASE_BODY;
+    if (c->phase == PHASE_BODY)
+        c->fatal = true;
     /* The answer is queued: the request is done with, its handle stale. */
     request_free(r);
     c->req = NULL;

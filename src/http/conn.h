@@ -82,6 +82,8 @@ struct conn {
     bool kick : 1;         /* output queued outside a batch: flush next turn */
     bool stream_body : 1;  /* the request's body goes to its handler in pieces */
     bool body_dispatched : 1; /* ... and its handler has it (since its head) */
+    bool step_owed : 1;    /* llhttp owes it a step with no byte (a body's
+                              end), held up while its handler paused it */
     bool continue_pending : 1; /* 100 Continue owed once the handler reads */
     bool body_end_due : 1; /* a handler reading a body already ended: tell it */
     bool sent_some : 1;    /* this flush got bytes taken by the peer */

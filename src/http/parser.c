@@ -48,6 +48,7 @@ static int on_message_begin(llhttp_t *p)
     c->keep_body = false;
     c->stream_body = false;
     c->body_dispatched = false;
+    c->step_owed = false;
     c->continue_pending = false;
     c->piece_len = 0;
     c->phase = PHASE_HEAD;
@@ -265,8 +266,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->head_len_known = true;
     }
     c->body_bytes += len;
-    if (c->stream_body && len) {
-        /* Handed to the handler by feed(), outside llhttp: stop after it. */
+    if (c->stream_body) {
+        /* Handed to the handler by feed(), outside llhttp: stop after it.
+         * An empty span (llhttp closes the body's open span with one at
+         * the end of every call) is no piece, and max_body is no limit
+         * here: the handler sets its own. */
+        if (!len)
+            return 0;
         c->piece = at;
         c->piece_len = (uint32_t)len;
         return HPE_PAUSED;

@@ -3,7 +3,7 @@
 real sockets on 127.0.0.1 / ::1.
 
     python3 tests/integration/run.py --eddy build/eddy --example build/examples/seed_server \
-        --example-sse build/examples/sse_clock
+        --example-sse build/examples/sse_clock --example-upload build/examples/upload_sink
     python3 tests/integration/run.py ... -k keepalive     # only tests whose name has 'keepalive'
 
 Standard library only.  Every test starts its own server on port 0 and reads
@@ -29,8 +29,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import zlib
 import http.client
 from pathlib import Path
 
@@ -43,8 +45,9 @@ EDDY = None       # absolute path of build/eddy, from the command line
 EDDY_ARGS = []    # flags every served eddy gets (--eddy-arg), like --no-io-uring
 EXAMPLE = None    # absolute path of build/examples/seed_server
 SSE_EXAMPLE = None  # absolute path of build/examples/sse_clock
+UPLOAD_EXAMPLE = None  # absolute path of build/examples/upload_sink
 
-READY_RE = re.compile(r"^(eddy|seed_server|sse_clock) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
+READY_RE = re.compile(r"^(eddy|seed_server|sse_clock|upload_sink) listening on http://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
 TEST_TIMEOUT = 25        # seconds any single test may take before it is failed
 START_TIMEOUT = 5        # seconds for a ready line
 IO_TIMEOUT = 5           # default socket timeout
@@ -224,6 +227,11 @@ def start_sse_example(addr="127.0.0.1:0"):
     # It takes eddy's --no-io-uring, so its streams run on both I/O paths.
     extra = [a for a in EDDY_ARGS if a == "--no-io-uring"]
     return spawn_server([SSE_EXAMPLE, "--listen", addr, *extra], 1)
+
+
+def start_upload_example(*args, addr="127.0.0.1:0"):
+    extra = [a for a in EDDY_ARGS if a == "--no-io-uring"]
+    return spawn_server([UPLOAD_EXAMPLE, "--listen", addr, *args, *extra], 1)
 
 
 def run_eddy_to_exit(*args, timeout=3):
@@ -751,6 +759,9 @@ BAD_FLAGS = [
     ("no_io_uring_with_value", ["--no-io-uring=1"], "--no-io-uring"),
     ("cache_control_two_lines", ["--cache-control", "a\nb"], "--cache-control"),
     ("access_log_unwritable", ["--access-log", "/nonexistent/eddy/access.log"], "access log"),
+    ("header_owned_by_eddy", ["--header", "Content-Length: 1"], "--header"),
+    ("header_bad_name", ["--header", "Bad Name: x"], "--header"),
+    ("header_control_in_value", ["--header", "X-A: a\x01b"], "--header"),
 ]
 
 
@@ -1117,6 +1128,388 @@ def test_sse_clock_clients_that_leave_are_forgotten():
         return f"VmRSS {rss1 - rss0:+d} KiB over 200 clients that came and left"
 
 
+def test_sse_clock_curl():
+    """curl de-chunks the stream and prints the events as they come."""
+    curl = need_curl()
+    with start_sse_example() as srv:
+        t_start = time.time()
+        p = subprocess.run([curl, "-sN", "--max-time", "3.5", srv.url + "clock"],
+                           capture_output=True, timeout=10)
+        # 28: the time ran out, as it must for a stream that never ends.
+        check_eq(p.returncode, 28, f"curl exit status (stderr {short(p.stderr)})")
+        events = re.findall(rb"^data: (\d+)$", p.stdout, re.M)
+        check(len(events) >= 3, f"{len(events)} events in 3.5 s, want >= 3: {short(p.stdout)}")
+        check_clock_events([int(e) for e in events], t_start, "curl /clock")
+        return f"{len(events)} events"
+
+
+# 8c. The upload example: bodies streamed to a handler, in constant memory.
+
+UPLOAD_SIZE = 200 * 1024 * 1024
+UPLOAD_RSS_BOUND_KIB = 32 * 1024   # above idle, for a body of UPLOAD_SIZE
+
+
+def need_curl():
+    curl = shutil.which("curl") or ("/usr/bin/curl" if os.access("/usr/bin/curl", os.X_OK) else None)
+    if not curl:
+        raise Failure("curl is not installed (make test installs it)")
+    return curl
+
+
+def upload_blocks(size=UPLOAD_SIZE, block=1 << 20):
+    """size bytes in blocks: one random MiB, rotated differently each time,
+    so no block repeats the one before and a lost or doubled one shows."""
+    base = os.urandom(block)
+    for i in range(size // block):
+        k = (i * 4099) % block
+        yield base[k:] + base[:k]
+    if size % block:
+        yield base[:size % block]
+
+
+def upload_answer(size, crc):
+    return f"bytes={size} sum={crc:08x}\n".encode()
+
+
+def proc_status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise Failure(f"no {field} in /proc/{pid}/status")
+
+
+class RssWatch:
+    """The server's resident memory while something runs: VmRSS sampled
+    every 5 ms, and VmHWM after clearing it (where the kernel allows)."""
+
+    def __init__(self, srv):
+        self.pid = srv.proc.pid
+        self.idle = proc_status_kib(self.pid, "VmRSS")
+        self.peak = self.idle
+        self.hwm_reset = False
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+                f.write("5")   # the peak starts again from the current size
+            self.hwm_reset = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.005):
+            with contextlib.suppress(OSError, Failure, ValueError):
+                self.peak = max(self.peak, proc_status_kib(self.pid, "VmRSS"))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        if self.hwm_reset:
+            with contextlib.suppress(OSError, Failure):
+                self.peak = max(self.peak, proc_status_kib(self.pid, "VmHWM"))
+
+    def check(self, srv, what):
+        """Fails if the peak went UPLOAD_RSS_BOUND_KIB above idle; returns a note."""
+        grew = self.peak - self.idle
+        note = (f"{what}: VmRSS idle {self.idle} KiB, peak {self.peak} KiB (+{grew} KiB"
+                f"{', VmHWM' if self.hwm_reset else ', sampled'})")
+        if sanitized(srv):
+            return note + " (sanitizer build: memory not checked)"
+        check(grew < UPLOAD_RSS_BOUND_KIB,
+              f"{note}: grew {grew} KiB for a {UPLOAD_SIZE >> 20} MiB body, want < "
+              f"{UPLOAD_RSS_BOUND_KIB} KiB")
+        return note
+
+
+@contextlib.contextmanager
+def upload_file(size=UPLOAD_SIZE):
+    """A temporary file of size bytes; yields (path, its CRC-32)."""
+    with tempfile.TemporaryDirectory(prefix="eddy-upload-") as tmp:
+        path = Path(tmp) / "body.bin"
+        crc = 0
+        with open(path, "wb") as f:
+            for block in upload_blocks(size):
+                crc = zlib.crc32(block, crc)
+                f.write(block)
+        yield path, crc
+
+
+def warm_up_sink(srv):
+    """A small upload and GET /, so idle memory counts what every upload
+    shares (buffers touched once)."""
+    resp = raw_request(srv.addr, b"PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n"
+                       + b"w" * 70000)
+    check_eq(resp.body, upload_answer(70000, zlib.crc32(b"w" * 70000)), "warm-up upload")
+    resp = raw_request(srv.addr, get("/"))
+    check_eq(resp.status, 200, "GET / status")
+    check(b"/upload" in resp.body, f"GET / body {short(resp.body)}")
+
+
+def curl_upload_file(args, what):
+    curl = need_curl()
+    with upload_file() as (path, crc), start_upload_example() as srv:
+        warm_up_sink(srv)
+        with RssWatch(srv) as rss:
+            p = subprocess.run([curl, "-sS", "-v", "--http1.1", "--max-time", "18",
+                                *[a.replace("FILE", str(path)) for a in args], srv.url + "upload"],
+                               capture_output=True, timeout=20)
+        check_eq(p.returncode, 0, f"curl exit status ({short(p.stderr[-300:], 300)})")
+        check_eq(p.stdout, upload_answer(UPLOAD_SIZE, crc), f"{what} answer")
+        # A large body: curl asks first, and the server says go on once its
+        # handler reads.
+        check(b"> Expect: 100-continue" in p.stderr, f"{what}: curl sent no Expect: 100-continue")
+        check(b"< HTTP/1.1 100 Continue" in p.stderr, f"{what}: no 100 Continue before the body")
+        check(b"> Content-Length: %d" % UPLOAD_SIZE in p.stderr, f"{what}: no Content-Length")
+        return rss.check(srv, what)
+
+
+def test_upload_sink_curl_put_200mib():
+    return curl_upload_file(["-T", "FILE"], "curl -T (PUT)")
+
+
+def test_upload_sink_curl_post_200mib():
+    return curl_upload_file(["--data-binary", "@FILE", "-H", "Content-Type: application/octet-stream"],
+                            "curl --data-binary (POST)")
+
+
+def test_upload_sink_curl_chunked_from_pipe():
+    """curl -T - reads a pipe of unknown length: a chunked PUT."""
+    curl = need_curl()
+    with start_upload_example() as srv:
+        warm_up_sink(srv)
+        with RssWatch(srv) as rss:
+            p = subprocess.Popen([curl, "-sS", "-v", "--http1.1", "--max-time", "18", "-T", "-",
+                                  srv.url + "upload"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 preexec_fn=_die_with_runner)
+            _PROCS.append(p)
+            # Read curl's output meanwhile, so it never blocks on a full pipe.
+            out = {}
+            reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"),
+                                                                    (p.stdout.read(), p.stderr.read()))),
+                                      daemon=True)
+            reader.start()
+            crc = 0
+            try:
+                for block in upload_blocks():
+                    crc = zlib.crc32(block, crc)
+                    p.stdin.write(block)
+            except BrokenPipeError:
+                pass   # curl stopped early: its status says why
+            p.stdin.close()
+            check_eq(p.wait(timeout=20), 0, "curl exit status")
+            reader.join(5)
+        err = out.get("stderr", b"")
+        check(b"> Transfer-Encoding: chunked" in err, f"curl -T - did not send chunked: {short(err)}")
+        check_eq(out.get("stdout"), upload_answer(UPLOAD_SIZE, crc), "chunked upload answer")
+        return rss.check(srv, "curl -T - (chunked PUT)")
+
+
+class H11Client:
+    """A strict HTTP/1.1 client (h11) over a raw socket, each send its own
+    segment (TCP_NODELAY), so pieces reach the server as sent."""
+
+    def __init__(self, addr):
+        import h11
+        self.h11 = h11
+        self.sock = socket.create_connection(addr, timeout=IO_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.conn = h11.Connection(our_role=h11.CLIENT)
+        self.informational = []   # statuses of 1xx responses received
+        self.pending = None       # an event informational_within() took
+
+    def request(self, method, target, headers):
+        self.sock.sendall(self.conn.send(self.h11.Request(
+            method=method, target=target, headers=[("Host", "t"), *headers])))
+
+    def data(self, piece):
+        self.sock.sendall(self.conn.send(self.h11.Data(data=piece)))
+
+    def end(self):
+        self.sock.sendall(self.conn.send(self.h11.EndOfMessage()))
+
+    def next_event(self):
+        """The next event that is not a 1xx response (those are noted)."""
+        if self.pending is not None:
+            event, self.pending = self.pending, None
+            return event
+        while True:
+            event = self.conn.next_event()
+            if event is self.h11.NEED_DATA:
+                chunk = self.sock.recv(65536)
+                check(chunk, "server closed the connection before a whole response")
+                self.conn.receive_data(chunk)
+            elif isinstance(event, self.h11.InformationalResponse):
+                self.informational.append(event.status_code)
+            else:
+                return event
+
+    def response(self):
+        """The next response and its body."""
+        resp = self.next_event()
+        check(isinstance(resp, self.h11.Response), f"want a response, got {resp!r}")
+        body = b""
+        while True:
+            event = self.next_event()
+            if isinstance(event, self.h11.EndOfMessage):
+                return resp, body
+            body += event.data
+
+    def informational_within(self, seconds):
+        """Waits up to seconds for a 1xx; True if one came.  Anything else
+        that comes is kept for next_event."""
+        deadline = time.monotonic() + seconds
+        while True:
+            event = self.conn.next_event()
+            if event is self.h11.NEED_DATA:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                    return False
+                chunk = self.sock.recv(65536)
+                check(chunk, "server closed the connection before a whole response")
+                self.conn.receive_data(chunk)
+            elif isinstance(event, self.h11.InformationalResponse):
+                self.informational.append(event.status_code)
+                return True
+            else:
+                self.pending = event
+                return False
+
+    def closed_within(self, seconds):
+        """True if the server closes within seconds, sending nothing more."""
+        self.sock.settimeout(seconds)
+        try:
+            return self.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def need_h11():
+    try:
+        import h11
+    except ImportError:
+        raise Failure("python3-h11 is not installed (make test installs it)")
+    return h11
+
+
+def test_upload_sink_h11_chunked_and_split():
+    need_h11()
+    import random
+    rng = random.Random(7)
+    with start_upload_example() as srv:
+        # Chunked, in 3000 small chunks of 1 to 300 bytes, each sent alone.
+        chunks = [os.urandom(rng.randint(1, 300)) for _ in range(3000)]
+        data = b"".join(chunks)
+        with H11Client(srv.addr) as c:
+            c.request("PUT", "/upload", [("Transfer-Encoding", "chunked")])
+            for chunk in chunks:
+                c.data(chunk)
+            c.end()
+            resp, body = c.response()
+            check_eq(resp.status_code, 200, "chunked upload status")
+            check_eq(body, upload_answer(len(data), zlib.crc32(data)), "chunked upload answer")
+            # The connection goes on: a streamed body read to its end
+            # leaves it reusable.
+            c.conn.start_next_cycle()
+            c.request("GET", "/", [])
+            c.end()
+            resp, body = c.response()
+            check_eq(resp.status_code, 200, "GET / after the chunked upload, same connection")
+        # With a Content-Length, in pieces cut at odd places (a byte, a few,
+        # across 64 KiB), with pauses so they arrive apart; POST this time.
+        data = os.urandom(1_000_003)
+        cuts = [0, 1, 2, 9, 4096 + 5, 65536 + 3, 65536 * 2 + 7, 500_001, 999_999, len(data)]
+        with H11Client(srv.addr) as c:
+            c.request("POST", "/upload", [("Content-Length", str(len(data)))])
+            for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+                if i:
+                    time.sleep(0.02)
+                c.data(data[a:b])
+            c.end()
+            resp, body = c.response()
+            check_eq(resp.status_code, 200, "Content-Length upload status")
+            check_eq(body, upload_answer(len(data), zlib.crc32(data)), "Content-Length upload answer")
+        return f"{len(chunks)} chunks; {len(data)} bytes in {len(cuts) - 1} pieces"
+
+
+def test_upload_sink_expect_100_continue():
+    """100 Continue comes once the handler reads; a Content-Length beyond
+    --max is answered 413 at once, with no 100, and the connection closes."""
+    need_h11()
+    curl = need_curl()
+    data = os.urandom(100_000)
+    with start_upload_example("--max", "50000") as srv:
+        # Within the limit: 100 before the body is sent, then the answer.
+        with H11Client(srv.addr) as c:
+            c.request("PUT", "/upload", [("Content-Length", "40000"), ("Expect", "100-continue")])
+            check(c.informational_within(3), "no 100 Continue within 3 s")
+            c.data(data[:40000])
+            c.end()
+            resp, body = c.response()
+            check_eq(c.informational, [100], "informational responses")
+            check_eq((resp.status_code, body), (200, upload_answer(40000, zlib.crc32(data[:40000]))),
+                     "answer within --max")
+        # Beyond it: 413 without a 100, and the server closes; the client
+        # has sent none of the body.
+        with H11Client(srv.addr) as c:
+            c.request("PUT", "/upload", [("Content-Length", str(len(data))), ("Expect", "100-continue")])
+            resp, body = c.response()
+            check_eq(c.informational, [], "informational responses before a 413")
+            check_eq((resp.status_code, body), (413, b"too large\n"), "answer beyond --max")
+            check(any(k == b"connection" and v == b"close" for k, v in resp.headers),
+                  "413 without Connection: close")
+            check(c.closed_within(3), "connection not closed after the 413")
+        # A chunked body that grows beyond --max: 413 once it crosses.
+        with H11Client(srv.addr) as c:
+            c.request("PUT", "/upload", [("Transfer-Encoding", "chunked")])
+            for i in range(0, 60000, 1000):
+                c.data(data[i:i + 1000])
+            resp, body = c.response()
+            check_eq((resp.status_code, body), (413, b"too large\n"), "chunked body beyond --max")
+            check(c.closed_within(3), "connection not closed after the 413")
+        # curl asks with Expect: 100-continue for a large body by itself,
+        # and takes a 413 instead of a 100 as the end.
+        with upload_file(2 * 1024 * 1024) as (path, crc):
+            p = subprocess.run([curl, "-sS", "-v", "--http1.1", "-T", str(path), srv.url + "upload"],
+                               capture_output=True, timeout=10)
+        check_eq(p.returncode, 0, f"curl exit status ({short(p.stderr[-300:], 300)})")
+        check(b"> Expect: 100-continue" in p.stderr, "curl sent no Expect: 100-continue")
+        check(b"< HTTP/1.1 100 Continue" not in p.stderr, "100 Continue for a body beyond --max")
+        check(b"< HTTP/1.1 413 " in p.stderr, f"curl did not get 413: {short(p.stderr[-300:], 300)}")
+        check_eq(p.stdout, b"too large\n", "curl's 413 body")
+
+
+def test_upload_sink_stops_on_sigterm():
+    """SIGTERM lets an upload in flight finish, then the sink exits 0."""
+    with start_upload_example() as srv, RawConn(srv.addr) as c:
+        data = os.urandom(300_000)
+        c.send(b"PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(data)
+               + data[:1000])
+        time.sleep(0.2)
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        c.send(data[1000:])
+        resp = c.read_response()
+        check_eq((resp.status, resp.body), (200, upload_answer(len(data), zlib.crc32(data))),
+                 "upload in flight at SIGTERM")
+        check_eq(srv.wait(5), 0, "exit status after SIGTERM")
+
+
 # 9. curl.
 
 def test_curl():
@@ -1130,6 +1523,30 @@ def test_curl():
         out = p.stdout
         check(re.match(rb"^HTTP/1\.1 200 ", out), f"curl output starts {short(out)}")
         check(out.endswith(b"\r\n\r\n" + INDEX_HTML), f"curl body is not index.html: {short(out[-80:])}")
+
+
+def test_curl_response_fields_flag():
+    """--header puts its fields on every response: a file, a 404, a 304, a 405."""
+    curl = need_curl()
+    fields = [("X-Frame-Options", "DENY"), ("Strict-Transport-Security", "max-age=60")]
+    args = [a for name, value in fields for a in ("--header", f"{name}: {value}")]
+    with start_eddy(*args) as srv:
+        def head(what, *curl_args, path=""):
+            p = subprocess.run([curl, "-sS", "--http1.1", "--max-time", "5", *curl_args,
+                                srv.url + path], capture_output=True, timeout=10)
+            check_eq(p.returncode, 0, f"{what}: curl exit status ({short(p.stderr)})")
+            resp = parse_head(p.stdout.split(b"\r\n\r\n", 1)[0])   # the head curl printed
+            for name, value in fields:
+                check_eq(resp.header(name), value, f"{what}: {name}")
+            return resp
+
+        resp = head("file", "-I")
+        check_eq(resp.status, 200, "file status")
+        etag = resp.header("ETag")
+        check(etag, "no ETag on the file")
+        check_eq(head("404", "-I", path="no/such/file").status, 404, "404 status")
+        check_eq(head("304", "-I", "-H", f"If-None-Match: {etag}").status, 304, "304 status")
+        check_eq(head("405", "-o", "/dev/null", "-D", "-", "-X", "DELETE").status, 405, "405 status")
 
 
 # 10. Clients that leave.
@@ -1443,12 +1860,14 @@ def main(tests=None, doc=None, need_example=True):
     """Runs tests ([(name, fn)]; this file's by default) as the command line
     says.  Other suites (files.py) pass their own tests and docstring; with
     need_example false, --example is accepted and ignored."""
-    global EDDY, EXAMPLE, SSE_EXAMPLE, EDDY_ARGS
+    global EDDY, EXAMPLE, SSE_EXAMPLE, UPLOAD_EXAMPLE, EDDY_ARGS
     ap = argparse.ArgumentParser(description=(doc or __doc__).split("\n\n")[0])
     ap.add_argument("--eddy", required=True, help="path of the eddy program")
     ap.add_argument("--example", required=need_example, help="path of examples/seed_server")
     ap.add_argument("--example-sse", help="path of examples/sse_clock "
                     "(default: sse_clock beside --example)")
+    ap.add_argument("--example-upload", help="path of examples/upload_sink "
+                    "(default: upload_sink beside --example)")
     ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
     ap.add_argument("--eddy-arg", dest="eddy_args", action="append", default=[],
                     help="a flag for every eddy the tests serve with (repeatable)")
@@ -1458,7 +1877,10 @@ def main(tests=None, doc=None, need_example=True):
     EXAMPLE = str(Path(opts.example).resolve()) if opts.example else None
     if opts.example_sse or EXAMPLE:
         SSE_EXAMPLE = str(Path(opts.example_sse or Path(EXAMPLE).parent / "sse_clock").resolve())
-    for path in (EDDY, EXAMPLE, SSE_EXAMPLE) if need_example else (EDDY,):
+    if opts.example_upload or EXAMPLE:
+        UPLOAD_EXAMPLE = str(Path(opts.example_upload or
+                                  Path(EXAMPLE).parent / "upload_sink").resolve())
+    for path in (EDDY, EXAMPLE, SSE_EXAMPLE, UPLOAD_EXAMPLE) if need_example else (EDDY,):
         if not os.access(path, os.X_OK):
             print(f"{path}: not an executable (run make all)", file=sys.stderr)
             print("0 passed, 1 failed, 0 skipped")

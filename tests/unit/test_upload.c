@@ -16,6 +16,7 @@ typedef struct upload {
     int pieces, ends;
     bool read_at_once;     /* call eddy_request_read from the handler */
     bool pause_after_first;
+    bool pause_every;      /* pause after every piece */
     bool answer_after_first; /* answer 413 on the first piece */
     bool answer_at_end;
     bool aborted;
@@ -39,7 +40,7 @@ static void on_piece(eddy_request *req, const void *data, size_t len, void *ud)
     memcpy(u->got + u->len, data, len);
     u->len += len;
     u->pieces++;
-    if (u->pause_after_first && u->pieces == 1)
+    if ((u->pause_after_first && u->pieces == 1) || u->pause_every)
         assert_int_equal(eddy_request_pause(req, true), 0);
     if (u->answer_after_first && u->pieces == 1)
         eddy_respond(req, 413, "text/plain", "too much\n", 9);
@@ -97,6 +98,25 @@ static void pieces_arrive_in_order(void **state)
     done_with(fx, m);
 }
 
+/* Body bytes that came with the head are handed over and dropped; the
+ * head alone is kept, and the rest of the body is read 64 KiB at a time
+ * into the loop's scratch, not a few KiB at a time behind the head. */
+static void body_after_the_head_comes_in_large_reads(void **state)
+{
+    (void)state;
+    fixture *fx = upload_fixture(NULL);
+    mock_stream *m = fx_connect(fx);
+    static char big[60000];
+    memset(big, 'x', sizeof(big));
+    mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 60005\r\n\r\n01234");
+    mock_push(m, big, sizeof(big));
+    fx_run(fx);
+    assert_int_equal(up.len, 60005);
+    assert_int_equal(up.ends, 1);
+    assert_int_equal(up.pieces, 2);
+    done_with(fx, m);
+}
+
 static void chunked_and_larger_than_max_body(void **state)
 {
     (void)state;
@@ -113,6 +133,34 @@ static void chunked_and_larger_than_max_body(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 200 OK"));
     free(out);
     done_with(fx, m);
+}
+
+/* max_body is not a streamed body's limit, whatever its framing: with a
+ * Content-Length, pieces beyond it still come and the end too. */
+static void content_length_larger_than_max_body(void **state)
+{
+    (void)state;
+    eddy_config cfg = {.max_body = 16};
+    for (int pause = 0; pause < 2; pause++) {
+        fixture *fx = upload_fixture(&cfg);
+        up.pause_every = pause;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\n0123456789");
+        mock_push_str(m, "abcdefghij");
+        mock_push_str(m, "ABCDEFGHIJ");
+        for (int i = 0; i < 4; i++) {
+            fx_run(fx);
+            if (pause && up.req)
+                eddy_request_pause(up.req, false);
+        }
+        assert_int_equal(up.len, 30);
+        assert_int_equal(up.ends, 1);
+        char *out = fx_output(m);
+        if (!strstr(out, "got 30 in 3\n"))
+            fail_msg("pause %d: out:\n%s", pause, out);
+        free(out);
+        done_with(fx, m);
+    }
 }
 
 static void pause_stops_reading(void **state)
@@ -141,6 +189,48 @@ static void pause_stops_reading(void **state)
     assert_non_null(strstr(out, "got 20 in 3\n"));
     free(out);
     done_with(fx, m);
+}
+
+/* Paused on a Content-Length body's last piece: llhttp still owes the
+ * message's end, with no byte left to carry it, and resuming must bring
+ * it, whether the last piece was waiting when the handler resumed or came
+ * after. */
+static void pause_on_the_last_piece(void **state)
+{
+    (void)state;
+    for (int split = 0; split < 2; split++) {
+        fixture *fx = upload_fixture(NULL);
+        up.pause_every = true;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+        if (!split)
+            mock_push_str(m, "56789");
+        fx_run(fx);
+        if (split) {
+            assert_int_equal(up.len, 5);
+            assert_int_equal(eddy_request_pause(up.req, false), 0);
+            fx_run(fx);
+            mock_push_str(m, "56789");
+            fx_run(fx);
+            assert_int_equal(up.len, 10);
+        }
+        assert_int_equal(up.ends, 0); /* paused: not even the end */
+        assert_int_equal(eddy_request_pause(up.req, false), 0);
+        fx_run(fx);
+        if (!split) {
+            assert_int_equal(up.len, 10);
+            assert_int_equal(up.ends, 0); /* the second piece, paused again */
+            assert_int_equal(eddy_request_pause(up.req, false), 0);
+            fx_run(fx);
+        }
+        assert_int_equal(up.ends, 1);
+        char *out = fx_output(m);
+        if (!strstr(out, "got 10 in 2\n"))
+            fail_msg("split %d: pieces %d len %zu ends %d out:\n%s", split, up.pieces, up.len,
+                     up.ends, out);
+        free(out);
+        done_with(fx, m);
+    }
 }
 
 static void stalled_upload_times_out(void **state)
@@ -212,6 +302,44 @@ static void early_answer_closes(void **state)
     done_with(fx, m);
 }
 
+/* An answer before the body's end closes the connection, but the client
+ * may still be sending: eddy sends its FIN and drains what comes for a
+ * while (a lingering close), since closing a socket with unread input
+ * resets it and the client could lose the answer.  Answered from a piece,
+ * and from the handler before it reads (nothing of the body came yet). */
+static void early_answer_lingers(void **state)
+{
+    (void)state;
+    for (int before = 0; before < 2; before++) {
+        fixture *fx = upload_fixture(NULL);
+        up.answer_after_first = !before;
+        up.read_at_once = !before;
+        up.answer_at_end = false;
+        mock_stream *m = fx_connect(fx);
+        mock_push_str(m, "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
+        if (!before)
+            mock_push_str(m, "0123456789");
+        fx_run(fx);
+        if (before)
+            eddy_respond(up.req, 413, "text/plain", "too much\n", 9);
+        fx_run(fx);
+        char *out = fx_output(m);
+        assert_non_null(strstr(out, "HTTP/1.1 413 Content Too Large\r\n"));
+        free(out);
+        if (!mock_write_shut(m) || mock_closed(m))
+            fail_msg("answered %s: %s", before ? "before reading" : "from a piece",
+                     mock_closed(m) ? "closed at once" : "no FIN");
+        mock_push_str(m, "more body the handler never sees");
+        fx_run(fx);
+        assert_false(mock_closed(m)); /* drained */
+        fx_advance(fx, 2000);         /* until the linger time runs out */
+        assert_true(mock_closed(m));
+        assert_int_equal(eddy_server_connections(fx->srv), 0);
+        mock_stream_free(m);
+        fx_free(fx);
+    }
+}
+
 static void client_leaving_mid_body_aborts(void **state)
 {
     (void)state;
@@ -252,11 +380,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pieces_arrive_in_order),
+        cmocka_unit_test(body_after_the_head_comes_in_large_reads),
         cmocka_unit_test(chunked_and_larger_than_max_body),
+        cmocka_unit_test(content_length_larger_than_max_body),
         cmocka_unit_test(pause_stops_reading),
+        cmocka_unit_test(pause_on_the_last_piece),
         cmocka_unit_test(stalled_upload_times_out),
         cmocka_unit_test(continue_when_the_handler_reads),
         cmocka_unit_test(early_answer_closes),
+        cmocka_unit_test(early_answer_lingers),
         cmocka_unit_test(client_leaving_mid_body_aborts),
         cmocka_unit_test(plain_route_read_gets_the_end),
     };
