@@ -252,7 +252,9 @@ int eddy_response_field(eddy_request *req, const char *name, const char *value);
 
 /* Answers with a body held in memory; body is copied.  content_type may be
  * NULL (no Content-Type).  Returns 0, -EINVAL for a status outside
- * 200..999, -EALREADY while streaming, -ESTALE once answered. */
+ * 200..999 or a content_type eddy_response_field would refuse as a value
+ * (the request is then not answered), -EALREADY while streaming, -ESTALE
+ * once answered. */
 int eddy_respond(eddy_request *req, int status, const char *content_type,
                  const void *body, size_t len);
 /* A streamed response: the head now, the body in pieces as the handler
@@ -264,7 +266,8 @@ int eddy_respond(eddy_request *req, int status, const char *content_type,
 #define EDDY_STREAM_BUFFER 65536 /* bytes held for a stream before -EAGAIN */
 
 /* Sends the head.  -EALREADY if streaming already, -EINVAL for a
- * status below 200, -EPIPE if the client already left (the request is then
+ * status outside 200..999 or a content_type eddy_response_field would refuse
+ * as a value, -EPIPE if the client already left (the request is then
  * finished). */
 int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length);
 /* Queues len bytes (copied).  Returns 0, or:
