@@ -235,7 +235,9 @@ eddy_str eddy_request_body(const eddy_request *req);
 /* Called if the client goes away before the request is answered.  After it
  * returns the request is gone (its handle stale): cancel whatever would
  * have answered it.  Without one, the request stays valid and answering it
- * does nothing.  -ESTALE for a stale handle. */
+ * does nothing; one registered after the client left runs when the server
+ * is freed, if the request is not answered by then.  -ESTALE for a stale
+ * handle. */
 int eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
 
 /* Adds a field to the response req is about to get (from eddy_respond,
