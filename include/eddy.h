@@ -312,7 +312,9 @@ void eddy_files_free(eddy_files *files);
 /* The handler: route it with data = the eddy_files. */
 void eddy_files_handler(eddy_request *req, void *files);
 /* Answers req as the file server would for `path` (a URL path like "/",
- * percent-encoded).  -EALREADY while streaming, -ESTALE once answered. */
+ * percent-encoded).  -EINVAL for a path that cannot be decoded (a bad
+ * escape, an encoded NUL; the request is not answered), -EALREADY while
+ * streaming, -ESTALE once answered. */
 int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
 
 #ifdef __cplusplus
