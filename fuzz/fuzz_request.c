@@ -53,6 +53,7 @@ static void echo(eddy_request *req, void *data)
     char body[64];
     int n = snprintf(body, sizeof(body), "%zu %u\n", total, sum);
     FZ_CHECK(eddy_respond(req, 200, "text/plain", body, (size_t)n) == 0, "respond failed");
+    /* Answered: the handle is stale. */
     FZ_CHECK(eddy_respond(req, 200, NULL, "", 0) == -ESTALE, "second answer accepted");
 }
 

@@ -206,17 +206,29 @@ typedef struct fz_stream_stats {
     bool partial;        /* the stream ends inside a response */
 } fz_stream_stats;
 
+/* Fields only eddy writes (eddy_response_field refuses them, -EPERM): each
+ * at most once in a head. */
+static const char *const fz_owned_fields[] = {
+    "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "TE",
+    "Trailer", "Proxy-Connection", "Date", "Server", "Content-Type",
+};
+#define FZ_NOWNED (sizeof(fz_owned_fields) / sizeof(fz_owned_fields[0]))
+
 /* Checks one head, [h, h + hlen) without its final CRLFCRLF: a status line
- * then well-formed field lines, nothing a request could have smuggled in
- * (bare CR or LF, NUL, a line without a colon).  Returns the status. */
-static inline int fz_check_head(const char *h, size_t hlen)
+ * (status 100..max_status) then well-formed field lines, nothing a request
+ * or a handler could have smuggled in (bare CR or LF, NUL, a line without a
+ * colon), and no field eddy owns twice, nor both Content-Length and
+ * Transfer-Encoding.  Returns the status. */
+static inline int fz_check_head_max(const char *h, size_t hlen, int max_status)
 {
     FZ_CHECK(hlen >= 13, "head too short: %zu bytes", hlen);
     FZ_CHECK(memcmp(h, "HTTP/1.1 ", 9) == 0, "head does not start with HTTP/1.1");
-    FZ_CHECK(h[9] >= '1' && h[9] <= '5' && h[10] >= '0' && h[10] <= '9' && h[11] >= '0' &&
+    FZ_CHECK(h[9] >= '1' && h[9] <= '9' && h[10] >= '0' && h[10] <= '9' && h[11] >= '0' &&
                  h[11] <= '9' && h[12] == ' ',
              "bad status line: %.*s", (int)(hlen < 40 ? hlen : 40), h);
     int status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
+    FZ_CHECK(status <= max_status, "status %d above %d", status, max_status);
+    unsigned owned[FZ_NOWNED] = {0};
     const char *end = h + hlen, *p = h;
     bool first = true;
     while (p <= end) {
@@ -234,28 +246,142 @@ static inline int fz_check_head(const char *h, size_t hlen)
             for (const char *q = p; q < colon; q++)
                 FZ_CHECK(*q > 0x20 && *q < 0x7f, "bad byte in a response field name");
             FZ_CHECK(colon + 1 < eol && colon[1] == ' ', "field without ': '");
+            for (size_t i = 0; i < FZ_NOWNED; i++)
+                if (strlen(fz_owned_fields[i]) == (size_t)(colon - p) &&
+                    strncasecmp(p, fz_owned_fields[i], (size_t)(colon - p)) == 0)
+                    FZ_CHECK(++owned[i] == 1, "%s twice in one head: %.*s", fz_owned_fields[i],
+                             (int)(hlen > 600 ? 600 : hlen), h);
         }
         first = false;
         if (eol == end)
             break;
         p = eol + 2;
     }
+    FZ_CHECK(!(owned[0] && owned[1]), "both Content-Length and Transfer-Encoding: %.*s",
+             (int)(hlen > 600 ? 600 : hlen), h);
     return status;
 }
 
+static inline int fz_check_head(const char *h, size_t hlen) { return fz_check_head_max(h, hlen, 599); }
+
+/* Walks a chunked body as eddy writes it: lowercase hex sizes without
+ * leading zeros or extensions, each chunk followed by CRLF, then "0" CRLF
+ * CRLF (no trailers).  piece (may be NULL) gets the data of each chunk, as
+ * much of it as there is.  Returns true at the end of the body, with *used
+ * the bytes it took; false when the bytes run out first (*used: all). */
+static inline bool fz_chunked(const char *p, size_t avail, size_t *used,
+                              void (*piece)(void *ctx, const char *d, size_t n), void *ctx)
+{
+    size_t at = 0;
+    for (;;) {
+        size_t digits = 0;
+        uint64_t size = 0;
+        while (at + digits < avail && digits < 17) {
+            char ch = p[at + digits];
+            int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+            if (v < 0)
+                break;
+            size = size << 4 | (uint64_t)v;
+            digits++;
+        }
+        if (at + digits == avail)
+            goto out; /* the size line is cut short */
+        FZ_CHECK(digits > 0 && digits <= 16, "bad chunk size line: %.*s",
+                 (int)(avail - at > 40 ? 40 : avail - at), p + at);
+        FZ_CHECK(p[at] != '0' || digits == 1, "chunk size with a leading zero: %.*s",
+                 (int)digits, p + at);
+        at += digits;
+        if (avail - at < 2) {
+            FZ_CHECK(p[at] == '\r', "chunk size not followed by CRLF");
+            goto out;
+        }
+        FZ_CHECK(p[at] == '\r' && p[at + 1] == '\n', "chunk size not followed by CRLF: %.*s",
+                 (int)(avail - at > 40 ? 40 : avail - at), p + at);
+        at += 2;
+        if (size == 0) {
+            /* The last chunk: no trailers, the body ends with CRLF. */
+            size_t rem = avail - at;
+            FZ_CHECK(memcmp(p + at, "\r\n", rem < 2 ? rem : 2) == 0,
+                     "last chunk not followed by CRLF (trailers?): %.*s",
+                     (int)(rem > 40 ? 40 : rem), p + at);
+            if (rem < 2)
+                goto out;
+            *used = at + 2;
+            return true;
+        }
+        size_t have = avail - at < size ? avail - at : (size_t)size;
+        if (piece && have)
+            piece(ctx, p + at, have);
+        at += have;
+        if (have < size)
+            goto out;
+        size_t rem = avail - at;
+        FZ_CHECK(memcmp(p + at, "\r\n", rem < 2 ? rem : 2) == 0,
+                 "chunk data not followed by CRLF: %.*s", (int)(rem > 40 ? 40 : rem), p + at);
+        if (rem < 2)
+            goto out;
+        at += 2;
+    }
+out:
+    *used = avail;
+    return false;
+}
+
+/* What the checker may know of the request a response answers. */
+typedef struct fz_answer {
+    bool head;   /* a HEAD: no body, whatever the head announces */
+    bool http10; /* an HTTP/1.0 request: never chunked; an unknown length
+                    is delimited by closing the connection */
+} fz_answer;
+
+enum fz_framing { FZ_BODY_NONE, FZ_BODY_LENGTH, FZ_BODY_CHUNKED, FZ_BODY_CLOSE };
+
+/* One response the checker found. */
+typedef struct fz_response {
+    size_t off;       /* where it starts */
+    size_t head_len;  /* its head, without the final CRLFCRLF; 0 if cut short */
+    size_t body_off;  /* its body on the wire (chunk framing included) */
+    size_t body_len;  /* as much of it as there is */
+    int status;
+    enum fz_framing framing;
+    bool complete;    /* the whole body is there */
+} fz_response;
+
+typedef struct fz_check_opts {
+    bool allow_partial;       /* the stream may stop inside its last response */
+    int max_status;           /* highest status accepted; 0: 599 */
+    const fz_answer *answers; /* answers[i]: what response i answers; NULL: HEAD is guessed */
+    size_t nanswers;
+    fz_response *out;         /* each response found, up to max_out */
+    size_t max_out;
+} fz_check_opts;
+
 /* Walks what eddy wrote on one connection: a sequence of responses, each a
- * head ending in CRLFCRLF and the body its Content-Length announces (none
- * for 1xx, 204, 304 and answers to HEAD).  With allow_partial the stream may
- * stop inside the last response (the connection was cut, or is still
- * sending); otherwise it must end on a response boundary. */
-static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool allow_partial)
+ * head ending in CRLFCRLF and the body its framing announces: Content-Length
+ * bytes, a chunked body, or (to an HTTP/1.0 request, with Connection: close)
+ * everything up to the end; none for 1xx, 204, 304 and answers to HEAD.
+ * Without answers, a response with a Content-Length and no body is taken for
+ * the answer to a HEAD when the next response or the end follows at once.
+ * With allow_partial the stream may stop inside the last response (the
+ * connection was cut, or is still sending); otherwise it must end on a
+ * response boundary. */
+static inline fz_stream_stats fz_check_stream_opts(const char *o, size_t len,
+                                                   const fz_check_opts *opt)
 {
     fz_stream_stats s = {0};
+    bool allow_partial = opt->allow_partial;
+    int max_status = opt->max_status ? opt->max_status : 599;
     size_t p = 0;
     while (p < len) {
         size_t rem = len - p;
         FZ_CHECK(!s.closed, "%zu bytes after a Connection: close response: %.*s", rem,
                  (int)(rem > 80 ? 80 : rem), o + p);
+        FZ_CHECK(!opt->answers || s.responses < opt->nanswers,
+                 "response %u answers no request: %.*s", s.responses, (int)(rem > 80 ? 80 : rem),
+                 o + p);
+        fz_response *r = opt->out && s.responses < opt->max_out ? &opt->out[s.responses] : NULL;
+        if (r)
+            *r = (fz_response){.off = p};
         if (rem < 9) {
             FZ_CHECK(allow_partial && memcmp(o + p, "HTTP/1.1 ", rem) == 0,
                      "stream ends in a fragment: %.*s", (int)rem, o + p);
@@ -272,7 +398,8 @@ static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool al
             break;
         }
         size_t hlen = (size_t)(he - (o + p));
-        int status = fz_check_head(o + p, hlen);
+        int status = fz_check_head_max(o + p, hlen, max_status);
+        const fz_answer *ans = opt->answers ? &opt->answers[s.responses] : NULL;
         s.responses++;
         const char *h = o + p;
         size_t vl;
@@ -280,6 +407,10 @@ static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool al
         uint64_t clen = 0;
         if (cl)
             FZ_CHECK(fz_parse_u64(cl, vl, &clen), "bad Content-Length: %.*s", (int)vl, cl);
+        const char *te = fz_field(h, hlen, "Transfer-Encoding", &vl);
+        if (te)
+            FZ_CHECK(vl == 7 && memcmp(te, "chunked", 7) == 0, "Transfer-Encoding: %.*s",
+                     (int)vl, te);
         const char *conn = fz_field(h, hlen, "Connection", &vl);
         bool close = conn && vl == 5 && memcmp(conn, "close", 5) == 0;
         const char *cr = fz_field(h, hlen, "Content-Range", &vl);
@@ -298,31 +429,94 @@ static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool al
         }
         size_t body_at = p + hlen + 4;
         size_t next;
+        if (r) {
+            r->head_len = hlen;
+            r->status = status;
+            r->body_off = body_at;
+        }
+        enum fz_framing framing = FZ_BODY_NONE;
+        bool complete = true;
         if (status < 200 || status == 204 || status == 304) {
             FZ_CHECK(!cl, "status %d with a Content-Length", status);
+            FZ_CHECK(!te, "status %d with a Transfer-Encoding", status);
             next = body_at;
+        } else if (ans && ans->head) {
+            s.final_seen++;
+            next = body_at; /* the answer to a HEAD: its head alone */
+        } else if (te) {
+            FZ_CHECK(!ans || !ans->http10, "a chunked body to an HTTP/1.0 request");
+            s.final_seen++;
+            framing = FZ_BODY_CHUNKED;
+            size_t used;
+            complete = fz_chunked(o + body_at, len - body_at, &used, NULL, NULL);
+            if (!complete) {
+                FZ_CHECK(allow_partial, "chunked body cut short (%zu bytes)", len - body_at);
+                s.partial = true;
+            }
+            next = body_at + used;
+        } else if (!cl && ans) {
+            /* Delimited by the end of the connection: HTTP/1.0 only. */
+            FZ_CHECK(ans->http10, "status %d without Content-Length or chunked to HTTP/1.1",
+                     status);
+            FZ_CHECK(close, "a body delimited by closing without Connection: close");
+            s.final_seen++;
+            framing = FZ_BODY_CLOSE;
+            complete = false; /* a close-delimited body is never known complete */
+            next = len;
+        } else if (ans) {
+            s.final_seen++;
+            framing = FZ_BODY_LENGTH;
+            if (clen <= len - body_at) {
+                next = body_at + (size_t)clen;
+                FZ_CHECK(next == len || fz_next_response(o + next, len - next, allow_partial),
+                         "body of status %d does not match Content-Length %llu (%zu bytes follow)",
+                         status, (unsigned long long)clen, len - body_at);
+            } else {
+                FZ_CHECK(allow_partial, "body of status %d cut short: Content-Length %llu, %zu bytes",
+                         status, (unsigned long long)clen, len - body_at);
+                s.partial = true;
+                complete = false;
+                next = len;
+            }
         } else {
             FZ_CHECK(cl, "status %d without Content-Length", status);
             s.final_seen++;
+            framing = FZ_BODY_LENGTH;
             if (clen <= len - body_at &&
                 (body_at + clen == len ||
                  fz_next_response(o + body_at + clen, len - body_at - clen, allow_partial))) {
                 next = body_at + (size_t)clen; /* the body, then the end or the next answer */
             } else if (body_at == len || fz_starts(o + body_at, len - body_at, "HTTP/1.1 ")) {
                 next = body_at; /* the answer to a HEAD */
+                framing = FZ_BODY_NONE;
             } else {
                 FZ_CHECK(allow_partial && clen > len - body_at,
                          "body of status %d does not match Content-Length %llu (%zu bytes follow)",
                          status, (unsigned long long)clen, len - body_at);
                 s.partial = true;
+                if (r) {
+                    r->framing = framing;
+                    r->body_len = len - body_at;
+                }
                 break;
             }
+        }
+        if (r) {
+            r->framing = framing;
+            r->body_len = next - body_at;
+            r->complete = complete;
         }
         if (close)
             s.closed = true;
         p = next;
     }
     return s;
+}
+
+static inline fz_stream_stats fz_check_stream(const char *o, size_t len, bool allow_partial)
+{
+    fz_check_opts opt = {.allow_partial = allow_partial};
+    return fz_check_stream_opts(o, len, &opt);
 }
 
 /* Routes an exact path to h (with the whole body when body). */

@@ -157,6 +157,154 @@ C = {
 for name, data in C.items():
     put("fuzz_conn", name, data)
 
+# ---------------------------------------------------------------- fuzz_api --
+# A flags byte (bit 0: reset the connections before freeing the server),
+# then a byte stream of ops (see the comment at the top of fuzz_api.c); these
+# helpers spell them.  Requests get ids 0, 1, ... in the order sent; an op on
+# a request names it by its place among those whose handler ran.
+GET_, HEAD_, POST_ = 0, 1, 2
+HOLD, BODY, FILE_ = 0, 2, 3
+
+
+def request(method=GET_, http10=False, kind=HOLD, close=False, body=0, act=b"", path=0):
+    """One request of a send op: flags, body length / 4, 8 bytes of what its
+    handler does (two accessor arguments, then `act`: bit 0 of its first
+    byte an abort callback, bit 1 a drain callback, (byte >> 2) % 4 calls,
+    then their bytes, which the callbacks' calls reuse), a file path index
+    for FILE_."""
+    f = method | (4 if http10 else 0) | (kind << 3) | (0x40 if close else 0)
+    out = bytes([f])
+    if method == POST_:
+        out += bytes([body // 4])
+    act = (bytes([0, 7]) + act + bytes(8))[:8]
+    out += act
+    if kind == FILE_:
+        out += bytes([path])
+    return out
+
+
+def send(conn, *reqs):
+    assert 1 <= len(reqs) <= 3
+    return bytes([0, conn, len(reqs) - 1]) + b"".join(reqs)
+
+
+def pick(op, i, *args):
+    return bytes([op, i]) + bytes(args)
+
+
+NAME = {n: i for i, n in enumerate(["Content-Length", "Transfer-Encoding", "Connection",
+        "Keep-Alive", "Upgrade", "TE", "Trailer", "Proxy-Connection", "Date", "Server",
+        "Content-Type", "X-A", "Set-Cookie", "ETag", "Cache-Control", "Location"])}
+VALUE = {v: i for i, v in enumerate(["", "1", "chunked", "close", "keep-alive", "0",
+         "text/html", "a, b", "v\tw", " lead", "trail ", "\ttab", "a\r\nX-Injected: 1", "a\nb"])}
+STATUS = {s: i for i, s in enumerate([200, 201, 204, 206, 205, 299, 301, 304, 404, 418, 500,
+          599, 600, 999, 1000, 199, 100, 0, -1])}
+CTYPE = {c: 70 + i for i, c in enumerate(["text/plain", "application/octet-stream", "",
+         "a/b; charset=utf-8", "x\r\nX-Injected: 1", "x\n", "\ttab", "trail "])}
+CTYPE[None] = 0
+LENGTH = {n: i for i, n in enumerate([0, 1, 2, 3, 10, 100, 1000, 4095, 16384, 32768, 65535,
+          65536, 65537, 70000, 131072, 150000])}
+SLEN = {-1: 0, 0: 2, 1: 3, 10: 4, 100: 5, 5000: 6, 65536: 7, 70000: 8, 200000: 9}
+PATH = {p: i for i, p in enumerate(["/", "/a.txt", "/data.bin", "/index.html", "/sub", "/sub/",
+        "/list/", "/nope", "/.env", "/a%2etxt", "/%zz", "/a%00b"])}
+ADV = {ms: i for i, ms in enumerate([0, 1, 100, 1999, 2000, 2001, 2999, 3000, 3999, 4000, 4001,
+       5000, 6000, 10000, 60000, 100000])}
+
+
+def field(i, name, value, raw_name=None):
+    n = bytes([NAME[name], 0]) if raw_name is None else bytes([200, len(raw_name)]) + raw_name
+    return pick(1, i) + n + bytes([VALUE[value], 0])
+
+
+def respond(i, status=200, ctype="text/plain", length=100):
+    return pick(2, i, STATUS[status], CTYPE[ctype], LENGTH[length])
+
+
+def files(i, path):
+    return pick(3, i, PATH[path])
+
+
+def stream_start(i, status=200, ctype="text/plain", length=-1):
+    return pick(4, i, STATUS[status], CTYPE[ctype], SLEN[length])
+
+
+def write(i, n):
+    return pick(5, i, LENGTH[n])
+
+
+def end(i):
+    return pick(6, i)
+
+
+def on_drain(i, act=b"\x01\x04\x05"):
+    return pick(7, i, 1) + (act + bytes(8))[:8]
+
+
+def on_abort(i, act=b""):
+    return pick(8, i, 1) + (act + bytes(8))[:8]
+
+
+def accessors(i, header=0, room=7):
+    return pick(9, i, header, room)
+
+
+def mock(conn, event, arg=0):
+    return bytes([10, conn, event | arg << 3])
+
+
+BLOCK, UNBLOCK, SHORT, RESET_, EOF__, RESET_AFTER, EAGAIN_ = range(7)
+RUN_ = bytes([12])
+NEWCONN_ = bytes([13])
+SHUTDOWN_ = bytes([14])
+
+
+def adv_api(ms):
+    return bytes([11, ADV[ms]])
+
+
+API = {
+    "hold_respond": send(0, request()) + RUN_ + field(0, "X-A", "1") + field(0, "Set-Cookie", "a, b")
+    + field(0, "Content-Length", "1") + field(0, "X-A", "a\r\nX-Injected: 1") + respond(0) + RUN_,
+    "answer_in_handler": send(0, request(act=bytes([4, 1, STATUS[201], CTYPE[None], LENGTH[10]])),
+                              request(method=HEAD_)) + RUN_ + respond(1, 200, "text/plain", 1000) + RUN_,
+    "stream_chunked": send(0, request()) + RUN_ + stream_start(0) + write(0, 1000) + write(0, 65535)
+    + mock(0, BLOCK) + RUN_ + write(0, 70000) + write(0, 10) + on_drain(0) + mock(0, UNBLOCK) + RUN_
+    + write(0, 100) + end(0) + RUN_,
+    "stream_known_length": send(0, request(), request()) + RUN_ + stream_start(0, 200, None, 100)
+    + write(0, 1000) + write(0, 100) + write(0, 1) + write(0, 0) + end(0) + RUN_ + respond(1) + RUN_,
+    "stream_short": send(0, request(), request()) + RUN_ + stream_start(0, 200, None, 5000)
+    + write(0, 1000) + end(0) + RUN_ + accessors(1) + RUN_,
+    "stream_http10": send(0, request(http10=True), request(http10=True)) + RUN_ + stream_start(0)
+    + write(0, 1000) + write(0, 3) + end(0) + RUN_,
+    "stream_head_204": send(0, request(method=HEAD_), request()) + RUN_ + stream_start(0, 200, "", 10)
+    + write(0, 10) + write(0, 10) + end(0) + RUN_ + stream_start(1, 204) + write(1, 100) + end(1) + RUN_,
+    "stale_calls": send(0, request(), request()) + RUN_ + respond(0) + RUN_ + field(0, "X-A", "1")
+    + respond(0) + files(0, "/") + stream_start(0) + write(0, 1) + end(0) + on_drain(0) + on_abort(0)
+    + accessors(0) + accessors(1) + respond(1) + RUN_,
+    "abort_callbacks": send(0, request(act=bytes([1, 1, 1, STATUS[200], 0, 0]))) + NEWCONN_
+    + send(1, request()) + RUN_ + on_abort(1, bytes([2, 9, 0, 7, 1, STATUS[200], 0, 0]))
+    + mock(0, RESET_) + mock(1, EOF__) + RUN_ + accessors(0) + accessors(1) + RUN_,
+    "late_abort": send(0, request()) + RUN_ + mock(0, RESET_) + RUN_ + on_abort(0) + accessors(0),
+    "files_respond": send(0, request(), request(method=HEAD_), request(method=POST_, body=40))
+    + RUN_ + field(0, "ETag", "1") + files(0, "/data.bin") + RUN_ + files(1, "/%zz") + files(1, "/sub")
+    + RUN_ + files(2, "/a.txt") + RUN_,
+    "body_route": send(0, request(method=POST_, kind=BODY, body=400), request(kind=FILE_, path=1))
+    + RUN_ + accessors(0, 3) + respond(0, 200, "application/octet-stream", 65536) + RUN_,
+    "shutdown_in_flight": send(0, request()) + NEWCONN_ + RUN_ + SHUTDOWN_ + stream_start(0)
+    + write(0, 100) + end(0) + RUN_ + adv_api(2000),
+    "field_burst": send(0, request()) + RUN_ + bytes([15, 0, 69]) + field(0, "X-A", "1")
+    + respond(0) + RUN_,
+    "send_timeout": send(0, request()) + RUN_ + mock(0, BLOCK) + stream_start(0) + write(0, 65536)
+    + write(0, 100) + on_abort(0) + adv_api(4000) + adv_api(1),
+    "short_writes_reset": send(0, request(), request()) + mock(0, SHORT, 3) + mock(0, RESET_AFTER, 5)
+    + RUN_ + stream_start(0) + write(0, 16384) + RUN_ + write(0, 1000) + end(0) + RUN_,
+    "bad_content_type": send(0, request()) + RUN_ + respond(0, 200, "x\r\nX-Injected: 1")
+    + stream_start(0, 200, "x\n") + respond(0, 600, "", 10) + RUN_,
+}
+RESET_FIRST = {"abort_callbacks", "stream_http10", "files_respond", "stream_chunked"}
+for name, data in API.items():
+    put("fuzz_api", name, bytes([name in RESET_FIRST]) + data)
+
 # --------------------------------------------------------------- fuzz_path --
 P = {
     "root": b"/",

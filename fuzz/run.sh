@@ -18,6 +18,7 @@ max_len() {
     case "$1" in
         fuzz_request) echo 4096 ;;
         fuzz_conn) echo 8192 ;;
+        fuzz_api) echo 8192 ;;
         fuzz_path) echo 5000 ;;
         *) echo 2048 ;;
     esac

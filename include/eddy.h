@@ -269,7 +269,9 @@ int eddy_request_pause(eddy_request *req, bool paused);
 /* Called if the client goes away before the request is answered.  After it
  * returns the request is gone (its handle stale): cancel whatever would
  * have answered it.  Without one, the request stays valid and answering it
- * does nothing.  -ESTALE for a stale handle. */
+ * does nothing; one registered after the client left runs when the server
+ * is freed, if the request is not answered by then.  -ESTALE for a stale
+ * handle. */
 int eddy_request_on_abort(eddy_request *req, eddy_callback cb, void *data);
 
 /* Adds a field to the response req is about to get (from eddy_respond,
@@ -286,7 +288,9 @@ int eddy_response_field(eddy_request *req, const char *name, const char *value);
 
 /* Answers with a body held in memory; body is copied.  content_type may be
  * NULL (no Content-Type).  Returns 0, -EINVAL for a status outside
- * 200..999, -EALREADY while streaming, -ESTALE once answered. */
+ * 200..999 or a content_type eddy_response_field would refuse as a value
+ * (the request is then not answered), -EALREADY while streaming, -ESTALE
+ * once answered. */
 int eddy_respond(eddy_request *req, int status, const char *content_type,
                  const void *body, size_t len);
 /* A streamed response: the head now, the body in pieces as the handler
@@ -298,7 +302,8 @@ int eddy_respond(eddy_request *req, int status, const char *content_type,
 #define EDDY_STREAM_BUFFER 65536 /* bytes held for a stream before -EAGAIN */
 
 /* Sends the head.  -EALREADY if streaming already, -EINVAL for a
- * status below 200, -EPIPE if the client already left (the request is then
+ * status outside 200..999 or a content_type eddy_response_field would refuse
+ * as a value, -EPIPE if the client already left (the request is then
  * finished). */
 int eddy_stream_start(eddy_request *req, int status, const char *content_type, int64_t length);
 /* Queues len bytes (copied).  Returns 0, or:
@@ -341,7 +346,9 @@ void eddy_files_free(eddy_files *files);
 /* The handler: route it with data = the eddy_files. */
 void eddy_files_handler(eddy_request *req, void *files);
 /* Answers req as the file server would for `path` (a URL path like "/",
- * percent-encoded).  -EALREADY while streaming, -ESTALE once answered. */
+ * percent-encoded).  -EINVAL for a path that cannot be decoded (a bad
+ * escape, an encoded NUL; the request is not answered), -EALREADY while
+ * streaming, -ESTALE once answered. */
 int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
 
 #ifdef __cplusplus

@@ -40,17 +40,24 @@ static const char *const owned_fields[] = {
     "trailer", "proxy-connection", "date", "server", "content-type",
 };
 
+bool response_value_ok(const char *value, size_t value_len)
+{
+    if (value_len > UINT32_MAX / 2 || !field_value_ok(value, value_len))
+        return false;
+    /* Surrounding whitespace is not part of a value. */
+    return !value_len || (value[0] != ' ' && value[0] != '\t' && value[value_len - 1] != ' ' &&
+                          value[value_len - 1] != '\t');
+}
+
 int response_field_check(const char *name, size_t name_len, const char *value, size_t value_len)
 {
-    if (name_len == 0 || name_len > UINT16_MAX || value_len > UINT32_MAX / 2)
+    if (name_len == 0 || name_len > UINT16_MAX)
         return -EINVAL;
     for (size_t i = 0; i < name_len; i++)
         if (!field_is_tchar((unsigned char)name[i]))
             return -EINVAL;
-    if (!field_value_ok(value, value_len) ||
-        (value_len && (value[0] == ' ' || value[0] == '\t' || value[value_len - 1] == ' ' ||
-                       value[value_len - 1] == '\t')))
-        return -EINVAL; /* surrounding whitespace is not part of a value */
+    if (!response_value_ok(value, value_len))
+        return -EINVAL;
     for (size_t i = 0; i < sizeof(owned_fields) / sizeof(owned_fields[0]); i++)
         if (strlen(owned_fields[i]) == name_len && strncasecmp(name, owned_fields[i], name_len) == 0)
             return -EPERM;
@@ -178,6 +185,8 @@ int eddy_respond(eddy_request *h, int status, const char *content_type, const vo
         return -EALREADY;
     if (status < 200 || status > 999)
         return -EINVAL; /* a 1xx is not an answer */
+    if (content_type && !response_value_ok(content_type, strlen(content_type)))
+        return -EINVAL; /* it goes into the head as it is */
     response resp = {
         .status = status,
         .content_type = content_type,

@@ -80,6 +80,9 @@ bool status_has_body(int status);
 /* All a response may carry: its own (a file's: 6), an operator's, a handler's. */
 #define RESPONSE_FIELDS_ALL (2 * RESPONSE_MAX_FIELDS + 8)
 
+/* A value eddy may write into a head as it is: no CR, LF, NUL or other
+ * control but HTAB, no space or HTAB at either end. */
+bool response_value_ok(const char *value, size_t value_len);
 /* 0 when name: value may be added by a handler or operator; -EINVAL for a
  * name that is not a token or a value with CR, LF, NUL or other controls;
  * -EPERM for the fields eddy owns (framing, Date, Server, Content-Type). */

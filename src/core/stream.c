@@ -6,6 +6,7 @@
 #include "core/site.h"
 
 #include <errno.h>
+#include <string.h>
 
 int eddy_stream_start(eddy_request *h, int status, const char *content_type, int64_t length)
 {
@@ -15,6 +16,8 @@ int eddy_stream_start(eddy_request *h, int status, const char *content_type, int
     if (req->answered || req->streaming)
         return -EALREADY;
     if (status < 200 || status > 999)
+        return -EINVAL;
+    if (content_type && !response_value_ok(content_type, strlen(content_type)))
         return -EINVAL;
     if (req->aborted) {
         req->proto->finish(req); /* nobody to stream to */

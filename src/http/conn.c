@@ -856,6 +856,14 @@ static void conn_close(conn *c)
 void conn_abort(conn *c)
 {
     if (c->phase == PHASE_CLOSED) { /* a zombie: only the handler held it */
+        /* A callback registered after the client left is told now: the
+         * handler lets go, as for every request still pending. */
+        eddy_callback cb = c->req.answered ? NULL : c->req.on_abort;
+        if (cb) {
+            c->zombie = false; /* an answer from cb must not free c (conn_finish) */
+            c->req.on_abort = NULL;
+            cb(c->req.abort_data);
+        }
         conn_free(c);
         return;
     }

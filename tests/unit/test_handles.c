@@ -246,6 +246,49 @@ static void server_freed_from_an_abort_callback(void **state)
     fx_free(fx);
 }
 
+/* A callback registered after the client left (the request held without
+ * one until then) still runs when the server is freed, as eddy_server_free
+ * promises for every pending request: the handler lets go there, and never
+ * calls through a handle whose slot the free released. */
+static eddy_request *late_req;
+
+static void answer_on_abort(void *data)
+{
+    (void)data;
+    aborts++;
+    /* Valid until the callback returns: answering does nothing. */
+    assert_int_equal(eddy_request_path(late_req).len, 5);
+    assert_int_equal(eddy_respond(late_req, 200, "text/plain", "x", 1), 0);
+}
+
+static void late_abort_callback_runs_when_the_server_is_freed(void **state)
+{
+    (void)state;
+    aborts = 0;
+    fixture *fx = handles_fixture();
+    mock_stream *a = fx_connect(fx), *b = fx_connect(fx);
+    mock_push_str(a, GET("/hold"));
+    fx_run(fx);
+    eddy_request *first = holding;
+    mock_push_str(b, GET("/hold"));
+    fx_run(fx);
+    late_req = holding;
+    mock_push_reset(a);
+    mock_push_reset(b);
+    fx_run(fx);
+    /* Both clients are gone; the handler registers afterwards. */
+    assert_int_equal(eddy_request_on_abort(first, count_abort, NULL), 0);
+    assert_int_equal(eddy_request_on_abort(late_req, answer_on_abort, NULL), 0);
+    assert_int_equal(eddy_server_connections(fx->srv), 2);
+    assert_int_equal(aborts, 0);
+    eddy_server_free(fx->srv);
+    fx->srv = NULL;
+    assert_int_equal(aborts, 2);
+    mock_stream_free(a);
+    mock_stream_free(b);
+    fx_free(fx);
+}
+
 static void stop_loop(eddy_request *req, void *data)
 {
     eddy_loop_stop(data);
@@ -280,6 +323,7 @@ int main(void)
         cmocka_unit_test(reused_slots_keep_old_handles_stale),
         cmocka_unit_test(server_freed_from_a_handler),
         cmocka_unit_test(server_freed_from_an_abort_callback),
+        cmocka_unit_test(late_abort_callback_runs_when_the_server_is_freed),
         cmocka_unit_test(loop_stopped_from_a_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,6 +120,41 @@ static void request_fields_in_order(void **state)
     fx_free(fx);
 }
 
+/* The content type is a field value too: refused like one (-EINVAL), the
+ * request left unanswered, never written into the head. */
+static int ct_rc[8];
+
+static void bad_content_types(eddy_request *req, void *data)
+{
+    (void)data;
+    int i = 0;
+    ct_rc[i++] = eddy_respond(req, 200, "text/plain\r\nX-Injected: 1", "x", 1);
+    ct_rc[i++] = eddy_respond(req, 200, "text/plain\n", "x", 1);
+    ct_rc[i++] = eddy_respond(req, 200, " text/plain", "x", 1);
+    ct_rc[i++] = eddy_respond(req, 200, "text/\x7fplain", "x", 1);
+    ct_rc[i++] = eddy_stream_start(req, 200, "a\r\n\r\nHTTP/1.1 200 OK", -1);
+    ct_rc[i++] = eddy_stream_start(req, 200, "text/plain\t", 1);
+    ct_rc[i++] = eddy_respond(req, 200, "text/plain; charset=\"utf-8\"", "ok\n", 3);
+}
+
+static void content_type_is_checked(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    fx_route(fx, "/c", bad_content_types, NULL, false);
+    char *out = fx_exchange(fx, GET("/c"), NULL);
+    int want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (ct_rc[i] != want[i])
+            fail_msg("call %zu: %d, wanted %d", i, ct_rc[i], want[i]);
+    assert_int_equal(count_of(out, "HTTP/1.1 "), 1);
+    assert_null(strstr(out, "Injected"));
+    assert_non_null(strstr(out, "\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nok\n"));
+    free(out);
+    fx_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +162,7 @@ int main(void)
         cmocka_unit_test(operator_fields_go_on_every_response),
         cmocka_unit_test(operator_fields_are_checked),
         cmocka_unit_test(request_fields_in_order),
+        cmocka_unit_test(content_type_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
