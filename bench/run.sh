@@ -175,6 +175,13 @@ http {
     access_log off;
     sendfile on;
     gzip off;
+    # eddy keeps hot files open between requests and looks a path up again
+    # only after 1 s (src/files/file_cache.h); nginx does the same only with
+    # open_file_cache, so give it one, else it pays open/fstat/close per request.
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 1s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;
     keepalive_timeout 300s;
     keepalive_requests 1000000000;
     client_body_temp_path $d/tmp/body;

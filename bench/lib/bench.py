@@ -730,7 +730,10 @@ def cmd_report(a):
            f"figure and not in the delta.",
            "", "Per-server settings beyond the defaults: nginx `worker_processes 1`, "
            "`keepalive_requests 1000000000`, `keepalive_timeout 300s`, `access_log off`, "
-           "`sendfile on`, `worker_connections`/`worker_rlimit_nofile` raised for (e); "
+           "`sendfile on`, `open_file_cache max=1000 inactive=60s` with `open_file_cache_valid 1s`, "
+           "`open_file_cache_min_uses 1` and `open_file_cache_errors on` (eddy keeps hot files "
+           "open and looks their paths up again after 1 s), "
+           "`worker_connections`/`worker_rlimit_nofile` raised for (e); "
            "h2o `num-threads: 1`, `http1-request-timeout: 300`, `max-connections` raised, "
            "no access-log; lighttpd `server.max-keep-alive-requests = 65535` (0 would disable "
            "keep-alive), `server.max-keep-alive-idle = 300`, `server.max-fds`/"
