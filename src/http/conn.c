@@ -858,11 +858,11 @@ void conn_abort(conn *c)
     if (c->phase == PHASE_CLOSED) { /* a zombie: only the handler held it */
         /* A callback registered after the client left is told now: the
          * handler lets go, as for every request still pending. */
-        eddy_callback cb = c->req.answered ? NULL : c->req.on_abort;
+        eddy_callback cb = c->req ? c->req->on_abort : NULL;
         if (cb) {
             c->zombie = false; /* an answer from cb must not free c (conn_finish) */
-            c->req.on_abort = NULL;
-            cb(c->req.abort_data);
+            c->req->on_abort = NULL;
+            cb(c->req->abort_data);
         }
         conn_free(c);
         return;
