@@ -263,8 +263,9 @@ static void take_digest(digest *d)
     D(srv->shutting_down);
     D(loop_pending_timers(loop));
     for (conn *c = srv->conns; c; c = c->next) {
-        const request *q = &c->req;
+        const request *q = c->req;
         D((uintptr_t)c);
+        D((uintptr_t)q);
         D(c->phase);
         D(c->out_len);
         D(c->out_off);
@@ -277,21 +278,22 @@ static void take_digest(digest *d)
         D(c->zombie);
         D(c->fatal);
         D(c->out_chunked);
-        D(q->answered);
-        D(q->aborted);
-        D(q->keep_alive);
-        D(q->streaming);
-        D(q->stream_discard);
-        D(q->drain_wanted);
-        D(q->stream_left);
-        D(q->stream_sent);
-        D(q->nextra);
-        D(q->extra_len);
-        D((uintptr_t)q->on_abort);
-        D((uintptr_t)q->abort_data);
-        D((uintptr_t)q->on_drain);
-        D((uintptr_t)q->drain_data);
-        D((uintptr_t)q->handle);
+        if (q) {
+            D(q->answered);
+            D(q->aborted);
+            D(q->keep_alive);
+            D(q->streaming);
+            D(q->stream_discard);
+            D(q->drain_wanted);
+            D(q->stream_left);
+            D(q->stream_sent);
+            D(q->nextra);
+            D(q->extra_len);
+            D((uintptr_t)q->on_abort);
+            D((uintptr_t)q->abort_data);
+            D((uintptr_t)q->on_drain);
+            D((uintptr_t)q->drain_data);
+        }
     }
     for (size_t i = 0; i < nmocks; i++) {
         size_t len;
