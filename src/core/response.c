@@ -175,18 +175,26 @@ int eddy_response_field(eddy_request *h, const char *name, const char *value)
     return 0;
 }
 
-int eddy_respond(eddy_request *h, int status, const char *content_type, const void *body,
-                 size_t len)
+int response_head_check(const request *req, int status, const char *content_type)
 {
-    request *req = request_of(h);
-    if (!req)
-        return -ESTALE;
     if (req->answered || req->streaming)
         return -EALREADY;
     if (status < 200 || status > 999)
         return -EINVAL; /* a 1xx is not an answer */
     if (content_type && !response_value_ok(content_type, strlen(content_type)))
         return -EINVAL; /* it goes into the head as it is */
+    return 0;
+}
+
+int eddy_respond(eddy_request *h, int status, const char *content_type, const void *body,
+                 size_t len)
+{
+    request *req = request_of(h);
+    if (!req)
+        return -ESTALE;
+    int rc = response_head_check(req, status, content_type);
+    if (rc < 0)
+        return rc;
     response resp = {
         .status = status,
         .content_type = content_type,

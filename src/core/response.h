@@ -83,6 +83,10 @@ bool status_has_body(int status);
 /* A value eddy may write into a head as it is: no CR, LF, NUL or other
  * control but HTAB, no space or HTAB at either end. */
 bool response_value_ok(const char *value, size_t value_len);
+/* What eddy_respond and eddy_stream_start refuse before any head: -EALREADY
+ * (answered or streaming), -EINVAL (a status outside 200..999, a content
+ * type that is not a field value); else 0. */
+int response_head_check(const request *req, int status, const char *content_type);
 /* 0 when name: value may be added by a handler or operator; -EINVAL for a
  * name that is not a token or a value with CR, LF, NUL or other controls;
  * -EPERM for the fields eddy owns (framing, Date, Server, Content-Type). */

@@ -13,12 +13,9 @@ int eddy_stream_start(eddy_request *h, int status, const char *content_type, int
     request *req = request_of(h);
     if (!req)
         return -ESTALE;
-    if (req->answered || req->streaming)
-        return -EALREADY;
-    if (status < 200 || status > 999)
-        return -EINVAL;
-    if (content_type && !response_value_ok(content_type, strlen(content_type)))
-        return -EINVAL;
+    int rc = response_head_check(req, status, content_type);
+    if (rc < 0)
+        return rc;
     if (req->aborted) {
         req->proto->finish(req); /* nobody to stream to */
         return -EPIPE;
