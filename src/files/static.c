@@ -129,7 +129,13 @@ static void redirect_to_slash(request *req, eddy_str raw)
 static void send_listing(eddy_files *fs, request *req, int dirfd, const char *path,
                          size_t len)
 {
-    char *url = strndup(path, len);
+    /* The path is a span of the request's buffer, not a C string: copied
+     * by length (strndup would look for a NUL past the span). */
+    char *url = malloc(len + 1);
+    if (url) {
+        memcpy(url, path, len);
+        url[len] = '\0';
+    }
     char *html = NULL;
     size_t html_len = 0;
     int rc = url ? autoindex_render(dirfd, url, fs->dotfiles, &html, &html_len) : -ENOMEM;
