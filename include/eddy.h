@@ -145,6 +145,8 @@ typedef struct eddy_config {
     /* Listen with SO_REUSEPORT, so servers on several loops (threads) can
      * listen on one address and the kernel spreads connections among them. */
     bool reuse_port;
+    /* > 0: responses over TLS carry Strict-Transport-Security: max-age=N. */
+    unsigned hsts_seconds;
 } eddy_config;
 
 /* Creates a server on loop.  config may be NULL for defaults; its strings are
@@ -162,6 +164,45 @@ void eddy_server_free(eddy_server *srv);
  * addresses).  Port 0 picks a free port; the address actually bound is
  * written to bound (e.g. "127.0.0.1:40123") when bound is not NULL. */
 int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len);
+
+/* ---- HTTPS ---------------------------------------------------------------
+ * TLS 1.2 and 1.3 (OpenSSL) with Mozilla's "intermediate" suites, server
+ * order, no renegotiation, no compression, no 0-RTT; ALPN http/1.1;
+ * resumption by session tickets whose keys (in memory, rotated hourly)
+ * every server sharing the eddy_tls uses. */
+typedef struct eddy_tls eddy_tls;
+
+typedef struct eddy_tls_config {
+    /* Pairs of PEM files: a certificate chain (leaf first) and its private
+     * key, RSA or ECDSA.  SNI picks the first pair whose certificate names
+     * the host (SAN; a wildcard covers one label); the first pair answers
+     * everything else. */
+    const char *const *certs;
+    const char *const *keys;
+    unsigned npairs;
+    /* Oldest version taken: 12 (TLS 1.2; also when 0) or 13. */
+    unsigned min_version;
+} eddy_tls_config;
+
+/* Loads and checks every pair: readable, the key the certificate's, the
+ * certificate valid now.  On failure returns -EINVAL (or -ENOMEM) and
+ * writes one line naming the file and the reason to err.  The result is
+ * safe to share between servers on several threads. */
+int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_t err_len);
+/* Re-reads the files: handshakes from now on use them, connections open
+ * keep what they began with.  On failure the pairs in use stay and err
+ * says why.  Any thread. */
+int eddy_tls_reload(eddy_tls *tls, char *err, size_t err_len);
+/* Drops the caller's reference; what connections still use lives on until
+ * they end.  Free the servers listening with it first. */
+void eddy_tls_free(eddy_tls *tls);
+/* Like eddy_server_listen, for HTTPS with tls's certificates. */
+int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tls, char *bound,
+                           size_t bound_len);
+/* port > 0: from now on every request on a plain listener is answered 308
+ * with the same host (from Host), path and query on https at this port
+ * (left out when 443); 0: plain requests are served again. */
+void eddy_server_redirect_https(eddy_server *srv, unsigned port);
 
 /* What a route's handler gets of request bodies. */
 enum eddy_body {

@@ -5,7 +5,7 @@
 set -eu
 
 # node-llhttp: llhttp's C sources, compiled into eddy in strict mode.
-build_pkgs="node-llhttp liburing-dev"
+build_pkgs="node-llhttp liburing-dev libssl-dev"
 test_pkgs="libcmocka-dev python3 python3-h11 curl slowhttptest"
 # CI's second compiler and make fuzz; Debian ships libFuzzer and the
 # sanitizer runtimes apart from clang, as a recommendation apt skips here.

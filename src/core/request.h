@@ -76,6 +76,7 @@ struct request {
     bool keep_alive;
     bool expect_continue;  /* Expect: 100-continue was asked */
     bool is_head;          /* HEAD: answer without a body */
+    bool secure;           /* it came over TLS */
     bool answered;
     bool aborted;          /* the client left; answering does nothing */
     eddy_callback on_abort;

@@ -74,6 +74,8 @@ static size_t all_fields(const request *req, const response *resp, resp_field *o
         out[n++] = resp->fields[i];
     for (size_t i = 0; i < s->nfields && n < RESPONSE_FIELDS_ALL; i++)
         out[n++] = s->fields[i];
+    if (req->secure && s->hsts.value_len && n < RESPONSE_FIELDS_ALL)
+        out[n++] = s->hsts;
     const char *p = req->extra;
     for (unsigned i = 0; i < req->nextra && n < RESPONSE_FIELDS_ALL; i++) {
         size_t nl = strlen(p), vl = strlen(p + nl + 1);
@@ -86,7 +88,7 @@ static size_t all_fields(const request *req, const response *resp, resp_field *o
 void response_with_fields(request *req, response *resp,
                           void (*send)(request *req, const response *resp))
 {
-    if (!req->site->nfields && !req->nextra) {
+    if (!req->site->nfields && !req->nextra && !(req->secure && req->site->hsts.value_len)) {
         send(req, resp);
         return;
     }

@@ -5,6 +5,7 @@
 #include "rt/loop.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,56 @@ void site_free(site *s)
     access_log_close(s->log);
     s->log = NULL;
     request_pool_free(&s->requests);
+}
+
+void site_set_hsts(site *s, unsigned seconds)
+{
+    s->hsts_value[0] = 0;
+    if (seconds)
+        snprintf(s->hsts_value, sizeof(s->hsts_value), "max-age=%u", seconds);
+    s->hsts = (resp_field){"Strict-Transport-Security", s->hsts_value, 25,
+                           (uint32_t)strlen(s->hsts_value)};
+}
+
+/* The host of a Host value: without its port, brackets of an IPv6
+ * literal kept. */
+static size_t host_without_port(const char *h, size_t len)
+{
+    if (len && h[0] == '[') {
+        const char *close = memchr(h, ']', len);
+        return close ? (size_t)(close - h) + 1 : len;
+    }
+    const char *colon = memchr(h, ':', len);
+    return colon ? (size_t)(colon - h) : len;
+}
+
+/* 308 to the same host, path and query on https (RFC 9110 §15.4.9: the
+ * method and body are kept by the client). */
+static void redirect_https(request *req)
+{
+    const site *s = req->site;
+    eddy_str name = {"Host", 4}, host;
+    request_fields(req, &name, &host, 1);
+    size_t hlen = host.ptr ? host_without_port(host.ptr, host.len) : 0;
+    eddy_str path = request_span(req, req->path), query = request_span(req, req->query);
+    if (!hlen || path.len == 0 || path.ptr[0] != '/') {
+        response_simple(req, 400, NULL, 0); /* nowhere to send it */
+        return;
+    }
+    size_t cap = 8 + hlen + 6 + path.len + 1 + query.len + 1;
+    char *loc = malloc(cap);
+    if (!loc) {
+        response_simple(req, 503, NULL, 0);
+        return;
+    }
+    char port[8] = "";
+    if (s->redirect_https_port != 443)
+        snprintf(port, sizeof(port), ":%u", s->redirect_https_port);
+    int n = snprintf(loc, cap, "https://%.*s%s%.*s%s%.*s", (int)hlen, host.ptr, port, (int)path.len,
+                     path.ptr, query.len ? "?" : "", (int)query.len, query.ptr);
+    resp_field location = {"Location", loc, 8, (uint32_t)n};
+    response_simple(req, 308, &location, 1);
+    free(loc);
 }
 
 static bool list_has(const char *list, const char *m, size_t len)
@@ -182,6 +233,10 @@ const route *site_find_route(const site *s, const char *path, size_t len)
 
 void site_dispatch(request *req)
 {
+    if (req->site->redirect_https_port && !req->secure) {
+        redirect_https(req);
+        return;
+    }
     if (req->method_id == METHOD_CONNECT) {
         /* authority-form names no path: no route can take it. */
         resp_field allow = FIELD_LIT("Allow", "");

@@ -28,6 +28,11 @@ struct site {
     struct access_log *log; /* NULL: no access log */
     resp_field *fields;    /* added to every response (--header); owned */
     size_t nfields;
+    /* Strict-Transport-Security, on responses over TLS: hsts_value is
+     * "max-age=N", empty for none. */
+    resp_field hsts;
+    char hsts_value[24];
+    unsigned redirect_https_port; /* > 0: plain requests get 308 to https */
     /* IMF-fixdate, refreshed when the loop's second changes. */
     time_t date_sec;
     char date[32];
@@ -42,7 +47,11 @@ int site_add_field(site *s, const char *line);
 /* The route for a decoded path: an exact route, else the longest prefix;
  * NULL when none. */
 const route *site_find_route(const site *s, const char *path, size_t len);
-/* Routes req to its handler: 400 for a path that does not decode, 404 for
+/* Adds Strict-Transport-Security: max-age=seconds to responses over TLS
+ * (0: none). */
+void site_set_hsts(site *s, unsigned seconds);
+/* Routes req to its handler (or, for a plain request while
+ * redirect_https_port is set, answers 308 to https): 400 for a path that does not decode, 404 for
  * no route, 405 with Allow for a method the route does not take. */
 void site_dispatch(request *req);
 /* The current Date value (29 characters). */

@@ -770,7 +770,10 @@ int conn_request_begin(conn *c)
 {
     request_free(c->req);
     c->req = request_new(&c->srv->site, &conn_proto, c, &c->req_base);
-    return c->req ? 0 : -ENOMEM;
+    if (!c->req)
+        return -ENOMEM;
+    c->req->secure = c->stream->ops->secure;
+    return 0;
 }
 
 conn *conn_new(server_t *srv, eddy_stream *stream)

@@ -1,6 +1,7 @@
 #include "http/server.h"
 #include "core/access_log.h"
 #include "http/parser.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void on_accept(void *data, int fd)
+/* listener_data: the eddy_tls of a TLS listener, NULL for plain HTTP. */
+static void on_accept(void *data, void *listener_data, int fd)
 {
     eddy_server *srv = data;
     eddy_stream *stream;
@@ -19,6 +21,16 @@ static void on_accept(void *data, int fd)
         close(fd);
         gate_release(&srv->gate);
         return;
+    }
+    if (listener_data) {
+        eddy_stream *plain = stream;
+        tls_gen *gen = tls_gen_acquire(listener_data);
+        if (tls_stream_new(gen, plain, &stream) < 0) {
+            tls_gen_release(gen);
+            stream_close(plain);
+            gate_release(&srv->gate);
+            return;
+        }
     }
     if (!server_attach(srv, stream, true)) {
         stream_close(stream);
@@ -78,6 +90,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     parser_settings_init(&srv->parser_settings);
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
     srv->gate.on_starved = on_starved;
+    site_set_hsts(&srv->site, config->hsts_seconds);
     srv->event_log = config->log;
     srv->event_log_data = config->log_data;
     srv->gate.reuse_port = config->reuse_port;
@@ -124,12 +137,27 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
 {
     if (srv->shutting_down)
         return -ESHUTDOWN;
-    return listener_open(&srv->gate, host_port, bound, bound_len);
+    return listener_open(&srv->gate, host_port, NULL, bound, bound_len);
+}
+
+int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tls, char *bound,
+                           size_t bound_len)
+{
+    if (srv->shutting_down)
+        return -ESHUTDOWN;
+    if (!tls)
+        return -EINVAL;
+    return listener_open(&srv->gate, host_port, tls, bound, bound_len);
 }
 
 int eddy_server_route(eddy_server *srv, const eddy_route *r)
 {
     return site_add_route(&srv->site, r);
+}
+
+void eddy_server_redirect_https(eddy_server *srv, unsigned port)
+{
+    srv->site.redirect_https_port = port;
 }
 
 unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }

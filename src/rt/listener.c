@@ -14,6 +14,7 @@
 struct listener {
     eddy_io io;
     accept_gate *gate;
+    void *data;       /* the listener's own, for each connection it takes */
     eddy_timer retry; /* after EMFILE/ENFILE */
     listener *next;
 };
@@ -118,7 +119,7 @@ static void accept_some(listener *l)
                 g->on_starved(g->data, 0);
         }
         g->active++;
-        g->on_accept(g->data, fd);
+        g->on_accept(g->data, l->data, fd);
     }
     /* Batch used up: more may be waiting, and edge-triggered epoll will not
      * say so again.  Continue on the next turn, after other work. */
@@ -185,7 +186,7 @@ static void format_bound(int fd, char *bound, size_t bound_len)
     snprintf(bound, bound_len, "%s:%d", ip, port);
 }
 
-int listener_open(accept_gate *g, const char *host_port, char *bound, size_t bound_len)
+int listener_open(accept_gate *g, const char *host_port, void *data, char *bound, size_t bound_len)
 {
     char host[256], port[8];
     if (parse_host_port(host_port, host, sizeof(host), port, sizeof(port)) < 0)
@@ -221,6 +222,7 @@ int listener_open(accept_gate *g, const char *host_port, char *bound, size_t bou
         goto out;
     }
     l->gate = g;
+    l->data = data;
     l->io.cb = on_listen_io;
     l->io.data = l;
     eddy_timer_init(&l->retry, retry_accept, l);

@@ -26,9 +26,10 @@
 typedef struct listener listener;
 typedef struct accept_gate accept_gate;
 
-/* Receives each accepted non-blocking socket; it owns fd from then on.
- * It must call gate_release() once that connection has ended. */
-typedef void (*listener_accept_cb)(void *data, int fd);
+/* Receives each accepted non-blocking socket, with the data of the
+ * listener that took it; it owns fd from then on.  It must call
+ * gate_release() once that connection has ended. */
+typedef void (*listener_accept_cb)(void *data, void *listener_data, int fd);
 /* accept() ran out of a resource (err: EMFILE, ENFILE, ENOBUFS, ENOMEM)
  * and accepting waits; then err 0 once it succeeds again.  Once each. */
 typedef void (*listener_starved_cb)(void *data, int err);
@@ -54,8 +55,9 @@ void gate_release(accept_gate *g);
 void gate_close_all(accept_gate *g);
 
 /* Binds "HOST:PORT" ("[::1]:0", "127.0.0.1:80", ":80") and starts accepting
- * into gate.  Writes the bound address as "HOST:PORT" into bound. */
-int listener_open(accept_gate *g, const char *host_port, char *bound, size_t bound_len);
+ * into gate, handing data with each connection.  Writes the bound address
+ * as "HOST:PORT" into bound. */
+int listener_open(accept_gate *g, const char *host_port, void *data, char *bound, size_t bound_len);
 
 /* Splits "HOST:PORT" / "[V6]:PORT"; host may come back empty.  Exposed for tests. */
 int parse_host_port(const char *s, char *host, size_t host_len, char *port, size_t port_len);

@@ -233,7 +233,7 @@ static void mock_peer_name(eddy_stream *s, char *buf, size_t len)
 }
 
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close, mock_peer_name};
+                                    mock_shutdown_write, mock_close, mock_peer_name, false};
 
 mock_stream *mock_stream_new(eddy_loop *loop)
 {

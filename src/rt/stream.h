@@ -1,5 +1,6 @@
-/* The byte pipe a connection talks through.  Two kinds: a non-blocking
- * socket (socket_stream.c) and an in-memory mock for tests (mock_stream.c).
+/* The byte pipe a connection talks through: a non-blocking socket
+ * (socket_stream.c, uring_stream.c), TLS over one of those (tls/), or an
+ * in-memory mock for tests (mock_stream.c).
  * A connection sees only this interface, so every test of a connection can
  * run on the mock. */
 #ifndef EDDY_RT_STREAM_H
@@ -39,6 +40,9 @@ typedef struct stream_ops {
     /* The peer's address as text ("127.0.0.1", "::1"), for logs; "-" when
      * unknown.  Asked only when needed, so it costs nothing otherwise. */
     void (*peer_name)(eddy_stream *s, char *buf, size_t len);
+    /* TLS: what the owner reads and writes is encrypted below (a property
+     * of the kind, so it costs a stream nothing). */
+    bool secure;
 } stream_ops;
 
 struct eddy_stream {

@@ -10,7 +10,7 @@
 /* Longest timeout a flag accepts: a day. */
 #define CLI_MAX_TIMEOUT_S 86400.0
 
-enum opt_kind { OPT_LISTEN, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
+enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
                 OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
                 OPT_FILES_TEXT };
 
@@ -30,6 +30,21 @@ static const opt_spec specs[] = {
     {"--listen", "HOST:PORT", OPT_LISTEN, 0,
      "address to listen on; repeatable; IPv6 as [::1]:PORT;\n"
      "port 0 picks a free port (default " CLI_DEFAULT_LISTEN ")"},
+    {"--listen-tls", "HOST:PORT", OPT_LISTEN_TLS, 0,
+     "address to listen on for HTTPS; repeatable; needs --cert\n"
+     "and --key"},
+    {"--cert", "CERT.pem", OPT_CERT, 0,
+     "certificate chain (PEM, leaf first) for HTTPS; repeatable,\n"
+     "each with the --key given in the same position; SNI picks\n"
+     "the one naming the host, the first answers the rest"},
+    {"--key", "KEY.pem", OPT_KEY, 0, "private key (PEM, RSA or ECDSA) of the --cert before"},
+    {"--tls-min", "1.2|1.3", OPT_TLS_MIN, 0, "oldest TLS version taken (default 1.2)"},
+    {"--redirect-https", "", OPT_PROG_SWITCH, offsetof(cli_options, redirect_https),
+     "answer every request on the plain --listen addresses with\n"
+     "308 to the same host and path on the first --listen-tls port"},
+    {"--hsts", "SECONDS", OPT_COUNT, CFG(hsts_seconds),
+     "add Strict-Transport-Security: max-age=SECONDS to responses\n"
+     "over HTTPS (default: none)"},
     {"--root", "DIR", OPT_ROOT, 0, "directory to serve (default www)"},
     {"--workers", "N", OPT_PROG_COUNT, offsetof(cli_options, workers),
      "threads serving, each with its own loop (default: one per\n"
@@ -137,6 +152,30 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
             return -1;
         }
         opt->listen[opt->nlisten++] = val;
+        return 0;
+    case OPT_LISTEN_TLS:
+        if (opt->nlisten_tls == CLI_MAX_LISTEN) {
+            snprintf(err, err_len, "at most %d --listen-tls addresses", CLI_MAX_LISTEN);
+            return -1;
+        }
+        opt->listen_tls[opt->nlisten_tls++] = val;
+        return 0;
+    case OPT_CERT:
+    case OPT_KEY: {
+        unsigned *count = sp->kind == OPT_CERT ? &opt->ncerts : &opt->nkeys;
+        if (*count == CLI_MAX_CERTS) {
+            snprintf(err, err_len, "at most %d %s files", CLI_MAX_CERTS, sp->name);
+            return -1;
+        }
+        (sp->kind == OPT_CERT ? opt->certs : opt->keys)[(*count)++] = val;
+        return 0;
+    }
+    case OPT_TLS_MIN:
+        if (strcmp(val, "1.2") != 0 && strcmp(val, "1.3") != 0) {
+            snprintf(err, err_len, "--tls-min wants 1.2 or 1.3, not '%s'", val);
+            return -1;
+        }
+        opt->tls.min_version = val[2] == '3' ? 13 : 12;
         return 0;
     case OPT_ROOT:
         opt->files.root = val;
@@ -271,7 +310,28 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
         if (apply(opt, sp, val, err, err_len) < 0)
             return -1;
     }
-    if (opt->nlisten == 0)
+    if (opt->ncerts != opt->nkeys) {
+        snprintf(err, err_len, "each --cert needs its --key (%u certificates, %u keys)", opt->ncerts,
+                 opt->nkeys);
+        return -1;
+    }
+    if (opt->nlisten_tls && !opt->ncerts) {
+        snprintf(err, err_len, "--listen-tls needs a --cert and its --key");
+        return -1;
+    }
+    if (opt->ncerts && !opt->nlisten_tls) {
+        snprintf(err, err_len, "--cert is for --listen-tls addresses, and there are none");
+        return -1;
+    }
+    if (opt->redirect_https && !opt->nlisten_tls) {
+        snprintf(err, err_len, "--redirect-https needs a --listen-tls address to send clients to");
+        return -1;
+    }
+    opt->tls.certs = opt->certs;
+    opt->tls.keys = opt->keys;
+    opt->tls.npairs = opt->ncerts;
+    /* The default plain address only when no address at all is given. */
+    if (opt->nlisten == 0 && opt->nlisten_tls == 0)
         opt->listen[opt->nlisten++] = CLI_DEFAULT_LISTEN;
     if (opt->workers == 0) {
         /* A connection limit is a promise about the whole server; with one

@@ -15,12 +15,19 @@
 /* How long SIGTERM waits for requests in flight before cutting them. */
 #define CLI_DEFAULT_SHUTDOWN_MS 30000
 #define CLI_MAX_WORKERS 256
+#define CLI_MAX_CERTS 32
 
 typedef struct cli_options {
     eddy_config config;
     eddy_files_config files;
     const char *listen[CLI_MAX_LISTEN];
     unsigned nlisten;
+    const char *listen_tls[CLI_MAX_LISTEN];
+    unsigned nlisten_tls;
+    const char *certs[CLI_MAX_CERTS], *keys[CLI_MAX_CERTS]; /* --cert, --key */
+    unsigned ncerts, nkeys;
+    eddy_tls_config tls;   /* the pairs above, --tls-min */
+    bool redirect_https;   /* --redirect-https */
     const char *headers[CLI_MAX_HEADERS]; /* --header, for config.response_fields */
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;

@@ -92,11 +92,19 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-/* Sets up one worker, listening on `addrs` (for the first worker the
- * flags' addresses; for the others the addresses it actually bound, so
- * port 0 means one port for all).  Returns 0, or 2 after a line on stderr. */
-static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
-                        char bound[][80])
+/* The port of a bound "HOST:PORT". */
+static unsigned port_of(const char *bound)
+{
+    const char *colon = strrchr(bound, ':');
+    return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+}
+
+/* Sets up one worker, listening on `addrs` then `tls_addrs` (for the
+ * first worker the flags' addresses; for the others the addresses it
+ * actually bound, so port 0 means one port for all).  Returns 0, or 2
+ * after a line on stderr. */
+static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, const char *const *addrs,
+                        const char *const *tls_addrs, char bound[][80], char bound_tls[][80])
 {
     w->loop = eddy_loop_new();
     if (!w->loop)
@@ -136,6 +144,17 @@ static int worker_setup(worker *w, cli_options *opt, const char *const *addrs,
         if (rc < 0)
             return fail("cannot listen on %s: %s", addrs[i], strerror(-rc));
     }
+    for (unsigned i = 0; i < opt->nlisten_tls; i++) {
+        rc = eddy_server_listen_tls(w->srv, tls_addrs[i], tls, bound_tls ? bound_tls[i] : NULL,
+                                    bound_tls ? 80 : 0);
+        if (rc == -EINVAL)
+            return fail("--listen-tls wants HOST:PORT, like 127.0.0.1:8443 or [::1]:0, not '%s'%s",
+                        tls_addrs[i], "");
+        if (rc < 0)
+            return fail("cannot listen on %s: %s", tls_addrs[i], strerror(-rc));
+    }
+    if (opt->redirect_https)
+        eddy_server_redirect_https(w->srv, port_of(tls_addrs[0]));
     return 0;
 }
 
@@ -158,13 +177,33 @@ static bool all_done(worker *w, unsigned n)
     return true;
 }
 
-/* Waits for SIGINT/SIGTERM, stops the workers gracefully, and cuts them
- * when the shutdown timeout runs out; a second signal exits at once. */
-static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned shutdown_ms)
+/* SIGHUP: the certificates and keys are read again; a bad file leaves
+ * the ones in use serving. */
+static void reload(eddy_tls *tls)
+{
+    char err[512];
+    if (!tls)
+        fprintf(stderr, "eddy: SIGHUP: nothing to reload (no --cert)\n");
+    else if (eddy_tls_reload(tls, err, sizeof(err)) < 0)
+        fprintf(stderr, "eddy: SIGHUP: keeping the certificates in use: %s\n", err);
+    else
+        fprintf(stderr, "eddy: SIGHUP: certificates reloaded\n");
+}
+
+/* Waits for SIGINT/SIGTERM (reloading on SIGHUP), stops the workers
+ * gracefully, and cuts them when the shutdown timeout runs out; a second
+ * signal exits at once. */
+static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned shutdown_ms,
+                          eddy_tls *tls)
 {
     siginfo_t si;
-    while (sigwaitinfo(set, &si) < 0)
-        ; /* EINTR */
+    for (;;) {
+        if (sigwaitinfo(set, &si) < 0)
+            continue; /* EINTR */
+        if (si.si_signo != SIGHUP)
+            break;
+        reload(tls);
+    }
     fprintf(stderr, "eddy: %s, finishing requests in flight\n",
             si.si_signo == SIGINT ? "SIGINT" : "SIGTERM");
     for (unsigned i = 0; i < n; i++)
@@ -172,7 +211,7 @@ static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned s
     struct timespec start, now, poll = {0, MAIN_POLL_MS * 1000000L};
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (!all_done(w, n)) {
-        if (sigtimedwait(set, &si, &poll) >= 0) {
+        if (sigtimedwait(set, &si, &poll) >= 0 && si.si_signo != SIGHUP) {
             fprintf(stderr, "eddy: second signal, exiting now\n");
             _exit(1);
         }
@@ -190,6 +229,28 @@ static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned s
     }
 }
 
+/* Which way file bodies go out over TLS on this host, for the startup
+ * line: eddy encrypts in user space (read into its buffers, then
+ * written); the kernel's TLS offload needs its "tls" module. */
+static const char *tls_offload_line(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    char line[256] = "";
+    if (f) {
+        if (!fgets(line, sizeof(line), f))
+            line[0] = 0;
+        fclose(f);
+    }
+    bool kernel = false;
+    char *save;
+    for (char *tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+        kernel |= strcmp(tok, "tls") == 0;
+    return kernel ? "records encrypted in user space (this kernel has the tls module; eddy "
+                    "does not hand records to it yet)"
+                  : "records encrypted in user space (no kernel TLS here: 'tls' is not in "
+                    "/proc/sys/net/ipv4/tcp_available_ulp)";
+}
+
 static int serve(cli_options *opt)
 {
     worker *w = calloc(opt->workers, sizeof(*w));
@@ -203,11 +264,18 @@ static int serve(cli_options *opt)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    char bound[CLI_MAX_LISTEN][80];
-    const char *addrs[CLI_MAX_LISTEN];
+    char bound[CLI_MAX_LISTEN][80], bound_tls[CLI_MAX_LISTEN][80];
+    const char *addrs[CLI_MAX_LISTEN], *tls_addrs[CLI_MAX_LISTEN];
     int status = 0;
+    eddy_tls *tls = NULL;
+    if (opt->ncerts) {
+        char err[512];
+        if (eddy_tls_new(&opt->tls, &tls, err, sizeof(err)) < 0)
+            status = fail("%s%s", err, "");
+    }
     const char *log = opt->config.access_log;
     if (log && strcmp(log, "-") != 0) {
         /* Tried here once so its failure is told apart from the root's;
@@ -219,11 +287,15 @@ static int serve(cli_options *opt)
             close(fd);
     }
     if (status == 0)
-        status = worker_setup(&w[0], opt, opt->listen, bound);
+        status = worker_setup(&w[0], opt, tls, opt->listen, opt->listen_tls, bound, bound_tls);
     for (unsigned i = 0; i < opt->nlisten; i++)
         addrs[i] = bound[i];
+    for (unsigned i = 0; i < opt->nlisten_tls; i++)
+        tls_addrs[i] = bound_tls[i];
+    if (status == 0 && opt->redirect_https) /* the port bound, when the flag said 0 */
+        eddy_server_redirect_https(w[0].srv, port_of(bound_tls[0]));
     for (unsigned i = 1; i < opt->workers && status == 0; i++)
-        status = worker_setup(&w[i], opt, addrs, NULL);
+        status = worker_setup(&w[i], opt, tls, addrs, tls_addrs, NULL, NULL);
     for (unsigned i = 0; i < opt->workers && status == 0; i++) {
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             status = fail("cannot start a worker thread: %s%s", strerror(errno), "");
@@ -234,8 +306,12 @@ static int serve(cli_options *opt)
     if (status == 0) {
         for (unsigned i = 0; i < opt->nlisten; i++)
             printf("eddy listening on http://%s/\n", bound[i]);
+        for (unsigned i = 0; i < opt->nlisten_tls; i++)
+            printf("eddy listening on https://%s/\n", bound_tls[i]);
+        if (tls)
+            printf("eddy TLS: %s\n", tls_offload_line());
         fflush(stdout);
-        wait_and_stop(w, opt->workers, &set, opt->shutdown_ms);
+        wait_and_stop(w, opt->workers, &set, opt->shutdown_ms, tls);
     } else {
         for (unsigned i = 0; i < opt->workers; i++)
             if (w[i].running)
@@ -243,6 +319,7 @@ static int serve(cli_options *opt)
     }
     for (unsigned i = 0; i < opt->workers; i++)
         worker_teardown(&w[i]);
+    eddy_tls_free(tls); /* after the servers: connections hold what they use */
     free(w);
     return status;
 }

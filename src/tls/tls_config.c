@@ -1,0 +1,289 @@
+/* Certificate pairs and the TLS settings every handshake gets. */
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Mozilla's "intermediate" configuration: TLS 1.2 suites with forward
+ * secrecy and AEAD only (TLS 1.3's are OpenSSL's defaults, all AEAD). */
+#define TLS12_CIPHERS                                                                          \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                 \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                 \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                                 \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+/* TLS 1.3: the same three, AES-128 first (the cheapest where AES has
+ * instructions; ChaCha20 is put first for clients that prefer it). */
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_GROUPS "X25519:P-256:P-384"
+
+/* ALPN, in the wire's length-prefixed form. */
+static const unsigned char alpn_protos[] = "\x08http/1.1";
+
+/* The most recent OpenSSL error as text, or what errno says. */
+static const char *ssl_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    return r ? r : errno ? strerror(errno) : "unknown error";
+}
+
+/* ------------------------------------------------------------ handshake -- */
+
+/* SNI: the first pair whose certificate names the host (SAN, else the
+ * subject's CN; a wildcard covers one label, RFC 6125 §6.4.3); none: the
+ * default pair. */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    tls_gen *gen = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name || gen->n < 2)
+        return SSL_TLSEXT_ERR_OK;
+    for (unsigned i = 0; i < gen->n; i++) {
+        if (X509_check_host(gen->leaf[i], name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
+            if (i > 0 && !SSL_set_SSL_CTX(ssl, gen->ctx[i]))
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* A client that offers ALPN must offer something eddy speaks (RFC 7301
+ * §3.2: no_application_protocol); one that offers none gets HTTP/1.1. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ------------------------------------------------------------- contexts -- */
+
+static int fail(char *err, size_t err_len, const char *fmt, const char *file, const char *why)
+{
+    if (err && err_len)
+        snprintf(err, err_len, fmt, file, why);
+    ERR_clear_error();
+    return -EINVAL;
+}
+
+/* A context for one pair, checked: readable, a key that is the
+ * certificate's, a certificate valid now. */
+static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, SSL_CTX **out,
+                   X509 **leaf, char *err, size_t err_len)
+{
+    FILE *f = fopen(cert, "r");
+    if (!f)
+        return fail(err, err_len, "cannot read certificate '%s': %s", cert, strerror(errno));
+    fclose(f);
+    if (!(f = fopen(key, "r")))
+        return fail(err, err_len, "cannot read key '%s': %s", key, strerror(errno));
+    fclose(f);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return fail(err, err_len, "cannot make a TLS context for '%s': %s", cert, ssl_reason());
+    int rc = 0;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        rc = fail(err, err_len, "certificate '%s' is not a PEM certificate chain: %s", cert,
+                  ssl_reason());
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        rc = fail(err, err_len, "key '%s' is not a PEM private key: %s", key, ssl_reason());
+        goto out;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        rc = fail(err, err_len, "key '%s' does not belong to certificate '%s'", key, cert);
+        goto out;
+    }
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
+        rc = fail(err, err_len, "certificate '%s' has expired%s", cert, "");
+        goto out;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
+        rc = fail(err, err_len, "certificate '%s' is not valid yet%s", cert, "");
+        goto out;
+    }
+    SSL_CTX_set_min_proto_version(ctx, tls->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    /* Server order, with ChaCha20 first for a client that prefers it
+     * (one without AES instructions); no renegotiation, no compression;
+     * a peer closing without close_notify is an ordinary end. */
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+                                 SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
+    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES);
+    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS);
+    /* Short writes are fine (the connection keeps the rest), buffers are
+     * let go while a connection idles. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    /* Resumption by tickets alone, whose keys every worker shares: no
+     * per-context session cache to grow; no 0-RTT (replayable). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"eddy", 4);
+    SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE_S);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_max_early_data(ctx, 0);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    *leaf = x;
+    X509_up_ref(x);
+out:
+    if (rc < 0)
+        SSL_CTX_free(ctx);
+    else
+        *out = ctx;
+    return rc;
+}
+
+static void gen_free(tls_gen *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        SSL_CTX_free(g->ctx[i]);
+        X509_free(g->leaf[i]);
+    }
+    free(g->ctx);
+    free(g->leaf);
+    free(g);
+}
+
+static void tls_unref(eddy_tls *tls)
+{
+    if (atomic_fetch_sub(&tls->refs, 1) != 1)
+        return;
+    for (unsigned i = 0; i < tls->npairs; i++) {
+        free(tls->certs[i]);
+        free(tls->keys[i]);
+    }
+    free(tls->certs);
+    free(tls->keys);
+    tls_tickets_destroy(&tls->tickets);
+    pthread_mutex_destroy(&tls->lock);
+    free(tls);
+}
+
+/* Loads every pair anew; on success the generation holds a reference
+ * to tls (its ticket keys). */
+static int gen_load(eddy_tls *tls, tls_gen **out, char *err, size_t err_len)
+{
+    tls_gen *g = calloc(1, sizeof(*g));
+    if (!g || !(g->ctx = calloc(tls->npairs, sizeof(*g->ctx))) ||
+        !(g->leaf = calloc(tls->npairs, sizeof(*g->leaf)))) {
+        if (g)
+            free(g->ctx);
+        free(g);
+        return fail(err, err_len, "out of memory loading '%s'%s", tls->certs[0], "");
+    }
+    for (unsigned i = 0; i < tls->npairs; i++) {
+        int rc = ctx_new(tls, tls->certs[i], tls->keys[i], &g->ctx[i], &g->leaf[i], err, err_len);
+        if (rc < 0) {
+            gen_free(g);
+            return rc;
+        }
+        g->n++;
+        /* SNI is read by the context a handshake starts with: the first. */
+        SSL_CTX_set_tlsext_servername_callback(g->ctx[i], on_servername);
+        SSL_CTX_set_tlsext_servername_arg(g->ctx[i], g);
+        SSL_CTX_set_app_data(g->ctx[i], &tls->tickets);
+    }
+    atomic_init(&g->refs, 1);
+    g->tls = tls;
+    atomic_fetch_add(&tls->refs, 1);
+    *out = g;
+    return 0;
+}
+
+tls_gen *tls_gen_acquire(eddy_tls *tls)
+{
+    pthread_mutex_lock(&tls->lock);
+    tls_gen *g = tls->current;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&tls->lock);
+    return g;
+}
+
+void tls_gen_release(tls_gen *gen)
+{
+    if (!gen || atomic_fetch_sub(&gen->refs, 1) != 1)
+        return;
+    eddy_tls *tls = gen->tls;
+    gen_free(gen);
+    tls_unref(tls);
+}
+
+/* ---------------------------------------------------------------- API -- */
+
+int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_t err_len)
+{
+    if (!config || config->npairs == 0 || !config->certs || !config->keys)
+        return fail(err, err_len, "TLS needs a certificate and its key%s%s", "", "");
+    if (config->min_version && config->min_version != 12 && config->min_version != 13)
+        return fail(err, err_len, "the oldest TLS version must be 1.2 or 1.3%s%s", "", "");
+    eddy_tls *tls = calloc(1, sizeof(*tls));
+    if (!tls)
+        return fail(err, err_len, "out of memory%s%s", "", "");
+    atomic_init(&tls->refs, 1);
+    pthread_mutex_init(&tls->lock, NULL);
+    tls->min_version = config->min_version ? config->min_version : 12;
+    int rc = tls_tickets_init(&tls->tickets);
+    tls->certs = calloc(config->npairs, sizeof(char *));
+    tls->keys = calloc(config->npairs, sizeof(char *));
+    if (rc < 0 || !tls->certs || !tls->keys) {
+        tls_unref(tls);
+        return fail(err, err_len, "out of memory%s%s", "", "");
+    }
+    for (unsigned i = 0; i < config->npairs; i++) {
+        tls->certs[i] = strdup(config->certs[i]);
+        tls->keys[i] = strdup(config->keys[i]);
+        tls->npairs++;
+        if (!tls->certs[i] || !tls->keys[i]) {
+            tls_unref(tls);
+            return fail(err, err_len, "out of memory%s%s", "", "");
+        }
+    }
+    if ((rc = gen_load(tls, &tls->current, err, err_len)) < 0) {
+        tls_unref(tls);
+        return rc;
+    }
+    *out = tls;
+    return 0;
+}
+
+int eddy_tls_reload(eddy_tls *tls, char *err, size_t err_len)
+{
+    tls_gen *g;
+    int rc = gen_load(tls, &g, err, err_len);
+    if (rc < 0)
+        return rc; /* the pairs in use stay */
+    pthread_mutex_lock(&tls->lock);
+    tls_gen *old = tls->current;
+    tls->current = g;
+    pthread_mutex_unlock(&tls->lock);
+    tls_gen_release(old); /* freed with its last connection */
+    return 0;
+}
+
+void eddy_tls_free(eddy_tls *tls)
+{
+    if (!tls)
+        return;
+    pthread_mutex_lock(&tls->lock);
+    tls_gen *g = tls->current;
+    tls->current = NULL;
+    pthread_mutex_unlock(&tls->lock);
+    tls_gen_release(g);
+    tls_unref(tls);
+}

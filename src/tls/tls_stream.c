@@ -1,0 +1,333 @@
+/* A server-side TLS stream over another stream (a socket, or a mock in
+ * tests).  OpenSSL reads and writes records through a BIO whose calls are
+ * the inner stream's, so the io_uring and epoll streams both carry TLS
+ * unchanged, and the owner sees plaintext with the stream contract: reads
+ * until the inner stream says -EAGAIN (edge-triggered readiness stays
+ * right), short writes, -EAGAIN, and one error for good once the session
+ * failed.  A failed handshake is an ordinary close: nothing is logged. */
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Plaintext gathered from several small pieces before one SSL_write, and
+ * file bytes on their way to encryption: one buffer per thread. */
+#define TLS_STAGE (4 * TLS_RECORD_MAX)
+
+typedef struct tls_stream {
+    eddy_stream base;
+    eddy_stream *inner;
+    SSL *ssl;
+    tls_gen *gen;
+    int err;               /* < 0 once the session failed: every call says it */
+    int io_err;            /* what the inner stream said last, when it failed */
+    bool handshaken;
+    bool eof;              /* close_notify or the peer's EOF */
+    bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
+    bool more;             /* the bytes being written are not the last ones */
+} tls_stream;
+
+static _Thread_local unsigned char stage[TLS_STAGE];
+
+/* ------------------------------------------------------------------ BIO -- */
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static int bio_write(BIO *b, const char *data, int len)
+{
+    tls_stream *ts = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    struct iovec iov = {(void *)data, (size_t)len};
+    ssize_t n = stream_writev(ts->inner, &iov, 1, ts->more);
+    if (n > 0)
+        return (int)n;
+    if (n == -EAGAIN || n == 0) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    ts->io_err = (int)n;
+    return -1;
+}
+
+static int bio_read(BIO *b, char *buf, int len)
+{
+    tls_stream *ts = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = stream_read(ts->inner, buf, (size_t)len);
+    if (n >= 0)
+        return (int)n; /* 0: the peer's EOF */
+    if (n == -EAGAIN) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    ts->io_err = (int)n;
+    return -1;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH; /* writes go straight to the stream */
+}
+
+static void bio_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "eddy stream");
+    if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) &&
+        BIO_meth_set_ctrl(m, bio_ctrl))
+        bio_method = m;
+    else
+        BIO_meth_free(m);
+}
+
+/* ------------------------------------------------------------- session -- */
+
+/* The session failed: every later call says err (a reset from the inner
+ * stream stays a reset; anything else is a protocol error). */
+static int fail(tls_stream *ts)
+{
+    ERR_clear_error(); /* the queue is per thread: leave it empty */
+    ts->err = ts->io_err ? ts->io_err : -EPROTO;
+    return ts->err;
+}
+
+/* 0 once the handshake is done, -EAGAIN while it waits on the peer. */
+static int handshake(tls_stream *ts)
+{
+    int r = SSL_do_handshake(ts->ssl);
+    if (r == 1) {
+        ts->handshaken = true;
+        return 0;
+    }
+    int e = SSL_get_error(ts->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return -EAGAIN;
+    return fail(ts);
+}
+
+static ssize_t tls_read(eddy_stream *s, void *buf, size_t len)
+{
+    tls_stream *ts = (tls_stream *)s;
+    if (ts->err)
+        return ts->err;
+    if (!ts->handshaken) {
+        int rc = handshake(ts);
+        if (rc < 0)
+            return rc;
+    }
+    /* Until the inner stream runs dry: a record at a time, and the owner
+     * takes a short read to mean "drained". */
+    size_t got = 0;
+    while (got < len && !ts->eof) {
+        size_t n;
+        int r = SSL_read_ex(ts->ssl, (char *)buf + got, len - got, &n);
+        if (r == 1) {
+            got += n;
+            continue;
+        }
+        int e = SSL_get_error(ts->ssl, r);
+        if (e == SSL_ERROR_WANT_READ)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            ts->eof = true;
+            break;
+        }
+        if (e == SSL_ERROR_WANT_WRITE)
+            break; /* an answer to the peer (a key update) waits for room */
+        fail(ts);
+        return got ? (ssize_t)got : ts->err;
+    }
+    if (got)
+        return (ssize_t)got;
+    return ts->eof ? 0 : -EAGAIN;
+}
+
+/* One SSL_write: bytes taken (a record at least), or -EAGAIN / error. */
+static ssize_t write_some(tls_stream *ts, const void *p, size_t len, bool more)
+{
+    ts->more = more;
+    size_t n;
+    int r = SSL_write_ex(ts->ssl, p, len, &n);
+    ts->more = false;
+    if (r == 1)
+        return (ssize_t)n;
+    int e = SSL_get_error(ts->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE)
+        return -EAGAIN;
+    if (e == SSL_ERROR_WANT_READ) {
+        ts->write_wants_read = true;
+        return -EAGAIN;
+    }
+    return fail(ts);
+}
+
+/* Small pieces are gathered into one record; a large one is written in
+ * place.  A write that found no room is retried by the owner with the
+ * same bytes first, as OpenSSL wants (the record it made is pending). */
+static ssize_t tls_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
+{
+    tls_stream *ts = (tls_stream *)s;
+    if (ts->err)
+        return ts->err;
+    if (!ts->handshaken)
+        return -EAGAIN;
+    size_t total = 0, off = 0;
+    int i = 0;
+    while (i < iovcnt) {
+        if (off == iov[i].iov_len) {
+            i++, off = 0;
+            continue;
+        }
+        const char *p = (const char *)iov[i].iov_base + off;
+        size_t len = iov[i].iov_len - off;
+        bool last = i == iovcnt - 1;
+        if (len < TLS_RECORD_MAX && !last) {
+            /* Gather up to a record's worth from this piece on. */
+            len = 0;
+            for (int j = i; j < iovcnt && len < TLS_RECORD_MAX; j++) {
+                size_t o = j == i ? off : 0;
+                size_t take = iov[j].iov_len - o;
+                if (take > TLS_RECORD_MAX - len)
+                    take = TLS_RECORD_MAX - len;
+                memcpy(stage + len, (const char *)iov[j].iov_base + o, take);
+                len += take;
+                last = j == iovcnt - 1 && o + take == iov[j].iov_len;
+            }
+            p = (const char *)stage;
+        }
+        ssize_t n = write_some(ts, p, len, more || !last);
+        if (n < 0) {
+            if (total)
+                break;
+            return n;
+        }
+        total += (size_t)n;
+        /* Advance over n bytes of the vector. */
+        for (size_t left = (size_t)n; left && i < iovcnt;) {
+            size_t step = iov[i].iov_len - off;
+            if (step > left)
+                step = left;
+            off += step;
+            left -= step;
+            if (off == iov[i].iov_len)
+                i++, off = 0;
+        }
+    }
+    return (ssize_t)total;
+}
+
+/* Without kernel TLS a file's bytes come through user space to be
+ * encrypted: read a stage at a time, then written record by record. */
+static ssize_t tls_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
+{
+    tls_stream *ts = (tls_stream *)s;
+    if (ts->err)
+        return ts->err;
+    if (!ts->handshaken)
+        return -EAGAIN;
+    size_t total = 0;
+    while (total < len) {
+        size_t want = len - total < TLS_STAGE ? len - total : TLS_STAGE;
+        ssize_t got = pread(fd, stage, want, *off);
+        if (got <= 0) {
+            if (total)
+                break;
+            return got < 0 ? -errno : -EIO; /* the file shrank under us */
+        }
+        size_t done = 0;
+        while (done < (size_t)got) {
+            ssize_t n = write_some(ts, stage + done, (size_t)got - done,
+                                   total + done + (size_t)got < len);
+            if (n < 0) {
+                total += done;
+                *off += (off_t)done;
+                return total ? (ssize_t)total : n;
+            }
+            done += (size_t)n;
+        }
+        total += done;
+        *off += (off_t)done;
+    }
+    return (ssize_t)total;
+}
+
+static void tls_reset(eddy_stream *s) { stream_reset(((tls_stream *)s)->inner); }
+
+/* close_notify, then FIN: the peer can tell the end from a cut. */
+static void tls_shutdown_write(eddy_stream *s)
+{
+    tls_stream *ts = (tls_stream *)s;
+    if (ts->handshaken && !ts->err) {
+        if (SSL_shutdown(ts->ssl) < 0)
+            ERR_clear_error();
+    }
+    stream_shutdown_write(ts->inner);
+}
+
+static void tls_close(eddy_stream *s)
+{
+    tls_stream *ts = (tls_stream *)s;
+    SSL_free(ts->ssl);
+    stream_close(ts->inner);
+    tls_gen_release(ts->gen);
+    free(ts);
+}
+
+static void tls_peer_name(eddy_stream *s, char *buf, size_t len)
+{
+    stream_peer_name(((tls_stream *)s)->inner, buf, len);
+}
+
+static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile,  tls_reset,
+                                   tls_shutdown_write, tls_close,  tls_peer_name, true};
+
+/* The handshake runs here, beneath the owner, which hears of the stream
+ * only once it can read (or the handshake failed and a read says so). */
+static void on_inner_ready(eddy_stream *inner, unsigned events)
+{
+    tls_stream *ts = inner->owner;
+    if (!ts->handshaken && !ts->err) {
+        if (handshake(ts) == -EAGAIN)
+            return; /* the header timeout bounds a stalled handshake */
+        events |= STREAM_READABLE | STREAM_WRITABLE;
+    }
+    if (ts->write_wants_read && (events & STREAM_READABLE)) {
+        ts->write_wants_read = false;
+        events |= STREAM_WRITABLE;
+    }
+    if (ts->base.on_ready)
+        ts->base.on_ready(&ts->base, events);
+}
+
+int tls_stream_new(tls_gen *gen, eddy_stream *inner, eddy_stream **out)
+{
+    pthread_once(&bio_once, bio_method_make);
+    tls_stream *ts = calloc(1, sizeof(*ts));
+    SSL *ssl = bio_method && ts ? SSL_new(gen->ctx[0]) : NULL;
+    BIO *bio = ssl ? BIO_new(bio_method) : NULL;
+    if (!bio) {
+        SSL_free(ssl);
+        free(ts);
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    BIO_set_data(bio, ts);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_accept_state(ssl);
+    ts->base.ops = &tls_ops;
+    ts->base.loop = inner->loop;
+    ts->inner = inner;
+    ts->ssl = ssl;
+    ts->gen = gen;
+    inner->owner = ts;
+    inner->on_ready = on_inner_ready;
+    *out = &ts->base;
+    return 0;
+}
