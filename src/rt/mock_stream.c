@@ -234,6 +234,15 @@ static void mock_peer_name(eddy_stream *s, char *buf, size_t len)
 
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
                                     mock_shutdown_write, mock_close, mock_peer_name, false};
+/* The same, standing for a TLS stream's plaintext side. */
+static const stream_ops mock_secure_ops = {mock_read,      mock_writev, mock_sendfile,
+                                           mock_reset_stream, mock_shutdown_write, mock_close,
+                                           mock_peer_name, true};
+
+void mock_set_secure(mock_stream *m, bool secure)
+{
+    m->base.ops = secure ? &mock_secure_ops : &mock_ops;
+}
 
 mock_stream *mock_stream_new(eddy_loop *loop)
 {

@@ -27,6 +27,10 @@ void mock_set_write_max(mock_stream *m, size_t max); /* short writes; 0 = no lim
 void mock_block_writes(mock_stream *m, bool blocked); /* -EAGAIN while blocked */
 void mock_reset_after(mock_stream *m, size_t bytes);  /* peer resets after taking this much */
 
+/* Says it is TLS (stream_ops.secure), as a TLS stream's plaintext side;
+ * before its owner takes it. */
+void mock_set_secure(mock_stream *m, bool secure);
+
 const char *mock_output(const mock_stream *m, size_t *len);
 void mock_clear_output(mock_stream *m);
 bool mock_closed(const mock_stream *m);

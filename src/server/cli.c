@@ -90,7 +90,7 @@ static const opt_spec specs[] = {
 
 void cli_usage(FILE *out)
 {
-    fprintf(out, "usage: eddy [options]\nServes files over HTTP/1.1.\n\n");
+    fprintf(out, "usage: eddy [options]\nServes files over HTTP/1.1 and HTTPS.\n\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         /* Help text lines after the first are indented under it. */
         char col[48];

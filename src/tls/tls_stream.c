@@ -28,6 +28,7 @@ typedef struct tls_stream {
     bool eof;              /* close_notify or the peer's EOF */
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
+    bool inner_short;      /* the last inner read gave less than asked: drained */
 } tls_stream;
 
 static _Thread_local unsigned char stage[TLS_STAGE];
@@ -58,6 +59,7 @@ static int bio_read(BIO *b, char *buf, int len)
     tls_stream *ts = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t n = stream_read(ts->inner, buf, (size_t)len);
+    ts->inner_short = n > 0 && n < len;
     if (n >= 0)
         return (int)n; /* 0: the peer's EOF */
     if (n == -EAGAIN) {
@@ -121,14 +123,18 @@ static ssize_t tls_read(eddy_stream *s, void *buf, size_t len)
         if (rc < 0)
             return rc;
     }
-    /* Until the inner stream runs dry: a record at a time, and the owner
-     * takes a short read to mean "drained". */
+    /* Until the inner stream runs dry (a short read of it, as the owner
+     * judges a socket, or -EAGAIN), a record at a time: the owner takes a
+     * short read of this stream to mean "drained". */
     size_t got = 0;
+    ts->inner_short = false;
     while (got < len && !ts->eof) {
         size_t n;
         int r = SSL_read_ex(ts->ssl, (char *)buf + got, len - got, &n);
         if (r == 1) {
             got += n;
+            if (ts->inner_short && !SSL_has_pending(ts->ssl))
+                break; /* no need to hear -EAGAIN from the socket */
             continue;
         }
         int e = SSL_get_error(ts->ssl, r);
