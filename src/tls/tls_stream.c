@@ -26,6 +26,7 @@ typedef struct tls_stream {
     int io_err;            /* what the inner stream said last, when it failed */
     bool handshaken;
     bool eof;              /* close_notify or the peer's EOF */
+    bool inner_eof;        /* the inner stream read 0: BIO_eof() says so */
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
 } tls_stream;
@@ -58,6 +59,8 @@ static int bio_read(BIO *b, char *buf, int len)
     tls_stream *ts = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t n = stream_read(ts->inner, buf, (size_t)len);
+    if (n == 0)
+        ts->inner_eof = true;
     if (n >= 0)
         return (int)n; /* 0: the peer's EOF */
     if (n == -EAGAIN) {
@@ -70,10 +73,19 @@ static int bio_read(BIO *b, char *buf, int len)
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    (void)b;
     (void)num;
     (void)ptr;
-    return cmd == BIO_CTRL_FLUSH; /* writes go straight to the stream */
+    tls_stream *ts = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* writes go straight to the stream */
+    case BIO_CTRL_EOF:
+        /* OpenSSL asks after a read of 0: only a BIO at EOF lets
+         * SSL_OP_IGNORE_UNEXPECTED_EOF make it an ordinary end. */
+        return ts->inner_eof;
+    default:
+        return 0;
+    }
 }
 
 static void bio_method_make(void)
