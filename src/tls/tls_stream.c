@@ -29,6 +29,7 @@ typedef struct tls_stream {
     bool inner_eof;        /* the inner stream read 0: BIO_eof() says so */
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
+    eddy_deferred tell;    /* the end, found behind a short read, told next turn */
 } tls_stream;
 
 static _Thread_local unsigned char stage[TLS_STAGE];
@@ -153,11 +154,27 @@ static ssize_t tls_read(eddy_stream *s, void *buf, size_t len)
         if (e == SSL_ERROR_WANT_WRITE)
             break; /* an answer to the peer (a key update) waits for room */
         fail(ts);
-        return got ? (ssize_t)got : ts->err;
+        break;
     }
-    if (got)
+    if (got) {
+        /* A short read means "drained" to the owner, which waits for the
+         * next event: when the end (close_notify, or an error) came behind
+         * the data, no event of the inner stream may follow, so one is
+         * told on the next turn and the next read says it. */
+        if (got < len && (ts->eof || ts->err))
+            eddy_defer(ts->base.loop, &ts->tell);
         return (ssize_t)got;
+    }
+    if (ts->err)
+        return ts->err;
     return ts->eof ? 0 : -EAGAIN;
+}
+
+static void tell_owner(void *data)
+{
+    tls_stream *ts = data;
+    if (ts->base.on_ready)
+        ts->base.on_ready(&ts->base, STREAM_READABLE | (ts->err ? 0 : STREAM_RDHUP));
 }
 
 /* One SSL_write: bytes taken (a record at least), or -EAGAIN / error. */
@@ -285,6 +302,7 @@ static void tls_shutdown_write(eddy_stream *s)
 static void tls_close(eddy_stream *s)
 {
     tls_stream *ts = (tls_stream *)s;
+    eddy_defer_cancel(ts->base.loop, &ts->tell);
     SSL_free(ts->ssl);
     stream_close(ts->inner);
     tls_gen_release(ts->gen);
@@ -338,6 +356,7 @@ int tls_stream_new(tls_gen *gen, eddy_stream *inner, eddy_stream **out)
     ts->inner = inner;
     ts->ssl = ssl;
     ts->gen = gen;
+    eddy_deferred_init(&ts->tell, tell_owner, ts);
     inner->owner = ts;
     inner->on_ready = on_inner_ready;
     *out = &ts->base;
