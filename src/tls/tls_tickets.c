@@ -65,7 +65,11 @@ static int set_mac_key(EVP_MAC_CTX *mac, const unsigned char *key)
 
 /* enc 1: seal a new ticket with the current key.  enc 0: find the key a
  * ticket names; 1 when it is current, 2 when it is the one before (the
- * client gets a fresh ticket), 0 when unknown (a full handshake). */
+ * client gets a fresh ticket), 0 when unknown (a full handshake).  In TLS
+ * 1.3 always 2 for a known key: OpenSSL sends a ticket after a resumption
+ * only when asked to renew, and a client uses each ticket once (RFC 8446
+ * §C.4; browsers do), so without a fresh one every other connection would
+ * be a full handshake. */
 int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
                    EVP_MAC_CTX *mac, int enc)
 {
@@ -84,7 +88,7 @@ int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPH
         for (unsigned i = 0; i < t->nkeys; i++)
             if (memcmp(name, t->keys[i].name, sizeof(t->keys[i].name)) == 0) {
                 k = t->keys[i];
-                rc = i == 0 ? 1 : 2;
+                rc = i == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
                 break;
             }
     }
