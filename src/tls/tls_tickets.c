@@ -77,7 +77,8 @@ int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPH
     tls_ticket_key k;
     int rc = 0;
     pthread_mutex_lock(&t->lock);
-    if (t->now() - t->keys[0].born >= TLS_TICKET_ROTATE_S && rotate_locked(t) < 0) {
+    uint64_t now = t->now();
+    if (now - t->keys[0].born >= TLS_TICKET_ROTATE_S && rotate_locked(t) < 0) {
         pthread_mutex_unlock(&t->lock);
         return -1;
     }
@@ -85,8 +86,12 @@ int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPH
         k = t->keys[0];
         rc = 1;
     } else {
+        /* Rotation happens on the first handshake after a period, so
+         * after an idle spell the key before can be older than two
+         * periods: its tickets are no longer taken then. */
         for (unsigned i = 0; i < t->nkeys; i++)
-            if (memcmp(name, t->keys[i].name, sizeof(t->keys[i].name)) == 0) {
+            if (memcmp(name, t->keys[i].name, sizeof(t->keys[i].name)) == 0 &&
+                now - t->keys[i].born < 2 * TLS_TICKET_ROTATE_S) {
                 k = t->keys[i];
                 rc = i == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
                 break;
