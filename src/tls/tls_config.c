@@ -100,7 +100,13 @@ static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, SSL_C
         goto out;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        rc = fail(err, err_len, "key '%s' is not a PEM private key: %s", key, ssl_reason());
+        /* OpenSSL compares a key of the certificate's type as it loads
+         * it: a mismatch fails here, not in the check below. */
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            rc = fail(err, err_len, "key '%s' does not belong to certificate '%s'", key, cert);
+        else
+            rc = fail(err, err_len, "key '%s' is not a PEM private key: %s", key, ssl_reason());
         goto out;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

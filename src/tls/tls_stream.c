@@ -26,9 +26,11 @@ typedef struct tls_stream {
     int io_err;            /* what the inner stream said last, when it failed */
     bool handshaken;
     bool eof;              /* close_notify or the peer's EOF */
+    bool inner_eof;        /* the inner stream read 0: BIO_eof() says so */
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
     bool inner_short;      /* the last inner read gave less than asked: drained */
+    eddy_deferred tell;    /* the end, found behind a short read, told next turn */
 } tls_stream;
 
 static _Thread_local unsigned char stage[TLS_STAGE];
@@ -60,6 +62,8 @@ static int bio_read(BIO *b, char *buf, int len)
     BIO_clear_retry_flags(b);
     ssize_t n = stream_read(ts->inner, buf, (size_t)len);
     ts->inner_short = n > 0 && n < len;
+    if (n == 0)
+        ts->inner_eof = true;
     if (n >= 0)
         return (int)n; /* 0: the peer's EOF */
     if (n == -EAGAIN) {
@@ -72,10 +76,19 @@ static int bio_read(BIO *b, char *buf, int len)
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    (void)b;
     (void)num;
     (void)ptr;
-    return cmd == BIO_CTRL_FLUSH; /* writes go straight to the stream */
+    tls_stream *ts = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* writes go straight to the stream */
+    case BIO_CTRL_EOF:
+        /* OpenSSL asks after a read of 0: only a BIO at EOF lets
+         * SSL_OP_IGNORE_UNEXPECTED_EOF make it an ordinary end. */
+        return ts->inner_eof;
+    default:
+        return 0;
+    }
 }
 
 static void bio_method_make(void)
@@ -147,11 +160,27 @@ static ssize_t tls_read(eddy_stream *s, void *buf, size_t len)
         if (e == SSL_ERROR_WANT_WRITE)
             break; /* an answer to the peer (a key update) waits for room */
         fail(ts);
-        return got ? (ssize_t)got : ts->err;
+        break;
     }
-    if (got)
+    if (got) {
+        /* A short read means "drained" to the owner, which waits for the
+         * next event: when the end (close_notify, or an error) came behind
+         * the data, no event of the inner stream may follow, so one is
+         * told on the next turn and the next read says it. */
+        if (got < len && (ts->eof || ts->err))
+            eddy_defer(ts->base.loop, &ts->tell);
         return (ssize_t)got;
+    }
+    if (ts->err)
+        return ts->err;
     return ts->eof ? 0 : -EAGAIN;
+}
+
+static void tell_owner(void *data)
+{
+    tls_stream *ts = data;
+    if (ts->base.on_ready)
+        ts->base.on_ready(&ts->base, STREAM_READABLE | (ts->err ? 0 : STREAM_RDHUP));
 }
 
 /* One SSL_write: bytes taken (a record at least), or -EAGAIN / error. */
@@ -249,7 +278,7 @@ static ssize_t tls_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
         size_t done = 0;
         while (done < (size_t)got) {
             ssize_t n = write_some(ts, stage + done, (size_t)got - done,
-                                   total + done + (size_t)got < len);
+                                   total + (size_t)got < len);
             if (n < 0) {
                 total += done;
                 *off += (off_t)done;
@@ -279,6 +308,7 @@ static void tls_shutdown_write(eddy_stream *s)
 static void tls_close(eddy_stream *s)
 {
     tls_stream *ts = (tls_stream *)s;
+    eddy_defer_cancel(ts->base.loop, &ts->tell);
     SSL_free(ts->ssl);
     stream_close(ts->inner);
     tls_gen_release(ts->gen);
@@ -332,6 +362,7 @@ int tls_stream_new(tls_gen *gen, eddy_stream *inner, eddy_stream **out)
     ts->inner = inner;
     ts->ssl = ssl;
     ts->gen = gen;
+    eddy_deferred_init(&ts->tell, tell_owner, ts);
     inner->owner = ts;
     inner->on_ready = on_inner_ready;
     *out = &ts->base;

@@ -65,7 +65,11 @@ static int set_mac_key(EVP_MAC_CTX *mac, const unsigned char *key)
 
 /* enc 1: seal a new ticket with the current key.  enc 0: find the key a
  * ticket names; 1 when it is current, 2 when it is the one before (the
- * client gets a fresh ticket), 0 when unknown (a full handshake). */
+ * client gets a fresh ticket), 0 when unknown (a full handshake).  In TLS
+ * 1.3 always 2 for a known key: OpenSSL sends a ticket after a resumption
+ * only when asked to renew, and a client uses each ticket once (RFC 8446
+ * §C.4; browsers do), so without a fresh one every other connection would
+ * be a full handshake. */
 int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
                    EVP_MAC_CTX *mac, int enc)
 {
@@ -73,7 +77,8 @@ int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPH
     tls_ticket_key k;
     int rc = 0;
     pthread_mutex_lock(&t->lock);
-    if (t->now() - t->keys[0].born >= TLS_TICKET_ROTATE_S && rotate_locked(t) < 0) {
+    uint64_t now = t->now();
+    if (now - t->keys[0].born >= TLS_TICKET_ROTATE_S && rotate_locked(t) < 0) {
         pthread_mutex_unlock(&t->lock);
         return -1;
     }
@@ -81,10 +86,14 @@ int tls_tickets_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPH
         k = t->keys[0];
         rc = 1;
     } else {
+        /* Rotation happens on the first handshake after a period, so
+         * after an idle spell the key before can be older than two
+         * periods: its tickets are no longer taken then. */
         for (unsigned i = 0; i < t->nkeys; i++)
-            if (memcmp(name, t->keys[i].name, sizeof(t->keys[i].name)) == 0) {
+            if (memcmp(name, t->keys[i].name, sizeof(t->keys[i].name)) == 0 &&
+                now - t->keys[i].born < 2 * TLS_TICKET_ROTATE_S) {
                 k = t->keys[i];
-                rc = i == 0 ? 1 : 2;
+                rc = i == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
                 break;
             }
     }
