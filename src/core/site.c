@@ -74,11 +74,14 @@ static void redirect_https(request *req)
         response_simple(req, 503, NULL, 0);
         return;
     }
+    /* A '?' with nothing after it is part of the target too: the query
+     * starts past the path's end only when the target had one. */
+    bool had_query = req->query.off > req->path.off + req->path.len;
     char port[8] = "";
     if (s->redirect_https_port != 443)
         snprintf(port, sizeof(port), ":%u", s->redirect_https_port);
     int n = snprintf(loc, cap, "https://%.*s%s%.*s%s%.*s", (int)hlen, host.ptr, port, (int)path.len,
-                     path.ptr, query.len ? "?" : "", (int)query.len, query.ptr);
+                     path.ptr, had_query ? "?" : "", (int)query.len, query.ptr);
     resp_field location = {"Location", loc, 8, (uint32_t)n};
     response_simple(req, 308, &location, 1);
     free(loc);

@@ -84,6 +84,8 @@ ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more);
 ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len);
 /* Makes the coming close() send RST (SO_LINGER 0). */
 void socket_abort(int fd);
+/* Segments leave without waiting for the peer's ACK of earlier ones. */
+void socket_nodelay(int fd);
 /* The peer's address of socket fd as text, "-" when unknown. */
 void socket_peer_name(int fd, char *buf, size_t len);
 

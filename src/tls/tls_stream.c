@@ -16,6 +16,10 @@
 /* Plaintext gathered from several small pieces before one SSL_write, and
  * file bytes on their way to encryption: one buffer per thread. */
 #define TLS_STAGE (4 * TLS_RECORD_MAX)
+/* A closed stream's close_notify waits at most this long for room behind
+ * bytes still in flight (a send on io_uring), then the socket closes
+ * without it. */
+#define TLS_CLOSE_NOTIFY_MS 10000
 
 typedef struct tls_stream {
     eddy_stream base;
@@ -30,7 +34,11 @@ typedef struct tls_stream {
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
     bool inner_short;      /* the last inner read gave less than asked: drained */
+    bool aborting;         /* reset: no close_notify */
+    bool shut_pending;     /* shutdown_write waits to send close_notify, then FIN */
+    bool closing;          /* closed by the owner; close_notify waits for room */
     eddy_deferred tell;    /* the end, found behind a short read, told next turn */
+    eddy_timer close_timer; /* bounds closing */
 } tls_stream;
 
 static _Thread_local unsigned char stage[TLS_STAGE];
@@ -292,27 +300,68 @@ static ssize_t tls_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     return (ssize_t)total;
 }
 
-static void tls_reset(eddy_stream *s) { stream_reset(((tls_stream *)s)->inner); }
+static void tls_reset(eddy_stream *s)
+{
+    tls_stream *ts = (tls_stream *)s;
+    ts->aborting = true;
+    stream_reset(ts->inner);
+}
 
-/* close_notify, then FIN: the peer can tell the end from a cut. */
+/* Sends close_notify, so the peer can tell the end from a cut: 0 once it
+ * went (or cannot go: no session, or a failed one), -EAGAIN while bytes in
+ * flight leave no room for it. */
+static int send_close_notify(tls_stream *ts)
+{
+    if (!ts->handshaken || ts->err || ts->aborting)
+        return 0;
+    int r = SSL_shutdown(ts->ssl);
+    if (r >= 0)
+        return 0; /* 0: sent; the peer's own close_notify is not awaited */
+    int e = SSL_get_error(ts->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE && !ts->io_err) {
+        ERR_clear_error();
+        return -EAGAIN;
+    }
+    fail(ts);
+    return 0;
+}
+
+/* close_notify, then FIN (once the alert found room). */
 static void tls_shutdown_write(eddy_stream *s)
 {
     tls_stream *ts = (tls_stream *)s;
-    if (ts->handshaken && !ts->err) {
-        if (SSL_shutdown(ts->ssl) < 0)
-            ERR_clear_error();
+    if (send_close_notify(ts) == -EAGAIN) {
+        ts->shut_pending = true;
+        return;
     }
     stream_shutdown_write(ts->inner);
 }
 
-static void tls_close(eddy_stream *s)
+static void tls_free(tls_stream *ts)
 {
-    tls_stream *ts = (tls_stream *)s;
-    eddy_defer_cancel(ts->base.loop, &ts->tell);
+    eddy_timer_stop(ts->base.loop, &ts->close_timer);
     SSL_free(ts->ssl);
     stream_close(ts->inner);
     tls_gen_release(ts->gen);
     free(ts);
+}
+
+static void on_close_timeout(void *data) { tls_free(data); }
+
+/* The owner is done with the stream; close_notify still goes first when
+ * the close is not a reset (a send in flight delays it: the stream stays
+ * until the inner one can take it, within TLS_CLOSE_NOTIFY_MS). */
+static void tls_close(eddy_stream *s)
+{
+    tls_stream *ts = (tls_stream *)s;
+    eddy_defer_cancel(ts->base.loop, &ts->tell);
+    ts->base.on_ready = NULL;
+    if (send_close_notify(ts) == -EAGAIN &&
+        eddy_timer_start(ts->base.loop, &ts->close_timer, TLS_CLOSE_NOTIFY_MS) == 0) {
+        ts->closing = true;
+        return;
+    }
+    tls_free(ts);
 }
 
 static void tls_peer_name(eddy_stream *s, char *buf, size_t len)
@@ -328,6 +377,16 @@ static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile, 
 static void on_inner_ready(eddy_stream *inner, unsigned events)
 {
     tls_stream *ts = inner->owner;
+    if (ts->closing) {
+        if ((events & STREAM_HUP) || send_close_notify(ts) != -EAGAIN)
+            tls_free(ts);
+        return;
+    }
+    if (ts->shut_pending && (events & (STREAM_WRITABLE | STREAM_HUP)) &&
+        send_close_notify(ts) != -EAGAIN) {
+        ts->shut_pending = false;
+        stream_shutdown_write(ts->inner);
+    }
     if (!ts->handshaken && !ts->err) {
         if (handshake(ts) == -EAGAIN)
             return; /* the header timeout bounds a stalled handshake */
@@ -363,6 +422,7 @@ int tls_stream_new(tls_gen *gen, eddy_stream *inner, eddy_stream **out)
     ts->ssl = ssl;
     ts->gen = gen;
     eddy_deferred_init(&ts->tell, tell_owner, ts);
+    eddy_timer_init(&ts->close_timer, on_close_timeout, ts);
     inner->owner = ts;
     inner->on_ready = on_inner_ready;
     *out = &ts->base;

@@ -82,6 +82,11 @@ static void plain_requests_redirect_to_https(void **state)
     /* Absolute form: the path and query, not the scheme it named. */
     expect_location(fx, "GET http://h/p?q HTTP/1.1\r\nHost: h\r\n\r\n",
                     "\r\nLocation: https://h:8443/p?q\r\n");
+    /* An empty query is kept: "/x?" and "/x" are different targets. */
+    expect_location(fx, "GET /x? HTTP/1.1\r\nHost: h\r\n\r\n",
+                    "\r\nLocation: https://h:8443/x?\r\n");
+    expect_location(fx, "GET http://h/x? HTTP/1.1\r\nHost: h\r\n\r\n",
+                    "\r\nLocation: https://h:8443/x?\r\n");
     /* 443 is https's own port: left out. */
     eddy_server_redirect_https(fx->srv, 443);
     expect_location(fx, "GET /x HTTP/1.1\r\nHost: h:80\r\n\r\n", "\r\nLocation: https://h/x\r\n");

@@ -1111,6 +1111,124 @@ static void shutdown_write_sends_close_notify(void **state)
     eddy_tls_free(tls);
 }
 
+/* The owner's close sends close_notify: at once when there is room; once
+ * the bytes in flight went when there is not (the stream outlives the
+ * owner's close until then); never after a reset; and within
+ * TLS_CLOSE_NOTIFY_MS when room never comes. */
+static void close_sends_close_notify(void **state)
+{
+    (void)state;
+    eddy_tls *tls = tls_ec(0);
+    for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
+        tconn *tc = tc_open(tls, &(client_opts){.max = max});
+        tc->o.reads = false;
+        assert_true(tc_handshake(tc));
+        struct iovec iov = {"the end", 7};
+        assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
+        stream_close(tc->o.s);
+        tc->o.s = NULL;
+        assert_true(mock_closed(tc->m));
+        tc_pump(tc);
+        assert_true(tc->client_eof); /* close_notify, not a cut */
+        assert_false(tc->client_failed);
+        assert_int_equal(tc->rx_len, 7);
+        tc_close(tc);
+    }
+    eddy_tls_free(tls);
+}
+
+static void close_notify_waits_for_room(void **state)
+{
+    (void)state;
+    eddy_tls *tls = tls_ec(0);
+    tconn *tc = tc_open(tls, NULL);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    struct iovec iov = {"the end", 7};
+    assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
+    mock_block_writes(tc->m, true); /* as a send still in flight */
+    stream_close(tc->o.s);
+    tc->o.s = NULL;
+    assert_int_equal(ERR_peek_error(), 0);
+    assert_false(mock_closed(tc->m));
+    server_turn(tc);
+    assert_false(mock_closed(tc->m));
+    mock_block_writes(tc->m, false);
+    server_turn(tc);
+    assert_true(mock_closed(tc->m));
+    tc_pump(tc);
+    assert_true(tc->client_eof);
+    assert_false(tc->client_failed);
+    assert_int_equal(tc->rx_len, 7);
+    tc_close(tc);
+
+    /* Room never comes: closed without it when the time is up. */
+    tc = tc_open(tls, NULL);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    mock_block_writes(tc->m, true);
+    stream_close(tc->o.s);
+    tc->o.s = NULL;
+    loop_advance(tc->loop, 10000 - 1);
+    assert_false(mock_closed(tc->m));
+    loop_advance(tc->loop, 1);
+    assert_true(mock_closed(tc->m));
+    tc_close(tc);
+
+    /* A reset while it waits ends it at once. */
+    tc = tc_open(tls, NULL);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    mock_block_writes(tc->m, true);
+    stream_close(tc->o.s);
+    tc->o.s = NULL;
+    mock_push_reset(tc->m);
+    server_turn(tc);
+    assert_true(mock_closed(tc->m));
+    tc_close(tc);
+    eddy_tls_free(tls);
+}
+
+static void reset_sends_no_close_notify(void **state)
+{
+    (void)state;
+    eddy_tls *tls = tls_ec(0);
+    tconn *tc = tc_open(tls, NULL);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    stream_reset(tc->o.s);
+    stream_close(tc->o.s);
+    tc->o.s = NULL;
+    assert_true(mock_closed(tc->m));
+    assert_true(mock_reset_by_owner(tc->m));
+    size_t len;
+    mock_output(tc->m, &len);
+    assert_int_equal(len, 0); /* not one byte after the reset */
+    tc_close(tc);
+    eddy_tls_free(tls);
+}
+
+/* shutdown_write with no room: close_notify, then FIN, once room comes. */
+static void shutdown_write_waits_for_room(void **state)
+{
+    (void)state;
+    eddy_tls *tls = tls_ec(0);
+    tconn *tc = tc_open(tls, NULL);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    mock_block_writes(tc->m, true);
+    stream_shutdown_write(tc->o.s);
+    assert_false(mock_write_shut(tc->m));
+    mock_block_writes(tc->m, false);
+    server_turn(tc);
+    assert_true(mock_write_shut(tc->m));
+    tc_pump(tc);
+    assert_true(tc->client_eof);
+    assert_false(tc->client_failed);
+    tc_close(tc);
+    eddy_tls_free(tls);
+}
+
 /* ------------------------------------------------ versions and ALPN -- */
 
 /* The handshake failed on both sides; the owner read an error. */
@@ -1484,6 +1602,10 @@ int main(void)
         cmocka_unit_test(bad_record_after_good_ones),
         cmocka_unit_test(sslv3_and_sslv2_hellos_refused),
         cmocka_unit_test(reset_mid_handshake),
+        cmocka_unit_test(close_sends_close_notify),
+        cmocka_unit_test(close_notify_waits_for_room),
+        cmocka_unit_test(reset_sends_no_close_notify),
+        cmocka_unit_test(shutdown_write_waits_for_room),
         cmocka_unit_test(eof_mid_handshake),
         cmocka_unit_test(eof_after_handshake_reads_zero),
         cmocka_unit_test(shutdown_write_sends_close_notify),
