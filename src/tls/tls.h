@@ -24,6 +24,14 @@
 #define TLS_TICKET_KEYS 2
 /* Plaintext one SSL_write takes at most: a full record. */
 #define TLS_RECORD_MAX 16384
+/* Records made while more plaintext follows at once are held and go out
+ * together, up to this much: a 1 MiB body leaves in 64 KiB sends rather
+ * than one send per 16 KiB record. */
+#define TLS_OUT_MAX (4 * (TLS_RECORD_MAX + 256))
+/* A closed stream's close_notify waits at most this long for room behind
+ * bytes still in flight (a send on io_uring), then the socket closes
+ * without it. */
+#define TLS_CLOSE_NOTIFY_MS 10000
 
 typedef struct tls_ticket_key {
     unsigned char name[16];

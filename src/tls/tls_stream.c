@@ -16,11 +16,6 @@
 /* Plaintext gathered from several small pieces before one SSL_write, and
  * file bytes on their way to encryption: one buffer per thread. */
 #define TLS_STAGE (4 * TLS_RECORD_MAX)
-/* A closed stream's close_notify waits at most this long for room behind
- * bytes still in flight (a send on io_uring), then the socket closes
- * without it. */
-#define TLS_CLOSE_NOTIFY_MS 10000
-
 typedef struct tls_stream {
     eddy_stream base;
     eddy_stream *inner;
@@ -34,6 +29,8 @@ typedef struct tls_stream {
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
     bool more;             /* the bytes being written are not the last ones */
     bool inner_short;      /* the last inner read gave less than asked: drained */
+    char *out;             /* records held (TLS_OUT_MAX), freed once they went */
+    uint32_t out_len, out_off;
     bool aborting;         /* reset: no close_notify */
     bool shut_pending;     /* shutdown_write waits to send close_notify, then FIN */
     bool closing;          /* closed by the owner; close_notify waits for room */
@@ -48,20 +45,77 @@ static _Thread_local unsigned char stage[TLS_STAGE];
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
+/* Sends the held records and then data: bytes of data taken (the held
+ * ones went first, whole), or -1 with the retry flag once the stream said
+ * -EAGAIN (so it tells when it has room; a short write is not enough for
+ * that, hence the loop).  more: bytes follow at once, which the transport
+ * may wait for. */
+static int send_out(BIO *b, tls_stream *ts, const char *data, int len, bool more)
+{
+    for (;;) {
+        struct iovec iov[2];
+        int n = 0;
+        size_t held = ts->out_len - ts->out_off;
+        if (held)
+            iov[n++] = (struct iovec){ts->out + ts->out_off, held};
+        if (len)
+            iov[n++] = (struct iovec){(void *)data, (size_t)len};
+        if (!n)
+            return 0;
+        ssize_t w = stream_writev(ts->inner, iov, n, more);
+        if (w == -EAGAIN || w == 0) {
+            BIO_set_retry_write(b);
+            return -1;
+        }
+        if (w < 0) {
+            ts->io_err = (int)w;
+            return -1;
+        }
+        if ((size_t)w < held) {
+            ts->out_off += (uint32_t)w;
+            continue;
+        }
+        ts->out_len = ts->out_off = 0;
+        if ((size_t)w > held || !len)
+            return (int)((size_t)w - held);
+    }
+}
+
+/* While an SSL_write's plaintext has more behind it (ts->more), its
+ * records are held, and the held ones go when the next does not fit:
+ * what is sent then always has bytes behind it, and the last records go
+ * when the write ends (flush_out), so no send holds the tail back. */
 static int bio_write(BIO *b, const char *data, int len)
 {
     tls_stream *ts = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    struct iovec iov = {(void *)data, (size_t)len};
-    ssize_t n = stream_writev(ts->inner, &iov, 1, ts->more);
-    if (n > 0)
-        return (int)n;
-    if (n == -EAGAIN || n == 0) {
-        BIO_set_retry_write(b);
+    if (!ts->more || len > TLS_OUT_MAX)
+        return send_out(b, ts, data, len, false);
+    if (ts->out_len + (size_t)len > TLS_OUT_MAX && send_out(b, ts, NULL, 0, true) < 0)
         return -1;
+    if (!ts->out && !(ts->out = malloc(TLS_OUT_MAX)))
+        return send_out(b, ts, data, len, false);
+    memcpy(ts->out + ts->out_len, data, (size_t)len);
+    ts->out_len += (uint32_t)len;
+    return len;
+}
+
+static int fail(tls_stream *ts);
+
+/* Held records go (all of them, or -EAGAIN: the stream tells when it has
+ * room); the buffer is let go once empty. */
+static int flush_out(tls_stream *ts)
+{
+    if (ts->out_len != ts->out_off) {
+        BIO *b = SSL_get_wbio(ts->ssl);
+        int r = send_out(b, ts, NULL, 0, false);
+        BIO_clear_retry_flags(b);
+        if (r < 0)
+            return ts->io_err ? fail(ts) : -EAGAIN;
     }
-    ts->io_err = (int)n;
-    return -1;
+    free(ts->out);
+    ts->out = NULL;
+    return 0;
 }
 
 static int bio_read(BIO *b, char *buf, int len)
@@ -191,15 +245,22 @@ static void tell_owner(void *data)
         ts->base.on_ready(&ts->base, STREAM_READABLE | (ts->err ? 0 : STREAM_RDHUP));
 }
 
-/* One SSL_write: bytes taken (a record at least), or -EAGAIN / error. */
+/* One SSL_write: bytes taken (a record at least), or -EAGAIN / error.
+ * Its records are held while they fit; they go with the next write, or
+ * here when none follows at once. */
 static ssize_t write_some(tls_stream *ts, const void *p, size_t len, bool more)
 {
-    ts->more = more;
+    ts->more = true;
     size_t n;
     int r = SSL_write_ex(ts->ssl, p, len, &n);
     ts->more = false;
-    if (r == 1)
+    if (r == 1) {
+        /* Taken: if the held records find no room now, they go when the
+         * stream says it has some (on_inner_ready). */
+        if (!more && flush_out(ts) < 0 && ts->err)
+            return ts->err;
         return (ssize_t)n;
+    }
     int e = SSL_get_error(ts->ssl, r);
     if (e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
@@ -340,6 +401,7 @@ static void tls_shutdown_write(eddy_stream *s)
 static void tls_free(tls_stream *ts)
 {
     eddy_timer_stop(ts->base.loop, &ts->close_timer);
+    free(ts->out);
     SSL_free(ts->ssl);
     stream_close(ts->inner);
     tls_gen_release(ts->gen);
@@ -392,6 +454,8 @@ static void on_inner_ready(eddy_stream *inner, unsigned events)
             return; /* the header timeout bounds a stalled handshake */
         events |= STREAM_READABLE | STREAM_WRITABLE;
     }
+    if (ts->out && (events & (STREAM_WRITABLE | STREAM_HUP)))
+        flush_out(ts); /* an error shows in the owner's next call */
     if (ts->write_wants_read && (events & STREAM_READABLE)) {
         ts->write_wants_read = false;
         events |= STREAM_WRITABLE;
