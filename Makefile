@@ -105,17 +105,21 @@ unit-san:
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/san/%); do echo "== $$t"; \
 	    ASAN_OPTIONS=detect_leaks=1 $$t; done
 
+# tls.py's testssl test probes the TLS configuration, which is the same on
+# both I/O paths, and takes a minute or two: it runs on the first pass only.
 integration: build-all
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink
 	$(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
 	    --eddy-arg=--no-io-uring
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
+	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring --skip testssl
 
 # The integration suites again against eddy built with ASan+UBSan: a
 # leak or memory error on any path they drive fails its test (leaks show
@@ -127,6 +131,7 @@ integration-san:
 	    --example-upload $(BUILD)/san/examples/upload_sink
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/files.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/tls.py --eddy $(BUILD)/san/eddy --quick
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san
