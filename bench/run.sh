@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # eddy benchmark: eddy against nginx, h2o and lighttpd on the same machine.
 #
-#   bench/run.sh            (no arguments; about 7 minutes, at most ~10;
+#   bench/run.sh            (no arguments; about 8 minutes, at most ~10;
 #                            TLS=0: about 4, at most ~6)
 #
 # Installs what is missing (Debian packages nginx-light h2o lighttpd wrk
