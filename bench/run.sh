@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # eddy benchmark: eddy against nginx, h2o and lighttpd on the same machine.
 #
-#   bench/run.sh            (no arguments; about 4 minutes, at most ~6)
+#   bench/run.sh            (no arguments; about 8 minutes, at most ~10;
+#                            TLS=0: about 4, at most ~6)
 #
 # Installs what is missing (Debian packages nginx-light h2o lighttpd wrk
-# nghttp2-client gnuplot-nox; as root, else prints the command and exits 1),
+# nghttp2-client gnuplot-nox; for TLS also lighttpd-mod-openssl openssl gcc
+# libssl-dev; as root, else prints the command and exits 1),
 # builds build/eddy if it is missing, runs every server from a private temp
 # dir on free 127.0.0.1 ports (never the system's services), one server at a
 # time pinned to CPU 0 with the load generator on CPU 1, prints the table and
 # writes bench/results/latest.{md,svg,json} plus copies named by date.
+#
+# TLS scenarios (f)-(h): after its plain HTTP scenarios each server is started
+# again, HTTPS only, with one ECDSA P-256 certificate made here (openssl CLI)
+# and TLS 1.3, TLS_AES_128_GCM_SHA256, X25519 and one session ticket per
+# handshake (each server's own directives where it has them, an OpenSSL
+# config file where it has not; the clients offer nothing else). The plain
+# HTTP instances and their configurations are the same as with TLS=0.
+# (f) full handshakes: bench/lib/tlsload.c, built here with cc into the temp
+# dir (wrk and h2load resume sessions, so they would not measure handshakes);
+# (g) keep-alive and (h) 1 MiB: wrk over https.
 #
 # Optional environment:
 #   DURATION=10      seconds of each measured run        WARMUP=2  warm-up seconds
@@ -23,7 +35,9 @@
 #                    on a noisy machine)
 #   RETRIES=2        a run during which other processes used more than
 #   DISTURBED=0.2    DISTURBED of a CPU is repeated up to RETRIES times, as
-#   TIME_BUDGET=360  long as the whole script still fits in TIME_BUDGET seconds
+#   TIME_BUDGET=600  long as the whole script still fits in TIME_BUDGET seconds
+#                    (360 with TLS=0)
+#   TLS=1            0 skips the TLS scenarios (f)-(h)
 #   PYTHON=/usr/bin/python3
 set -u -o pipefail
 
@@ -40,7 +54,13 @@ OUTDIR=${OUTDIR:-$HERE/results}
 REPEAT=${REPEAT:-1}
 RETRIES=${RETRIES:-2}
 DISTURBED=${DISTURBED:-0.2}
-TIME_BUDGET=${TIME_BUDGET:-360}
+TLS=${TLS:-1}
+[ "$TLS" = 0 ] || TLS=1
+if [ "$TLS" = 1 ]; then TIME_BUDGET=${TIME_BUDGET:-600}; else TIME_BUDGET=${TIME_BUDGET:-360}; fi
+# What every TLS scenario agrees on.
+TLS_SUITE=TLS_AES_128_GCM_SHA256
+TLS_GROUP=X25519
+TLS_MODE=0       # 1 while a server is configured for HTTPS (the conf_* below)
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 say() { printf '%s\n' "$*"; }
@@ -54,6 +74,13 @@ for c in nginx h2o lighttpd wrk h2load gnuplot; do
     command -v "$c" >/dev/null 2>&1 || missing+=("${PKG[$c]}")
 done
 command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+if [ "$TLS" = 1 ]; then
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
+    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    # lighttpd's TLS is a module in a package of its own
+    [ -e /usr/lib/lighttpd/mod_openssl.so ] || missing+=(lighttpd-mod-openssl)
+fi
 if ((${#missing[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         say "bench: missing Debian packages: ${missing[*]}" >&2
@@ -154,15 +181,70 @@ head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
 chmod 644 "$ROOT"/*
 chmod 755 "$ROOT"
 
+# ------------------------------------------------------------------ TLS ----
+# One self-signed ECDSA P-256 certificate for every server; an OpenSSL config
+# (PIN_CNF) that pins TLS 1.3, the suite, the group and one ticket for the
+# programs that have no directive of their own for them (h2o, and wrk as a
+# client); tlsload, the full-handshake client.
+TLSDIR=$WORK/tls
+PIN_CNF=$TLSDIR/pin.cnf
+TLSLOAD=$WORK/tlsload
+if [ "$TLS" = 1 ]; then
+    mkdir -p "$TLSDIR"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha256 -nodes -days 7 \
+            -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -keyout "$TLSDIR/key.pem" -out "$TLSDIR/cert.pem" >"$TLSDIR/openssl.log" 2>&1; then
+        cat "$TLSDIR/openssl.log" >&2
+        die "openssl could not make the certificate (TLS=0 skips the TLS scenarios)"
+    fi
+    cat >"$PIN_CNF" <<EOF
+# Read through OPENSSL_CONF: applies to every SSL_CTX the program makes,
+# before its own settings (which win where it has any).
+openssl_conf = bench_init
+[bench_init]
+ssl_conf = bench_ssl
+[bench_ssl]
+system_default = bench_tls
+[bench_tls]
+MinProtocol = TLSv1.3
+Ciphersuites = $TLS_SUITE
+Groups = $TLS_GROUP
+NumTickets = 1
+EOF
+    if ! cc -O2 -Wall -o "$TLSLOAD" "$LIB/tlsload.c" -lssl -lcrypto 2>"$TLSDIR/cc.log"; then
+        cat "$TLSDIR/cc.log" >&2
+        die "cannot build bench/lib/tlsload.c (TLS=0 skips the TLS scenarios)"
+    fi
+fi
+
 # -------------------------------------------------------------- configs ----
 # Each returns the command line in CMD; PORT is chosen before.
 conf_eddy() {  # $1 = extra flags (--workers N)
+    if [ "$TLS_MODE" = 1 ]; then
+        # eddy's own order already puts AES-128-GCM and X25519 first, one ticket
+        CMD=("$EDDY" --listen-tls "127.0.0.1:$PORT" --cert "$TLSDIR/cert.pem"
+             --key "$TLSDIR/key.pem" --tls-min 1.3 --root "$ROOT" --keepalive-timeout 300 $1)
+        return
+    fi
     CMD=("$EDDY" --listen "127.0.0.1:$PORT" --root "$ROOT" --keepalive-timeout 300 $1)
 }
 conf_nginx() {
-    local d=$WORK/nginx
+    local d=$WORK/nginx conf=nginx.conf ssl="" tls=""
     mkdir -p "$d/logs" "$d/tmp"
-    cat >"$d/nginx.conf" <<EOF
+    if [ "$TLS_MODE" = 1 ]; then
+        # tickets on is nginx's default (keys made at start, as eddy's are);
+        # without kernel TLS its sendfile does not apply to TLS connections
+        conf=nginx-tls.conf ssl=" ssl"
+        tls="
+        ssl_certificate $TLSDIR/cert.pem;
+        ssl_certificate_key $TLSDIR/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_ecdh_curve $TLS_GROUP;
+        ssl_conf_command Ciphersuites $TLS_SUITE;
+        ssl_conf_command NumTickets 1;
+        ssl_session_tickets on;"
+    fi
+    cat >"$d/$conf" <<EOF
 worker_processes 1;
 worker_rlimit_nofile $NOFILE;
 daemon off;
@@ -190,16 +272,17 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     server {
-        listen 127.0.0.1:$PORT;
-        root $ROOT;
+        listen 127.0.0.1:$PORT$ssl;
+        root $ROOT;$tls
     }
 }
 EOF
-    CMD=(nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log")
+    CMD=(nginx -p "$d" -c "$d/$conf" -e "$d/logs/error.log")
 }
 conf_h2o() {
-    local d=$WORK/h2o
+    local d=$WORK/h2o conf=h2o.conf
     mkdir -p "$d"
+    [ "$TLS_MODE" = 1 ] && conf=h2o-tls.conf
     {
         # As root h2o drops to "nobody" unless told; stay as we are so it can
         # write its pid file in our temp dir.
@@ -208,6 +291,23 @@ conf_h2o() {
 listen:
   host: 127.0.0.1
   port: $PORT
+EOF
+        # h2o 2.2 has no directive for TLS 1.3 suites, groups or the number
+        # of tickets: those come from PIN_CNF (OPENSSL_CONF, below).
+        # neverbleed OFF: its private-key process would add a round trip
+        # per handshake that the other servers do not make; no OCSP fetcher.
+        [ "$TLS_MODE" = 1 ] && cat <<EOF
+  ssl:
+    certificate-file: $TLSDIR/cert.pem
+    key-file: $TLSDIR/key.pem
+    minimum-version: TLSv1.3
+    cipher-preference: server
+    neverbleed: OFF
+    ocsp-update-interval: 0
+ssl-session-resumption:
+  mode: ticket
+EOF
+        cat <<EOF
 num-threads: 1
 max-connections: $((NOFILE - 100))
 http1-request-timeout: 300
@@ -222,15 +322,18 @@ hosts:
       /:
         file.dir: $ROOT
 EOF
-    } >"$d/h2o.conf"
-    CMD=(h2o -m worker -c "$d/h2o.conf")
+    } >"$d/$conf"
+    CMD=(h2o -m worker -c "$d/$conf")
+    [ "$TLS_MODE" = 1 ] && CMD=(env "OPENSSL_CONF=$PIN_CNF" "${CMD[@]}")
+    return 0
 }
 conf_lighttpd() {
-    local d=$WORK/lighttpd
+    local d=$WORK/lighttpd conf=lighttpd.conf
     mkdir -p "$d"
+    [ "$TLS_MODE" = 1 ] && conf=lighttpd-tls.conf
     # max-keep-alive-requests: 0 would DISABLE keep-alive (lighttpd closes
     # when request_count > the limit); 65535 is the largest it accepts.
-    cat >"$d/lighttpd.conf" <<EOF
+    cat >"$d/$conf" <<EOF
 server.bind = "127.0.0.1"
 server.port = $PORT
 server.document-root = "$ROOT"
@@ -244,14 +347,26 @@ server.max-keep-alive-idle = 300
 server.network-backend = "sendfile"
 mimetype.assign = ( ".html" => "text/html", ".bin" => "application/octet-stream" )
 EOF
-    CMD=(lighttpd -D -f "$d/lighttpd.conf")
+    # Tickets are lighttpd's default (keys in memory, rotated); read-ahead as
+    # eddy reads (one socket read per batch of records).
+    [ "$TLS_MODE" = 1 ] && cat >>"$d/$conf" <<EOF
+server.modules += ( "mod_openssl" )
+ssl.engine = "enable"
+ssl.pemfile = "$TLSDIR/cert.pem"
+ssl.privkey = "$TLSDIR/key.pem"
+ssl.read-ahead = "enable"
+ssl.openssl.ssl-conf-cmd = ( "MinProtocol" => "TLSv1.3", "Ciphersuites" => "$TLS_SUITE",
+                             "Groups" => "$TLS_GROUP", "NumTickets" => "1" )
+EOF
+    CMD=(lighttpd -D -f "$d/$conf")
 }
 
 # start_server NAME PIN "EXTRA" → SPID, PORT; returns 1 (with a reason in
 # STATUS[NAME]) when it does not come up or answers wrongly.
 start_server() {
     local name=$1 pin=$2 extra=${3:-} base=${1%%-*}
-    local was=${STATUS[$name]:-}
+    local was=${STATUS[$name]:-} tlsflag=()
+    [ "$TLS_MODE" = 1 ] && tlsflag=(--tls)
     if [ "$base" != eddy ] && ! command -v "$base" >/dev/null 2>&1; then
         STATUS[$name]="not installed"; return 1
     fi
@@ -261,7 +376,7 @@ start_server() {
     # exec chain: prlimit and taskset exec the server, so $! is its PID
     prlimit --nofile=$NOFILE:$NOFILE $pin "${CMD[@]}" >"$out" 2>&1 </dev/null &
     SPID=$!
-    if ! "$PY" "$LIB/bench.py" wait-ready "$PORT" "$SPID" 10 2>>"$out"; then
+    if ! "$PY" "$LIB/bench.py" wait-ready "${tlsflag[@]}" "$PORT" "$SPID" 10 2>>"$out"; then
         STATUS[$name]="failed to start"
         if [ "$was" = ok ]; then   # it ran in an earlier round: keep those figures
             STATUS[$name]=ok; DEAD[$name]=1
@@ -270,7 +385,7 @@ start_server() {
         say "  $name failed to start: ${CMD[*]}"; tail -n 5 "$out" "$WORK/$base"/*.log 2>/dev/null | sed 's/^/    /'
         stop_server; return 1
     fi
-    if ! "$PY" "$LIB/bench.py" check "$PORT" "$ROOT" 2>>"$out"; then
+    if ! "$PY" "$LIB/bench.py" check "${tlsflag[@]}" "$PORT" "$ROOT" 2>>"$out"; then
         STATUS[$name]="wrong answers"
         say "  $name answered wrongly:"; grep '^check:' "$out" | sed 's/^/    /'
         stop_server; return 1
@@ -280,24 +395,34 @@ start_server() {
 }
 
 measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
+    # TOOL: wrk, h2load, tlsload, or wrk-tls (wrk pinned to the TLS
+    # parameters by PIN_CNF).  MIN_BYTES=N before the call: a run whose
+    # responses average fewer than N bytes is invalid.
     local name=$1 scen=$2 tool=$3 pin=$4; shift 4
-    local -a warm=("$@") run=("$@")
-    if [ "$tool" = wrk ]; then
-        warm=(wrk -d"${WARMUP}s" "$@"); run=(wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@")
-    else
-        warm=(h2load -D "$WARMUP" "$@"); run=(h2load -D "$DURATION" "$@")
-    fi
+    local -a warm=("$@") run=("$@") extra=()
+    [ -n "${MIN_BYTES:-}" ] && extra=(--min-bytes "$MIN_BYTES")
+    case $tool in
+    wrk)  warm=(wrk -d"${WARMUP}s" "$@"); run=(wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@") ;;
+    wrk-tls)
+        warm=(env "OPENSSL_CONF=$PIN_CNF" wrk -d"${WARMUP}s" "$@")
+        run=(env "OPENSSL_CONF=$PIN_CNF" wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@")
+        tool=wrk ;;
+    tlsload)
+        warm=("$TLSLOAD" -d "$WARMUP" --ciphersuites "$TLS_SUITE" --groups "$TLS_GROUP" "$@")
+        run=("$TLSLOAD" -d "$DURATION" --ciphersuites "$TLS_SUITE" --groups "$TLS_GROUP" "$@") ;;
+    *)    warm=(h2load -D "$WARMUP" "$@"); run=(h2load -D "$DURATION" "$@") ;;
+    esac
     $pin "${warm[@]}" >>"$CLIENT_LOG" 2>&1
     local attempt rc
     for attempt in $(seq $((1 + RETRIES))); do
         # exit 3: other processes took more than DISTURBED of a CPU meanwhile;
         # try again while the time budget lasts (the least disturbed counts)
         "$PY" "$LIB/bench.py" measure --out "$RESULTS" --log "$CLIENT_LOG" --server "$name" \
-            --scenario "$scen" --pid "$SPID" --tool "$tool" --disturbed "$DISTURBED" \
+            --scenario "$scen" --pid "$SPID" --tool "$tool" --disturbed "$DISTURBED" "${extra[@]}" \
             -- $pin "${run[@]}"
         rc=$?
         [ $rc -eq 3 ] || break
-        local left=$(( (PLANNED_RUNS - RUNS_DONE) * (DURATION + WARMUP + 1) + SERVERS_LEFT * 8 ))
+        local left=$(( (PLANNED_RUNS - RUNS_DONE) * (DURATION + WARMUP + 1) + SERVERS_LEFT * (8 + 8 * TLS) ))
         [ $((SECONDS + DURATION + 1 + left)) -le "$TIME_BUDGET" ] || break
         kill -0 "$SPID" 2>/dev/null || break
         say "    (disturbed by other processes: again)"
@@ -339,6 +464,32 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
     stop_server
 }
 
+bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
+    local name=$1 extra=${2:-} round=${3:-1} key=$1-tls ok=0
+    say "== $name over TLS$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
+    TLS_MODE=1
+    start_server "$key" "$PIN_SERVER" "$extra" || ok=1
+    TLS_MODE=0
+    [ "$ok" = 0 ] || return 0
+    local url=https://127.0.0.1:$PORT scen
+    for scen in tls-hs tls-ka tls-1m; do
+        case $scen in
+        tls-hs) measure "$name" tls-hs tlsload "$PIN_CLIENT" -c 64 -n 1 "$url/index.html" ;;
+        tls-ka) measure "$name" tls-ka wrk-tls "$PIN_CLIENT" -t1 -c64 "$url/index.html" ;;
+        tls-1m) MIN_BYTES=1048576 measure "$name" tls-1m wrk-tls "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
+        esac
+        if ! kill -0 "$SPID" 2>/dev/null; then
+            say "  $name DIED during $scen over TLS: its remaining TLS scenarios are skipped"
+            tail -n 5 "$WORK/$key.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
+            printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$key" "$scen" >>"$RESULTS"
+            wait "$SPID" 2>/dev/null; SPID=""
+            DEAD[$key]=1
+            return 0
+        fi
+    done
+    stop_server
+}
+
 # ------------------------------------------------------------------ run ----
 say "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) x$NCPU, kernel $(uname -r)"
 say "bench: ${DURATION}s runs after ${WARMUP}s warm-ups, $IDLE_CONNS idle connections, fd limit $NOFILE, workdir $WORK"
@@ -357,16 +508,21 @@ EDDY_W=""
 SERVERS_LEFT=$(wc -w <<<"$SERVERS")
 WITH_WORKERS=0
 [ "$HAVE_WORKERS" = 1 ] && [[ " $SERVERS " == *" eddy "* ]] && WITH_WORKERS=1
-PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * 4 + WITH_WORKERS * 2) ))
+PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * (4 + 3 * TLS) + WITH_WORKERS * 2) ))
 RUNS_DONE=0
 [ "$WITH_WORKERS" = 1 ] || say "bench: eddy has no --workers flag yet: skipping the 1-vs-2-worker row"
 for round in $(seq "$REPEAT"); do
     for s in $SERVERS; do
         [ "$round" = 1 ] && SERVERS_LEFT=$((SERVERS_LEFT - 1))
-        if [ -n "${DEAD[$s]:-}" ] || { [ -n "${STATUS[$s]:-}" ] && [ "${STATUS[$s]}" != ok ]; }; then
-            continue
+        w=""
+        [ "$s" = eddy ] && w=$EDDY_W
+        if [ -z "${DEAD[$s]:-}" ] && { [ -z "${STATUS[$s]:-}" ] || [ "${STATUS[$s]}" = ok ]; }; then
+            bench_server "$s" "$w" "$round"
         fi
-        if [ "$s" = eddy ]; then bench_server eddy "$EDDY_W" "$round"; else bench_server "$s" "" "$round"; fi
+        if [ "$TLS" = 1 ] && [ -z "${DEAD[$s-tls]:-}" ] &&
+           { [ -z "${STATUS[$s-tls]:-}" ] || [ "${STATUS[$s-tls]}" = ok ]; }; then
+            bench_tls "$s" "$w" "$round"
+        fi
     done
     if [ "$WITH_WORKERS" = 1 ]; then
         for w in 1 2; do
@@ -384,4 +540,4 @@ status_json=$(for k in "${!STATUS[@]}"; do printf '"%s": "%s",' "$k" "${STATUS[$
     --outdir "$OUTDIR" --workdir "$WORK" --eddy "$EDDY" \
     --eddy-desc "$EDDY_SRC, built $EDDY_BUILT; work tree at git $EDDY_REV" \
     --duration "$DURATION" --warmup "$WARMUP" --idle "$IDLE_CONNS" --busy-before "$BUSY" \
-    --disturbed "$DISTURBED" --repeat "$REPEAT"
+    --disturbed "$DISTURBED" --repeat "$REPEAT" --tls "$TLS"

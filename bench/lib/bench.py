@@ -3,8 +3,10 @@
 
 Subcommands:
   freeport                       print a free 127.0.0.1 TCP port
-  wait-ready PORT PID SECONDS    wait until GET /index.html answers 200
-  check PORT ROOT                sanity-check a server's answers
+  wait-ready [--tls] PORT PID SECONDS
+                                 wait until GET /index.html answers 200
+  check [--tls] PORT ROOT        sanity-check a server's answers (--tls: over
+                                 HTTPS, TLS 1.3, certificate not checked)
   measure ...                    run one load-generator command against a
                                  server, account the server's CPU time, and
                                  append one JSON result line
@@ -30,6 +32,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -173,6 +176,28 @@ def read_response(sock):
     return r
 
 
+_TLS_CTX = None
+
+
+def connect(port, timeout, tls=False):
+    """A connection to the server on 127.0.0.1:port; with tls, a TLS 1.3
+    session over it (the bench's own self-signed certificate: not checked)."""
+    global _TLS_CTX
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if not tls:
+        return s
+    if _TLS_CTX is None:
+        _TLS_CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _TLS_CTX.check_hostname = False
+        _TLS_CTX.verify_mode = ssl.CERT_NONE
+        _TLS_CTX.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        return _TLS_CTX.wrap_socket(s)
+    except Exception:
+        s.close()
+        raise
+
+
 def req(path, port, extra=""):
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n").encode()
 
@@ -191,7 +216,7 @@ def cmd_wait_ready(a):
             print("process %d exited" % a.pid, file=sys.stderr)
             return 1
         try:
-            with socket.create_connection(("127.0.0.1", a.port), timeout=1) as s:
+            with connect(a.port, 1, a.tls) as s:
                 s.sendall(req("/index.html", a.port))
                 st, _, _ = read_response(s)
                 if st == 200:
@@ -210,7 +235,7 @@ def cmd_check(a):
     big = open(os.path.join(a.root, "1m.bin"), "rb").read()
     problems = []
     try:
-        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+        with connect(a.port, 5, a.tls) as s:
             rd = Reader(s)
             for i in range(2):
                 s.sendall(req("/index.html", a.port))
@@ -223,7 +248,7 @@ def cmd_check(a):
             st, h, body = rd.response()
             if st != 200 or hashlib.sha256(body).digest() != hashlib.sha256(big).digest():
                 problems.append(f"/1m.bin: status {st}, {len(body)} bytes (content differs)")
-        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+        with connect(a.port, 5, a.tls) as s:
             rd = Reader(s)
             s.sendall(req("/index.html", a.port) * 16)
             for i in range(16):
@@ -232,7 +257,7 @@ def cmd_check(a):
                     problems.append(f"pipelined #{i + 1}: status {st}, {len(body)} bytes")
             if rd.buf:
                 problems.append("pipelined: bytes after the 16th response")
-        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+        with connect(a.port, 5, a.tls) as s:
             rd = Reader(s)
             s.sendall(req("/index.html", a.port, "Connection: close\r\n"))
             st, h, body = rd.response()
@@ -249,6 +274,7 @@ def cmd_check(a):
 
 # ------------------------------------------------------------- measure ----
 WRK_RE = re.compile(r"^WRKJSON (\{.*\})\s*$", re.M)
+TLSLOAD_RE = re.compile(r"^TLSLOADJSON (\{.*\})\s*$", re.M)
 H2_REQ = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
                     r"(\d+) failed, (\d+) errored, (\d+) timeout")
 H2_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
@@ -265,6 +291,28 @@ def parse_wrk(out):
     return dict(requests=int(j["requests"]), ok=int(j["requests"]) - int(j["status"]),
                 seconds=secs, bytes=int(j["bytes"]), errors=errs,
                 p50_us=j["p50_us"], p99_us=j["p99_us"])
+
+
+def parse_tlsload(out):
+    """tlsload's line: as wrk's, plus what the handshakes agreed on.  A
+    resumed session or a handshake on other parameters than the first makes
+    the run invalid (the scenario is full handshakes on pinned parameters)."""
+    m = TLSLOAD_RE.search(out)
+    if not m:
+        raise RuntimeError("no TLSLOADJSON line in tlsload's output")
+    j = json.loads(m.group(1))
+    errs = {k: int(v) for k, v in j["errors"].items() if v}
+    if j["resumed"]:
+        errs["resumed sessions"] = int(j["resumed"])
+    if j["other_params"]:
+        errs["handshakes on other TLS parameters"] = int(j["other_params"])
+    hs = int(j["handshakes"])
+    tls = dict(version=j["version"], suite=j["suite"], group=j["group"], handshakes=hs,
+               connections=int(j["connections"]), resumed=int(j["resumed"]),
+               tickets_per_handshake=(int(j["tickets"]) / hs) if hs else None)
+    return dict(requests=int(j["requests"]), ok=int(j["ok"]), seconds=j["duration_us"] / 1e6,
+                bytes=int(j["bytes"]), errors=errs, p50_us=j["p50_us"], p99_us=j["p99_us"],
+                tls=tls)
 
 
 def parse_h2load(out):
@@ -303,9 +351,13 @@ def cmd_measure(a):
         if a.log:
             with open(a.log, "a") as f:
                 f.write(f"### {a.server} {a.scenario}: {' '.join(cmd)}\n{p.stdout}\n")
-        r = parse_wrk(p.stdout) if a.tool == "wrk" else parse_h2load(p.stdout)
+        r = {"wrk": parse_wrk, "h2load": parse_h2load, "tlsload": parse_tlsload}[a.tool](p.stdout)
         if p.returncode != 0:
             r["errors"]["exit"] = p.returncode
+        if a.min_bytes and r["requests"] and r["bytes"] / r["requests"] < a.min_bytes:
+            # wrk counts every byte received, so whole responses can only
+            # average more than the body: fewer means cut responses
+            r["errors"]["short responses"] = round(r["bytes"] / r["requests"])
         if not alive:
             r["errors"]["server died"] = 1
         client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
@@ -423,6 +475,7 @@ def cmd_busy(a):
 
 # -------------------------------------------------------------- report ----
 SERVERS = ["eddy", "nginx", "h2o", "lighttpd"]
+TLS_SCENARIOS = ("tls-hs", "tls-ka", "tls-1m")
 # (scenario, metric key, label, unit, higher is better, format)
 ROWS = [
     ("ka", "rps", "(a) keep-alive, 64 conns", "req/s", True, "{:,.0f}"),
@@ -439,9 +492,34 @@ ROWS = [
     ("1m", "total_cpu_us_per_req", "(d) 1 MiB file, 16 conns", "server+client CPU µs/req", False,
      "{:.1f}"),
     ("idle", "bytes_per_conn", "(e) idle keep-alive conns", "bytes/conn", False, "{:,.0f}"),
+    ("tls-hs", "rps", "(f) TLS new connections, 64 conns", "handshakes/s", True, "{:,.0f}"),
+    ("tls-hs", "cpu_us_per_req", "(f) TLS new connections, 64 conns", "CPU µs/handshake", False,
+     "{:.1f}"),
+    ("tls-hs", "user_us_per_req", "(f) TLS new connections, 64 conns",
+     "user-space CPU µs/handshake", False, "{:.1f}"),
+    ("tls-ka", "rps", "(g) TLS keep-alive, 64 conns", "req/s", True, "{:,.0f}"),
+    ("tls-ka", "cpu_us_per_req", "(g) TLS keep-alive, 64 conns", "CPU µs/req", False, "{:.2f}"),
+    ("tls-ka", "user_us_per_req", "(g) TLS keep-alive, 64 conns", "user-space CPU µs/req", False,
+     "{:.2f}"),
+    ("tls-1m", "mbps", "(h) TLS 1 MiB file, 16 conns", "MB/s", True, "{:,.0f}"),
+    ("tls-1m", "rps", "(h) TLS 1 MiB file, 16 conns", "req/s", True, "{:,.0f}"),
+    ("tls-1m", "cpu_us_per_req", "(h) TLS 1 MiB file, 16 conns", "CPU µs/req", False, "{:.1f}"),
+    ("tls-1m", "total_cpu_us_per_req", "(h) TLS 1 MiB file, 16 conns", "server+client CPU µs/req",
+     False, "{:.1f}"),
 ]
 SHORT = {"ka": "keep-alive", "close": "conn-close", "pipe": "pipelined", "1m": "1MiB",
-         "idle": "idle"}
+         "idle": "idle", "tls-hs": "TLS handshake", "tls-ka": "TLS keep-alive",
+         "tls-1m": "TLS 1MiB"}
+# The TLS goals: eddy's server CPU per handshake, per keep-alive request and
+# per 1 MiB response, each at most this multiple of the best peer's.
+TLS_GOALS = [("tls-hs", "handshake CPU", 1.0), ("tls-ka", "keep-alive CPU per request", 0.9),
+             ("tls-1m", "1 MiB CPU per response", 1.0)]
+
+
+def status_key(server, scen):
+    """Whose start status a scenario's cell reads: the TLS scenarios run on a
+    second instance of each server, started HTTPS only, named SERVER-tls."""
+    return server + "-tls" if scen in TLS_SCENARIOS else server
 
 
 def _version(cmd):
@@ -481,6 +559,7 @@ def machine_info(a):
         "lighttpd": _version(["lighttpd", "-v"]),
         "wrk": _version(["wrk", "-v"]),
         "h2load": _version(["h2load", "--version"]),
+        "openssl": _version(["openssl", "version"]),
         "gnuplot": _version(["gnuplot", "--version"]) if shutil.which("gnuplot") else "missing",
         "python": platform.python_version(),
     }
@@ -532,14 +611,18 @@ def build_table(res, status):
     """Rows of cells (strings), plus footnotes, plus chart data."""
     header = ["scenario", "metric", *SERVERS, "eddy ÷ best peer"]
     rows, notes, chart = [], [], []
+    tls_run = any(k.endswith("-tls") for k in status)
     for scen, key, label, unit, higher, f in ROWS:
+        if scen in TLS_SCENARIOS and not tls_run:
+            continue
         cells, vals = [label, unit + (" ↑" if higher else " ↓")], {}
         for s in SERVERS:
-            if status.get(s) != "ok":
-                cells.append(status.get(s, "not run"))
+            sk = status_key(s, scen)
+            if status.get(sk) != "ok":
+                cells.append(status.get(sk, "not run"))
                 continue
             r = res.get((s, scen))
-            died = res.get((s, "_died"))
+            died = res.get((sk, "_died"))
             if r is None and died:
                 cells.append("not run (died)")
                 continue
@@ -576,6 +659,36 @@ def build_table(res, status):
                           {s: ((good[s] / best_all) if higher else (best_all / good[s]))
                            if s in good else None for s in SERVERS}))
     return header, rows, notes, chart
+
+
+def tls_goal_lines(res):
+    """One line per TLS goal: eddy's CPU figure against the best peer's."""
+    out = []
+    for scen, what, goal in TLS_GOALS:
+        vals = {s: r.get("cpu_us_per_req") for (s, sc), r in res.items()
+                if sc == scen and r.get("valid") and r.get("cpu_us_per_req")}
+        peers = {s: v for s, v in vals.items() if s != "eddy"}
+        if "eddy" not in vals or not peers:
+            out.append(f"TLS {what}: not measured (goal ≤ {goal:.2f}× the best peer's)")
+            continue
+        best = min(peers, key=peers.get)
+        rt = vals["eddy"] / peers[best]
+        out.append(f"TLS {what}: eddy {vals['eddy']:.1f} µs, {rt:.2f}× {best}'s "
+                   f"{peers[best]:.1f} µs (goal ≤ {goal:.2f}×): "
+                   + ("met" if rt <= goal else "NOT met"))
+    return out
+
+
+def tls_param_lines(res):
+    """What tlsload's full handshakes agreed on, per server."""
+    out = []
+    for s in SERVERS:
+        t = (res.get((s, "tls-hs")) or {}).get("tls")
+        if t and t.get("handshakes"):
+            out.append(f"{s}: {t['version']} {t['suite']} {t['group']}, "
+                       f"{t['tickets_per_handshake']:.2f} tickets per handshake, "
+                       f"{t['resumed']} of {t['handshakes']} resumed")
+    return out
 
 
 def worker_rows(res):
@@ -687,7 +800,24 @@ def cmd_report(a):
                         f"{a.busy_before}% of a CPU: every figure may be disturbed")
     for h in hints:
         print("  hint: " + h)
+    goals = tls_goal_lines(res) if a.tls else []
+    params = tls_param_lines(res) if a.tls else []
+    for g in goals:
+        print("  goal: " + g)
+    if params:
+        print("  (f) handshakes agreed on: " + "; ".join(params))
 
+    tls_bullets = [f"- (f) `tlsload -c 64 -n 1 -d {a.duration}` (bench/lib/tlsload.c): every "
+               f"connection is a new TCP connection and a full TLS 1.3 handshake (no session "
+               f"offered for resumption: wrk and h2load resume, so they would measure "
+               f"resumptions), one GET /index.html with `Connection: close`, then the server "
+               f"closes; CPU µs per handshake is the server's CPU per connection, handshake, "
+               f"request and close included. The client's own handshake work (OpenSSL 3.0; "
+               f"more than the server's) bounds the rate, so compare CPU µs/handshake.",
+               f"- (g) `wrk -t1 -c64 -d{a.duration}s` over https, GET /index.html: 64 handshakes, "
+               f"then keep-alive.",
+               f"- (h) `wrk -t1 -c16 -d{a.duration}s` over https, GET /1m.bin; a run whose "
+               f"responses average under 1 MiB is invalid."]
     md = [f"# eddy benchmark — {info['date']}", "",
           "Generated by `bench/run.sh`. Every server runs one worker pinned to CPU 0 "
           "(`taskset -c 0`); the load generator runs on CPU 1. Access logs off, sendfile on, "
@@ -704,6 +834,9 @@ def cmd_report(a):
     if wrows:
         md += ["Workers (server and load generator unpinned):", "",
                render_md(["scenario", "metric", "--workers 1", "--workers 2", "2 ÷ 1"], wrows), ""]
+    if goals:
+        md += ["TLS goals (eddy's server CPU against the best peer's):", ""]
+        md += [f"- {g}" for g in goals] + [""]
     if notes or hints:
         md += ["Notes:", ""] + [f"- {n}" for n in notes + hints] + [""]
     md += ["## Machine", "", "| | |", "|---|---|"]
@@ -727,8 +860,10 @@ def cmd_report(a):
            f"idle; (VmRSS after − VmRSS before) ÷ connections, of the serving process "
            f"(nginx: its worker). nginx allocates and touches its connection and event "
            f"structures for all `worker_connections` at start, so they are in its 'before' "
-           f"figure and not in the delta.",
-           "", "Per-server settings beyond the defaults: nginx `worker_processes 1`, "
+           f"figure and not in the delta."]
+    if a.tls:
+        md += tls_bullets
+    md += ["", "Per-server settings beyond the defaults: nginx `worker_processes 1`, "
            "`keepalive_requests 1000000000`, `keepalive_timeout 300s`, `access_log off`, "
            "`sendfile on`, `open_file_cache max=1000 inactive=60s` with `open_file_cache_valid 1s`, "
            "`open_file_cache_min_uses 1` and `open_file_cache_errors on` (eddy keeps hot files "
@@ -739,6 +874,24 @@ def cmd_report(a):
            "keep-alive), `server.max-keep-alive-idle = 300`, `server.max-fds`/"
            "`server.max-connections` raised, no mod_accesslog; eddy `--keepalive-timeout 300`. "
            "Servers start under `prlimit --nofile` at the highest limit the machine allows.", ""]
+    if a.tls:
+        md += ["TLS settings: a second instance of each server, HTTPS only, one ECDSA P-256 "
+               "certificate (self-signed, made by the script), TLS 1.3 only, "
+               "TLS_AES_128_GCM_SHA256, X25519, session tickets with one ticket per handshake, no "
+               "server-side session cache, no kernel TLS (this kernel has no `tls` module, so "
+               "no server can sendfile under TLS). The clients offer only that suite and group "
+               "(tlsload by its flags, wrk through an OpenSSL config file in OPENSSL_CONF), and "
+               "each server is set to them as far as it has directives: nginx `ssl_protocols "
+               "TLSv1.3`, `ssl_ecdh_curve X25519`, `ssl_conf_command Ciphersuites` and "
+               "`NumTickets 1`; lighttpd `ssl.openssl.ssl-conf-cmd` (MinProtocol, Ciphersuites, "
+               "Groups, NumTickets 1) and `ssl.read-ahead = \"enable\"`; h2o `minimum-version: "
+               "TLSv1.3`, `cipher-preference: server`, `neverbleed: OFF` (no private-key "
+               "process), `ocsp-update-interval: 0`, `ssl-session-resumption: mode: ticket`, "
+               "and the rest from the same OpenSSL config file (h2o 2.2 has no directive for "
+               "TLS 1.3 suites, groups or tickets); eddy `--tls-min 1.3` (its fixed order puts "
+               "AES-128-GCM and X25519 first; one ticket). Everything else as in the plain "
+               "configurations above. What the handshakes agreed on:", ""]
+        md += [f"  - {x}" for x in params] + [""]
     md += ["## Caveats", "",
            "- Loopback on a 2-CPU VM: a response delivered while the client sleeps costs the "
            "sender a cross-CPU wake-up, charged as kernel time to whichever side sends. A server "
@@ -790,11 +943,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("freeport").set_defaults(fn=cmd_freeport)
     p = sub.add_parser("wait-ready")
+    p.add_argument("--tls", action="store_true")
     p.add_argument("port", type=int)
     p.add_argument("pid", type=int)
     p.add_argument("seconds", type=float)
     p.set_defaults(fn=cmd_wait_ready)
     p = sub.add_parser("check")
+    p.add_argument("--tls", action="store_true")
     p.add_argument("port", type=int)
     p.add_argument("root")
     p.set_defaults(fn=cmd_check)
@@ -804,7 +959,9 @@ def main():
     p.add_argument("--server", required=True)
     p.add_argument("--scenario", required=True)
     p.add_argument("--pid", type=int, required=True)
-    p.add_argument("--tool", choices=["wrk", "h2load"], required=True)
+    p.add_argument("--tool", choices=["wrk", "h2load", "tlsload"], required=True)
+    p.add_argument("--min-bytes", type=int, default=0,
+                   help="invalid when responses average fewer bytes than this")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--note")
     p.add_argument("--disturbed", type=float, default=0,
@@ -838,6 +995,7 @@ def main():
     p.add_argument("--busy-before", default="")
     p.add_argument("--disturbed", type=float, default=0.2)
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--tls", type=int, default=0, help="1: the TLS scenarios were run")
     p.set_defaults(fn=cmd_report)
     a = ap.parse_args()
     sys.exit(a.fn(a) or 0)
