@@ -262,7 +262,10 @@ static void take_digest(digest *d)
     D((uintptr_t)srv->stage_owner);
     D(srv->shutting_down);
     D(loop_pending_timers(loop));
-    for (conn *c = srv->conns; c; c = c->next) {
+    for (session *s = srv->sessions; s; s = s->next) {
+        const conn *c = conn_from_session(s);
+        if (!c)
+            continue;
         const request *q = c->req;
         D((uintptr_t)c);
         D((uintptr_t)q);

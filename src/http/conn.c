@@ -5,6 +5,7 @@
 #include "core/site.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,10 @@ static void conn_close(conn *c);
 static void conn_linger(conn *c);
 static bool output_pending(const conn *c);
 static void conn_free(conn *c);
+static void conn_mark_draining(session *s);
+static void conn_drain(session *s);
+static void conn_abort(session *s);
+static conn *conn_of(session *s) { return (conn *)((char *)s - offsetof(conn, session)); }
 static void flush(conn *c);
 
 /* ------------------------------------------------------------- timeouts -- */
@@ -776,12 +781,21 @@ int conn_request_begin(conn *c)
     return 0;
 }
 
-conn *conn_new(server_t *srv, eddy_stream *stream)
+static const session_ops conn_session_ops = {conn_mark_draining, conn_drain, conn_abort};
+
+conn *conn_from_session(session *s)
+{
+    return s->ops == &conn_session_ops ? conn_of(s) : NULL;
+}
+
+conn *conn_new(server_t *srv, eddy_stream *stream, bool gated)
 {
     conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->srv = srv;
+    c->session.ops = &conn_session_ops;
+    c->gated = gated;
     c->stream = stream;
     c->phase = PHASE_IDLE;
     c->writable = true; /* a new connection can take bytes */
@@ -808,7 +822,7 @@ static void conn_free(conn *c)
 {
     request_free(c->req);
     free(c->in);
-    server_conn_freed(c->srv, c, c->gated);
+    server_session_freed(c->srv, &c->session, c->gated);
     free(c);
 }
 
@@ -856,8 +870,9 @@ static void conn_close(conn *c)
     /* else conn_run, which is on the stack, frees it on its way out. */
 }
 
-void conn_abort(conn *c)
+static void conn_abort(session *s)
 {
+    conn *c = conn_of(s);
     if (c->phase == PHASE_CLOSED) { /* a zombie: only the handler held it */
         /* A callback registered after the client left is told now: the
          * handler lets go, as for every request still pending. */
@@ -878,8 +893,11 @@ void conn_abort(conn *c)
         conn_free(c);
 }
 
-void conn_drain(conn *c)
+static void conn_mark_draining(session *s) { conn_of(s)->draining = true; }
+
+static void conn_drain(session *s)
 {
+    conn *c = conn_of(s);
     c->draining = true;
     if (c->in_batch || c->phase != PHASE_IDLE || output_pending(c) || c->in_len)
         return; /* closes once its request in flight is answered */

@@ -11,6 +11,7 @@
 #include "core/request.h"
 #include "rt/stream.h"
 #include "http/rules.h"
+#include "http/session.h"
 #include "llhttp.h"
 #include <stdbool.h>
 #include <sys/types.h>
@@ -54,7 +55,7 @@ struct conn {
     uint64_t deadline;     /* when it expires (the timer may be set earlier) */
     uint64_t wait_deadline; /* loop ms by which the next step must come: the
                                head complete (HEAD), a request begun (IDLE) */
-    conn *prev, *next;     /* server's list of connections */
+    session session;       /* its place in the server's list */
     enum conn_phase phase;
     unsigned nfields;      /* fields in the current head */
     uint32_t framing_bytes; /* chunk extensions and trailers of this request */
@@ -92,13 +93,14 @@ struct conn {
 
 #define CONN_NO_DEADLINE UINT64_MAX
 
-/* Takes ownership of stream; starts reading. */
-conn *conn_new(server_t *srv, eddy_stream *stream);
-/* Shutdown: close if idle, else close after the request in flight. */
-void conn_drain(conn *c);
-/* Closes the stream now; frees the connection unless a handler still
- * holds its request (then when the handler answers). */
-void conn_abort(conn *c);
+/* Takes ownership of stream; starts reading.  gated: counted by the
+ * accept gate.  The server's session calls (session.h) drain it on
+ * shutdown (close if idle, else after the request in flight) and abort it
+ * (close now; freed unless a handler still holds its request, then when
+ * the handler answers). */
+conn *conn_new(server_t *srv, eddy_stream *stream, bool gated);
+/* The HTTP/1.1 connection s is, or NULL when it is another protocol's. */
+conn *conn_from_session(session *s);
 
 /* Used by the parser glue. */
 void conn_head_started(conn *c);

@@ -112,8 +112,8 @@ static void server_destroy(eddy_server *srv)
     srv->freeing = true;
     srv->busy++; /* abort callbacks calling eddy_server_free change nothing */
     gate_close_all(&srv->gate);
-    while (srv->conns)
-        conn_abort(srv->conns);
+    while (srv->sessions)
+        srv->sessions->ops->abort(srv->sessions);
     site_free(&srv->site);
     free(srv);
 }
@@ -169,20 +169,10 @@ unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }
 
 conn *server_attach(eddy_server *srv, eddy_stream *stream, bool gated)
 {
-    conn *c = conn_new(srv, stream);
+    conn *c = conn_new(srv, stream, gated);
     if (!c)
         return NULL;
-    c->gated = gated;
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
-    if (srv->shutting_down) {
-        server_enter(srv);
-        conn_drain(c); /* may answer a request (and free c) */
-        server_leave(srv);
-    }
+    server_add_session(srv, &c->session);
     return c;
 }
 
@@ -194,14 +184,30 @@ static void finish_shutdown(eddy_server *srv)
         cb(srv->drained_data);
 }
 
-void server_conn_freed(eddy_server *srv, conn *c, bool gated)
+void server_add_session(eddy_server *srv, session *s)
 {
-    if (c->prev)
-        c->prev->next = c->next;
+    s->prev = NULL;
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->nconns++;
+    if (srv->shutting_down) {
+        server_enter(srv);
+        s->ops->mark_draining(s);
+        s->ops->drain(s); /* may answer a request (and free s) */
+        server_leave(srv);
+    }
+}
+
+void server_session_freed(eddy_server *srv, session *s, bool gated)
+{
+    if (s->prev)
+        s->prev->next = s->next;
     else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
     srv->nconns--;
     if (gated)
         gate_release(&srv->gate);
@@ -224,15 +230,15 @@ void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data)
          * dispatched, where the idle check's read cannot see it.  So every
          * connection is marked first, what the ring holds is delivered
          * (and answered with Connection: close), then the idle close. */
-        for (conn *c = srv->conns; c; c = c->next)
-            c->draining = true;
+        for (session *s = srv->sessions; s; s = s->next)
+            s->ops->mark_draining(s);
         srv->settling = true;
         loop_settle(srv->loop);
         srv->settling = false;
-        /* conn_drain may free c: take next first. */
-        for (conn *c = srv->conns, *next; c; c = next) {
-            next = c->next;
-            conn_drain(c);
+        /* drain may free s: take next first. */
+        for (session *s = srv->sessions, *next; s; s = next) {
+            next = s->next;
+            s->ops->drain(s);
         }
     }
     if (srv->nconns == 0)

@@ -6,6 +6,7 @@
 #include "eddy.h"
 #include "core/site.h"
 #include "http/conn.h"
+#include "http/session.h"
 #include "rt/listener.h"
 
 #define SERVER_DEFAULT_MAX_REQUEST_LINE 8192
@@ -27,7 +28,7 @@ struct eddy_server {
     unsigned keepalive_ms, header_ms, send_ms;
     eddy_log_fn event_log;  /* operator events; NULL: none */
     void *event_log_data;
-    conn *conns;            /* every connection with an open stream or a held request */
+    session *sessions;      /* every connection with an open stream or a held request */
     unsigned nconns;
     bool shutting_down;
     unsigned busy;          /* loop entries on the stack (server_enter) */
@@ -51,7 +52,10 @@ conn *server_attach(eddy_server *srv, eddy_stream *stream, bool gated);
  * eddy_server_free() called beneath completes at the outermost leave. */
 static inline void server_enter(eddy_server *srv) { srv->busy++; }
 void server_leave(eddy_server *srv);
-/* Called by a connection as it is freed. */
-void server_conn_freed(eddy_server *srv, conn *c, bool gated);
+/* Takes s into the server's list (a connection, once made). */
+void server_add_session(eddy_server *srv, session *s);
+/* Called by a connection as it is freed; gated: it counted against the
+ * accept gate. */
+void server_session_freed(eddy_server *srv, session *s, bool gated);
 
 #endif
