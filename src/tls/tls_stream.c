@@ -16,6 +16,7 @@
 /* Plaintext gathered from several small pieces before one SSL_write, and
  * file bytes on their way to encryption: one buffer per thread. */
 #define TLS_STAGE (4 * TLS_RECORD_MAX)
+
 typedef struct tls_stream {
     eddy_stream base;
     eddy_stream *inner;
@@ -27,7 +28,7 @@ typedef struct tls_stream {
     bool eof;              /* close_notify or the peer's EOF */
     bool inner_eof;        /* the inner stream read 0: BIO_eof() says so */
     bool write_wants_read; /* a write waits on the peer: tell of readable as writable */
-    bool more;             /* the bytes being written are not the last ones */
+    bool more;             /* hold the records being made: more follow at once */
     bool inner_short;      /* the last inner read gave less than asked: drained */
     char *out;             /* records held (TLS_OUT_MAX), freed once they went */
     uint32_t out_len, out_off;
@@ -246,11 +247,13 @@ static void tell_owner(void *data)
 }
 
 /* One SSL_write: bytes taken (a record at least), or -EAGAIN / error.
- * Its records are held while they fit; they go with the next write, or
- * here when none follows at once. */
+ * When it makes several records, or more plaintext follows, its records
+ * are held while they fit; they go with the next write, or here when none
+ * follows at once.  A lone record (a small answer) goes as it is made,
+ * with whatever was held before it: no copy. */
 static ssize_t write_some(tls_stream *ts, const void *p, size_t len, bool more)
 {
-    ts->more = true;
+    ts->more = more || len > TLS_RECORD_MAX;
     size_t n;
     int r = SSL_write_ex(ts->ssl, p, len, &n);
     ts->more = false;
