@@ -550,6 +550,36 @@ static void client_send(tconn *tc, const void *data, size_t len)
     tc_pump(tc);
 }
 
+/* A handshaken stream whose owner does not read (the test does). */
+static tconn *tc_quiet(eddy_tls *tls, const client_opts *co)
+{
+    tconn *tc = tc_open(tls, co);
+    tc->o.reads = false;
+    assert_true(tc_handshake(tc));
+    return tc;
+}
+
+static void owner_writes_the_end(tconn *tc)
+{
+    struct iovec iov = {"the end", 7};
+    assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
+}
+
+static void owner_closes(tconn *tc)
+{
+    stream_close(tc->o.s);
+    tc->o.s = NULL;
+}
+
+/* The client read rx_len bytes, then close_notify: a clean end, not a cut. */
+static void client_saw_clean_end(tconn *tc, size_t rx_len)
+{
+    tc_pump(tc);
+    assert_true(tc->client_eof);
+    assert_false(tc->client_failed);
+    assert_int_equal(tc->rx_len, rx_len);
+}
+
 static bool peer_is(tconn *tc, X509 *want)
 {
     X509 *peer = SSL_get1_peer_certificate(tc->cl);
@@ -874,9 +904,7 @@ static void sendfile_sends_records_together(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tconn *tc = tc_quiet(tls, NULL);
     enum { LEN = 1 << 20 };
     char *content;
     int fd = temp_file(LEN, &content);
@@ -982,9 +1010,7 @@ static void bad_record_after_good_ones(void **state)
     }
     /* The same with an owner that closes right after the short read:
      * what was to be told later is not (no call on a freed stream). */
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tconn *tc = tc_quiet(tls, NULL);
     assert_int_equal(SSL_write(tc->cl, "good", 4), 4);
     assert_int_equal(SSL_shutdown(tc->cl), 0);
     char buf[512];
@@ -1131,18 +1157,12 @@ static void shutdown_write_sends_close_notify(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
-    struct iovec iov = {"the end", 7};
-    assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
+    tconn *tc = tc_quiet(tls, NULL);
+    owner_writes_the_end(tc);
     stream_shutdown_write(tc->o.s);
     assert_int_equal(ERR_peek_error(), 0);
     assert_true(mock_write_shut(tc->m));
-    tc_pump(tc);
-    assert_true(tc->client_eof);
-    assert_false(tc->client_failed);
-    assert_int_equal(tc->rx_len, 7);
+    client_saw_clean_end(tc, 7);
     mock_push_eof(tc->m);
     server_turn(tc);
     char b[16];
@@ -1163,18 +1183,11 @@ static void close_sends_close_notify(void **state)
     (void)state;
     eddy_tls *tls = tls_ec(0);
     for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
-        tconn *tc = tc_open(tls, &(client_opts){.max = max});
-        tc->o.reads = false;
-        assert_true(tc_handshake(tc));
-        struct iovec iov = {"the end", 7};
-        assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
-        stream_close(tc->o.s);
-        tc->o.s = NULL;
+        tconn *tc = tc_quiet(tls, &(client_opts){.max = max});
+        owner_writes_the_end(tc);
+        owner_closes(tc);
         assert_true(mock_closed(tc->m));
-        tc_pump(tc);
-        assert_true(tc->client_eof); /* close_notify, not a cut */
-        assert_false(tc->client_failed);
-        assert_int_equal(tc->rx_len, 7);
+        client_saw_clean_end(tc, 7);
         tc_close(tc);
     }
     eddy_tls_free(tls);
@@ -1184,14 +1197,10 @@ static void close_notify_waits_for_room(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
-    struct iovec iov = {"the end", 7};
-    assert_int_equal(stream_writev(tc->o.s, &iov, 1, false), 7);
+    tconn *tc = tc_quiet(tls, NULL);
+    owner_writes_the_end(tc);
     mock_block_writes(tc->m, true); /* as a send still in flight */
-    stream_close(tc->o.s);
-    tc->o.s = NULL;
+    owner_closes(tc);
     assert_int_equal(ERR_peek_error(), 0);
     assert_false(mock_closed(tc->m));
     server_turn(tc);
@@ -1199,19 +1208,13 @@ static void close_notify_waits_for_room(void **state)
     mock_block_writes(tc->m, false);
     server_turn(tc);
     assert_true(mock_closed(tc->m));
-    tc_pump(tc);
-    assert_true(tc->client_eof);
-    assert_false(tc->client_failed);
-    assert_int_equal(tc->rx_len, 7);
+    client_saw_clean_end(tc, 7);
     tc_close(tc);
 
     /* Room never comes: closed without it when the time is up. */
-    tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tc = tc_quiet(tls, NULL);
     mock_block_writes(tc->m, true);
-    stream_close(tc->o.s);
-    tc->o.s = NULL;
+    owner_closes(tc);
     loop_advance(tc->loop, TLS_CLOSE_NOTIFY_MS - 1);
     assert_false(mock_closed(tc->m));
     loop_advance(tc->loop, 1);
@@ -1219,12 +1222,9 @@ static void close_notify_waits_for_room(void **state)
     tc_close(tc);
 
     /* A reset while it waits ends it at once. */
-    tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tc = tc_quiet(tls, NULL);
     mock_block_writes(tc->m, true);
-    stream_close(tc->o.s);
-    tc->o.s = NULL;
+    owner_closes(tc);
     mock_push_reset(tc->m);
     server_turn(tc);
     assert_true(mock_closed(tc->m));
@@ -1236,12 +1236,9 @@ static void reset_sends_no_close_notify(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tconn *tc = tc_quiet(tls, NULL);
     stream_reset(tc->o.s);
-    stream_close(tc->o.s);
-    tc->o.s = NULL;
+    owner_closes(tc);
     assert_true(mock_closed(tc->m));
     assert_true(mock_reset_by_owner(tc->m));
     size_t len;
@@ -1256,18 +1253,14 @@ static void shutdown_write_waits_for_room(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    tconn *tc = tc_open(tls, NULL);
-    tc->o.reads = false;
-    assert_true(tc_handshake(tc));
+    tconn *tc = tc_quiet(tls, NULL);
     mock_block_writes(tc->m, true);
     stream_shutdown_write(tc->o.s);
     assert_false(mock_write_shut(tc->m));
     mock_block_writes(tc->m, false);
     server_turn(tc);
     assert_true(mock_write_shut(tc->m));
-    tc_pump(tc);
-    assert_true(tc->client_eof);
-    assert_false(tc->client_failed);
+    client_saw_clean_end(tc, 0);
     tc_close(tc);
     eddy_tls_free(tls);
 }
