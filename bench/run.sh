@@ -431,6 +431,17 @@ measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
     return 0
 }
 
+# The server died during a scenario: recorded, and the rest of that
+# instance's scenarios skipped.
+server_died() {  # KEY (eddy, eddy-tls...) NAME SCENARIO
+    local key=$1 name=$2 scen=$3
+    say "  $key DIED during $scen: its remaining scenarios are skipped"
+    tail -n 5 "$WORK/$key.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
+    printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$key" "$scen" >>"$RESULTS"
+    wait "$SPID" 2>/dev/null; SPID=""
+    DEAD[$key]=1
+}
+
 bench_server() {  # NAME EXTRA-FLAGS ROUND
     local name=$1 extra=${2:-} round=${3:-1}
     say "== $name$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
@@ -453,11 +464,7 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
         1m)    measure "$name" 1m    wrk    "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
-            say "  $name DIED during $scen: its remaining scenarios are skipped"
-            tail -n 5 "$WORK/$name.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
-            printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$name" "$scen" >>"$RESULTS"
-            wait "$SPID" 2>/dev/null; SPID=""
-            DEAD[$name]=1
+            server_died "$name" "$name" "$scen"
             return 0
         fi
     done
@@ -479,11 +486,7 @@ bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
         tls-1m) MIN_BYTES=1048576 measure "$name" tls-1m wrk-tls "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
-            say "  $name DIED during $scen over TLS: its remaining TLS scenarios are skipped"
-            tail -n 5 "$WORK/$key.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
-            printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$key" "$scen" >>"$RESULTS"
-            wait "$SPID" 2>/dev/null; SPID=""
-            DEAD[$key]=1
+            server_died "$key" "$name" "$scen"
             return 0
         fi
     done

@@ -156,13 +156,13 @@ class Server:
             raise Failure(f"server still running {timeout} s after being told to stop")
 
 
-def read_ready_lines(proc, count, errfile, timeout=START_TIMEOUT):
-    """Reads `count` ready lines from proc's stdout; returns [(host, port)]."""
+def read_stdout_lines(proc, errfile, take, timeout=START_TIMEOUT):
+    """Hands each line proc prints on stdout to take(text) until it returns
+    True; fails when proc exits first or the time is up."""
     fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
     buf = b""
-    addrs = []
-    while len(addrs) < count:
+    while True:
         left = deadline - time.monotonic()
         if left <= 0:
             raise Failure(f"no ready line within {timeout} s (got {short(buf)})")
@@ -176,12 +176,25 @@ def read_ready_lines(proc, count, errfile, timeout=START_TIMEOUT):
             raise Failure(f"exited with status {proc.returncode} before its ready line; "
                           f"stderr: {short(errfile.read(), 300)}")
         buf += chunk
-        while b"\n" in buf and len(addrs) < count:
+        while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
-            m = READY_RE.match(line.decode(errors="replace"))
-            if not m:
-                raise Failure(f"unexpected ready line {short(line)}")
-            addrs.append((m.group(2).strip("[]"), int(m.group(3))))
+            if take(line.decode(errors="replace")):
+                return
+
+
+def read_ready_lines(proc, count, errfile, timeout=START_TIMEOUT):
+    """Reads `count` ready lines from proc's stdout; returns [(host, port)]."""
+    addrs = []
+
+    def take(text):
+        m = READY_RE.match(text)
+        if not m:
+            raise Failure(f"unexpected ready line {short(text)}")
+        addrs.append((m.group(2).strip("[]"), int(m.group(3))))
+        return len(addrs) == count
+
+    if count:
+        read_stdout_lines(proc, errfile, take, timeout)
     return addrs
 
 

@@ -39,7 +39,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -273,36 +272,23 @@ class TLSServer(run.Server):
 
 def read_ready(proc, errfile, want_tls, want_plain, timeout=10):
     """Reads the ready lines: every address, then the `eddy TLS:` line."""
-    fd = proc.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buf = b""
     tls, plain = [], []
     tls_line = not want_tls
-    while len(tls) < want_tls or len(plain) < want_plain or not tls_line:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Failure(f"no ready lines within {timeout} s (got {short(buf)})")
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            proc.wait(timeout=2)
-            errfile.seek(0)
-            raise Failure(f"exited with status {proc.returncode} before its ready lines; "
-                          f"stderr: {short(errfile.read(), 300)}")
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            text = line.decode(errors="replace")
-            m = READY_RE.match(text)
-            if m:
-                (tls if m.group(1) == "https" else plain).append((m.group(2).strip("[]"),
-                                                                  int(m.group(3))))
-            elif text.startswith("eddy TLS: "):
-                tls_line = True
-            else:
-                raise Failure(f"unexpected line on stdout {short(line)}")
+
+    def take(text):
+        nonlocal tls_line
+        m = READY_RE.match(text)
+        if m:
+            (tls if m.group(1) == "https" else plain).append((m.group(2).strip("[]"),
+                                                              int(m.group(3))))
+        elif text.startswith("eddy TLS: "):
+            tls_line = True
+        else:
+            raise Failure(f"unexpected line on stdout {short(text)}")
+        return len(tls) >= want_tls and len(plain) >= want_plain and tls_line
+
+    if want_tls or want_plain:
+        run.read_stdout_lines(proc, errfile, take, timeout)
     return tls, plain
 
 
