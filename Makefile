@@ -15,7 +15,7 @@ LLHTTP_SRC    ?= /usr/share/llhttp
 LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
 LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 
-LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c src/tls/*.c)
+LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/http2/*.c src/files/*.c src/tls/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
@@ -31,7 +31,7 @@ NM ?= nm
 OBJCOPY ?= objcopy
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
-LIBS := -lssl -lcrypto -luring -lm -lpthread
+LIBS := -lnghttp2 -lssl -lcrypto -luring -lm -lpthread
 
 EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock $(BUILD)/examples/upload_sink
 
@@ -114,12 +114,15 @@ integration: build-all
 	$(PYTHON) tests/integration/files.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
 	    --eddy-arg=--no-io-uring
 	$(PYTHON) tests/integration/hostile.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
 	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring --skip testssl
+	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink \
+	    --eddy-arg=--no-io-uring
 
 # The integration suites again against eddy built with ASan+UBSan: a
 # leak or memory error on any path they drive fails its test (leaks show
@@ -132,6 +135,8 @@ integration-san:
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/conformance/run_table.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/files.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/tls.py --eddy $(BUILD)/san/eddy --quick
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/h2.py --eddy $(BUILD)/san/eddy \
+	    --example-upload $(BUILD)/san/examples/upload_sink
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san

@@ -17,7 +17,7 @@
 FUZZ_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_DIR := $(or $(BUILD),build)/fuzz
-FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields
+FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields fuzz_h2
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
@@ -26,7 +26,7 @@ FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS)
 FUZZ_WARN := -Wall -Wextra -Wno-unused-parameter
 FUZZ_LLHTTP_SRC := $(LLHTTP_SRC)
 
-FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/files/*.c src/tls/*.c)
+FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/http2/*.c src/files/*.c src/tls/*.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LLHTTP_OBJS := $(FUZZ_DIR)/obj/llhttp/api.o $(FUZZ_DIR)/obj/llhttp/http.o \
     $(FUZZ_DIR)/obj/llhttp/llhttp.o
@@ -86,4 +86,4 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS) $(FUZZ_LLHTTP_OBJS)
 	ar rcs $@ $^
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/fuzz/%.o $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) -lssl -lcrypto -luring -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) -lnghttp2 -lssl -lcrypto -luring -lm -lpthread

@@ -21,18 +21,8 @@
  * so the loop only runs what is due when an op says so (5, 6.5-7), and at
  * the end.
  *
- * Routes (besides files under the root, with autoindex and dotfiles on):
- *   /slow  held; answered from a timer after 1000 ms (or ?N ms), with an
- *          abort callback that cancels the timer: aborts while a handler
- *          holds a request;
- *   /slowbig  as /slow, answered with 70000 bytes (more than the output
- *          stage, so the answer itself writes, and may fail, inside
- *          eddy_respond);
- *   /hold  held without an abort callback; its timer answers (after 500 ms
- *          or ?N) even when the client left (a zombie connection), with the
- *          file the query names ("/hold?/a.txt") or a small body;
- *   /big   answered at once with 70000 bytes (more than the output stage);
- *   /hi    answered at once with 3 bytes.
+ * Routes: files under the root (autoindex and dotfiles on), and those of
+ * fuzz_routes.h (held, aborted, answered late, big, bodies).
  *
  * Checked: each connection's output is a well-formed sequence of responses,
  * possibly cut short at its end (fuzz_support.h); after every connection
@@ -48,145 +38,12 @@
 #include "http/server.h"
 #include "rt/loop.h"
 #include "rt/mock_stream.h"
+#include "fuzz_routes.h"
 
 #define MAX_CONNS 4
 
 static eddy_config cfg;
 static eddy_files_config files_cfg;
-static eddy_files *files; /* of the current input's loop */
-
-/* ---------------------------------------------------------------- routes -- */
-
-typedef struct later {
-    eddy_timer t;
-    eddy_request *req;
-    bool abortable, big;
-    bool answering; /* inside answer_later: an abort now must not free it */
-    struct later *prev, *next;
-} later;
-
-static later *pending;      /* held requests, answered or aborted later */
-static unsigned held, done; /* held requests; those answered or aborted */
-
-static void later_unlink(later *l)
-{
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        pending = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-}
-
-static uint64_t query_ms(eddy_request *req, uint64_t dflt)
-{
-    eddy_str q = eddy_request_query(req);
-    uint64_t v = 0;
-    if (q.len == 0 || q.len > 5)
-        return dflt;
-    for (size_t i = 0; i < q.len; i++) {
-        if (q.ptr[i] < '0' || q.ptr[i] > '9')
-            return dflt;
-        v = v * 10 + (uint64_t)(q.ptr[i] - '0');
-    }
-    return v;
-}
-
-/* Reads every byte of a view: ASan checks it is still valid memory. */
-static unsigned touch(eddy_str s)
-{
-    unsigned sum = 0;
-    for (size_t i = 0; i < s.len; i++)
-        sum += (unsigned char)s.ptr[i];
-    return sum;
-}
-
-static char big_body[70000];
-
-static void answer_later(void *data)
-{
-    later *l = data;
-    eddy_request *req = l->req;
-    later_unlink(l);
-    /* The views stay valid until the answer, even for a client that left. */
-    unsigned sum = touch(eddy_request_path(req)) + touch(eddy_request_method(req)) +
-                   touch(eddy_request_header(req, "x-trace")) + touch(eddy_request_body(req));
-    eddy_str q = eddy_request_query(req);
-    int rc;
-    l->answering = true;
-    if (l->big) {
-        rc = eddy_respond(req, 200, "application/octet-stream", big_body, sizeof(big_body));
-    } else if (!l->abortable && q.len && q.ptr[0] == '/' && q.len < 256) {
-        char path[256];
-        memcpy(path, q.ptr, q.len);
-        path[q.len] = 0;
-        rc = eddy_files_respond(files, req, path);
-    } else {
-        char body[32];
-        int n = snprintf(body, sizeof(body), "late %u\n", sum);
-        rc = eddy_respond(req, 200, "text/plain", body, (size_t)n);
-    }
-    FZ_CHECK(rc == 0, "answering a held request failed: %d", rc);
-    done++;
-    free(l);
-}
-
-static void on_abort(void *data)
-{
-    later *l = data;
-    FZ_CHECK(l->abortable, "abort callback of a request that registered none");
-    if (l->answering)
-        return; /* the write of our own answer failed; answer_later frees l */
-    eddy_timer_stop(eddy_request_loop(l->req), &l->t);
-    later_unlink(l);
-    done++;
-    free(l);
-}
-
-static void hold(eddy_request *req, bool abortable, bool big, uint64_t dflt_ms)
-{
-    later *l = calloc(1, sizeof(*l));
-    FZ_SETUP(l);
-    l->req = req;
-    l->abortable = abortable;
-    l->big = big;
-    l->next = pending;
-    if (pending)
-        pending->prev = l;
-    pending = l;
-    held++;
-    eddy_timer_init(&l->t, answer_later, l);
-    eddy_timer_start(eddy_request_loop(req), &l->t, query_ms(req, dflt_ms));
-    if (abortable)
-        eddy_request_on_abort(req, on_abort, l);
-}
-
-static void slow(eddy_request *req, void *data) { (void)data; hold(req, true, false, 1000); }
-static void slow_big(eddy_request *req, void *data) { (void)data; hold(req, true, true, 1000); }
-static void hold_noabort(eddy_request *req, void *data) { (void)data; hold(req, false, false, 500); }
-
-static void big(eddy_request *req, void *data)
-{
-    (void)data;
-    FZ_CHECK(eddy_respond(req, 200, "application/octet-stream", big_body, sizeof(big_body)) == 0,
-             "respond failed");
-}
-
-static void hi(eddy_request *req, void *data)
-{
-    (void)data;
-    FZ_CHECK(eddy_respond(req, 200, "text/plain", "hi\n", 3) == 0, "respond failed");
-}
-
-/* Routes that take bodies: answered at once with the body, or held. */
-static void echo(eddy_request *req, void *data)
-{
-    (void)data;
-    eddy_str b = eddy_request_body(req);
-    touch(b);
-    FZ_CHECK(eddy_respond(req, 200, "application/octet-stream", b.ptr, b.len) == 0,
-             "respond failed");
-}
 
 /* ---------------------------------------------------------------- script -- */
 
@@ -223,7 +80,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .autoindex = true,
         .cache_control = "no-cache",
     };
+    /* HTTP/1.1 alone: the HTTP/2 preface leads to fuzz_h2's ground. */
     cfg = (eddy_config){
+        .no_http2 = true,
         .max_request_line = 1024,
         .max_header_bytes = 2048,
         .max_headers = 30,
@@ -246,21 +105,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *payload = data;
     size_t payload_len = size - 1 - nops, at = 0;
 
-    pending = NULL;
-    held = done = 0;
+    fz_routes_reset();
     eddy_loop *loop = eddy_loop_new();
     FZ_SETUP(loop);
     loop_use_virtual_clock(loop, 1000);
     eddy_server *srv;
     FZ_SETUP(eddy_server_new(loop, &cfg, &srv) == 0);
-    FZ_SETUP(fz_serve_files(srv, loop, &files_cfg, &files) == 0);
-    FZ_SETUP(fz_route(srv, "/slow", slow, false) == 0);
-    FZ_SETUP(fz_route(srv, "/slowbig", slow_big, false) == 0);
-    FZ_SETUP(fz_route(srv, "/hold", hold_noabort, false) == 0);
-    FZ_SETUP(fz_route(srv, "/big", big, false) == 0);
-    FZ_SETUP(fz_route(srv, "/hi", hi, false) == 0);
-    FZ_SETUP(fz_route(srv, "/echo", echo, true) == 0);
-    FZ_SETUP(fz_route(srv, "/slowbody", slow, true) == 0);
+    FZ_SETUP(fz_serve_files(srv, loop, &files_cfg, &fz_files) == 0);
+    FZ_SETUP(fz_add_routes(srv) == 0);
 
     mock_stream *mocks[MAX_CONNS] = {0};
     size_t nmocks = 0, cur = 0;
@@ -367,13 +219,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned left = eddy_server_connections(srv);
     FZ_CHECK(left == 0, "%u connections left after resets and timeouts",
              eddy_server_connections(srv));
-    FZ_CHECK(pending == NULL && done == held, "held %u requests, %u answered or aborted", held,
-             done);
+    fz_check_held_all_done();
     if (shut)
         FZ_CHECK(drained, "shutdown never reported drained");
 
     eddy_server_free(srv);
-    eddy_files_free(files);
+    eddy_files_free(fz_files);
     loop_advance(loop, 0);
     eddy_loop_free(loop);
     for (size_t i = 0; i < nmocks; i++)

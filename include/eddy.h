@@ -147,6 +147,13 @@ typedef struct eddy_config {
     bool reuse_port;
     /* > 0: responses over TLS carry Strict-Transport-Security: max-age=N. */
     unsigned hsts_seconds;
+    /* HTTP/2: spoken over TLS when ALPN chose h2, and on plain listeners to
+     * clients that open with its connection preface (prior knowledge).
+     * no_http2 turns both off (ALPN then needs eddy_tls_config.no_http2). */
+    bool no_http2;
+    /* Streams one HTTP/2 connection may have open at once
+     * (SETTINGS_MAX_CONCURRENT_STREAMS); 0 means the default, 100. */
+    unsigned h2_max_streams;
 } eddy_config;
 
 /* Creates a server on loop.  config may be NULL for defaults; its strings are
@@ -167,7 +174,8 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
 
 /* ---- HTTPS ---------------------------------------------------------------
  * TLS 1.2 and 1.3 (OpenSSL) with Mozilla's "intermediate" suites, server
- * order, no renegotiation, no compression, no 0-RTT; ALPN http/1.1;
+ * order, no renegotiation, no compression, no 0-RTT; ALPN h2 (preferred)
+ * and http/1.1;
  * resumption by session tickets whose keys (in memory, rotated hourly)
  * every server sharing the eddy_tls uses. */
 typedef struct eddy_tls eddy_tls;
@@ -182,6 +190,8 @@ typedef struct eddy_tls_config {
     unsigned npairs;
     /* Oldest version taken: 12 (TLS 1.2; also when 0) or 13. */
     unsigned min_version;
+    /* ALPN chooses http/1.1 alone, even for clients offering h2. */
+    bool no_http2;
 } eddy_tls_config;
 
 /* Loads and checks every pair: readable, the key the certificate's, the

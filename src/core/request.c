@@ -32,6 +32,37 @@ eddy_str request_span(const request *req, span s)
     return (eddy_str){*req->base + s.off, s.len};
 }
 
+int request_split_target(request *r)
+{
+    const char *t = *r->base + r->target.off;
+    size_t len = r->target.len;
+    size_t start = 0;
+    if (len == 1 && t[0] == '*') {
+        r->path = r->target;
+        r->query = (span){r->target.off + 1, 0};
+        return 0;
+    }
+    if (len && t[0] != '/') {
+        /* absolute-form (RFC 9112 §3.2.2): skip scheme and authority. */
+        const char *sep = memmem(t, len, "://", 3);
+        if (!sep)
+            return 400;
+        size_t i = (size_t)(sep - t) + 3;
+        while (i < len && t[i] != '/' && t[i] != '?')
+            i++;
+        start = i;
+    }
+    size_t q = start;
+    while (q < len && t[q] != '?')
+        q++;
+    r->path = (span){r->target.off + (uint32_t)start, (uint32_t)(q - start)};
+    if (q < len)
+        r->query = (span){r->target.off + (uint32_t)q + 1, (uint32_t)(len - q - 1)};
+    else
+        r->query = (span){r->target.off + (uint32_t)len, 0};
+    return 0;
+}
+
 int request_decode_path(request *req)
 {
     eddy_str raw = request_span(req, req->path);

@@ -139,6 +139,9 @@ void request_pool_free(request_pool *p);
 eddy_str request_span(const request *req, span s);
 /* Maps a method token to enum req_method. */
 enum req_method request_method_id(const char *m, size_t len);
+/* Splits the target into path and query (origin-form, absolute-form whose
+ * scheme and authority are skipped, or "*"): 0, or 400. */
+int request_split_target(request *req);
 /* Decodes the path once (core/path.h): 0, or 400 for a bad escape or NUL. */
 int request_decode_path(request *req);
 /* The decoded path (valid once request_decode_path succeeded). */

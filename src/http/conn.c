@@ -3,6 +3,7 @@
 #include "http/response.h"
 #include "http/server.h"
 #include "core/site.h"
+#include "http2/h2.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -31,6 +32,7 @@ static void conn_drain(session *s);
 static void conn_abort(session *s);
 static conn *conn_of(session *s) { return (conn *)((char *)s - offsetof(conn, session)); }
 static void flush(conn *c);
+static void conn_hand_over(conn *c, const char *bytes, size_t len);
 
 /* ------------------------------------------------------------- timeouts -- */
 
@@ -361,7 +363,7 @@ static void dispatch(conn *c)
     c->deadline = CONN_NO_DEADLINE; /* the handler's time is its own */
     if (c->draining)
         r->keep_alive = false;
-    if (r->method_id != METHOD_CONNECT && parser_split_target(r, c->req_base) != 0) {
+    if (r->method_id != METHOD_CONNECT && request_split_target(r) != 0) {
         response_error(c, 400);
         return;
     }
@@ -451,6 +453,12 @@ static const char *feed(conn *c, const char *p, size_t len)
             }
             c->method_unknown = true;
             decide_unknown_method(c, p + len);
+            return p + len;
+        }
+        if (err != HPE_PAUSED && c->parse_status == PARSE_H2_PREFACE) {
+            /* The preface and all after it are HTTP/2's: they go on, from
+             * where the request line began, in the same buffer. */
+            conn_hand_over(c, c->req_base, (size_t)(p + len - c->req_base));
             return p + len;
         }
         if (err != HPE_PAUSED) {
@@ -644,6 +652,13 @@ static bool read_and_feed(conn *c)
     }
     char *start = region == c->in ? c->in + c->in_len : region;
     char *end = start + n;
+    if (!c->alpn_checked) {
+        c->alpn_checked = true;
+        if (c->srv->h2_callbacks && stream_alpn_is(c->stream, "h2", 2)) {
+            conn_hand_over(c, start, (size_t)n); /* TLS chose HTTP/2 */
+            return false;
+        }
+    }
     if (region == c->in)
         c->in_len += (uint32_t)n;
     if (c->phase == PHASE_BODY)
@@ -870,6 +885,28 @@ static void conn_close(conn *c)
     /* else conn_run, which is on the stack, frees it on its way out. */
 }
 
+/* HTTP/2 was found on the connection: its stream, gate slot and the bytes
+ * read so far go to an HTTP/2 connection, and this one ends without
+ * touching the stream. */
+static void conn_hand_over(conn *c, const char *bytes, size_t len)
+{
+    eddy_stream *stream = c->stream;
+    bool gated = c->gated;
+    eddy_timer_stop(c->srv->loop, &c->timer);
+    if (c->srv->stage_owner == c) {
+        c->srv->stage_owner = NULL;
+        c->srv->stage_len = 0;
+    }
+    c->phase = PHASE_CLOSED;
+    c->stream = NULL;
+    c->gated = false;
+    if (!h2_conn_new(c->srv, stream, gated, bytes, len, c->readable)) {
+        c->gated = gated;
+        stream_close(stream);
+    }
+    /* conn_run, on the stack, frees c on its way out. */
+}
+
 static void conn_abort(session *s)
 {
     conn *c = conn_of(s);
@@ -924,6 +961,7 @@ static void conn_finish(request *r)
     /* The answer is queued: the request is done with, its handle stale. */
     request_free(r);
     c->req = NULL;
+    c->had_request = true;
     if (c->phase == PHASE_CLOSED) {
         /* Answered after the client left: just release. */
         if (c->zombie && !c->in_batch)

@@ -89,6 +89,8 @@ struct conn {
     bool body_end_due : 1; /* a handler reading a body already ended: tell it */
     bool sent_some : 1;    /* this flush got bytes taken by the peer */
     bool send_waiting : 1; /* output is pending and the send clock runs */
+    bool had_request : 1;  /* a request was answered: no HTTP/2 preface now */
+    bool alpn_checked : 1; /* the first read looked for ALPN h2 */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX
@@ -104,6 +106,8 @@ conn *conn_from_session(session *s);
 
 /* Used by the parser glue. */
 void conn_head_started(conn *c);
+/* parse_status of a request line that is HTTP/2's connection preface. */
+#define PARSE_H2_PREFACE 1
 /* Gives c a fresh request (the last one, if any, given back); -ENOMEM. */
 int conn_request_begin(conn *c);
 

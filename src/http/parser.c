@@ -92,6 +92,10 @@ static int on_version_complete(llhttp_t *p)
         return reject(c, 400);
     if (r->version.off + r->version.len > c->srv->max_request_line)
         return reject(c, 414);
+    if (p->http_major == 2 && p->http_minor == 0 && p->method == HTTP_PRI && r->target.len == 1 &&
+        b[r->target.off] == '*' && c->srv->h2_callbacks && !c->had_request &&
+        !c->stream->ops->secure)
+        return reject(c, PARSE_H2_PREFACE); /* HTTP/2 with prior knowledge */
     if (p->http_major >= 2)
         return reject(c, 505); /* a version eddy does not speak on this connection */
     if (p->http_major != 1 || p->http_minor > 1)
@@ -234,7 +238,7 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
     if (p->method == HTTP_CONNECT)
         r->keep_alive = false;
-    if (has_body && c->srv->site.body_routes && parser_split_target(r, c->req_base) == 0 &&
+    if (has_body && c->srv->site.body_routes && request_split_target(r) == 0 &&
         request_decode_path(r) == 0) {
         /* Routes that take bodies are found now, before the body comes. */
         eddy_str path = request_decoded_path(r);
@@ -331,35 +335,4 @@ int parser_error_status(const conn *c)
     default:
         return 400;
     }
-}
-
-int parser_split_target(request *r, const char *base)
-{
-    const char *t = base + r->target.off;
-    size_t len = r->target.len;
-    size_t start = 0;
-    if (len == 1 && t[0] == '*') {
-        r->path = r->target;
-        r->query = (span){r->target.off + 1, 0};
-        return 0;
-    }
-    if (len && t[0] != '/') {
-        /* absolute-form (RFC 9112 §3.2.2): skip scheme and authority. */
-        const char *sep = memmem(t, len, "://", 3);
-        if (!sep)
-            return 400;
-        size_t i = (size_t)(sep - t) + 3;
-        while (i < len && t[i] != '/' && t[i] != '?')
-            i++;
-        start = i;
-    }
-    size_t q = start;
-    while (q < len && t[q] != '?')
-        q++;
-    r->path = (span){r->target.off + (uint32_t)start, (uint32_t)(q - start)};
-    if (q < len)
-        r->query = (span){r->target.off + (uint32_t)q + 1, (uint32_t)(len - q - 1)};
-    else
-        r->query = (span){r->target.off + (uint32_t)len, 0};
-    return 0;
 }

@@ -10,8 +10,5 @@ void parser_settings_init(llhttp_settings_t *s);
 void parser_start(conn *c);
 /* The status answering a parse error (400, 413, 414, 431, 505...). */
 int parser_error_status(const conn *c);
-/* Splits the request target into path and query (origin, absolute and
- * asterisk forms).  Returns 0, or 400 for a target eddy cannot route. */
-int parser_split_target(request *req, const char *base);
 
 #endif

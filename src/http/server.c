@@ -1,6 +1,7 @@
 #include "http/server.h"
 #include "core/access_log.h"
 #include "http/parser.h"
+#include "http2/h2.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -77,7 +78,6 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->keepalive_ms = OR_DEFAULT(config->keepalive_ms, SERVER_DEFAULT_KEEPALIVE_MS);
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
-#undef OR_DEFAULT
     for (unsigned i = 0; i < config->nresponse_fields; i++) {
         int rc = site_add_field(&srv->site, config->response_fields[i]);
         if (rc < 0) {
@@ -93,6 +93,12 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         }
     }
     parser_settings_init(&srv->parser_settings);
+    srv->h2_max_streams = OR_DEFAULT(config->h2_max_streams, H2_DEFAULT_MAX_STREAMS);
+    if (!config->no_http2 && h2_server_init(srv) < 0) {
+        eddy_server_free(srv);
+        return -ENOMEM;
+    }
+#undef OR_DEFAULT
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
     srv->gate.on_starved = on_starved;
     site_set_hsts(&srv->site, config->hsts_seconds);
@@ -115,6 +121,7 @@ static void server_destroy(eddy_server *srv)
     while (srv->sessions)
         srv->sessions->ops->abort(srv->sessions);
     site_free(&srv->site);
+    h2_server_free(srv);
     free(srv);
 }
 

@@ -38,6 +38,10 @@ struct eddy_server {
     eddy_callback on_drained;
     void *drained_data;
     llhttp_settings_t parser_settings;
+    /* HTTP/2: nghttp2's callbacks and options (NULL when turned off). */
+    struct nghttp2_session_callbacks *h2_callbacks;
+    struct nghttp2_option *h2_option;
+    unsigned h2_max_streams;
     /* Output staging: responses produced while processing one connection's
      * input go here and leave in one writev; nothing stays between turns. */
     conn *stage_owner;

@@ -26,6 +26,7 @@ struct mock_stream {
     char *out;
     size_t out_len, out_cap;
     size_t write_calls;
+    const char *alpn;     /* what a secure mock says ALPN chose; NULL: none */
 };
 
 static void notify(void *data)
@@ -232,16 +233,28 @@ static void mock_peer_name(eddy_stream *s, char *buf, size_t len)
     snprintf(buf, len, "mock");
 }
 
+static size_t mock_alpn(eddy_stream *s, const unsigned char **proto)
+{
+    const mock_stream *m = (const mock_stream *)s;
+    *proto = (const unsigned char *)(m->alpn ? m->alpn : "");
+    return m->alpn ? strlen(m->alpn) : 0;
+}
+
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close, mock_peer_name, false};
+                                    mock_shutdown_write, mock_close, mock_peer_name, false, NULL};
 /* The same, standing for a TLS stream's plaintext side. */
 static const stream_ops mock_secure_ops = {mock_read,      mock_writev, mock_sendfile,
                                            mock_reset_stream, mock_shutdown_write, mock_close,
-                                           mock_peer_name, true};
+                                           mock_peer_name, true, mock_alpn};
 
 void mock_set_secure(mock_stream *m, bool secure)
 {
     m->base.ops = secure ? &mock_secure_ops : &mock_ops;
+}
+
+void mock_set_alpn(mock_stream *m, const char *proto)
+{
+    m->alpn = proto;
 }
 
 mock_stream *mock_stream_new(eddy_loop *loop)

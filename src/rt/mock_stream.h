@@ -30,6 +30,8 @@ void mock_reset_after(mock_stream *m, size_t bytes);  /* peer resets after takin
 /* Says it is TLS (stream_ops.secure), as a TLS stream's plaintext side;
  * before its owner takes it. */
 void mock_set_secure(mock_stream *m, bool secure);
+/* What a secure mock says ALPN chose ("h2"); proto must outlive the mock. */
+void mock_set_alpn(mock_stream *m, const char *proto);
 
 const char *mock_output(const mock_stream *m, size_t *len);
 void mock_clear_output(mock_stream *m);

@@ -71,7 +71,7 @@ static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
 }
 
 static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
-                                      ss_shutdown_write, ss_close, ss_peer_name, false};
+                                      ss_shutdown_write, ss_close, ss_peer_name, false, NULL};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

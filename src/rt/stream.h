@@ -8,6 +8,7 @@
 
 #include "rt/loop.h"
 #include <stdbool.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -43,6 +44,10 @@ typedef struct stream_ops {
     /* TLS: what the owner reads and writes is encrypted below (a property
      * of the kind, so it costs a stream nothing). */
     bool secure;
+    /* The protocol the peer and the stream agreed on (TLS ALPN): its
+     * length, with *proto pointing at its bytes; 0 for none.  NULL in
+     * kinds that have no such agreement. */
+    size_t (*alpn)(eddy_stream *s, const unsigned char **proto);
 } stream_ops;
 
 struct eddy_stream {
@@ -67,6 +72,13 @@ static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t
 static inline void stream_reset(eddy_stream *s) { s->ops->reset(s); }
 static inline void stream_shutdown_write(eddy_stream *s) { s->ops->shutdown_write(s); }
 static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
+/* True when the stream's agreed protocol is `proto`. */
+static inline bool stream_alpn_is(eddy_stream *s, const char *proto, size_t len)
+{
+    const unsigned char *p;
+    size_t n = s->ops->alpn ? s->ops->alpn(s, &p) : 0;
+    return n == len && memcmp(p, proto, len) == 0;
+}
 static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
 {
     s->ops->peer_name(s, buf, len);

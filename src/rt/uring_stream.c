@@ -563,7 +563,7 @@ static void us_peer_name(eddy_stream *s, char *buf, size_t len)
 }
 
 static const stream_ops uring_ops = {us_read, us_writev, us_sendfile, us_reset,
-                                     us_shutdown_write, us_close, us_peer_name, false};
+                                     us_shutdown_write, us_close, us_peer_name, false, NULL};
 
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -45,6 +45,11 @@ static const opt_spec specs[] = {
     {"--hsts", "SECONDS", OPT_COUNT, CFG(hsts_seconds),
      "add Strict-Transport-Security: max-age=SECONDS to responses\n"
      "over HTTPS (default: none)"},
+    {"--no-http2", "", OPT_SWITCH, CFG(no_http2),
+     "speak HTTP/1.1 alone: no h2 by ALPN, no h2c with prior\n"
+     "knowledge (default: both)"},
+    {"--h2-max-streams", "N", OPT_COUNT, CFG(h2_max_streams),
+     "streams one HTTP/2 connection may have open at once\n(default 100)"},
     {"--root", "DIR", OPT_ROOT, 0, "directory to serve (default www)"},
     {"--workers", "N", OPT_PROG_COUNT, offsetof(cli_options, workers),
      "threads serving, each with its own loop (default: one per\n"
@@ -90,7 +95,7 @@ static const opt_spec specs[] = {
 
 void cli_usage(FILE *out)
 {
-    fprintf(out, "usage: eddy [options]\nServes files over HTTP/1.1 and HTTPS.\n\n");
+    fprintf(out, "usage: eddy [options]\nServes files over HTTP/1.1, HTTP/2 and HTTPS.\n\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         /* Help text lines after the first are indented under it. */
         char col[48];
@@ -330,6 +335,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
     opt->tls.certs = opt->certs;
     opt->tls.keys = opt->keys;
     opt->tls.npairs = opt->ncerts;
+    opt->tls.no_http2 = opt->config.no_http2;
     /* The default plain address only when no address at all is given. */
     if (opt->nlisten == 0 && opt->nlisten_tls == 0)
         opt->listen[opt->nlisten++] = CLI_DEFAULT_LISTEN;

@@ -65,6 +65,7 @@ struct eddy_tls {
     char **certs, **keys;  /* the files, re-read by eddy_tls_reload */
     unsigned npairs;
     unsigned min_version;  /* 12 or 13 */
+    bool no_http2;         /* ALPN offers http/1.1 alone */
     tls_tickets tickets;
 };
 

@@ -20,8 +20,9 @@
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:P-256:P-384"
 
-/* ALPN, in the wire's length-prefixed form. */
-static const unsigned char alpn_protos[] = "\x08http/1.1";
+/* ALPN, in the wire's length-prefixed form, eddy's preference first. */
+static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
+static const unsigned char alpn_h1[] = "\x08http/1.1";
 
 /* The most recent OpenSSL error as text, or what errno says. */
 static const char *ssl_reason(void)
@@ -54,14 +55,17 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
 }
 
 /* A client that offers ALPN must offer something eddy speaks (RFC 7301
- * §3.2: no_application_protocol); one that offers none gets HTTP/1.1. */
+ * §3.2: no_application_protocol); one that offers none gets HTTP/1.1.
+ * h2 is chosen whenever the client offers it, unless turned off. */
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
+    const eddy_tls *tls = arg;
+    const unsigned char *protos = tls->no_http2 ? alpn_h1 : alpn_h2;
+    unsigned len = tls->no_http2 ? sizeof(alpn_h1) - 1 : sizeof(alpn_h2) - 1;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, alpn_protos, sizeof(alpn_protos) - 1, in, inlen) !=
+    if (SSL_select_next_proto(&sel, outlen, protos, len, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
@@ -147,7 +151,7 @@ static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, SSL_C
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, (void *)tls); /* read only */
     *leaf = x;
     X509_up_ref(x);
 out:
@@ -247,6 +251,7 @@ int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_
     atomic_init(&tls->refs, 1);
     pthread_mutex_init(&tls->lock, NULL);
     tls->min_version = config->min_version ? config->min_version : 12;
+    tls->no_http2 = config->no_http2;
     int rc = tls_tickets_init(&tls->tickets);
     tls->certs = calloc(config->npairs, sizeof(char *));
     tls->keys = calloc(config->npairs, sizeof(char *));

@@ -434,8 +434,16 @@ static void tls_peer_name(eddy_stream *s, char *buf, size_t len)
     stream_peer_name(((tls_stream *)s)->inner, buf, len);
 }
 
+static size_t tls_alpn(eddy_stream *s, const unsigned char **proto)
+{
+    unsigned len = 0;
+    SSL_get0_alpn_selected(((tls_stream *)s)->ssl, proto, &len);
+    return len;
+}
+
 static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile,  tls_reset,
-                                   tls_shutdown_write, tls_close,  tls_peer_name, true};
+                                   tls_shutdown_write, tls_close,  tls_peer_name, true,
+                                   tls_alpn};
 
 /* The handshake runs here, beneath the owner, which hears of the stream
  * only once it can read (or the handshake failed and a read says so). */

@@ -754,37 +754,41 @@ def test_sni_wildcard_covers_one_label():
 
 
 def test_alpn_http11():
-    """ALPN: a client offering http/1.1 (alone or after h2) gets it; one
-    offering none gets HTTP/1.1 without ALPN."""
+    """ALPN: a client offering http/1.1 alone gets it, one offering h2 too
+    gets h2 (tests/integration/h2.py speaks it); one offering none gets
+    HTTP/1.1 without ALPN."""
     with start_tls() as srv:
-        for offer in ("http/1.1", "h2,http/1.1"):
+        for offer, want in (("http/1.1", "http/1.1"), ("h2,http/1.1", "h2"), ("http/1.1,h2", "h2")):
             rc, text = s_client(srv.addr, "-alpn", offer)
-            check(rc == 0 and "ALPN protocol: http/1.1" in text,
+            check(rc == 0 and f"ALPN protocol: {want}\n" in text,
                   f"s_client -alpn {offer}: {short(text, 400)}")
         rc, text = s_client(srv.addr)
         check(rc == 0 and "No ALPN negotiated" in text, f"s_client without -alpn: {short(text, 400)}")
-        with TLSConn(srv.addr, ctx=client_ctx(alpn=["h2", "http/1.1"])) as conn:
+        with TLSConn(srv.addr, ctx=client_ctx(alpn=["http/1.1"])) as conn:
             check_eq(conn.sock.selected_alpn_protocol(), "http/1.1", "Python ssl's ALPN")
             conn.send(get())
             check_index(conn.read_response(), "GET / after ALPN")
 
 
-def test_alpn_without_http11_refused():
-    """A client whose ALPN list lacks http/1.1 is refused with the
+def test_alpn_without_known_protocol_refused():
+    """A client whose ALPN list holds nothing eddy speaks (neither h2 nor
+    http/1.1; or only h2 under --no-http2) is refused with the
     no_application_protocol alert (RFC 7301 §3.2)."""
-    with start_tls() as srv:
-        for offer in ("h2", "h2,spdy/3,x"):
-            rc, text = s_client(srv.addr, "-alpn", offer)
-            check(rc != 0 and "alert no application protocol" in text,
-                  f"s_client -alpn {offer}: {short(text, 400)}")
-        try:
-            with TLSConn(srv.addr, ctx=client_ctx(alpn=["h2"])) as conn:
-                raise Failure(f"Python ssl with ALPN h2 got {conn.sock.selected_alpn_protocol()!r}")
-        except ssl.SSLError as e:
-            check("NO APPLICATION PROTOCOL" in str(e).upper().replace("_", " "),
-                  f"Python ssl with ALPN h2: {e}")
-        healthy(srv, "after refused ALPN")
-        check_eq(srv.stderr_text(), "", "stderr after refused handshakes")
+    for flags, offers, py_offer in (((), ("h3", "spdy/3,x"), ["h3"]),
+                                    (("--no-http2",), ("h2", "h2,spdy/3,x"), ["h2"])):
+        with start_tls(*flags) as srv:
+            for offer in offers:
+                rc, text = s_client(srv.addr, "-alpn", offer)
+                check(rc != 0 and "alert no application protocol" in text,
+                      f"{flags} s_client -alpn {offer}: {short(text, 400)}")
+            try:
+                with TLSConn(srv.addr, ctx=client_ctx(alpn=py_offer)) as conn:
+                    raise Failure(f"Python ssl with ALPN {py_offer} got {conn.sock.selected_alpn_protocol()!r}")
+            except ssl.SSLError as e:
+                check("NO APPLICATION PROTOCOL" in str(e).upper().replace("_", " "),
+                      f"Python ssl with ALPN {py_offer}: {e}")
+            healthy(srv, "after refused ALPN")
+            check_eq(srv.stderr_text(), "", "stderr after refused handshakes")
 
 
 # ====================================================== 5. resumption ==

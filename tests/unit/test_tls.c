@@ -246,7 +246,7 @@ static void gate_peer_name(eddy_stream *s, char *buf, size_t len)
 }
 
 static const stream_ops gate_ops = {gate_read,          gate_writev, gate_sendfile,  gate_reset,
-                                    gate_shutdown_write, gate_close,  gate_peer_name, false};
+                                    gate_shutdown_write, gate_close,  gate_peer_name, false, NULL};
 
 static void gate_ready(eddy_stream *inner, unsigned events)
 {
@@ -1297,30 +1297,54 @@ static void old_versions_refused(void **state)
     eddy_tls_free(tls);
 }
 
+/* The protocol the client's handshake ended with ("" for none). */
+static void selected(tconn *tc, const char *want)
+{
+    const unsigned char *sel;
+    unsigned sel_len;
+    SSL_get0_alpn_selected(tc->cl, &sel, &sel_len);
+    assert_int_equal(sel_len, strlen(want));
+    assert_memory_equal(sel, want, sel_len);
+}
+
 static void alpn(void **state)
 {
     (void)state;
     eddy_tls *tls = tls_ec(0);
-    const unsigned char *sel;
-    unsigned sel_len;
-    /* Only h2: no_application_protocol. */
-    tconn *tc = tc_open(tls, &(client_opts){.alpn = "\x02h2"});
+    /* Nothing eddy speaks: no_application_protocol. */
+    tconn *tc = tc_open(tls, &(client_opts){.alpn = "\x02h3"});
     refused(tc);
     tc_close(tc);
-    /* h2 first, then http/1.1: http/1.1. */
-    for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
-        tc = tc_open(tls, &(client_opts){.max = max, .alpn = "\x02h2\x08http/1.1"});
-        assert_true(tc_handshake(tc));
-        SSL_get0_alpn_selected(tc->cl, &sel, &sel_len);
-        assert_int_equal(sel_len, 8);
-        assert_memory_equal(sel, "http/1.1", 8);
-        tc_close(tc);
+    /* h2 whenever offered, in either order; else http/1.1. */
+    static const struct { const char *offer, *want; } cases[] = {
+        {"\x02h2\x08http/1.1", "h2"}, {"\x08http/1.1\x02h2", "h2"}, {"\x02h2", "h2"},
+        {"\x08http/1.1", "http/1.1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
+            tc = tc_open(tls, &(client_opts){.max = max, .alpn = cases[i].offer});
+            assert_true(tc_handshake(tc));
+            selected(tc, cases[i].want);
+            tc_close(tc);
+        }
     }
     /* No ALPN at all: served, nothing selected. */
     tc = tc_open(tls, NULL);
     assert_true(tc_handshake(tc));
-    SSL_get0_alpn_selected(tc->cl, &sel, &sel_len);
-    assert_int_equal(sel_len, 0);
+    selected(tc, "");
+    tc_close(tc);
+    eddy_tls_free(tls);
+    /* HTTP/2 turned off: h2 alone is refused, h2 and http/1.1 gets http/1.1. */
+    const char *certs[] = {at("ec.crt")}, *keys[] = {at("ec.key")};
+    eddy_tls_config cfg = {.certs = certs, .keys = keys, .npairs = 1, .no_http2 = true};
+    char err[256] = "";
+    assert_int_equal(eddy_tls_new(&cfg, &tls, err, sizeof(err)), 0);
+    tc = tc_open(tls, &(client_opts){.alpn = "\x02h2"});
+    refused(tc);
+    tc_close(tc);
+    tc = tc_open(tls, &(client_opts){.alpn = "\x02h2\x08http/1.1"});
+    assert_true(tc_handshake(tc));
+    selected(tc, "http/1.1");
     tc_close(tc);
     eddy_tls_free(tls);
 }
