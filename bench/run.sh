@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # eddy benchmark: eddy against nginx, h2o and lighttpd on the same machine.
 #
-#   bench/run.sh            (no arguments; about 8 minutes, at most ~10;
-#                            TLS=0: about 4, at most ~6)
+#   bench/run.sh            (no arguments; about 12 minutes, at most ~15;
+#                            TLS=0: about 6, at most ~9)
 #
 # Installs what is missing (Debian packages nginx-light h2o lighttpd wrk
 # nghttp2-client gnuplot-nox; for TLS also lighttpd-mod-openssl openssl gcc
@@ -21,6 +21,10 @@
 # (f) full handshakes: bench/lib/tlsload.c, built here with cc into the temp
 # dir (wrk and h2load resume sessions, so they would not measure handshakes);
 # (g) keep-alive and (h) 1 MiB: wrk over https.
+# HTTP/2 scenarios: (i) small file and (j) 1 MiB over h2c (prior knowledge;
+# nginx on a second port that speaks only h2c), (k) and (l) the same over
+# https with ALPN h2 on the TLS instance, all with h2load -c64 -m32; (m)
+# memory per idle h2c connection.
 #
 # Optional environment:
 #   DURATION=10      seconds of each measured run        WARMUP=2  warm-up seconds
@@ -35,8 +39,8 @@
 #                    on a noisy machine)
 #   RETRIES=2        a run during which other processes used more than
 #   DISTURBED=0.2    DISTURBED of a CPU is repeated up to RETRIES times, as
-#   TIME_BUDGET=600  long as the whole script still fits in TIME_BUDGET seconds
-#                    (360 with TLS=0)
+#   TIME_BUDGET=900  long as the whole script still fits in TIME_BUDGET seconds
+#                    (540 with TLS=0)
 #   TLS=1            0 skips the TLS scenarios (f)-(h)
 #   PYTHON=/usr/bin/python3
 set -u -o pipefail
@@ -56,7 +60,7 @@ RETRIES=${RETRIES:-2}
 DISTURBED=${DISTURBED:-0.2}
 TLS=${TLS:-1}
 [ "$TLS" = 0 ] || TLS=1
-if [ "$TLS" = 1 ]; then TIME_BUDGET=${TIME_BUDGET:-600}; else TIME_BUDGET=${TIME_BUDGET:-360}; fi
+if [ "$TLS" = 1 ]; then TIME_BUDGET=${TIME_BUDGET:-900}; else TIME_BUDGET=${TIME_BUDGET:-540}; fi
 # What every TLS scenario agrees on.
 TLS_SUITE=TLS_AES_128_GCM_SHA256
 TLS_GROUP=X25519
@@ -229,12 +233,12 @@ conf_eddy() {  # $1 = extra flags (--workers N)
     CMD=("$EDDY" --listen "127.0.0.1:$PORT" --root "$ROOT" --keepalive-timeout 300 $1)
 }
 conf_nginx() {
-    local d=$WORK/nginx conf=nginx.conf ssl="" tls=""
+    local d=$WORK/nginx conf=nginx.conf ssl="" tls="" h2c=""
     mkdir -p "$d/logs" "$d/tmp"
     if [ "$TLS_MODE" = 1 ]; then
         # tickets on is nginx's default (keys made at start, as eddy's are);
         # without kernel TLS its sendfile does not apply to TLS connections
-        conf=nginx-tls.conf ssl=" ssl"
+        conf=nginx-tls.conf ssl=" ssl http2"
         tls="
         ssl_certificate $TLSDIR/cert.pem;
         ssl_certificate_key $TLSDIR/key.pem;
@@ -244,6 +248,9 @@ conf_nginx() {
         ssl_conf_command NumTickets 1;
         ssl_session_tickets on;"
     fi
+    # nginx speaks h2c only on a port of its own (prior knowledge, no HTTP/1.1).
+    [ "$TLS_MODE" = 1 ] || h2c="
+        listen 127.0.0.1:$H2C_PORT http2;"
     cat >"$d/$conf" <<EOF
 worker_processes 1;
 worker_rlimit_nofile $NOFILE;
@@ -272,7 +279,7 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     server {
-        listen 127.0.0.1:$PORT$ssl;
+        listen 127.0.0.1:$PORT$ssl;$h2c
         root $ROOT;$tls
     }
 }
@@ -371,6 +378,9 @@ start_server() {
         STATUS[$name]="not installed"; return 1
     fi
     PORT=$("$PY" "$LIB/bench.py" freeport)
+    # Where h2c is spoken: the same port, but for nginx (conf_nginx).
+    H2C_PORT=$PORT
+    [ "$base" = nginx ] && H2C_PORT=$("$PY" "$LIB/bench.py" freeport)
     "conf_$base" "$extra"
     local out=$WORK/$name.out
     # exec chain: prlimit and taskset exec the server, so $! is its PID
@@ -407,6 +417,10 @@ measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
         warm=(env "OPENSSL_CONF=$PIN_CNF" wrk -d"${WARMUP}s" "$@")
         run=(env "OPENSSL_CONF=$PIN_CNF" wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@")
         tool=wrk ;;
+    h2load-tls)   # pinned to the TLS parameters by PIN_CNF, as wrk-tls
+        warm=(env "OPENSSL_CONF=$PIN_CNF" h2load -D "$WARMUP" "$@")
+        run=(env "OPENSSL_CONF=$PIN_CNF" h2load -D "$DURATION" "$@")
+        tool=h2load ;;
     tlsload)
         warm=("$TLSLOAD" -d "$WARMUP" --ciphersuites "$TLS_SUITE" --groups "$TLS_GROUP" "$@")
         run=("$TLSLOAD" -d "$DURATION" --ciphersuites "$TLS_SUITE" --groups "$TLS_GROUP" "$@") ;;
@@ -455,13 +469,21 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
             --port "$PORT" --n "$IDLE_CONNS" --serving "$serving"
         sleep 1
     fi
-    local scen
-    for scen in ka close pipe 1m; do
+    local scen h2url=http://127.0.0.1:$H2C_PORT
+    if [ "$round" = 1 ]; then
+        # (m) memory per idle h2c connection, also on a fresh server
+        $PIN_CLIENT "$PY" "$LIB/bench.py" idle --h2 --out "$RESULTS" --server "$name" --pid "$SPID" \
+            --port "$H2C_PORT" --n "$IDLE_CONNS" --serving "$serving"
+        sleep 1
+    fi
+    for scen in ka close pipe 1m h2-small h2-1m; do
         case $scen in
         ka)    measure "$name" ka    wrk    "$PIN_CLIENT" -t1 -c64 "$url/index.html" ;;
         close) measure "$name" close wrk    "$PIN_CLIENT" -t1 -c64 -H 'Connection: close' "$url/index.html" ;;
         pipe)  measure "$name" pipe  h2load "$PIN_CLIENT" --h1 -t1 -c64 -m16 "$url/index.html" ;;
         1m)    measure "$name" 1m    wrk    "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
+        h2-small) measure "$name" h2-small h2load "$PIN_CLIENT" -t1 -c64 -m32 "$h2url/index.html" ;;
+        h2-1m) MIN_BYTES=1048576 measure "$name" h2-1m h2load "$PIN_CLIENT" -t1 -c64 -m32 "$h2url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
             server_died "$name" "$name" "$scen"
@@ -479,11 +501,13 @@ bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
     TLS_MODE=0
     [ "$ok" = 0 ] || return 0
     local url=https://127.0.0.1:$PORT scen
-    for scen in tls-hs tls-ka tls-1m; do
+    for scen in tls-hs tls-ka tls-1m h2tls-small h2tls-1m; do
         case $scen in
         tls-hs) measure "$name" tls-hs tlsload "$PIN_CLIENT" -c 64 -n 1 "$url/index.html" ;;
         tls-ka) measure "$name" tls-ka wrk-tls "$PIN_CLIENT" -t1 -c64 "$url/index.html" ;;
         tls-1m) MIN_BYTES=1048576 measure "$name" tls-1m wrk-tls "$PIN_CLIENT" -t1 -c16 "$url/1m.bin" ;;
+        h2tls-small) measure "$name" h2tls-small h2load-tls "$PIN_CLIENT" -t1 -c64 -m32 "$url/index.html" ;;
+        h2tls-1m) MIN_BYTES=1048576 measure "$name" h2tls-1m h2load-tls "$PIN_CLIENT" -t1 -c64 -m32 "$url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
             server_died "$key" "$name" "$scen"
@@ -511,7 +535,7 @@ EDDY_W=""
 SERVERS_LEFT=$(wc -w <<<"$SERVERS")
 WITH_WORKERS=0
 [ "$HAVE_WORKERS" = 1 ] && [[ " $SERVERS " == *" eddy "* ]] && WITH_WORKERS=1
-PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * (4 + 3 * TLS) + WITH_WORKERS * 2) ))
+PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * (6 + 5 * TLS) + WITH_WORKERS * 2) ))
 RUNS_DONE=0
 [ "$WITH_WORKERS" = 1 ] || say "bench: eddy has no --workers flag yet: skipping the 1-vs-2-worker row"
 for round in $(seq "$REPEAT"); do

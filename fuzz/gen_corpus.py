@@ -342,6 +342,45 @@ F = {
 for name, data in F.items():
     put("fuzz_fields", name, data.encode())
 
+# ----------------------------------------------------------------- fuzz_h2 --
+# Op bytes (OP << 5 | ARG) and the bytes each takes; see fuzz/fuzz_h2.c.
+def op(o, arg):
+    return bytes([o << 5 | arg])
+
+
+RUN, ADV_500, ADV_1000, ADV_5000 = op(6, 0), op(5, 6), op(5, 8), op(5, 19)
+H2 = {
+    # GET / (END_STREAM), then run
+    "get_index": op(0, 0) + b"\x04" + RUN,
+    # several streams at once, HEAD and a range among them
+    "streams": op(0, 1) + b"\x04" + op(0, 13) + b"\x0d" + op(0, 1) + b"\x0c" + op(0, 7) + b"\x04" + RUN,
+    # POST /echo with two DATA frames, the second ending the stream
+    "post_echo": op(0, 8) + b"\x02" + op(1, 2) + op(1, 8 | 1) + RUN,
+    # a held request, the client resets it, time passes
+    "slow_reset": op(0, 2) + b"\x04" + RUN + op(2, 4) + ADV_1000,
+    # /hold answered after the client left (no abort callback)
+    "hold_zombie": op(0, 4) + b"\x04" + RUN + op(4, 6) + ADV_1000,
+    # a big answer into blocked, then short writes
+    "big_blocked": op(0, 6) + b"\x04" + op(4, 0) + RUN + op(4, 1) + op(4, 2) + RUN + ADV_500,
+    # the client never opens its window: WINDOW_UPDATE 0 streams, send timeout
+    "zero_window": op(2, 1) + b"\x00\x04\x00\x00\x00\x00" + op(0, 13) + b"\x04" + RUN + ADV_5000,
+    # a split header block (HEADERS + CONTINUATION), bytewise
+    "continuation_bytewise": op(4, 7) + op(0, 0) + b"\x44" + RUN,
+    # rapid reset, and a PING flood
+    "rapid_reset": op(7, 31) + RUN,
+    "ping_flood": op(2, 24) + op(2, 24) + op(2, 24) + RUN,
+    # a 3000-byte field (431), an uppercase name, te: gzip
+    "bad_fields": op(0, 0) + b"\x1c" + op(0, 0) + b"\x34" + op(0, 0) + b"\x3c" + RUN,
+    # graceful shutdown with a held request, a second connection
+    "shutdown": op(0, 2) + b"\x04" + op(6, 1) + op(0, 0) + b"\x04" + op(6, 3) + RUN + ADV_1000,
+    # garbage after the preface
+    "garbage": op(3, 15) + b"\x00\x00\x05\x09\x00\x00\x00\x00\x01" + b"junk!" + b"\xff\x01" + RUN,
+    # idle: the keep-alive timeout sends GOAWAY
+    "idle": op(0, 0) + b"\x04" + RUN + ADV_5000 + op(5, 20),
+}
+for name, data in H2.items():
+    put("fuzz_h2", name, data)
+
 if __name__ == "__main__":
     total = sum(len(fs) for _, _, fs in os.walk(ROOT))
     print("wrote %d seeds under %s" % (total, ROOT))

@@ -202,6 +202,36 @@ def req(path, port, extra=""):
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n").encode()
 
 
+def h2_frame(ftype, flags, sid, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def h2_request(port):
+    """The HTTP/2 preface, an empty SETTINGS and GET /index.html on stream 1:
+    HPACK static entries :method GET (2), :scheme http (6), :path
+    /index.html (5), and :authority as a literal (name index 1)."""
+    auth = f"127.0.0.1:{port}".encode()
+    block = bytes([0x82, 0x86, 0x85, 0x41, len(auth)]) + auth
+    return (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) +
+            h2_frame(1, 0x5, 1, block))   # HEADERS, END_STREAM | END_HEADERS
+
+
+async def h2_read_answer(r, w):
+    """Reads frames until stream 1 ends (acknowledging the server's
+    SETTINGS, as a client must); a reset or GOAWAY is an error."""
+    while True:
+        head = await r.readexactly(9)
+        n, ftype, flags = int.from_bytes(head[:3], "big"), head[3], head[4]
+        sid = int.from_bytes(head[5:9], "big") & 0x7fffffff
+        await r.readexactly(n)
+        if ftype == 4 and not flags & 1:
+            w.write(h2_frame(4, 1, 0))
+        elif ftype in (3, 7):
+            raise RuntimeError("stream reset or GOAWAY")
+        elif ftype in (0, 1) and sid == 1 and flags & 1:
+            return
+
+
 def cmd_freeport(a):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -401,7 +431,7 @@ async def _idle(a):
     before = rss_bytes(pids)
     conns, fails = [], {}
     sem = asyncio.Semaphore(a.parallel)
-    request = req("/index.html", a.port)
+    request = h2_request(a.port) if a.h2 else req("/index.html", a.port)
 
     async def one():
         async with sem:
@@ -412,12 +442,15 @@ async def _idle(a):
                 return
             try:
                 w.write(request)
-                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
-                status = int(head.split(b" ", 2)[1])
-                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-                await asyncio.wait_for(r.readexactly(int(m.group(1))), 10)
-                if status != 200:
-                    raise RuntimeError("status %d" % status)
+                if a.h2:
+                    await asyncio.wait_for(h2_read_answer(r, w), 10)
+                else:
+                    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                    status = int(head.split(b" ", 2)[1])
+                    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                    await asyncio.wait_for(r.readexactly(int(m.group(1))), 10)
+                    if status != 200:
+                        raise RuntimeError("status %d" % status)
                 conns.append((r, w))
             except Exception as e:
                 fails[type(e).__name__] = fails.get(type(e).__name__, 0) + 1
@@ -441,7 +474,7 @@ async def _idle(a):
         errors["server died"] = 1
     if held < n:
         errors["short"] = n - held
-    return dict(server=a.server, scenario="idle", n=n, held=held, rss_before=before,
+    return dict(server=a.server, scenario="h2-idle" if a.h2 else "idle", n=n, held=held, rss_before=before,
                 rss_after=after, serving_pids=pids, open_seconds=opened,
                 bytes_per_conn=(after - before) / held if held else None,
                 errors=errors, valid=not errors)
@@ -456,12 +489,12 @@ def cmd_idle(a):
     with open(a.out, "a") as f:
         f.write(json.dumps(result) + "\n")
     if result.get("bytes_per_conn") is not None:
-        print("    %-9s idle   %d connections held, RSS %.1f -> %.1f MiB, %.0f bytes/connection%s" % (
+        print("    %-9s " + result["scenario"] + "   %d connections held, RSS %.1f -> %.1f MiB, %.0f bytes/connection%s" % (
             a.server, result["held"], result["rss_before"] / 2**20, result["rss_after"] / 2**20,
             result["bytes_per_conn"],
             ("  ERRORS " + json.dumps(result["errors"])) if result["errors"] else ""))
     else:
-        print("    %-9s idle   ERRORS %s" % (a.server, json.dumps(result["errors"])))
+        print("    %-9s %s   ERRORS %s" % (a.server, result["scenario"], json.dumps(result["errors"])))
     return 0
 
 
@@ -475,7 +508,7 @@ def cmd_busy(a):
 
 # -------------------------------------------------------------- report ----
 SERVERS = ["eddy", "nginx", "h2o", "lighttpd"]
-TLS_SCENARIOS = ("tls-hs", "tls-ka", "tls-1m")
+TLS_SCENARIOS = ("tls-hs", "tls-ka", "tls-1m", "h2tls-small", "h2tls-1m")
 # (scenario, metric key, label, unit, higher is better, format)
 ROWS = [
     ("ka", "rps", "(a) keep-alive, 64 conns", "req/s", True, "{:,.0f}"),
@@ -506,14 +539,34 @@ ROWS = [
     ("tls-1m", "cpu_us_per_req", "(h) TLS 1 MiB file, 16 conns", "CPU µs/req", False, "{:.1f}"),
     ("tls-1m", "total_cpu_us_per_req", "(h) TLS 1 MiB file, 16 conns", "server+client CPU µs/req",
      False, "{:.1f}"),
+    ("h2-small", "rps", "(i) h2c, 64 conns × 32 streams", "req/s", True, "{:,.0f}"),
+    ("h2-small", "cpu_us_per_req", "(i) h2c, 64 conns × 32 streams", "CPU µs/req", False, "{:.2f}"),
+    ("h2-1m", "mbps", "(j) h2c 1 MiB file, 64 conns × 32 streams", "MB/s", True, "{:,.0f}"),
+    ("h2-1m", "cpu_us_per_req", "(j) h2c 1 MiB file, 64 conns × 32 streams", "CPU µs/req", False,
+     "{:.1f}"),
+    ("h2tls-small", "rps", "(k) h2 over TLS, 64 conns × 32 streams", "req/s", True, "{:,.0f}"),
+    ("h2tls-small", "cpu_us_per_req", "(k) h2 over TLS, 64 conns × 32 streams", "CPU µs/req", False,
+     "{:.2f}"),
+    ("h2tls-1m", "mbps", "(l) h2 over TLS 1 MiB file, 64 conns × 32 streams", "MB/s", True,
+     "{:,.0f}"),
+    ("h2tls-1m", "cpu_us_per_req", "(l) h2 over TLS 1 MiB file, 64 conns × 32 streams",
+     "CPU µs/req", False, "{:.1f}"),
+    ("h2-idle", "bytes_per_conn", "(m) idle h2c conns", "bytes/conn", False, "{:,.0f}"),
 ]
 SHORT = {"ka": "keep-alive", "close": "conn-close", "pipe": "pipelined", "1m": "1MiB",
          "idle": "idle", "tls-hs": "TLS handshake", "tls-ka": "TLS keep-alive",
-         "tls-1m": "TLS 1MiB"}
+         "tls-1m": "TLS 1MiB", "h2-small": "h2c", "h2-1m": "h2c 1MiB", "h2tls-small": "h2 TLS",
+         "h2tls-1m": "h2 TLS 1MiB", "h2-idle": "idle h2c"}
 # The TLS goals: eddy's server CPU per handshake, per keep-alive request and
 # per 1 MiB response, each at most this multiple of the best peer's.
 TLS_GOALS = [("tls-hs", "handshake CPU", 1.0), ("tls-ka", "keep-alive CPU per request", 0.9),
              ("tls-1m", "1 MiB CPU per response", 1.0)]
+# The HTTP/2 goals (issue #13): server CPU per small response at most 0.8×
+# h2o's; the 1 MiB file at least as fast (MB/s) as the best peer.
+H2_GOALS = [("h2-small", "h2c small file CPU per request", "cpu_us_per_req", 0.8, "h2o"),
+            ("h2tls-small", "h2 over TLS small file CPU per request", "cpu_us_per_req", 0.8, "h2o"),
+            ("h2-1m", "h2c 1 MiB file rate", "mbps", 1.0, None),
+            ("h2tls-1m", "h2 over TLS 1 MiB file rate", "mbps", 1.0, None)]
 
 
 def status_key(server, scen):
@@ -679,6 +732,25 @@ def tls_goal_lines(res):
     return out
 
 
+def h2_goal_lines(res):
+    """One line per HTTP/2 goal: eddy's figure against h2o's or the best peer's."""
+    out = []
+    for scen, what, key, goal, against in H2_GOALS:
+        vals = {s: r.get(key) for (s, sc), r in res.items()
+                if sc == scen and r.get("valid") and r.get(key)}
+        peers = {s: v for s, v in vals.items() if s != "eddy" and (against is None or s == against)}
+        higher = key == "mbps"
+        if "eddy" not in vals or not peers:
+            out.append(f"{what}: not measured")
+            continue
+        best = (max if higher else min)(peers, key=peers.get)
+        rt = vals["eddy"] / peers[best]
+        ok = rt >= goal if higher else rt <= goal
+        out.append(f"{what}: eddy {vals['eddy']:,.2f}, {rt:.2f}× {best}'s {peers[best]:,.2f} "
+                   f"(goal {'≥' if higher else '≤'} {goal:.2f}×): " + ("met" if ok else "NOT met"))
+    return out
+
+
 def tls_param_lines(res):
     """What tlsload's full handshakes agreed on, per server."""
     out = []
@@ -801,8 +873,9 @@ def cmd_report(a):
     for h in hints:
         print("  hint: " + h)
     goals = tls_goal_lines(res) if a.tls else []
+    h2goals = h2_goal_lines(res)
     params = tls_param_lines(res) if a.tls else []
-    for g in goals:
+    for g in goals + h2goals:
         print("  goal: " + g)
     if params:
         print("  (f) handshakes agreed on: " + "; ".join(params))
@@ -837,6 +910,9 @@ def cmd_report(a):
     if goals:
         md += ["TLS goals (eddy's server CPU against the best peer's):", ""]
         md += [f"- {g}" for g in goals] + [""]
+    if h2goals:
+        md += ["HTTP/2 goals:", ""]
+        md += [f"- {g}" for g in h2goals] + [""]
     if notes or hints:
         md += ["Notes:", ""] + [f"- {n}" for n in notes + hints] + [""]
     md += ["## Machine", "", "| | |", "|---|---|"]
@@ -860,7 +936,13 @@ def cmd_report(a):
            f"idle; (VmRSS after − VmRSS before) ÷ connections, of the serving process "
            f"(nginx: its worker). nginx allocates and touches its connection and event "
            f"structures for all `worker_connections` at start, so they are in its 'before' "
-           f"figure and not in the delta."]
+           f"figure and not in the delta.",
+           f"- (i) `h2load -t1 -c64 -m32 -D {a.duration}` GET /index.html over h2c (HTTP/2 with "
+           f"prior knowledge on a plain port; nginx on a second port of its own, `listen ... "
+           f"http2`, since its h2c port speaks nothing else); (j) the same for /1m.bin.",
+           f"- (k), (l) as (i), (j) over https (ALPN h2), on the TLS instance of each server.",
+           f"- (m) as (e) over h2c: each connection sends the preface, SETTINGS and one GET "
+           f"/index.html on stream 1, reads the answer and idles."]
     if a.tls:
         md += tls_bullets
     md += ["", "Per-server settings beyond the defaults: nginx `worker_processes 1`, "
@@ -978,6 +1060,7 @@ def main():
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--serving", choices=["self", "children"], default="self",
                    help="whose memory: the server process, or its children (nginx's worker)")
+    p.add_argument("--h2", action="store_true", help="HTTP/2 with prior knowledge")
     p.set_defaults(fn=cmd_idle)
     p = sub.add_parser("busy")
     p.add_argument("seconds", type=float)
