@@ -489,7 +489,8 @@ def cmd_idle(a):
     with open(a.out, "a") as f:
         f.write(json.dumps(result) + "\n")
     if result.get("bytes_per_conn") is not None:
-        print("    %-9s " + result["scenario"] + "   %d connections held, RSS %.1f -> %.1f MiB, %.0f bytes/connection%s" % (
+        print(("    %-9s " + result["scenario"] + "   %d connections held, RSS %.1f -> %.1f MiB, "
+               "%.0f bytes/connection%s") % (
             a.server, result["held"], result["rss_before"] / 2**20, result["rss_after"] / 2**20,
             result["bytes_per_conn"],
             ("  ERRORS " + json.dumps(result["errors"])) if result["errors"] else ""))

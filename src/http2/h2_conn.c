@@ -403,6 +403,7 @@ int h2_server_init(server_t *srv)
     /* Windows open as bodies are taken, not as they arrive. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
     /* eddy's own reset limit ends the connection first, with
      * ENHANCE_YOUR_CALM; nghttp2's stays as a backstop. */
     nghttp2_option_set_stream_reset_rate_limit(opt, 4 * H2_RESET_BURST, 4 * H2_RESET_RATE);
@@ -771,6 +772,8 @@ bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, const char *ini
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, srv->max_header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218: the priority field and PRIORITY_UPDATE, not RFC 7540's tree. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0) {

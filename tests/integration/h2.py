@@ -413,6 +413,29 @@ def test_slow_stream_does_not_hold_others():
         check_status(c.response(slow), 200, "/sleep")
 
 
+def test_priority_field_orders_streams():
+    """RFC 9218: of two large responses asked for together, the one with
+    `priority: u=0` is sent before the `u=7` one asked for first; without a
+    priority field, streams of one urgency go one after another (not
+    interleaved), first come first.  The client's windows are large, so
+    flow control does not make eddy switch streams."""
+    body = os.urandom(300000)
+    with temp_root({"a.bin": body, "b.bin": body}) as root, start(root=root) as srv, \
+            H2(srv.addr, settings={S_INITIAL_WINDOW_SIZE: 2**20}) as c:
+        c.send(hf.WindowUpdateFrame(0, window_increment=2**24))
+        c.wait(lambda: c.settings_acked, "SETTINGS ACK")
+        low = c.request("/a.bin", extra=[("priority", "u=7")])
+        high = c.request("/b.bin", extra=[("priority", "u=0")])
+        c.response(low, timeout=20)
+        c.response(high, timeout=20)
+        ends = [f.stream_id for f in c.frames if isinstance(f, hf.DataFrame) and "END_STREAM" in f.flags]
+        check_eq(ends, [high, low], "the order the streams ended in")
+        first, second = c.request("/a.bin"), c.request("/b.bin")
+        c.response(second, timeout=20)
+        data = [f.stream_id for f in c.frames if isinstance(f, hf.DataFrame) and f.stream_id in (first, second)]
+        check_eq(data, sorted(data), "DATA of the second stream only after the first's")
+
+
 # -------------------------------------------------------- flow control --
 
 def test_large_file_small_window():
