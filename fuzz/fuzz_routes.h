@@ -15,6 +15,8 @@
 
 #include "fuzz_support.h"
 #include "eddy.h"
+#include <errno.h>
+#include "rt/loop.h"
 
 static eddy_files *fz_files; /* of the current input's loop */
 
@@ -82,6 +84,8 @@ static void answer_later(void *data)
         memcpy(path, q.ptr, q.len);
         path[q.len] = 0;
         rc = eddy_files_respond(fz_files, req, path);
+        if (rc == -EINVAL) /* a path that does not decode: not answered, as documented */
+            rc = eddy_respond(req, 400, "text/plain", "bad path\n", 9);
     } else {
         char body[32];
         int n = snprintf(body, sizeof(body), "late %u\n", sum);
@@ -168,10 +172,23 @@ static int fz_add_routes(eddy_server *srv)
     return rc;
 }
 
-static void fz_check_held_all_done(void)
+/* The end of an input, once every client has reset: every deadline
+ * passes, then no connection may be left, every held request must have
+ * been answered or aborted, and a shutdown must have reported drained;
+ * then the server, the file server and the loop are freed. */
+static void fz_finish(eddy_loop *loop, eddy_server *srv, bool shut, const bool *drained)
 {
+    loop_advance(loop, 100000);
+    FZ_CHECK(eddy_server_connections(srv) == 0, "%u connections left after resets and timeouts",
+             eddy_server_connections(srv));
     FZ_CHECK(pending == NULL && done == held, "held %u requests, %u answered or aborted", held,
              done);
+    if (shut)
+        FZ_CHECK(*drained, "shutdown never reported drained");
+    eddy_server_free(srv);
+    eddy_files_free(fz_files);
+    loop_advance(loop, 0);
+    eddy_loop_free(loop);
 }
 
 #endif

@@ -2,6 +2,7 @@
 #include "http/parser.h"
 #include "http/response.h"
 #include "http/server.h"
+#include "core/buf.h"
 #include "core/site.h"
 #include "http2/h2.h"
 
@@ -115,29 +116,12 @@ static bool output_pending(const conn *c)
     return c->out_off < c->out_len || c->file != NULL || c->srv->stage_owner == c;
 }
 
-static int grow(char **buf, uint32_t *cap, size_t need, size_t min)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : min;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > UINT32_MAX)
-        return -ENOMEM;
-    char *nb = realloc(*buf, ncap);
-    if (!nb)
-        return -ENOMEM;
-    *buf = nb;
-    *cap = (uint32_t)ncap;
-    return 0;
-}
-
 /* Keeps bytes the peer has not taken in the connection's own buffer. */
 static void keep_output(conn *c, const char *data, size_t len)
 {
     if (c->out_off && c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    if (grow(&c->out, &c->out_cap, (size_t)c->out_len + len, 1024) < 0) {
+    if (buf_grow(&c->out, &c->out_cap, (size_t)c->out_len + len, 1024) < 0) {
         c->broken = true; /* cannot keep the response: drop the connection */
         return;
     }
@@ -512,7 +496,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
          * where it is, and whatever the parser left (a pipelined request
          * behind one a handler holds) goes after it. */
         size_t rest = (size_t)(region_end - unparsed);
-        if (grow(&c->in, &c->in_cap, (size_t)c->req->head_len + rest, CONN_IN_MIN) < 0) {
+        if (buf_grow(&c->in, &c->in_cap, (size_t)c->req->head_len + rest, CONN_IN_MIN) < 0) {
             conn_close(c);
             return;
         }
@@ -550,7 +534,7 @@ static void keep_input(conn *c, const char *region, const char *region_end, cons
     if (region == c->in) {
         memmove(c->in, start, keep);
     } else {
-        if (grow(&c->in, &c->in_cap, keep, CONN_IN_MIN) < 0) {
+        if (buf_grow(&c->in, &c->in_cap, keep, CONN_IN_MIN) < 0) {
             conn_close(c);
             return;
         }
@@ -578,7 +562,7 @@ static ssize_t read_some(conn *c, char **region)
         if (c->phase == PHASE_HEAD && want > limit)
             want = limit;
         size_t base_off = c->req_base ? (size_t)(c->req_base - c->in) : 0;
-        if (grow(&c->in, &c->in_cap, want, CONN_IN_MIN) < 0)
+        if (buf_grow(&c->in, &c->in_cap, want, CONN_IN_MIN) < 0)
             return -ENOMEM;
         if (c->req_base)
             c->req_base = c->in + base_off; /* realloc may have moved it */

@@ -1,4 +1,5 @@
 #include "http/response.h"
+#include "core/buf.h"
 #include "http/server.h"
 
 #include <stdlib.h>
@@ -24,19 +25,6 @@ static char *put(char *p, const char *s, size_t n)
     return p + n;
 }
 #define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
 
 /* Bytes of the head besides the content type and the fields. */
 #define HEAD_FIXED_BYTES 240
@@ -68,7 +56,7 @@ static bool queue_head(request *req, const response *resp, bool chunked)
         p = put(p, line, line_len);
     } else {
         p = PUT_LIT(p, "HTTP/1.1 ");
-        p = put_u64(p, (uint64_t)resp->status);
+        p = buf_put_u64(p, (uint64_t)resp->status);
         p = PUT_LIT(p, " Unknown\r\n");
     }
     p = PUT_LIT(p, "Server: eddy\r\nDate: ");
@@ -81,7 +69,7 @@ static bool queue_head(request *req, const response *resp, bool chunked)
     }
     if (resp->content_length >= 0) {
         p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, (uint64_t)resp->content_length);
+        p = buf_put_u64(p, (uint64_t)resp->content_length);
         p = PUT_LIT(p, "\r\n");
     }
     if (chunked)

@@ -160,6 +160,10 @@ void h2_ready(h2stream *st);
 void h2_kick(h2conn *c);
 /* Lets nghttp2 make frames into the queue (not inside its callbacks). */
 void h2_pump(h2conn *c);
+/* The stream closed under a handler that holds its request (the client
+ * left): the request is marked aborted and its abort callback told, after
+ * which it is let go of; without a callback it waits for its answer. */
+void h2_stream_abort(h2stream *st);
 /* Frees a stream's own memory and leaves the connection's list. */
 void h2_stream_free(h2stream *st);
 /* Releases what a response body holds. */

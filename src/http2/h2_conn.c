@@ -5,6 +5,7 @@
  * timeout, a stream waiting on the client's head or body the header
  * timeout, and a connection with no stream the keep-alive timeout. */
 #include "http2/h2.h"
+#include "core/buf.h"
 #include "core/site.h"
 #include "http/rules.h"
 #include "http/server.h"
@@ -29,19 +30,8 @@ char *h2_out_reserve(h2conn *c, size_t n)
 {
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    size_t need = (size_t)c->out_len + n;
-    if (need > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 16384;
-        while (cap < need)
-            cap *= 2;
-        if (cap > UINT32_MAX)
-            return NULL;
-        char *nb = realloc(c->out, cap);
-        if (!nb)
-            return NULL;
-        c->out = nb;
-        c->out_cap = (uint32_t)cap;
-    }
+    if (buf_grow(&c->out, &c->out_cap, (size_t)c->out_len + n, 16384) < 0)
+        return NULL;
     if (c->out_len == 0)
         c->last_sent = now_ms(c); /* the send clock starts with the first byte queued */
     char *p = c->out + c->out_len;
@@ -340,17 +330,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         } else if (st->body_mode == EDDY_BODY_STREAM) {
             /* The handler takes it outside nghttp2 (h2_stream_run); the
              * window opens as it does. */
-            size_t need = (size_t)st->in_len + len;
-            if (need > st->in_cap) {
-                size_t cap = st->in_cap ? st->in_cap : 16384;
-                while (cap < need)
-                    cap *= 2;
-                char *nb = cap <= UINT32_MAX ? realloc(st->in, cap) : NULL;
-                if (!nb)
-                    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-                st->in = nb;
-                st->in_cap = (uint32_t)cap;
-            }
+            if (buf_grow(&st->in, &st->in_cap, (size_t)st->in_len + len, 16384) < 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
             memcpy(st->in + st->in_len, data, len);
             st->in_len += (uint32_t)len;
             keep = true;
@@ -688,24 +669,10 @@ static void h2_close(h2conn *c, bool reset)
         st->queued = false;
         st->closed = true;
         h2_body_release(st);
-        request *r = st->req;
-        if (r && st->dispatched) {
-            r->aborted = true;
-            eddy_callback cb = r->on_abort;
-            if (cb) {
-                r->on_abort = NULL;
-                st->in_close = true;
-                cb(r->abort_data); /* the handler lets go */
-                st->in_close = false;
-                if (st->req) {
-                    request_free(st->req);
-                    st->req = NULL;
-                    if (c->held)
-                        c->held--;
-                }
-            }
-        } else if (r) {
-            request_free(r);
+        if (st->req && st->dispatched) {
+            h2_stream_abort(st); /* c stays: in_run is set */
+        } else if (st->req) {
+            request_free(st->req);
             st->req = NULL;
         }
         if (!st->req)

@@ -5,6 +5,7 @@
  * same as a TLS record's), and streamed pieces. */
 #include "http2/h2.h"
 #include "core/access_log.h"
+#include "core/buf.h"
 #include "core/site.h"
 #include "http/server.h"
 
@@ -37,17 +38,8 @@ static bool find_field(const h2stream *st, const char *name, eddy_str *value)
 
 int64_t h2_head_grow(h2stream *st, size_t n)
 {
-    size_t need = (size_t)st->head_len + n;
-    if (need > st->head_cap) {
-        size_t cap = st->head_cap ? st->head_cap : 256;
-        while (cap < need)
-            cap *= 2;
-        char *nb = cap <= UINT32_MAX ? realloc(st->head, cap) : NULL;
-        if (!nb)
-            return -1;
-        st->head = nb;
-        st->head_cap = (uint32_t)cap;
-    }
+    if (buf_grow(&st->head, &st->head_cap, (size_t)st->head_len + n, 256) < 0)
+        return -1;
     uint32_t at = st->head_len;
     st->head_len += (uint32_t)n;
     return at;
@@ -148,8 +140,7 @@ static void dispatch(h2stream *st)
     site_dispatch(r);
 }
 
-/* A closed stream whose handler still holds the request: the client left. */
-static void abort_held(h2stream *st)
+void h2_stream_abort(h2stream *st)
 {
     request *r = st->req;
     r->aborted = true;
@@ -172,7 +163,7 @@ void h2_stream_run(h2stream *st)
     h2conn *c = st->c;
     if (st->closed) {
         if (st->req && st->dispatched)
-            abort_held(st);
+            h2_stream_abort(st);
         else if (st->req) {
             request_free(st->req);
             st->req = NULL;
@@ -247,19 +238,6 @@ void h2_body_release(h2stream *st)
     st->body_eof = true;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
 #define NV(n, v, vl) ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE})
 
 /* Submits resp's head, with a body from st's source when `body`. */
@@ -280,7 +258,7 @@ static int submit_head(h2stream *st, const response *resp, bool body)
         nv[n++] = NV("content-type", resp->content_type, strlen(resp->content_type));
     if (resp->content_length >= 0)
         nv[n++] = NV("content-length", length,
-                     (size_t)(put_u64(length, (uint64_t)resp->content_length) - length));
+                     (size_t)(buf_put_u64(length, (uint64_t)resp->content_length) - length));
     /* HTTP/2 field names are lowercase (RFC 9113 §8.2.1). */
     size_t names = 0;
     for (size_t i = 0; i < resp->nfields; i++)

@@ -780,6 +780,8 @@ def test_upload_streamed_over_h2():
     """A streamed request body (the upload example) arrives whole over
     HTTP/2, through windows opened as the handler takes it."""
     need_h2()
+    if not run.UPLOAD_EXAMPLE:
+        raise Skip("--example-upload not given")
     body = os.urandom(2 * MiB)
     import zlib
     with run.start_upload_example() as srv, H2(srv.addr) as c:
@@ -829,9 +831,8 @@ document.getElementById('out').textContent = nav + ' ' + res.length + ' ' + wind
                   f"access log: {short(chr(10).join(lines[-5:]), 400)}")
 
 
-SLOW = set()
-TIMEOUTS = {"chromium_page_with_many_assets": 120, "large_file_small_window": 60, "h2load_no_failures": 120, "upload_streamed_over_h2": 60,
-            "max_concurrent_streams": 40}
+TIMEOUTS = {"chromium_page_with_many_assets": 120, "large_file_small_window": 60,
+            "h2load_no_failures": 120, "upload_streamed_over_h2": 60, "max_concurrent_streams": 40}
 
 
 def all_tests():
@@ -839,47 +840,6 @@ def all_tests():
             if name.startswith("test_") and callable(fn)]
 
 
-def main():
-    import argparse
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--eddy", required=True, help="path of the eddy program")
-    ap.add_argument("--example-upload", help="path of build/examples/upload_sink")
-    ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
-    ap.add_argument("--skip", action="append", default=[], help="leave out tests whose name contains this")
-    ap.add_argument("--eddy-arg", dest="eddy_args", action="append", default=[],
-                    help="a flag for every eddy the tests serve with (repeatable)")
-    opts = ap.parse_args()
-    run.EDDY = str(Path(opts.eddy).resolve())
-    run.EDDY_ARGS = opts.eddy_args
-    run.UPLOAD_EXAMPLE = str(Path(opts.example_upload).resolve()) if opts.example_upload else None
-    signal.signal(signal.SIGTERM, run.on_terminate)
-    signal.signal(signal.SIGHUP, run.on_terminate)
-    passed = failed = skipped = 0
-    try:
-        for name, fn in all_tests():
-            if opts.only and opts.only not in name:
-                continue
-            if any(s in name for s in opts.skip):
-                continue
-            if name == "upload_streamed_over_h2" and not run.UPLOAD_EXAMPLE:
-                continue
-            run.TEST_TIMEOUT = TIMEOUTS.get(name, 30)
-            verdict = run.run_one(name, fn)
-            if verdict == "ok":
-                passed += 1
-            elif verdict == "SKIP":
-                skipped += 1
-            else:
-                failed += 1
-    except KeyboardInterrupt:
-        failed += 1
-        print("interrupted", flush=True)
-    finally:
-        run.reap_all()
-        tls.remove_certs()
-    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run.main(all_tests(), doc=__doc__, need_example=False, timeouts=TIMEOUTS,
+                      cleanup=tls.remove_certs))

@@ -1869,10 +1869,12 @@ def run_one(name, fn):
     return verdict
 
 
-def main(tests=None, doc=None, need_example=True):
+def main(tests=None, doc=None, need_example=True, timeouts=None, cleanup=None):
     """Runs tests ([(name, fn)]; this file's by default) as the command line
-    says.  Other suites (files.py) pass their own tests and docstring; with
-    need_example false, --example is accepted and ignored."""
+    says.  Other suites (files.py, h2.py) pass their own tests and
+    docstring; with need_example false, --example is accepted and ignored.
+    timeouts: {name: seconds} for tests that may take longer than
+    TEST_TIMEOUT; cleanup: called once at the end."""
     global EDDY, EXAMPLE, SSE_EXAMPLE, UPLOAD_EXAMPLE, EDDY_ARGS
     ap = argparse.ArgumentParser(description=(doc or __doc__).split("\n\n")[0])
     ap.add_argument("--eddy", required=True, help="path of the eddy program")
@@ -1882,6 +1884,8 @@ def main(tests=None, doc=None, need_example=True):
     ap.add_argument("--example-upload", help="path of examples/upload_sink "
                     "(default: upload_sink beside --example)")
     ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="leave out tests whose name contains this (repeatable)")
     ap.add_argument("--eddy-arg", dest="eddy_args", action="append", default=[],
                     help="a flag for every eddy the tests serve with (repeatable)")
     opts = ap.parse_args()
@@ -1902,10 +1906,14 @@ def main(tests=None, doc=None, need_example=True):
     signal.signal(signal.SIGTERM, on_terminate)
     signal.signal(signal.SIGHUP, on_terminate)
     passed = failed = skipped = 0
+    default_timeout = TEST_TIMEOUT
     try:
         for name, fn in all_tests() if tests is None else tests:
             if opts.only and opts.only not in name:
                 continue
+            if any(k in name for k in opts.skip):
+                continue
+            globals()["TEST_TIMEOUT"] = (timeouts or {}).get(name, default_timeout)
             verdict = run_one(name, fn)
             if verdict == "ok":
                 passed += 1
@@ -1918,6 +1926,8 @@ def main(tests=None, doc=None, need_example=True):
         print("interrupted", flush=True)
     finally:
         reap_all()
+        if cleanup:
+            cleanup()
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return 1 if failed else 0
 
