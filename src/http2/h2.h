@@ -126,7 +126,6 @@ struct h2conn {
     bool draining : 1;
     bool goaway_sent : 1;
     bool closed : 1;       /* stream closed; freed once no handler holds a request */
-    bool waiting_body : 1; /* a stream waits on its body from the client */
 };
 
 /* Takes over stream from an HTTP/1.1 connection that found HTTP/2 on it
@@ -150,8 +149,6 @@ int h2_request_begin(h2stream *st);
 /* Runs what a ready stream is due: its handler, its body's pieces or end,
  * or the status it is refused with. */
 void h2_stream_run(h2stream *st);
-/* Appends to the output queue (false: no memory). */
-bool h2_out_append(h2conn *c, const void *data, size_t len);
 /* Makes room for n bytes at the queue's end; NULL without memory. */
 char *h2_out_reserve(h2conn *c, size_t n);
 /* Puts st in the connection's ready list. */

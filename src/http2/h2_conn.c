@@ -39,7 +39,7 @@ char *h2_out_reserve(h2conn *c, size_t n)
     return p;
 }
 
-bool h2_out_append(h2conn *c, const void *data, size_t len)
+static bool h2_out_append(h2conn *c, const void *data, size_t len)
 {
     char *p = h2_out_reserve(c, len);
     if (!p)
@@ -458,29 +458,24 @@ static void run_ready(h2conn *c)
 
 /* ------------------------------------------------------------- deadlines -- */
 
-/* A response is under way that the peer must let go on (by taking bytes or
- * opening its window). */
-static bool peer_owes(const h2conn *c)
+/* Who the connection waits on, in one walk over its streams: the peer, to
+ * take bytes or open its window for a response under way; the client, for
+ * a head or a body nobody has paused. */
+static void owed(const h2conn *c, bool *peer, bool *client)
 {
-    if (out_pending(c))
-        return true;
-    for (const h2stream *st = c->streams; st; st = st->next)
-        if (st->responded && !st->closed && !st->deferred)
-            return true;
-    return false;
-}
-
-/* A stream waits on the client: its head, or a body nobody has paused. */
-static bool client_owes(const h2conn *c)
-{
-    for (const h2stream *st = c->streams; st; st = st->next) {
-        if (st->closed || st->end_recv || st->refuse || st->responded)
+    *peer = out_pending(c) > 0;
+    *client = false;
+    for (const h2stream *st = c->streams; st && !(*peer && *client); st = st->next) {
+        if (st->closed)
             continue;
-        if (!st->head_done || st->body_mode != EDDY_BODY_STREAM || !st->req ||
-            !st->req->body_paused)
-            return true;
+        if (st->responded) {
+            *peer |= !st->deferred;
+        } else if (!st->end_recv && !st->refuse &&
+                   (!st->head_done || st->body_mode != EDDY_BODY_STREAM || !st->req ||
+                    !st->req->body_paused)) {
+            *client = true;
+        }
     }
-    return false;
 }
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -489,9 +484,11 @@ static uint64_t next_deadline(const h2conn *c)
 {
     const server_t *srv = c->srv;
     uint64_t when = NONE;
-    if (peer_owes(c))
+    bool peer, client;
+    owed(c, &peer, &client);
+    if (peer)
         when = c->last_sent + srv->send_ms;
-    if (client_owes(c))
+    if (client)
         when = min64(when, c->last_input + srv->header_ms);
     if (c->nopen == 0 && c->held == 0 && !out_pending(c))
         when = min64(when, c->idle_since + srv->keepalive_ms);

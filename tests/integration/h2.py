@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402
 import tls  # noqa: E402
-from run import Failure, Skip, check, check_eq, short, INDEX_HTML, WWW  # noqa: E402
+from run import Failure, Skip, SocketOwner, check, check_eq, short, INDEX_HTML, WWW  # noqa: E402
 
 try:
     import hpack
@@ -60,7 +60,7 @@ class Closed(Exception):
     pass
 
 
-class H2:
+class H2(SocketOwner):
     """A client connection speaking frames: sends what a test builds, reads
     and records what eddy sends back (SETTINGS are acknowledged, header
     blocks decoded, DATA answered with WINDOW_UPDATE unless told not to)."""
@@ -89,16 +89,6 @@ class H2:
         if preface:
             self.sock.sendall(PREFACE)
             self.send(hf.SettingsFrame(0, settings=settings or {}))
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def send(self, *frames):
         self.sock.sendall(b"".join(f.serialize() if hasattr(f, "serialize") else f for f in frames))

@@ -293,7 +293,22 @@ def parse_head(head):
     return Response(m.group(1), int(m.group(2)), m.group(3), headers, b"")
 
 
-class RawConn:
+class SocketOwner:
+    """For a client holding a socket in self.sock: close() (errors
+    ignored) and use in a with statement."""
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RawConn(SocketOwner):
     """A client socket with a read buffer, so pipelined responses can be
     taken one at a time and trailing bytes are never lost."""
 
@@ -372,19 +387,9 @@ class RawConn:
                 return True
             raise Failure(f"unexpected extra bytes {short(chunk)}")
 
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
     def reset(self):
         """Closes with an RST instead of a FIN."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
         self.close()
 
 
@@ -1321,7 +1326,7 @@ def test_upload_sink_curl_chunked_from_pipe():
         return rss.check(srv, "curl -T - (chunked PUT)")
 
 
-class H11Client:
+class H11Client(SocketOwner):
     """A strict HTTP/1.1 client (h11) over a raw socket, each send its own
     segment (TCP_NODELAY), so pieces reach the server as sent."""
 
@@ -1400,16 +1405,6 @@ class H11Client:
             return True
         except socket.timeout:
             return False
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def need_h11():

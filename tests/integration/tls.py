@@ -53,7 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402
-from run import (Failure, Skip, RawConn, check, check_eq, short, reap,  # noqa: E402
+from run import (Failure, Skip, RawConn, SocketOwner, check, check_eq, short, reap,  # noqa: E402
                  INDEX_HTML, NOT_FOUND_HTML, WWW, REPO)
 from hostile import (proc_fds, fd_count, rss_kib, wait_fds_baseline, read_until_closed,  # noqa: E402
                      rst_close, raise_own_fd_limit, settle)
@@ -455,7 +455,7 @@ def cert_text(der):
     return p.stdout.decode(errors="replace")
 
 
-class MemTLS:
+class MemTLS(SocketOwner):
     """A TLS client on a memory BIO over a plain socket: the test decides
     which of the records it makes go out, and when."""
 
@@ -484,16 +484,6 @@ class MemTLS:
         """The records carrying plaintext, not sent."""
         self.obj.write(plaintext)
         return self.out.read()
-
-    def close(self):
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def client_hello_bytes():
