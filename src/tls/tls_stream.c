@@ -246,11 +246,12 @@ static void tell_owner(void *data)
         ts->base.on_ready(&ts->base, STREAM_READABLE | (ts->err ? 0 : STREAM_RDHUP));
 }
 
-/* One SSL_write: bytes taken (a record at least), or -EAGAIN / error.
- * When it makes several records, or more plaintext follows, its records
- * are held while they fit; they go with the next write, or here when none
- * follows at once.  A lone record (a small answer) goes as it is made,
- * with whatever was held before it: no copy. */
+/* One SSL_write: bytes taken (a record at least: with partial writes
+ * OpenSSL returns after each record), or -EAGAIN / error.  When it makes
+ * several records, or more plaintext follows, its records are held while
+ * they fit; they go with the next write, or here once all of len is taken
+ * and none follows at once.  A lone record (a small answer) goes as it is
+ * made, with whatever was held before it: no copy. */
 static ssize_t write_some(tls_stream *ts, const void *p, size_t len, bool more)
 {
     ts->more = more || len > TLS_RECORD_MAX;
@@ -258,9 +259,10 @@ static ssize_t write_some(tls_stream *ts, const void *p, size_t len, bool more)
     int r = SSL_write_ex(ts->ssl, p, len, &n);
     ts->more = false;
     if (r == 1) {
-        /* Taken: if the held records find no room now, they go when the
-         * stream says it has some (on_inner_ready). */
-        if (!more && flush_out(ts) < 0 && ts->err)
+        /* Taken: the caller writes the rest of len next (its records join
+         * these), or the records go now; if they find no room, they go
+         * when the stream says it has some (on_inner_ready). */
+        if (!more && n == len && flush_out(ts) < 0 && ts->err)
             return ts->err;
         return (ssize_t)n;
     }
