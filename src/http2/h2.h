@@ -48,6 +48,16 @@ typedef struct h2stream h2stream;
 /* CONTINUATION frames after one HEADERS (the 2024 CONTINUATION flood):
  * past it the connection ends (nghttp2's check). */
 #define H2_MAX_CONTINUATIONS 8
+/* A connection idle this long (no stream, nothing queued, nothing sent)
+ * hands the pages of nghttp2's 16 KiB frame buffer back to the kernel
+ * (MADV_DONTNEED; they come back zeroed when the next frame is made).  Not
+ * at once: a busy client's next request usually follows within a round
+ * trip, and would pay a system call and page faults each time. */
+#define H2_TRIM_IDLE_MS 500
+/* An allocation this big made while nghttp2 creates a session is its
+ * outbound frame buffer (a frame's header and payload): kept for the
+ * session's life, and dead between frames. */
+#define H2_FRAMEBUF_MIN 16384
 /* Decoded header bytes one block may carry, as a multiple of
  * --max-header-bytes: up to 1x the request is answered 431; past this the
  * peer is flooding (an HPACK bomb) and the connection ends. */
@@ -117,6 +127,9 @@ struct h2conn {
     uint64_t bucket_ms;    /* when the token buckets were last refilled */
     uint32_t reset_tokens, control_tokens;
     unsigned held;         /* streams whose request a handler holds */
+    /* nghttp2's outbound frame buffer, for trimming while idle. */
+    void *framebuf;
+    size_t framebuf_len;
     bool gated : 1;
     bool readable : 1;
     bool writable : 1;
@@ -126,6 +139,8 @@ struct h2conn {
     bool draining : 1;
     bool goaway_sent : 1;
     bool closed : 1;       /* stream closed; freed once no handler holds a request */
+    bool creating : 1;     /* nghttp2_session_server_new3 is on the stack */
+    bool trimmed : 1;      /* the frame buffer's pages went back since the last frame */
 };
 
 /* Takes over stream from an HTTP/1.1 connection that found HTTP/2 on it

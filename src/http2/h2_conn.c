@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NONE UINT64_MAX
 
@@ -34,6 +36,7 @@ char *h2_out_reserve(h2conn *c, size_t n)
         return NULL;
     if (c->out_len == 0)
         c->last_sent = now_ms(c); /* the send clock starts with the first byte queued */
+    c->trimmed = false; /* frames are being made */
     char *p = c->out + c->out_len;
     c->out_len += (uint32_t)n;
     return p;
@@ -479,6 +482,34 @@ static void owed(const h2conn *c, bool *peer, bool *client)
 }
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+static bool is_idle(const h2conn *c) { return c->nopen == 0 && c->held == 0 && !out_pending(c); }
+
+/* When an idle connection's frame buffer is due to be trimmed; NONE when
+ * it is not idle or has been. */
+static uint64_t trim_due(const h2conn *c)
+{
+    if (c->trimmed || !c->framebuf || !is_idle(c))
+        return NONE;
+    return max64(c->idle_since, c->last_sent) + H2_TRIM_IDLE_MS;
+}
+
+/* Hands the whole pages inside nghttp2's frame buffer back to the kernel:
+ * between frames its content is dead, and an idle connection then costs
+ * nghttp2's session and tables, not a buffer.  (Private anonymous memory,
+ * as malloc's is, reads back as zeros after MADV_DONTNEED.) */
+static void trim(h2conn *c)
+{
+    c->trimmed = true;
+    if (nghttp2_session_want_write(c->ng))
+        return; /* a frame may be half made: the next idle spell trims */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)c->framebuf + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)c->framebuf + c->framebuf_len) & ~(page - 1);
+    if (to > from)
+        madvise((void *)from, to - from, MADV_DONTNEED);
+}
 
 static uint64_t next_deadline(const h2conn *c)
 {
@@ -490,8 +521,8 @@ static uint64_t next_deadline(const h2conn *c)
         when = c->last_sent + srv->send_ms;
     if (client)
         when = min64(when, c->last_input + srv->header_ms);
-    if (c->nopen == 0 && c->held == 0 && !out_pending(c))
-        when = min64(when, c->idle_since + srv->keepalive_ms);
+    if (is_idle(c))
+        when = min64(when, min64(c->idle_since + srv->keepalive_ms, trim_due(c)));
     return when;
 }
 
@@ -510,8 +541,11 @@ static void on_timeout(void *data)
     if (c->kick) {
         c->kick = false;
         h2_run(c);
+    } else if (trim_due(c) <= now_ms(c)) {
+        trim(c);
+        rearm(c);
     } else if (next_deadline(c) <= now_ms(c)) {
-        if (c->nopen == 0 && c->held == 0 && !out_pending(c)) {
+        if (is_idle(c)) {
             /* Idle: say goodbye properly, then close. */
             nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
             h2_pump(c);
@@ -719,6 +753,51 @@ static void h2_abort(session *s)
 
 static const session_ops h2_session_ops = {h2_mark_draining, h2_drain, h2_abort};
 
+/* nghttp2's memory, from malloc, noting which block is its frame buffer
+ * (see H2_FRAMEBUF_MIN; nghttp2 1.52 makes it with realloc from NULL) so
+ * an idle connection can trim it. */
+static void note_block(h2conn *c, void *p, size_t size)
+{
+    if (p && c->creating && size >= H2_FRAMEBUF_MIN && !c->framebuf) {
+        c->framebuf = p;
+        c->framebuf_len = size;
+    }
+}
+
+static void *ng_malloc(size_t size, void *user)
+{
+    void *p = malloc(size);
+    note_block(user, p, size);
+    return p;
+}
+
+static void ng_free(void *p, void *user)
+{
+    h2conn *c = user;
+    if (p && p == c->framebuf)
+        c->framebuf = NULL;
+    free(p);
+}
+
+static void *ng_calloc(size_t n, size_t size, void *user) { return calloc(n, size); }
+
+static void *ng_realloc(void *p, size_t size, void *user)
+{
+    h2conn *c = user;
+    if (!p && c->creating && size >= H2_FRAMEBUF_MIN && !c->framebuf) {
+        /* Page-aligned, so trimming it leaves no partly used page behind. */
+        void *q;
+        if (posix_memalign(&q, (size_t)sysconf(_SC_PAGESIZE), size) != 0)
+            return NULL;
+        note_block(c, q, size);
+        return q;
+    }
+    void *q = realloc(p, size);
+    if (q && p && p == c->framebuf)
+        c->framebuf = NULL; /* not nghttp2's way with it: trim no more */
+    return q;
+}
+
 bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, const char *initial, size_t len,
                  bool readable)
 {
@@ -727,7 +806,11 @@ bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, const char *ini
     h2conn *c = calloc(1, sizeof(*c));
     if (!c)
         return false;
-    if (nghttp2_session_server_new2(&c->ng, srv->h2_callbacks, c, srv->h2_option) != 0) {
+    nghttp2_mem mem = {c, ng_malloc, ng_free, ng_calloc, ng_realloc}; /* nghttp2 keeps a copy */
+    c->creating = true;
+    int rv = nghttp2_session_server_new3(&c->ng, srv->h2_callbacks, c, srv->h2_option, &mem);
+    c->creating = false;
+    if (rv != 0) {
         free(c);
         return false;
     }

@@ -5,12 +5,15 @@
  * stream or a closed connection, streaming with backpressure both ways,
  * and the hand-over from TLS with ALPN h2. */
 #include "harness.h"
+#include "http2/h2.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MAX_STREAMS 16
 
@@ -406,6 +409,69 @@ static void idle_goaway(void **state)
     fx_free(fx);
 }
 
+/* The server's one HTTP/2 connection. */
+static h2conn *only_conn(fixture *fx)
+{
+    session *s = fx->srv->sessions;
+    assert_non_null(s);
+    assert_null(s->next);
+    return (h2conn *)((char *)s - offsetof(h2conn, session));
+}
+
+/* The frame buffer's whole pages in memory (it is page-aligned; its last
+ * few bytes share a page with other blocks). */
+static int framebuf_resident(const h2conn *hc)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = (uintptr_t)hc->framebuf;
+    uintptr_t to = ((uintptr_t)hc->framebuf + hc->framebuf_len) & ~(page - 1);
+    unsigned char vec[16];
+    assert_true((to - from) / page <= sizeof(vec));
+    assert_int_equal(mincore((void *)from, to - from, vec), 0);
+    int n = 0;
+    for (size_t i = 0; i < (to - from) / page; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* Idle for H2_TRIM_IDLE_MS, a connection hands its frame buffer's pages
+ * back (all but a few bytes: it is page-aligned); the next request makes its
+ * frames in it again and is answered whole.  Not sooner, and not while
+ * the connection works. */
+static void idle_trims_frame_buffer(void **state)
+{
+    (void)state;
+    fixture *fx = h2_fixture(NULL);
+    client c;
+    client_open(&c, fx, DEFAULTS, 1);
+    submit(&c, "GET", "/", false);
+    pump(&c);
+    h2conn *hc = only_conn(fx);
+    assert_non_null(hc->framebuf);
+    assert_true(hc->framebuf_len >= H2_FRAMEBUF_MIN);
+    assert_int_equal((uintptr_t)hc->framebuf % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+    assert_true(framebuf_resident(hc) > 0);
+    fx_advance(fx, H2_TRIM_IDLE_MS - 10);
+    assert_true(framebuf_resident(hc) > 0);
+    fx_advance(fx, 20);
+    assert_int_equal(framebuf_resident(hc), 0);
+    for (int round = 0; round < 2; round++) {
+        int32_t id = submit(&c, "GET", "/", false);
+        pump(&c);
+        stream_seen *st = seen_of(&c, id);
+        assert_int_equal(st->status, 200);
+        assert_true(st->ended);
+        assert_int_equal(st->len, strlen(FX_INDEX));
+        assert_memory_equal(st->body, FX_INDEX, st->len);
+        assert_true(framebuf_resident(hc) > 0);
+        fx_advance(fx, H2_TRIM_IDLE_MS + 10);
+        assert_int_equal(framebuf_resident(hc), 0);
+    }
+    assert_false(mock_closed(c.m));
+    client_close(&c);
+    fx_free(fx);
+}
+
 /* A handler answering later from a timer: no deadline meanwhile, the
  * answer comes when the timer fires; a second stream is served at once. */
 static void answered_later(void **state)
@@ -609,6 +675,7 @@ int main(void)
         cmocka_unit_test(send_timeout),
         cmocka_unit_test(zero_window_send_timeout),
         cmocka_unit_test(idle_goaway),
+        cmocka_unit_test(idle_trims_frame_buffer),
         cmocka_unit_test(answered_later),
         cmocka_unit_test(reset_stream_aborts_handler),
         cmocka_unit_test(reset_under_handler_without_abort),
