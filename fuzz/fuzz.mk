@@ -86,4 +86,4 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS) $(FUZZ_LLHTTP_OBJS)
 	ar rcs $@ $^
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/fuzz/%.o $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) -lnghttp2 -lssl -lcrypto -luring -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(LIBS)
