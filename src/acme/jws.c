@@ -209,9 +209,12 @@ char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n)
     GENERAL_NAMES *sans = GENERAL_NAMES_new();
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
     char *out = NULL;
+    /* The CN is optional (the SANs name the certificate) and at most 64
+     * bytes: a longer first name leaves the subject empty. */
+    bool cn = strlen(names[0]) <= 64;
     bool ok = req && subject && sans && exts && X509_REQ_set_version(req, X509_REQ_VERSION_1) &&
-              X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                                         (const unsigned char *)names[0], -1, -1, 0) &&
+              (!cn || X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                                                 (const unsigned char *)names[0], -1, -1, 0)) &&
               X509_REQ_set_subject_name(req, subject) && X509_REQ_set_pubkey(req, key);
     for (size_t i = 0; ok && i < n; i++) {
         GENERAL_NAME *g = GENERAL_NAME_new();

@@ -36,7 +36,8 @@ char *acme_key_authorization(const char *token, EVP_PKEY *account);
 char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
                const char *payload);
 
-/* A PKCS#10 request for names (the first also the subject's CN), signed
+/* A PKCS#10 request for names (the first also the subject's CN when it
+ * fits in one), signed
  * with the certificate's key, as DER in base64url: the "csr" of an
  * order's finalization (RFC 8555 §7.4).  malloc'd, or NULL. */
 char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n);

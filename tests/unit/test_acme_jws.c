@@ -266,6 +266,19 @@ static void csr_names_and_signature(void **state)
     free(der);
     free(csr);
     assert_null(acme_csr(key, names, 0));
+    /* A first name longer than a CN may be: no CN, the SAN still. */
+    const char *longname[] = {"a-very-long-label-that-goes-on-and-on.another-long-label.example.test"};
+    csr = acme_csr(key, longname, 1);
+    assert_non_null(csr);
+    der = unb64url(csr, &len);
+    p = der;
+    req = d2i_X509_REQ(NULL, &p, (long)len);
+    assert_non_null(req);
+    assert_int_equal(X509_REQ_verify(req, key), 1);
+    assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 0);
+    X509_REQ_free(req);
+    free(der);
+    free(csr);
     EVP_PKEY_free(key);
 }
 
