@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/site.h"
 #include "http2/h2.h"
+#include "acme/challenge.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -640,6 +641,10 @@ static bool read_and_feed(conn *c)
         c->alpn_checked = true;
         if (c->srv->h2_callbacks && stream_alpn_is(c->stream, "h2", 2)) {
             conn_hand_over(c, start, (size_t)n); /* TLS chose HTTP/2 */
+            return false;
+        }
+        if (stream_alpn_is(c->stream, ACME_ALPN_PROTOCOL, sizeof(ACME_ALPN_PROTOCOL) - 1)) {
+            conn_close(c); /* an ACME validation: no HTTP follows (RFC 8737 §3) */
             return false;
         }
     }

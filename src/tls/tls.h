@@ -11,6 +11,7 @@
 #define EDDY_TLS_TLS_H
 
 #include "eddy.h"
+#include "acme/challenge.h"
 #include "rt/stream.h"
 
 #include <openssl/ssl.h>
@@ -67,7 +68,17 @@ struct eddy_tls {
     unsigned min_version;  /* 12 or 13 */
     bool no_http2;         /* ALPN offers http/1.1 alone */
     tls_tickets tickets;
+    /* TLS-ALPN-01 challenges to answer (RFC 8737); NULL: none. */
+    _Atomic(acme_challenges *) challenges;
 };
+
+/* Handshakes offering ALPN acme-tls/1 get the challenge certificate open
+ * for their SNI name (and nothing else: without one the handshake fails
+ * with unrecognized_name); c NULL: no more.  Any thread. */
+void tls_set_challenges(eddy_tls *tls, acme_challenges *c);
+/* The handshake was an ACME validation (ALPN acme-tls/1): the connection
+ * carries no HTTP and is to be closed. */
+bool tls_is_acme_handshake(SSL *ssl);
 
 /* The generation new handshakes use, with a reference for the caller. */
 tls_gen *tls_gen_acquire(eddy_tls *tls);

@@ -23,6 +23,7 @@
 /* ALPN, in the wire's length-prefixed form, eddy's preference first. */
 static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
 static const unsigned char alpn_h1[] = "\x08http/1.1";
+static const unsigned char alpn_acme[] = "\x0a" ACME_ALPN_PROTOCOL;
 
 /* The most recent OpenSSL error as text, or what errno says. */
 static const char *ssl_reason(void)
@@ -34,6 +35,78 @@ static const char *ssl_reason(void)
 
 /* ------------------------------------------------------------ handshake -- */
 
+/* SSL app data of a handshake answering an ACME TLS-ALPN-01 validation. */
+static char acme_marker;
+
+bool tls_is_acme_handshake(SSL *ssl) { return SSL_get_app_data(ssl) == &acme_marker; }
+
+void tls_set_challenges(eddy_tls *tls, acme_challenges *c) { atomic_store(&tls->challenges, c); }
+
+/* Whether the ClientHello's ALPN list names proto (RFC 7301 §3.1: a
+ * 2-byte length, then 1-byte-length-prefixed names). */
+static bool offers_alpn(SSL *ssl, const char *proto)
+{
+    const unsigned char *p;
+    size_t len, plen = strlen(proto);
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &p,
+                                   &len) ||
+        len < 2 || (size_t)(p[0] << 8 | p[1]) != len - 2)
+        return false;
+    for (size_t i = 2; i < len;) {
+        size_t n = p[i];
+        if (n == 0 || i + 1 + n > len)
+            return false;
+        if (n == plen && memcmp(p + i + 1, proto, n) == 0)
+            return true;
+        i += 1 + n;
+    }
+    return false;
+}
+
+/* The ClientHello's host_name (RFC 6066 §3) into buf; false when absent
+ * or malformed.  (SSL_get_servername knows it only after this stage.) */
+static bool hello_host_name(SSL *ssl, char *buf, size_t len)
+{
+    const unsigned char *p;
+    size_t n;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) || n < 5 ||
+        (size_t)(p[0] << 8 | p[1]) != n - 2 || p[2] != TLSEXT_NAMETYPE_host_name)
+        return false;
+    size_t hl = (size_t)(p[3] << 8 | p[4]);
+    if (hl == 0 || hl + 5 > n || hl >= len || memchr(p + 5, 0, hl))
+        return false;
+    memcpy(buf, p + 5, hl);
+    buf[hl] = 0;
+    return true;
+}
+
+/* Before anything is chosen: an ACME TLS-ALPN-01 validation (ALPN
+ * acme-tls/1) is answered with the challenge certificate for its name
+ * and nothing else (RFC 8737 §3); without one open, it fails. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    tls_gen *gen = arg;
+    acme_challenges *c = atomic_load(&gen->tls->challenges);
+    if (!c || !offers_alpn(ssl, ACME_ALPN_PROTOCOL))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    char name[256];
+    X509 *cert;
+    EVP_PKEY *key;
+    if (!hello_host_name(ssl, name, sizeof(name)) || acme_alpn01_lookup(c, name, &cert, &key) < 0) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    bool ok = SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (!ok) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    SSL_set_app_data(ssl, &acme_marker);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 /* SNI: the first pair whose certificate names the host (SAN, else the
  * subject's CN; a wildcard covers one label, RFC 6125 §6.4.3); none: the
  * default pair. */
@@ -42,8 +115,8 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     (void)alert;
     tls_gen *gen = arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name || gen->n < 2)
-        return SSL_TLSEXT_ERR_OK;
+    if (!name || gen->n < 2 || tls_is_acme_handshake(ssl))
+        return SSL_TLSEXT_ERR_OK; /* (another context would drop the challenge's certificate) */
     for (unsigned i = 0; i < gen->n; i++) {
         if (X509_check_host(gen->leaf[i], name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
             if (i > 0 && !SSL_set_SSL_CTX(ssl, gen->ctx[i]))
@@ -60,10 +133,13 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned inlen, void *arg)
 {
-    (void)ssl;
     const eddy_tls *tls = arg;
     const unsigned char *protos = tls->no_http2 ? alpn_h1 : alpn_h2;
     unsigned len = tls->no_http2 ? sizeof(alpn_h1) - 1 : sizeof(alpn_h2) - 1;
+    if (tls_is_acme_handshake(ssl)) {
+        protos = alpn_acme;
+        len = sizeof(alpn_acme) - 1;
+    }
     unsigned char *sel;
     if (SSL_select_next_proto(&sel, outlen, protos, len, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
@@ -210,6 +286,7 @@ static int gen_load(eddy_tls *tls, tls_gen **out, char *err, size_t err_len)
         /* SNI is read by the context a handshake starts with: the first. */
         SSL_CTX_set_tlsext_servername_callback(g->ctx[i], on_servername);
         SSL_CTX_set_tlsext_servername_arg(g->ctx[i], g);
+        SSL_CTX_set_client_hello_cb(g->ctx[i], on_client_hello, g);
         SSL_CTX_set_app_data(g->ctx[i], &tls->tickets);
     }
     atomic_init(&g->refs, 1);

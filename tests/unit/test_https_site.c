@@ -1,7 +1,7 @@
 /* What HTTPS changes above the stream: Strict-Transport-Security on
  * responses over TLS only (--hsts), and plain requests redirected to https
- * (--redirect-https), over mock streams (a "secure" mock stands for a TLS
- * stream's plaintext side). */
+ * (--redirect-https), and connections an ACME validation opened, over mock
+ * streams (a "secure" mock stands for a TLS stream's plaintext side). */
 #include "harness.h"
 #include "http/server.h"
 
@@ -106,12 +106,48 @@ static void plain_requests_redirect_to_https(void **state)
     fx_free(fx);
 }
 
+/* A connection whose TLS handshake chose acme-tls/1 was an ACME
+ * validation: it carries no HTTP, so a request on it is not answered and
+ * the connection closes (RFC 8737 §3). */
+static void acme_tls_alpn_connection_closes(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    mock_stream *m = mock_stream_new(fx->loop);
+    assert_non_null(m);
+    mock_set_secure(m, true);
+    mock_set_alpn(m, "acme-tls/1");
+    assert_non_null(server_attach(fx->srv, mock_stream_base(m), false));
+    mock_push_str(m, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    fx_run(fx);
+    size_t len;
+    mock_output(m, &len);
+    assert_int_equal(len, 0);
+    assert_true(mock_closed(m));
+    mock_stream_free(m);
+    /* http/1.1 on the same server: served. */
+    m = mock_stream_new(fx->loop);
+    mock_set_secure(m, true);
+    mock_set_alpn(m, "http/1.1");
+    assert_non_null(server_attach(fx->srv, mock_stream_base(m), false));
+    mock_push_str(m, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    fx_run(fx);
+    char *out = fx_output(m);
+    assert_non_null(strstr(out, "HTTP/1.1 200 "));
+    free(out);
+    mock_push_reset(m);
+    fx_run(fx);
+    mock_stream_free(m);
+    fx_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hsts_only_over_tls),
         cmocka_unit_test(no_hsts_by_default),
         cmocka_unit_test(plain_requests_redirect_to_https),
+        cmocka_unit_test(acme_tls_alpn_connection_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1379,6 +1379,61 @@ static void alpn(void **state)
     eddy_tls_free(tls);
 }
 
+/* ACME TLS-ALPN-01 (RFC 8737): a validation offering acme-tls/1 gets
+ * the challenge certificate for its SNI name and that protocol, even
+ * where another pair names the host; without a challenge for the name,
+ * or without SNI, the handshake fails; other clients are served as
+ * before while challenges are open. */
+static void acme_tls_alpn_01(void **state)
+{
+    (void)state;
+    const char *certs[] = {at("ec.crt"), at("wild.crt")}, *keys[] = {at("ec.key"), at("wild.key")};
+    eddy_tls *tls = tls_of(certs, keys, 2, 0);
+    acme_challenges *c = acme_challenges_new();
+    assert_int_equal(acme_alpn01_add(c, "a.example.test", "tok.thumb"), 0);
+    tls_set_challenges(tls, c);
+    unsigned char digest[32];
+    assert_true(EVP_Digest("tok.thumb", 9, digest, NULL, EVP_sha256(), NULL));
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
+        tconn *tc = tc_open(tls, &(client_opts){.max = max, .sni = "A.example.test",
+                                                .alpn = "\x0a" "acme-tls/1"});
+        assert_true(tc_handshake(tc));
+        selected(tc, "acme-tls/1");
+        assert_true(stream_alpn_is(tc->o.s, "acme-tls/1", 10));
+        X509 *peer = SSL_get1_peer_certificate(tc->cl);
+        assert_non_null(peer);
+        int at_ext = X509_get_ext_by_OBJ(peer, oid, -1);
+        assert_true(at_ext >= 0);
+        const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(peer, at_ext));
+        assert_int_equal(ASN1_STRING_length(v), 34);
+        assert_memory_equal(ASN1_STRING_get0_data(v) + 2, digest, 32);
+        X509_free(peer);
+        tc_close(tc);
+        /* No challenge for the name, or no name: refused. */
+        tc = tc_open(tls, &(client_opts){.max = max, .sni = "other.test", .alpn = "\x0a" "acme-tls/1"});
+        refused(tc);
+        tc_close(tc);
+        tc = tc_open(tls, &(client_opts){.max = max, .alpn = "\x0a" "acme-tls/1"});
+        refused(tc);
+        tc_close(tc);
+        /* A browser meanwhile: the pair for its name, and h2. */
+        tc = tc_open(tls, &(client_opts){.max = max, .sni = "a.example.test", .alpn = "\x02h2"});
+        assert_true(tc_handshake(tc));
+        selected(tc, "h2");
+        assert_true(peer_is(tc, x_wild));
+        tc_close(tc);
+    }
+    /* Challenges no longer answered: acme-tls/1 is not a protocol eddy speaks. */
+    tls_set_challenges(tls, NULL);
+    tconn *tc = tc_open(tls, &(client_opts){.sni = "a.example.test", .alpn = "\x0a" "acme-tls/1"});
+    refused(tc);
+    tc_close(tc);
+    ASN1_OBJECT_free(oid);
+    eddy_tls_free(tls);
+    acme_challenges_free(c);
+}
+
 /* -------------------------------------------------------------- SNI -- */
 
 static void sni_picks_the_pair(void **state)
@@ -1703,6 +1758,7 @@ int main(void)
         cmocka_unit_test(shutdown_write_sends_close_notify),
         cmocka_unit_test(old_versions_refused),
         cmocka_unit_test(alpn),
+        cmocka_unit_test(acme_tls_alpn_01),
         cmocka_unit_test(sni_picks_the_pair),
         cmocka_unit_test(resumption_across_rotations),
         cmocka_unit_test(tickets_rotate_by_age),
