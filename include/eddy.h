@@ -197,7 +197,8 @@ typedef struct eddy_tls_config {
 /* Loads and checks every pair: readable, the key the certificate's, the
  * certificate valid now.  On failure returns -EINVAL (or -ENOMEM) and
  * writes one line naming the file and the reason to err.  The result is
- * safe to share between servers on several threads. */
+ * safe to share between servers on several threads.  With no pairs, every
+ * handshake fails (unrecognized_name) until certificates come (ACME). */
 int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_t err_len);
 /* Re-reads the files: handshakes from now on use them, connections open
  * keep what they began with.  On failure the pairs in use stay and err

@@ -54,7 +54,8 @@ typedef struct tls_tickets {
 typedef struct tls_gen {
     atomic_uint refs;
     eddy_tls *tls;
-    unsigned n;
+    unsigned n;            /* pairs loaded: ctx[0..n) and leaf[0..n) */
+    unsigned cap;          /* room in both; with n == 0, ctx[0] has no certificate */
     SSL_CTX **ctx;
     X509 **leaf;           /* each pair's certificate, for SNI */
 } tls_gen;
@@ -63,7 +64,9 @@ struct eddy_tls {
     atomic_uint refs;      /* the owner's, and one per generation */
     pthread_mutex_t lock;  /* guards current */
     tls_gen *current;
+    pthread_mutex_t load_lock; /* one loading at a time; guards the pairs */
     char **certs, **keys;  /* the files, re-read by eddy_tls_reload */
+    bool *optional;        /* a pair whose files may not be there yet (ACME's) */
     unsigned npairs;
     unsigned min_version;  /* 12 or 13 */
     bool no_http2;         /* ALPN offers http/1.1 alone */
@@ -79,6 +82,12 @@ void tls_set_challenges(eddy_tls *tls, acme_challenges *c);
 /* The handshake was an ACME validation (ALPN acme-tls/1): the connection
  * carries no HTTP and is to be closed. */
 bool tls_is_acme_handshake(SSL *ssl);
+
+/* Adds a pair and loads them all again (as eddy_tls_reload, whose errors
+ * it gives); an optional pair's missing files are no error: it is loaded
+ * by the first reload that finds them.  Any thread. */
+int tls_add_pair(eddy_tls *tls, const char *cert, const char *key, bool optional, char *err,
+                 size_t err_len);
 
 /* The generation new handshakes use, with a reference for the caller. */
 tls_gen *tls_gen_acquire(eddy_tls *tls);

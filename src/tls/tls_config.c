@@ -87,8 +87,13 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     tls_gen *gen = arg;
     acme_challenges *c = atomic_load(&gen->tls->challenges);
-    if (!c || !offers_alpn(ssl, ACME_ALPN_PROTOCOL))
-        return SSL_CLIENT_HELLO_SUCCESS;
+    if (!c || !offers_alpn(ssl, ACME_ALPN_PROTOCOL)) {
+        if (gen->n > 0)
+            return SSL_CLIENT_HELLO_SUCCESS;
+        /* No certificate yet (the first is still being obtained). */
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     char name[256];
     X509 *cert;
     EVP_PKEY *key;
@@ -158,19 +163,57 @@ static int fail(char *err, size_t err_len, const char *fmt, const char *file, co
     return -EINVAL;
 }
 
+/* A context with every setting but a certificate. */
+static SSL_CTX *ctx_bare(const eddy_tls *tls)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, tls->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    /* Server order, with ChaCha20 first for a client that prefers it
+     * (one without AES instructions); no renegotiation, no compression;
+     * a peer closing without close_notify is an ordinary end. */
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+                                 SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
+    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES);
+    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS);
+    /* Short writes are fine (the connection keeps the rest), buffers are
+     * let go while a connection idles. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    /* Resumption by tickets alone, whose keys every worker shares: no
+     * per-context session cache to grow; no 0-RTT (replayable). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Records are read as many as arrived at once, not header then body:
+     * one inner read instead of two per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"eddy", 4);
+    SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE_S);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_max_early_data(ctx, 0);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, (void *)tls); /* read only */
+    return ctx;
+}
+
 /* A context for one pair, checked: readable, a key that is the
- * certificate's, a certificate valid now. */
-static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, SSL_CTX **out,
-                   X509 **leaf, char *err, size_t err_len)
+ * certificate's, a certificate valid now.  -ENOENT (and nothing in err)
+ * for an optional pair whose files are not there yet. */
+static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, bool optional,
+                   SSL_CTX **out, X509 **leaf, char *err, size_t err_len)
 {
     FILE *f = fopen(cert, "r");
+    if (!f && optional && errno == ENOENT)
+        return -ENOENT;
     if (!f)
         return fail(err, err_len, "cannot read certificate '%s': %s", cert, strerror(errno));
     fclose(f);
     if (!(f = fopen(key, "r")))
         return fail(err, err_len, "cannot read key '%s': %s", key, strerror(errno));
     fclose(f);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = ctx_bare(tls);
     if (!ctx)
         return fail(err, err_len, "cannot make a TLS context for '%s': %s", cert, ssl_reason());
     int rc = 0;
@@ -202,32 +245,6 @@ static int ctx_new(const eddy_tls *tls, const char *cert, const char *key, SSL_C
         rc = fail(err, err_len, "certificate '%s' is not valid yet%s", cert, "");
         goto out;
     }
-    SSL_CTX_set_min_proto_version(ctx, tls->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
-    /* Server order, with ChaCha20 first for a client that prefers it
-     * (one without AES instructions); no renegotiation, no compression;
-     * a peer closing without close_notify is an ordinary end. */
-    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
-                                 SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS);
-    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES);
-    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS);
-    /* Short writes are fine (the connection keeps the rest), buffers are
-     * let go while a connection idles. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    /* Resumption by tickets alone, whose keys every worker shares: no
-     * per-context session cache to grow; no 0-RTT (replayable). */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    /* Records are read as many as arrived at once, not header then body:
-     * one inner read instead of two per record. */
-    SSL_CTX_set_read_ahead(ctx, 1);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"eddy", 4);
-    SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE_S);
-    SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_set_max_early_data(ctx, 0);
-    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, (void *)tls); /* read only */
     *leaf = x;
     X509_up_ref(x);
 out:
@@ -240,7 +257,7 @@ out:
 
 static void gen_free(tls_gen *g)
 {
-    for (unsigned i = 0; i < g->n; i++) {
+    for (unsigned i = 0; i < g->cap; i++) {
         SSL_CTX_free(g->ctx[i]);
         X509_free(g->leaf[i]);
     }
@@ -259,30 +276,45 @@ static void tls_unref(eddy_tls *tls)
     }
     free(tls->certs);
     free(tls->keys);
+    free(tls->optional);
     tls_tickets_destroy(&tls->tickets);
     pthread_mutex_destroy(&tls->lock);
+    pthread_mutex_destroy(&tls->load_lock);
     free(tls);
 }
 
-/* Loads every pair anew; on success the generation holds a reference
- * to tls (its ticket keys). */
+/* Loads every pair anew (with load_lock held); on success the generation
+ * holds a reference to tls (its ticket keys).  Optional pairs whose files
+ * are not there yet are left out; with no pair at all, one context without
+ * a certificate answers ACME validations and fails other handshakes. */
 static int gen_load(eddy_tls *tls, tls_gen **out, char *err, size_t err_len)
 {
+    unsigned cap = tls->npairs ? tls->npairs : 1;
     tls_gen *g = calloc(1, sizeof(*g));
-    if (!g || !(g->ctx = calloc(tls->npairs, sizeof(*g->ctx))) ||
-        !(g->leaf = calloc(tls->npairs, sizeof(*g->leaf)))) {
+    if (!g || !(g->ctx = calloc(cap, sizeof(*g->ctx))) ||
+        !(g->leaf = calloc(cap, sizeof(*g->leaf)))) {
         if (g)
             free(g->ctx);
         free(g);
-        return fail(err, err_len, "out of memory loading '%s'%s", tls->certs[0], "");
+        return fail(err, err_len, "out of memory loading certificates%s%s", "", "");
     }
+    g->cap = cap;
     for (unsigned i = 0; i < tls->npairs; i++) {
-        int rc = ctx_new(tls, tls->certs[i], tls->keys[i], &g->ctx[i], &g->leaf[i], err, err_len);
+        int rc = ctx_new(tls, tls->certs[i], tls->keys[i], tls->optional[i], &g->ctx[g->n],
+                         &g->leaf[g->n], err, err_len);
+        if (rc == -ENOENT)
+            continue;
         if (rc < 0) {
             gen_free(g);
             return rc;
         }
         g->n++;
+    }
+    if (g->n == 0 && !(g->ctx[0] = ctx_bare(tls))) {
+        gen_free(g);
+        return fail(err, err_len, "cannot make a TLS context: %s%s", ssl_reason(), "");
+    }
+    for (unsigned i = 0; i < cap && g->ctx[i]; i++) {
         /* SNI is read by the context a handshake starts with: the first. */
         SSL_CTX_set_tlsext_servername_callback(g->ctx[i], on_servername);
         SSL_CTX_set_tlsext_servername_arg(g->ctx[i], g);
@@ -294,6 +326,64 @@ static int gen_load(eddy_tls *tls, tls_gen **out, char *err, size_t err_len)
     atomic_fetch_add(&tls->refs, 1);
     *out = g;
     return 0;
+}
+
+/* Makes the pairs' generation the current one (load_lock held). */
+static int reload_locked(eddy_tls *tls, char *err, size_t err_len)
+{
+    tls_gen *g;
+    int rc = gen_load(tls, &g, err, err_len);
+    if (rc < 0)
+        return rc; /* the pairs in use stay */
+    pthread_mutex_lock(&tls->lock);
+    tls_gen *old = tls->current;
+    tls->current = g;
+    pthread_mutex_unlock(&tls->lock);
+    tls_gen_release(old); /* freed with its last connection */
+    return 0;
+}
+
+/* Appends a pair to the list (load_lock held, or before any thread). */
+static int add_pair(eddy_tls *tls, const char *cert, const char *key, bool optional)
+{
+    unsigned n = tls->npairs;
+    char **certs = realloc(tls->certs, (n + 1) * sizeof(char *));
+    if (certs)
+        tls->certs = certs;
+    char **keys = realloc(tls->keys, (n + 1) * sizeof(char *));
+    if (keys)
+        tls->keys = keys;
+    bool *opt = realloc(tls->optional, (n + 1) * sizeof(bool));
+    if (opt)
+        tls->optional = opt;
+    char *c = strdup(cert), *k = strdup(key);
+    if (!certs || !keys || !opt || !c || !k) {
+        free(c);
+        free(k);
+        return -ENOMEM;
+    }
+    tls->certs[n] = c;
+    tls->keys[n] = k;
+    tls->optional[n] = optional;
+    tls->npairs++;
+    return 0;
+}
+
+int tls_add_pair(eddy_tls *tls, const char *cert, const char *key, bool optional, char *err,
+                 size_t err_len)
+{
+    pthread_mutex_lock(&tls->load_lock);
+    int rc = add_pair(tls, cert, key, optional);
+    if (rc == 0 && (rc = reload_locked(tls, err, err_len)) < 0) {
+        /* Not taken: the list is as it was. */
+        tls->npairs--;
+        free(tls->certs[tls->npairs]);
+        free(tls->keys[tls->npairs]);
+    } else if (rc < 0) {
+        fail(err, err_len, "out of memory adding '%s'%s", cert, "");
+    }
+    pthread_mutex_unlock(&tls->load_lock);
+    return rc;
 }
 
 tls_gen *tls_gen_acquire(eddy_tls *tls)
@@ -318,7 +408,7 @@ void tls_gen_release(tls_gen *gen)
 
 int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_t err_len)
 {
-    if (!config || config->npairs == 0 || !config->certs || !config->keys)
+    if (!config || (config->npairs && (!config->certs || !config->keys)))
         return fail(err, err_len, "TLS needs a certificate and its key%s%s", "", "");
     if (config->min_version && config->min_version != 12 && config->min_version != 13)
         return fail(err, err_len, "the oldest TLS version must be 1.2 or 1.3%s%s", "", "");
@@ -327,23 +417,15 @@ int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_
         return fail(err, err_len, "out of memory%s%s", "", "");
     atomic_init(&tls->refs, 1);
     pthread_mutex_init(&tls->lock, NULL);
+    pthread_mutex_init(&tls->load_lock, NULL);
     tls->min_version = config->min_version ? config->min_version : 12;
     tls->no_http2 = config->no_http2;
     int rc = tls_tickets_init(&tls->tickets);
-    tls->certs = calloc(config->npairs, sizeof(char *));
-    tls->keys = calloc(config->npairs, sizeof(char *));
-    if (rc < 0 || !tls->certs || !tls->keys) {
+    for (unsigned i = 0; rc == 0 && i < config->npairs; i++)
+        rc = add_pair(tls, config->certs[i], config->keys[i], false);
+    if (rc < 0) {
         tls_unref(tls);
         return fail(err, err_len, "out of memory%s%s", "", "");
-    }
-    for (unsigned i = 0; i < config->npairs; i++) {
-        tls->certs[i] = strdup(config->certs[i]);
-        tls->keys[i] = strdup(config->keys[i]);
-        tls->npairs++;
-        if (!tls->certs[i] || !tls->keys[i]) {
-            tls_unref(tls);
-            return fail(err, err_len, "out of memory%s%s", "", "");
-        }
     }
     if ((rc = gen_load(tls, &tls->current, err, err_len)) < 0) {
         tls_unref(tls);
@@ -355,16 +437,10 @@ int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_
 
 int eddy_tls_reload(eddy_tls *tls, char *err, size_t err_len)
 {
-    tls_gen *g;
-    int rc = gen_load(tls, &g, err, err_len);
-    if (rc < 0)
-        return rc; /* the pairs in use stay */
-    pthread_mutex_lock(&tls->lock);
-    tls_gen *old = tls->current;
-    tls->current = g;
-    pthread_mutex_unlock(&tls->lock);
-    tls_gen_release(old); /* freed with its last connection */
-    return 0;
+    pthread_mutex_lock(&tls->load_lock);
+    int rc = reload_locked(tls, err, err_len);
+    pthread_mutex_unlock(&tls->load_lock);
+    return rc;
 }
 
 void eddy_tls_free(eddy_tls *tls)

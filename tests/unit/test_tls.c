@@ -1729,8 +1729,68 @@ static void new_reports_bad_files(void **state)
     cfg.min_version = 11;
     assert_int_equal(eddy_tls_new(&cfg, &tls, err, sizeof(err)), -EINVAL);
     cfg.min_version = 0;
-    cfg.npairs = 0;
+    cfg.npairs = 1;
+    cfg.certs = NULL;
     assert_int_equal(eddy_tls_new(&cfg, &tls, err, sizeof(err)), -EINVAL);
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+/* No pair yet (ACME's first certificate still to come): every handshake
+ * fails with unrecognized_name, ACME validations still get theirs.  An
+ * optional pair whose files are missing is no error, and is served once a
+ * reload finds them; then SNI chooses among pairs as usual. */
+static void pairs_that_come_later(void **state)
+{
+    (void)state;
+    eddy_tls_config cfg = {0};
+    eddy_tls *tls = NULL;
+    char err[512] = "";
+    assert_int_equal(eddy_tls_new(&cfg, &tls, err, sizeof(err)), 0);
+    for (int max = TLS1_2_VERSION; max <= TLS1_3_VERSION; max++) {
+        tconn *tc = tc_open(tls, &(client_opts){.max = max, .sni = "a.example.test"});
+        refused(tc);
+        assert_int_equal(ERR_GET_REASON(tc->client_err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
+        tc_close(tc);
+    }
+    acme_challenges *c = acme_challenges_new();
+    assert_int_equal(acme_alpn01_add(c, "a.example.test", "k"), 0);
+    tls_set_challenges(tls, c);
+    tconn *tc = tc_open(tls, &(client_opts){.sni = "a.example.test", .alpn = "\x0a" "acme-tls/1"});
+    assert_true(tc_handshake(tc));
+    selected(tc, "acme-tls/1");
+    tc_close(tc);
+    /* The ACME pair, not there yet: taken, and still nothing to serve. */
+    unlink(at("later.crt"));
+    unlink(at("later.key"));
+    assert_int_equal(tls_add_pair(tls, at("later.crt"), at("later.key"), true, err, sizeof(err)), 0);
+    tc = tc_open(tls, &(client_opts){.sni = "a.example.test"});
+    refused(tc);
+    tc_close(tc);
+    /* A required pair that is missing is an error, and is not kept. */
+    assert_int_equal(tls_add_pair(tls, at("none.crt"), at("none.key"), false, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "none.crt"));
+    /* The files arrive; a reload serves them. */
+    copy_file(at("wild.crt"), at("later.crt"));
+    copy_file(at("wild.key"), at("later.key"));
+    assert_int_equal(eddy_tls_reload(tls, err, sizeof(err)), 0);
+    tc = tc_open(tls, &(client_opts){.sni = "a.example.test"});
+    assert_true(tc_handshake(tc));
+    assert_true(peer_is(tc, x_wild));
+    tc_close(tc);
+    /* A second pair: SNI picks, the first answers the rest. */
+    assert_int_equal(tls_add_pair(tls, at("ec.crt"), at("ec.key"), false, err, sizeof(err)), 0);
+    tc = tc_open(tls, &(client_opts){.sni = "localhost"});
+    assert_true(tc_handshake(tc));
+    assert_true(peer_is(tc, x_ec));
+    tc_close(tc);
+    tc = tc_open(tls, &(client_opts){.sni = "b.example.test"});
+    assert_true(tc_handshake(tc));
+    assert_true(peer_is(tc, x_wild));
+    tc_close(tc);
+    tls_set_challenges(tls, NULL);
+    eddy_tls_free(tls);
+    acme_challenges_free(c);
     assert_int_equal(ERR_peek_error(), 0);
 }
 
@@ -1759,6 +1819,7 @@ int main(void)
         cmocka_unit_test(old_versions_refused),
         cmocka_unit_test(alpn),
         cmocka_unit_test(acme_tls_alpn_01),
+        cmocka_unit_test(pairs_that_come_later),
         cmocka_unit_test(sni_picks_the_pair),
         cmocka_unit_test(resumption_across_rotations),
         cmocka_unit_test(tickets_rotate_by_age),
