@@ -215,6 +215,53 @@ int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tl
  * (left out when 443); 0: plain requests are served again. */
 void eddy_server_redirect_https(eddy_server *srv, unsigned port);
 
+/* ---- Automatic certificates (ACME, RFC 8555) ------------------------------
+ * A thread of its own gets a certificate for names from an ACME CA (Let's
+ * Encrypt unless told otherwise), keeps it with its key in a state
+ * directory, serves it through an eddy_tls, and renews it two thirds into
+ * its life, swapping it into every server using that eddy_tls without a
+ * restart; a restart serves the stored one at once.  Failures are logged
+ * with the CA's problem detail and retried after retry_ms, doubling up to
+ * a day (or later when the CA asks, by Retry-After).  The CA validates by
+ * HTTP-01 (fetched from a plain listener of a server given
+ * eddy_server_acme, on port 80 for a public CA) or by TLS-ALPN-01 (a
+ * handshake with a listener of the eddy_tls, port 443 for a public CA). */
+typedef struct eddy_acme eddy_acme;
+
+#define EDDY_ACME_LETSENCRYPT "https://acme-v02.api.letsencrypt.org/directory"
+#define EDDY_ACME_LETSENCRYPT_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+enum eddy_acme_challenge { EDDY_ACME_HTTP01 = 0, EDDY_ACME_TLS_ALPN01 = 1 };
+
+typedef struct eddy_acme_config {
+    const char *const *names;  /* the certificate's names (one certificate for all) */
+    unsigned nnames;
+    const char *email;         /* the account's contact; NULL: none */
+    const char *directory;     /* the CA's directory URL; NULL: EDDY_ACME_LETSENCRYPT */
+    const char *ca_root;       /* PEM file the CA's own HTTPS is checked with; NULL: the system's */
+    const char *state_dir;     /* NULL: /var/lib/eddy as root, else ~/.local/state/eddy */
+    enum eddy_acme_challenge challenge;
+    unsigned retry_ms;         /* the first retry's delay; 0: 60 s */
+    eddy_log_fn log;           /* a line per event: obtained, renewed, failed */
+    void *log_data;
+} eddy_acme_config;
+
+/* Reads or makes the account key and the state directory, and adds the
+ * certificate's pair to tls (served at once when stored from an earlier
+ * run).  Nothing is asked of the CA before eddy_acme_start.  -EINVAL
+ * (with err) for a bad name or directory, -ENOMEM. */
+int eddy_acme_new(const eddy_acme_config *config, eddy_tls *tls, eddy_acme **out, char *err,
+                  size_t err_len);
+/* Starts the thread: a certificate is obtained now when none is stored
+ * (or it lacks a name), else when it is due. */
+int eddy_acme_start(eddy_acme *acme);
+/* Stops the thread (waiting for a request to the CA in flight) and frees;
+ * before the eddy_tls and after the servers routed to it. */
+void eddy_acme_free(eddy_acme *acme);
+/* Routes /.well-known/acme-challenge/ on srv to acme's HTTP-01 answers,
+ * served on plain listeners even under eddy_server_redirect_https. */
+int eddy_server_acme(eddy_server *srv, eddy_acme *acme);
+
 /* What a route's handler gets of request bodies. */
 enum eddy_body {
     EDDY_BODY_DROP = 0,   /* nothing: the body is read past and dropped */

@@ -234,9 +234,20 @@ const route *site_find_route(const site *s, const char *path, size_t len)
     return best;
 }
 
+/* An ACME HTTP-01 validation: the CA fetches it over plain HTTP, and a
+ * redirect to https would fail it before a certificate exists (RFC 8555
+ * §8.3 names port 80). */
+static bool is_acme_http01(const request *req)
+{
+    static const char prefix[] = "/.well-known/acme-challenge/";
+    eddy_str path = request_span(req, req->path);
+    return req->site->acme_http01 && path.len >= sizeof(prefix) - 1 &&
+           memcmp(path.ptr, prefix, sizeof(prefix) - 1) == 0;
+}
+
 void site_dispatch(request *req)
 {
-    if (req->site->redirect_https_port && !req->secure) {
+    if (req->site->redirect_https_port && !req->secure && !is_acme_http01(req)) {
         redirect_https(req);
         return;
     }

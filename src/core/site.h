@@ -33,6 +33,7 @@ struct site {
     resp_field hsts;
     char hsts_value[24];
     unsigned redirect_https_port; /* > 0: plain requests get 308 to https */
+    bool acme_http01;      /* ACME's HTTP-01 path is routed: never redirected */
     /* IMF-fixdate, refreshed when the loop's second changes. */
     time_t date_sec;
     char date[32];

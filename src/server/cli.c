@@ -10,7 +10,8 @@
 /* Longest timeout a flag accepts: a day. */
 #define CLI_MAX_TIMEOUT_S 86400.0
 
-enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
+enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ACME_DOMAIN,
+                OPT_ACME_TEXT, OPT_ACME_CHALLENGE, OPT_ACME_SECONDS, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
                 OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
                 OPT_FILES_TEXT };
 
@@ -25,6 +26,7 @@ typedef struct opt_spec {
 
 #define CFG(field) offsetof(eddy_config, field)
 #define FILES(field) offsetof(eddy_files_config, field)
+#define ACME(field) offsetof(eddy_acme_config, field)
 
 static const opt_spec specs[] = {
     {"--listen", "HOST:PORT", OPT_LISTEN, 0,
@@ -39,6 +41,27 @@ static const opt_spec specs[] = {
      "the one naming the host, the first answers the rest"},
     {"--key", "KEY.pem", OPT_KEY, 0, "private key (PEM, RSA or ECDSA) of the --cert before"},
     {"--tls-min", "1.2|1.3", OPT_TLS_MIN, 0, "oldest TLS version taken (default 1.2)"},
+    {"--acme-domain", "NAME", OPT_ACME_DOMAIN, 0,
+     "get and renew a certificate for NAME from an ACME CA (Let's\n"
+     "Encrypt by default); repeatable: one certificate for all;\n"
+     "needs --listen-tls, and --listen for HTTP-01"},
+    {"--acme-email", "ADDRESS", OPT_ACME_TEXT, ACME(email),
+     "contact address of the ACME account (default: none)"},
+    {"--acme-directory", "URL", OPT_ACME_TEXT, ACME(directory),
+     "the CA's ACME directory (default Let's Encrypt's:\n" EDDY_ACME_LETSENCRYPT ";\n"
+     "staging: " EDDY_ACME_LETSENCRYPT_STAGING ")"},
+    {"--acme-ca-root", "FILE", OPT_ACME_TEXT, ACME(ca_root),
+     "PEM file to check the CA's own HTTPS with (a private or\n"
+     "test CA; default: the system's)"},
+    {"--acme-challenge", "http-01|tls-alpn-01", OPT_ACME_CHALLENGE, 0,
+     "how the CA checks the names (default http-01 with a\n"
+     "--listen address, else tls-alpn-01)"},
+    {"--acme-retry", "SECONDS", OPT_ACME_SECONDS, ACME(retry_ms),
+     "wait after a failed attempt, doubled each time up to a\n"
+     "day (default 60)"},
+    {"--state-dir", "DIR", OPT_ACME_TEXT, ACME(state_dir),
+     "where the ACME account key and certificates are kept\n"
+     "(default /var/lib/eddy as root, else ~/.local/state/eddy)"},
     {"--redirect-https", "", OPT_PROG_SWITCH, offsetof(cli_options, redirect_https),
      "answer every request on the plain --listen addresses with\n"
      "308 to the same host and path on the first --listen-tls port"},
@@ -148,7 +171,11 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
     bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT ||
                 sp->kind == OPT_PROG_SWITCH;
     bool files = sp->kind == OPT_FILES_SWITCH || sp->kind == OPT_FILES_TEXT;
-    char *base = prog ? (char *)opt : files ? (char *)&opt->files : (char *)&opt->config;
+    bool acme = sp->kind == OPT_ACME_TEXT || sp->kind == OPT_ACME_SECONDS;
+    char *base = prog    ? (char *)opt
+                 : files ? (char *)&opt->files
+                 : acme  ? (char *)&opt->acme
+                         : (char *)&opt->config;
     uint64_t n;
     switch (sp->kind) {
     case OPT_LISTEN:
@@ -181,6 +208,25 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
             return -1;
         }
         opt->tls.min_version = val[2] == '3' ? 13 : 12;
+        return 0;
+    case OPT_ACME_DOMAIN:
+        if (opt->acme.nnames == CLI_MAX_ACME_NAMES) {
+            snprintf(err, err_len, "at most %d --acme-domain names", CLI_MAX_ACME_NAMES);
+            return -1;
+        }
+        opt->acme_names[opt->acme.nnames++] = val;
+        opt->acme.names = opt->acme_names;
+        return 0;
+    case OPT_ACME_CHALLENGE:
+        if (strcmp(val, "http-01") == 0)
+            opt->acme.challenge = EDDY_ACME_HTTP01;
+        else if (strcmp(val, "tls-alpn-01") == 0)
+            opt->acme.challenge = EDDY_ACME_TLS_ALPN01;
+        else {
+            snprintf(err, err_len, "--acme-challenge wants http-01 or tls-alpn-01, not '%s'", val);
+            return -1;
+        }
+        opt->acme_challenge_set = true;
         return 0;
     case OPT_ROOT:
         opt->files.root = val;
@@ -248,6 +294,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         return 0;
     case OPT_TEXT:
     case OPT_FILES_TEXT:
+    case OPT_ACME_TEXT:
         for (const char *q = val; *q; q++)
             if ((unsigned char)*q < 0x20 || *q == 0x7f) {
                 snprintf(err, err_len, "%s must be one line of text", sp->name);
@@ -257,6 +304,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         return 0;
     case OPT_SECONDS:
     case OPT_PROG_SECONDS:
+    case OPT_ACME_SECONDS:
         if (parse_seconds_ms(val, (unsigned *)(base + sp->offset)) < 0) {
             snprintf(err, err_len, "%s wants seconds above 0 (like 30 or 0.5), not '%s'", sp->name,
                      val);
@@ -320,8 +368,23 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
                  opt->nkeys);
         return -1;
     }
-    if (opt->nlisten_tls && !opt->ncerts) {
-        snprintf(err, err_len, "--listen-tls needs a --cert and its --key");
+    if (opt->nlisten_tls && !opt->ncerts && !opt->acme.nnames) {
+        snprintf(err, err_len, "--listen-tls needs a --cert and its --key, or --acme-domain");
+        return -1;
+    }
+    if (opt->acme.nnames && !opt->nlisten_tls) {
+        snprintf(err, err_len, "--acme-domain gets a certificate for --listen-tls, and there is none");
+        return -1;
+    }
+    if (!opt->acme.nnames && (opt->acme.email || opt->acme.directory || opt->acme.ca_root ||
+                              opt->acme.state_dir || opt->acme.retry_ms || opt->acme_challenge_set)) {
+        snprintf(err, err_len, "the --acme-* and --state-dir flags need --acme-domain");
+        return -1;
+    }
+    if (opt->acme.nnames && !opt->acme_challenge_set && !opt->nlisten)
+        opt->acme.challenge = EDDY_ACME_TLS_ALPN01; /* nowhere to answer HTTP-01 */
+    if (opt->acme.nnames && opt->acme.challenge == EDDY_ACME_HTTP01 && !opt->nlisten) {
+        snprintf(err, err_len, "--acme-challenge http-01 is answered on a --listen address, and there is none");
         return -1;
     }
     if (opt->ncerts && !opt->nlisten_tls) {

@@ -16,6 +16,7 @@
 #define CLI_DEFAULT_SHUTDOWN_MS 30000
 #define CLI_MAX_WORKERS 256
 #define CLI_MAX_CERTS 32
+#define CLI_MAX_ACME_NAMES 32
 
 typedef struct cli_options {
     eddy_config config;
@@ -28,6 +29,9 @@ typedef struct cli_options {
     unsigned ncerts, nkeys;
     eddy_tls_config tls;   /* the pairs above, --tls-min */
     bool redirect_https;   /* --redirect-https */
+    const char *acme_names[CLI_MAX_ACME_NAMES]; /* --acme-domain */
+    eddy_acme_config acme; /* the names above, --acme-* and --state-dir */
+    bool acme_challenge_set; /* --acme-challenge was given */
     const char *headers[CLI_MAX_HEADERS]; /* --header, for config.response_fields */
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;

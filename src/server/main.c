@@ -84,6 +84,15 @@ static void log_event(void *data, const char *message)
         fwrite(line, 1, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, stderr);
 }
 
+/* The ACME thread's events: one line each on stderr. */
+static void log_acme(void *data, const char *message)
+{
+    char line[1100];
+    int n = snprintf(line, sizeof(line), "eddy: %s\n", message);
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, stderr);
+}
+
 static int fail(const char *fmt, const char *a, const char *b)
 {
     fprintf(stderr, "eddy: ");
@@ -103,8 +112,9 @@ static unsigned port_of(const char *bound)
  * first worker the flags' addresses; for the others the addresses it
  * actually bound, so port 0 means one port for all).  Returns 0, or 2
  * after a line on stderr. */
-static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, const char *const *addrs,
-                        const char *const *tls_addrs, char bound[][80], char bound_tls[][80])
+static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme *acme,
+                        const char *const *addrs, const char *const *tls_addrs, char bound[][80],
+                        char bound_tls[][80])
 {
     w->loop = eddy_loop_new();
     if (!w->loop)
@@ -127,6 +137,8 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, const char *
     eddy_route files = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = w->files};
     if ((rc = eddy_server_route(w->srv, &files)) < 0)
         return fail("cannot add the file server: %s%s", strerror(-rc), "");
+    if (acme && (rc = eddy_server_acme(w->srv, acme)) < 0)
+        return fail("cannot route ACME's challenges: %s%s", strerror(-rc), "");
     for (unsigned i = 0; i < opt->ndelays; i++) {
         w->delays[i] = (delay_binding){&opt->delays[i], w->files};
         if ((rc = delay_register(w->srv, &w->delays[i])) < 0)
@@ -271,9 +283,16 @@ static int serve(cli_options *opt)
     const char *addrs[CLI_MAX_LISTEN], *tls_addrs[CLI_MAX_LISTEN];
     int status = 0;
     eddy_tls *tls = NULL;
-    if (opt->ncerts) {
+    eddy_acme *acme = NULL;
+    if (opt->ncerts || opt->acme.nnames) {
         char err[512];
         if (eddy_tls_new(&opt->tls, &tls, err, sizeof(err)) < 0)
+            status = fail("%s%s", err, "");
+    }
+    if (status == 0 && opt->acme.nnames) {
+        char err[512];
+        opt->acme.log = log_acme;
+        if (eddy_acme_new(&opt->acme, tls, &acme, err, sizeof(err)) < 0)
             status = fail("%s%s", err, "");
     }
     const char *log = opt->config.access_log;
@@ -287,7 +306,7 @@ static int serve(cli_options *opt)
             close(fd);
     }
     if (status == 0)
-        status = worker_setup(&w[0], opt, tls, opt->listen, opt->listen_tls, bound, bound_tls);
+        status = worker_setup(&w[0], opt, tls, acme, opt->listen, opt->listen_tls, bound, bound_tls);
     for (unsigned i = 0; i < opt->nlisten; i++)
         addrs[i] = bound[i];
     for (unsigned i = 0; i < opt->nlisten_tls; i++)
@@ -295,7 +314,7 @@ static int serve(cli_options *opt)
     if (status == 0 && opt->redirect_https) /* the port bound, when the flag said 0 */
         eddy_server_redirect_https(w[0].srv, port_of(bound_tls[0]));
     for (unsigned i = 1; i < opt->workers && status == 0; i++)
-        status = worker_setup(&w[i], opt, tls, addrs, tls_addrs, NULL, NULL);
+        status = worker_setup(&w[i], opt, tls, acme, addrs, tls_addrs, NULL, NULL);
     for (unsigned i = 0; i < opt->workers && status == 0; i++) {
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             status = fail("cannot start a worker thread: %s%s", strerror(errno), "");
@@ -311,6 +330,9 @@ static int serve(cli_options *opt)
         if (tls)
             printf("eddy TLS: %s\n", tls_offload_line());
         fflush(stdout);
+        int rc = acme ? eddy_acme_start(acme) : 0;
+        if (rc < 0)
+            fprintf(stderr, "eddy: cannot start the ACME thread: %s\n", strerror(-rc));
         wait_and_stop(w, opt->workers, &set, opt->shutdown_ms, tls);
     } else {
         for (unsigned i = 0; i < opt->workers; i++)
@@ -319,6 +341,7 @@ static int serve(cli_options *opt)
     }
     for (unsigned i = 0; i < opt->workers; i++)
         worker_teardown(&w[i]);
+    eddy_acme_free(acme); /* after the servers routed to it, before its eddy_tls */
     eddy_tls_free(tls); /* after the servers: connections hold what they use */
     free(w);
     return status;
