@@ -120,6 +120,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* libcurl's progress callback: a transfer ends early once the owner is
+ * stopping (a zero wait says so), so shutdown never waits on the CA. */
+static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    acme_client *c = ud;
+    return c->cfg.wait(c->cfg.wait_ud, 0) ? 0 : 1;
+}
+
 static void reply_free(reply *r)
 {
     free(r->body);
@@ -154,6 +162,9 @@ static int http(acme_client *c, const char *url, const char *body, bool head, co
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     if (head)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     if (body) {

@@ -34,7 +34,7 @@ typedef struct acme_client_config {
     EVP_PKEY *account_key;     /* the account's key (the caller keeps it) */
     acme_challenges *challenges;
     enum acme_challenge_type challenge;
-    /* Sleeps ms unless stopping: false means stop now. */
+    /* Sleeps ms unless stopping: false means stop now (ms 0: only asks). */
     bool (*wait)(void *ud, unsigned ms);
     void *wait_ud;
 } acme_client_config;

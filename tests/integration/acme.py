@@ -23,6 +23,7 @@ test installs them.
 
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -229,15 +230,19 @@ def test_restart_reuses_stored_certificate():
 
 def test_refused_validation_backs_off():
     plain, tls, elsewhere = free_port(), free_port(), free_port()
-    # pebble validates HTTP-01 on a port nothing listens on: refused.
-    with Pebble(elsewhere, tls) as pebble:
+    # pebble validates HTTP-01 against another server, which answers the
+    # challenge with a 404: a wrong answer, and the authorization fails.
+    with Pebble(elsewhere, tls) as pebble, \
+            run.start_eddy(listen=(f"127.0.0.1:{elsewhere}",)):
         with start(pebble, TMP / "st-refused", ["f.test"], "--acme-retry", "0.5",
                    plain=plain, tls=tls) as srv:
             wait_log(srv, "trying again in", count=3, timeout=30)
             err = srv.stderr_text()
-            check("http-01 for f.test failed" in err, f"the CA's reason logged: {short(err, 400)}")
+            check("http-01 for f.test failed" in err and "404" in err,
+                  f"the CA's reason logged: {short(err, 400)}")
             check("trying again in 1 s" in err and "trying again in 2 s" in err,
                   f"backoff doubles: {short(err, 400)}")
+            check("Attempting to validate w/ HTTP" in pebble.log_text(), "pebble looked")
             check_eq(run.raw_request(srv.plain[0], run.get("/")).status, 200, "still serving")
 
 
@@ -257,6 +262,27 @@ def test_renewal_under_load():
             check("renewing" in srv.stderr_text(), "renewed")
             wait_log(srv, "in use", count=2)
             check(served_cert("g.test", tls) != first, "the new certificate is served")
+
+
+def test_sigterm_while_the_ca_is_silent():
+    """A CA that takes the connection and never answers: SIGTERM still
+    ends eddy at once (the request to the CA is cut, not waited for)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with tlstest.start_tls("--acme-domain", "h.test", "--state-dir", str(TMP / "st-silent"),
+                               "--acme-directory", f"http://127.0.0.1:{port}/dir", pairs=[],
+                               tls_listen=("127.0.0.1:0",), listen=("127.0.0.1:0",)) as srv:
+            wait_log(srv, "obtaining", timeout=10)
+            conn, _ = silent.accept()  # the client's request, never answered
+            t0 = time.monotonic()
+            srv.signal(signal.SIGTERM)
+            code = srv.wait(10)
+            took = time.monotonic() - t0
+            conn.close()
+            check_eq(code, 0, f"exit status (stderr: {short(srv.stderr_text(), 300)})")
+            check(took < 3, f"exited {took:.1f} s after SIGTERM")
 
 
 def test_flags_checked():
