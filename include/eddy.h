@@ -219,7 +219,8 @@ void eddy_server_redirect_https(eddy_server *srv, unsigned port);
  * A thread of its own gets a certificate for names from an ACME CA (Let's
  * Encrypt unless told otherwise), keeps it with its key in a state
  * directory, serves it through an eddy_tls, and renews it two thirds into
- * its life, swapping it into every server using that eddy_tls without a
+ * its life (or within the window the CA suggests, when it offers renewal
+ * information: RFC 9773), swapping it into every server using that eddy_tls without a
  * restart; a restart serves the stored one at once.  Failures are logged
  * with the CA's problem detail and retried after retry_ms, doubling up to
  * a day (or later when the CA asks, by Retry-After).  The CA validates by

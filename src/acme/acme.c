@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +32,10 @@
 /* A failure is retried after retry_ms, doubling each time up to this. */
 #define ACME_RETRY_MAX_MS (24u * 3600 * 1000)
 #define ACME_RETRY_DEFAULT_MS 60000u
+/* Renewal information (RFC 9773) is asked again when the CA's Retry-After
+ * says, at most a day later, and after this when it says nothing. */
+#define ACME_ARI_POLL_DEFAULT_S (6 * 3600)
+#define ACME_ARI_POLL_MAX_S 86400u
 
 struct eddy_acme {
     eddy_acme_config cfg;      /* strings below are copies */
@@ -49,6 +54,9 @@ struct eddy_acme {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     atomic_bool stopping;
+    /* The CA's suggested window for the stored certificate, and the
+     * moment picked in it; 0: none (no renewal information). */
+    time_t ari_start, ari_end, ari_pick;
 };
 
 static void logf_(eddy_acme *a, const char *fmt, ...)
@@ -217,42 +225,83 @@ int eddy_acme_new(const eddy_acme_config *cfg, eddy_tls *tls, eddy_acme **out, c
 
 /* ------------------------------------------------------------ thread -- */
 
-/* When the stored certificate is due for renewal (unix seconds): two
- * thirds into its life; 0 when there is none, it lacks a name, or it
- * cannot be read. */
-static time_t renewal_due(eddy_acme *a, time_t *not_after)
+/* The stored certificate's leaf, or NULL when there is none. */
+static X509 *stored_leaf(eddy_acme *a)
 {
     FILE *f = fopen(a->pair_path, "r");
     X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
     if (f)
         fclose(f);
-    if (!x)
-        return 0;
-    time_t due = 0;
+    return x;
+}
+
+/* When x is due for renewal by its own dates (unix seconds): two thirds
+ * into its life; 0 when it lacks a name (the names changed) or its dates
+ * cannot be read. */
+static time_t own_schedule(eddy_acme *a, X509 *x, time_t *not_after)
+{
     for (unsigned i = 0; i < a->cfg.nnames; i++)
         if (X509_check_host(x, a->names[i], 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1)
-            goto out; /* names changed: ask again */
+            return 0; /* ask again */
     struct tm tb, ta;
-    if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tb) == 1 &&
-        ASN1_TIME_to_tm(X509_get0_notAfter(x), &ta) == 1) {
-        time_t b = timegm(&tb), e = timegm(&ta);
-        *not_after = e;
-        due = b + (e - b) * 2 / 3;
-        if (due <= 0)
-            due = 1;
+    if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tb) != 1 ||
+        ASN1_TIME_to_tm(X509_get0_notAfter(x), &ta) != 1)
+        return 0;
+    time_t b = timegm(&tb), e = timegm(&ta);
+    *not_after = e;
+    time_t due = b + (e - b) * 2 / 3;
+    return due > 0 ? due : 1;
+}
+
+/* A uniformly random moment in [start, end) (RFC 9773 §4.2: spread the
+ * CA's load over its window). */
+static time_t pick_in(time_t start, time_t end)
+{
+    uint64_t r = 0;
+    RAND_bytes((unsigned char *)&r, sizeof(r));
+    return start + (time_t)(r % (uint64_t)(end - start));
+}
+
+/* When the stored certificate is to be renewed (0: now, or there is none):
+ * within the CA's suggested window when it offers renewal information,
+ * else two thirds into its life.  *poll_at: when to ask the CA again (0:
+ * no need).  *cert_id: the certificate's identifier for "replaces". */
+static time_t next_renewal(eddy_acme *a, acme_client *c, time_t *not_after, time_t *poll_at,
+                           char **cert_id)
+{
+    *poll_at = 0;
+    X509 *x = stored_leaf(a);
+    if (!x)
+        return 0;
+    time_t due = own_schedule(a, x, not_after);
+    char err[256];
+    time_t start, end, now = time(NULL);
+    unsigned poll_s;
+    if (due && c && acme_client_directory(c, err, sizeof(err)) == 0 &&
+        acme_client_renewal_window(c, x, &start, &end, &poll_s) == 0) {
+        if (start != a->ari_start || end != a->ari_end) {
+            a->ari_start = start;
+            a->ari_end = end;
+            a->ari_pick = end <= now ? now : pick_in(start > now ? start : now, end);
+        }
+        due = a->ari_pick ? a->ari_pick : 1;
+        *poll_at = now + (poll_s ? (time_t)(poll_s > ACME_ARI_POLL_MAX_S ? ACME_ARI_POLL_MAX_S : poll_s)
+                                 : ACME_ARI_POLL_DEFAULT_S);
     }
-out:
+    if (cert_id)
+        *cert_id = acme_cert_id(x);
     X509_free(x);
     return due;
 }
 
 /* Obtains a certificate and stores it with its key: 0, or -1 with err. */
-static int obtain(eddy_acme *a, acme_client *c, unsigned *retry_after_s, char *err, size_t err_len)
+static int obtain(eddy_acme *a, acme_client *c, const char *replaces, unsigned *retry_after_s,
+                  char *err, size_t err_len)
 {
     EVP_PKEY *key = acme_key_new();
     char *chain = NULL;
-    int rc = key ? acme_client_order(c, (const char *const *)a->names, a->cfg.nnames, key, &chain,
-                                     retry_after_s, err, err_len)
+    int rc = key ? acme_client_order(c, (const char *const *)a->names, a->cfg.nnames, key, replaces,
+                                     &chain, retry_after_s, err, err_len)
                  : -1;
     size_t klen = 0;
     char *kpem = rc == 0 ? acme_key_pem(key, &klen) : NULL;
@@ -280,6 +329,19 @@ static int obtain(eddy_acme *a, acme_client *c, unsigned *retry_after_s, char *e
     return rc;
 }
 
+static void log_in_use(eddy_acme *a, time_t not_after, time_t due)
+{
+    char until[32] = "?", renew[32] = "?";
+    struct tm t;
+    if (gmtime_r(&not_after, &t))
+        strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &t);
+    if (gmtime_r(&due, &t))
+        strftime(renew, sizeof(renew), "%Y-%m-%d %H:%M:%S", &t);
+    logf_(a, "ACME: certificate for %s%s in use, valid until %s UTC, renewal at %s UTC%s",
+          a->names[0], a->cfg.nnames > 1 ? " and more" : "", until, renew,
+          a->ari_end ? " (the CA's renewal window)" : "");
+}
+
 static void *acme_main(void *data)
 {
     eddy_acme *a = data;
@@ -298,10 +360,15 @@ static void *acme_main(void *data)
     unsigned backoff = first;
     char err[1024];
     while (c) {
-        time_t not_after = 0, due = renewal_due(a, &not_after), now = time(NULL);
+        time_t not_after = 0, poll_at;
+        char *cert_id = NULL;
+        time_t due = next_renewal(a, c, &not_after, &poll_at, &cert_id), now = time(NULL);
         if (due > now) {
-            /* Waits at most a day at a time: the clock may jump. */
-            time_t left = due - now;
+            free(cert_id);
+            /* Waits at most a day at a time (the clock may jump), and
+             * asks the CA's renewal information again when it said to. */
+            time_t until = poll_at && poll_at < due ? poll_at : due;
+            time_t left = until > now ? until - now : 1;
             if (!wait_ms(a, (unsigned)(left > 86400 ? 86400 : left) * 1000))
                 break;
             continue;
@@ -309,21 +376,17 @@ static void *acme_main(void *data)
         logf_(a, "ACME: %s a certificate for %s%s from %s", due ? "renewing" : "obtaining",
               a->names[0], a->cfg.nnames > 1 ? " and more" : "", a->directory);
         unsigned retry_s = 0;
-        if (obtain(a, c, &retry_s, err, sizeof(err)) == 0) {
+        int rc = obtain(a, c, due ? cert_id : NULL, &retry_s, err, sizeof(err));
+        free(cert_id);
+        if (rc == 0) {
             char rerr[512];
             if (eddy_tls_reload(a->tls, rerr, sizeof(rerr)) < 0) {
                 snprintf(err, sizeof(err), "the new certificate does not load: %s", rerr);
             } else {
                 backoff = first;
-                due = renewal_due(a, &not_after);
-                char until[32] = "?", renew[32] = "?";
-                struct tm t;
-                if (gmtime_r(&not_after, &t))
-                    strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S", &t);
-                if (gmtime_r(&due, &t))
-                    strftime(renew, sizeof(renew), "%Y-%m-%d %H:%M:%S", &t);
-                logf_(a, "ACME: certificate for %s%s in use, valid until %s UTC, renewal at %s UTC",
-                      a->names[0], a->cfg.nnames > 1 ? " and more" : "", until, renew);
+                a->ari_start = a->ari_end = a->ari_pick = 0; /* a new certificate's window */
+                time_t next = next_renewal(a, c, &not_after, &poll_at, NULL);
+                log_in_use(a, not_after, next);
                 continue;
             }
         }

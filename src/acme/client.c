@@ -3,12 +3,14 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define JOSE "Content-Type: application/jose+json"
 
@@ -27,6 +29,7 @@ struct acme_client {
     acme_client_config cfg;
     CURL *curl;
     char *new_nonce, *new_account, *new_order;
+    char *renewal_info;      /* RFC 9773's endpoint; NULL when the CA has none */
     char *kid;               /* the account's URL, once known */
     char nonce[256];         /* the last Replay-Nonce seen; "" when none */
 };
@@ -64,6 +67,7 @@ void acme_client_free(acme_client *c)
     free(c->new_nonce);
     free(c->new_account);
     free(c->new_order);
+    free(c->renewal_info);
     free(c->kid);
     free(c);
 }
@@ -264,7 +268,7 @@ static char *dup_member(json_t *j, const char *name)
 
 /* ---------------------------------------------------------- account -- */
 
-int acme_client_account(acme_client *c, char *err, size_t err_len)
+static int load_directory(acme_client *c, char *err, size_t err_len)
 {
     reply r;
     if (http(c, c->cfg.directory, NULL, false, NULL, &r, err, err_len) < 0)
@@ -282,13 +286,25 @@ int acme_client_account(acme_client *c, char *err, size_t err_len)
     c->new_nonce = dup_member(dir, "newNonce");
     c->new_account = dup_member(dir, "newAccount");
     c->new_order = dup_member(dir, "newOrder");
+    free(c->renewal_info);
+    c->renewal_info = dup_member(dir, "renewalInfo");
     json_decref(dir);
     reply_free(&r);
     if (!c->new_nonce || !c->new_account || !c->new_order) {
         say(err, err_len, "%s: not an ACME directory (newNonce, newAccount, newOrder)",
             c->cfg.directory);
+        free(c->new_order);
+        c->new_order = NULL;
         return -1;
     }
+    return 0;
+}
+
+int acme_client_account(acme_client *c, char *err, size_t err_len)
+{
+    if (load_directory(c, err, err_len) < 0)
+        return -1;
+    reply r;
     json_t *req = json_pack("{s:b}", "termsOfServiceAgreed", 1);
     if (c->cfg.email) {
         char contact[320];
@@ -443,7 +459,8 @@ static int authorize(acme_client *c, const char *url, char *err, size_t err_len)
 }
 
 int acme_client_order(acme_client *c, const char *const *names, size_t n, EVP_PKEY *cert_key,
-                      char **chain, unsigned *retry_after_s, char *err, size_t err_len)
+                      const char *replaces, char **chain, unsigned *retry_after_s, char *err,
+                      size_t err_len)
 {
     *chain = NULL;
     *retry_after_s = 0;
@@ -453,6 +470,8 @@ int acme_client_order(acme_client *c, const char *const *names, size_t n, EVP_PK
     for (size_t i = 0; i < n; i++)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", names[i]));
     json_t *req = json_pack("{s:o}", "identifiers", ids);
+    if (replaces && c->renewal_info) /* RFC 9773 §5: the CA may ease limits for it */
+        json_object_set_new(req, "replaces", json_string(replaces));
     char *payload = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     reply r;
@@ -523,5 +542,89 @@ int acme_client_order(acme_client *c, const char *const *names, size_t n, EVP_PK
     json_decref(done);
     json_decref(order);
     free(order_url);
+    return rc;
+}
+
+/* ---------------------------------------------------- renewal info -- */
+
+int acme_client_directory(acme_client *c, char *err, size_t err_len)
+{
+    if (c->new_order)
+        return 0;
+    return load_directory(c, err, err_len);
+}
+
+/* RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial's
+ * DER value bytes). */
+char *acme_cert_id(X509 *x)
+{
+    const ASN1_OCTET_STRING *kid = NULL;
+    AUTHORITY_KEYID *aki = X509_get_ext_d2i(x, NID_authority_key_identifier, NULL, NULL);
+    if (aki)
+        kid = aki->keyid;
+    unsigned char *der = NULL;
+    int dlen = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
+    char *out = NULL;
+    if (kid && dlen > 2) {
+        /* Past the tag and the length (short or long form). */
+        size_t hdr = (der[1] & 0x80) ? 2 + (der[1] & 0x7f) : 2;
+        char *a = acme_b64url(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid));
+        char *b = (size_t)dlen > hdr ? acme_b64url(der + hdr, (size_t)dlen - hdr) : NULL;
+        if (a && b && (out = malloc(strlen(a) + 1 + strlen(b) + 1)))
+            sprintf(out, "%s.%s", a, b);
+        free(a);
+        free(b);
+    }
+    OPENSSL_free(der);
+    AUTHORITY_KEYID_free(aki);
+    return out;
+}
+
+static bool rfc3339(const char *s, time_t *out)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end)
+        return false;
+    if (*end == '.')
+        while (*++end >= '0' && *end <= '9')
+            ;
+    if (*end != 'Z' && *end != 'z')
+        return false; /* offsets other than UTC are not what CAs send */
+    *out = timegm(&tm);
+    return true;
+}
+
+int acme_client_renewal_window(acme_client *c, X509 *leaf, time_t *start, time_t *end,
+                               unsigned *poll_s)
+{
+    *poll_s = 0;
+    if (!c->renewal_info)
+        return -1;
+    char *id = acme_cert_id(leaf);
+    if (!id)
+        return -1;
+    size_t n = strlen(c->renewal_info) + 1 + strlen(id) + 1;
+    char *url = malloc(n);
+    int rc = -1;
+    reply r;
+    char err[256];
+    if (url) {
+        snprintf(url, n, "%s%s%s", c->renewal_info,
+                 c->renewal_info[strlen(c->renewal_info) - 1] == '/' ? "" : "/", id);
+        if (http(c, url, NULL, false, NULL, &r, err, sizeof(err)) == 0) {
+            json_t *j = r.status == 200 ? body_json(&r) : NULL;
+            json_t *w = json_object_get(j, "suggestedWindow");
+            if (rfc3339(json_string_value(json_object_get(w, "start")), start) &&
+                rfc3339(json_string_value(json_object_get(w, "end")), end) && *end > *start) {
+                rc = 0;
+                *poll_s = r.retry_after_s;
+            }
+            json_decref(j);
+            reply_free(&r);
+        }
+    }
+    free(url);
+    free(id);
     return rc;
 }

@@ -10,8 +10,10 @@
 #include "acme/challenge.h"
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /* One request's limit; the CA's answers are small. */
 #define ACME_HTTP_TIMEOUT_S 30
@@ -51,9 +53,26 @@ int acme_client_account(acme_client *c, char *err, size_t err_len);
 
 /* Orders a certificate for names (all in one), answers its authorizations,
  * finalizes it with a CSR for cert_key and downloads the chain: *chain is
- * the PEM (malloc'd).  0, or -1 with the reason in err; *retry_after_s is
- * set when the CA asked for a wait (rate limits), else 0. */
+ * the PEM (malloc'd).  replaces: the certificate it renews (its
+ * acme_cert_id), told to a CA that has renewal information; NULL: none.
+ * 0, or -1 with the reason in err; *retry_after_s is set when the CA asked
+ * for a wait (rate limits), else 0. */
 int acme_client_order(acme_client *c, const char *const *names, size_t n, EVP_PKEY *cert_key,
-                      char **chain, unsigned *retry_after_s, char *err, size_t err_len);
+                      const char *replaces, char **chain, unsigned *retry_after_s, char *err,
+                      size_t err_len);
+
+/* Fetches the directory unless it is known: 0, or -1 with err. */
+int acme_client_directory(acme_client *c, char *err, size_t err_len);
+
+/* ACME Renewal Information (RFC 9773): a certificate's unique identifier
+ * (the AKI's key identifier and the serial, base64url), malloc'd; NULL
+ * without an AKI. */
+char *acme_cert_id(X509 *x);
+/* The CA's suggested renewal window for leaf, and in *poll_s when to ask
+ * again (its Retry-After; 0: it named none).  -1 when the CA offers no
+ * renewal information (or the answer is not usable): the caller keeps its
+ * own schedule. */
+int acme_client_renewal_window(acme_client *c, X509 *leaf, time_t *start, time_t *end,
+                               unsigned *poll_s);
 
 #endif

@@ -3,8 +3,9 @@
 against Debian's pebble, a test CA that validates for real: HTTP-01 and
 TLS-ALPN-01, two names on one certificate chosen by SNI, a restart that
 reuses the stored certificate, a refused validation retried with backoff,
-and a short-lived certificate renewed under wrk load with no failed
-request.
+a short-lived certificate renewed under wrk load with no failed request,
+renewal information (RFC 9773, from a stand-in in front of pebble) moving
+the renewal, and SIGTERM while the CA is silent.
 
     python3 tests/integration/acme.py --eddy build/eddy
     python3 tests/integration/acme.py --eddy build/eddy -k http01
@@ -21,14 +22,19 @@ Tools: pebble (pebble, pebble-challtestsrv), openssl, curl, wrk; scripts/deps.sh
 test installs them.
 """
 
+import base64
+import calendar
+import http.server
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -130,16 +136,89 @@ class Pebble:
         self.close()
 
 
-def start(pebble, state, names, *extra, plain=None, tls=None):
+def start(pebble, state, names, *extra, plain=None, tls=None, directory=None):
     """eddy with ACME for names against pebble; plain and tls are its ports.
     Stopped with SIGTERM after the test: exit 0, no sanitizer report."""
-    argv = ["--acme-directory", pebble.directory, "--acme-ca-root", pebble.ca_root,
+    argv = ["--acme-directory", directory or pebble.directory, "--acme-ca-root", pebble.ca_root,
             "--state-dir", str(state), "--acme-email", "ops@a.test"]
     for n in names:
         argv += ["--acme-domain", n]
     srv = tlstest.start_tls(*argv, *extra, pairs=[], tls_listen=(f"127.0.0.1:{tls}",),
                             listen=(f"127.0.0.1:{plain}",) if plain else ())
     return srv
+
+
+class RenewalInfo:
+    """A stand-in for a CA that offers renewal information (RFC 9773;
+    pebble 2.4 has none): HTTPS on a free port, with pebble's certificate,
+    answering the directory as pebble's plus renewalInfo, and renewal
+    information with the window the test sets (Retry-After: 1).  Every
+    other URL in the directory stays pebble's own."""
+
+    def __init__(self, pebble):
+        outer = self
+        self.window = (0, 0)
+        self.asked = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def reply(self, body, extra=()):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in extra:
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    d = json.loads(urllib.request.urlopen(pebble.directory, context=outer.ctx,
+                                                          timeout=5).read())
+                    d["renewalInfo"] = f"https://127.0.0.1:{outer.port}/renewal-info/"
+                    self.reply(d)
+                elif self.path.startswith("/renewal-info/"):
+                    outer.asked.append(self.path[len("/renewal-info/"):])
+                    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+                    self.reply({"suggestedWindow": {"start": fmt(outer.window[0]),
+                                                    "end": fmt(outer.window[1])}},
+                               [("Retry-After", "1")])
+                else:
+                    self.send_error(404)
+
+        self.ctx = ssl.create_default_context(cafile=pebble.ca_root)
+        cert, key = pebble_tls_cert()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(str(cert), str(key))
+        self.server.socket = sctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.directory = f"https://127.0.0.1:{self.port}/dir"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def cert_id(der):
+    """RFC 9773's identifier of a certificate, by openssl's reading of it."""
+    path = TMP / "leaf.der"
+    path.write_bytes(der)
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", str(path), "-noout",
+                          "-serial", "-ext", "authorityKeyIdentifier"],
+                         capture_output=True, text=True, check=True).stdout
+    serial = re.search(r"serial=([0-9A-Fa-f]+)", out).group(1)
+    serial = bytes.fromhex(serial if len(serial) % 2 == 0 else "0" + serial)
+    if serial[0] & 0x80:
+        serial = b"\0" + serial
+    aki = bytes.fromhex(re.search(r"Identifier:\s*(?:keyid:)?([0-9A-Fa-f:]+)", out).group(1)
+                        .replace(":", ""))
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    return f"{b64(aki)}.{b64(serial)}"
 
 
 def wait_log(srv, text, count=1, timeout=OBTAIN_S):
@@ -285,6 +364,37 @@ def test_sigterm_while_the_ca_is_silent():
             check(took < 3, f"exited {took:.1f} s after SIGTERM")
 
 
+def test_renewal_information_moves_renewal():
+    """A CA with renewal information: eddy asks for the window of the
+    certificate it holds (by its RFC 9773 identifier), schedules the renewal
+    inside it rather than at two thirds, and renews at once when the CA
+    moves the window into the past."""
+    plain, tls = free_port(), free_port()
+    with Pebble(plain, tls) as pebble:
+        ari = RenewalInfo(pebble)
+        try:
+            now = time.time()
+            ari.window = (now + 86400, now + 90000)
+            with start(pebble, TMP / "st-ari", ["i.test"], plain=plain, tls=tls,
+                       directory=ari.directory) as srv:
+                wait_log(srv, "in use")
+                err = srv.stderr_text()
+                m = re.search(r"renewal at (\S+ \S+) UTC \(the CA's renewal window\)", err)
+                check(m, f"the renewal follows the CA's window: {short(err, 400)}")
+                at = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+                check(ari.window[0] <= at < ari.window[1], f"renewal at {m.group(1)} in the window")
+                first = served_cert("i.test", tls)
+                check(cert_id(first) in ari.asked, f"asked for {cert_id(first)}: {ari.asked}")
+                time.sleep(2)
+                check("renewing" not in srv.stderr_text(), "not renewed before the window")
+                ari.window = (time.time() - 120, time.time() - 60)
+                wait_log(srv, "in use", count=2, timeout=30)
+                check("renewing" in srv.stderr_text(), "renewed when the window passed")
+                check(served_cert("i.test", tls) != first, "the new certificate is served")
+        finally:
+            ari.close()
+
+
 def test_flags_checked():
     """Each misuse exits 2 with a line saying what is wrong, before serving."""
     state = str(TMP / "st-flags")
@@ -316,7 +426,8 @@ TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and
 if __name__ == "__main__":
     import shutil
     sys.exit(run.main(TESTS, __doc__, need_example=False,
-                      timeouts={"test_renewal_under_load": 90, "test_http01_two_names": 90,
+                      timeouts={"test_renewal_under_load": 90,
+                                "test_renewal_information_moves_renewal": 90, "test_http01_two_names": 90,
                                 "test_tls_alpn01": 90, "test_http01_under_redirect_https": 90,
                                 "test_restart_reuses_stored_certificate": 120,
                                 "test_refused_validation_backs_off": 60},
