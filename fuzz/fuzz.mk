@@ -26,7 +26,7 @@ FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS)
 FUZZ_WARN := -Wall -Wextra -Wno-unused-parameter
 FUZZ_LLHTTP_SRC := $(LLHTTP_SRC)
 
-FUZZ_LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/http2/*.c src/files/*.c src/tls/*.c)
+FUZZ_LIB_SRCS := $(LIB_SRCS)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LLHTTP_OBJS := $(FUZZ_DIR)/obj/llhttp/api.o $(FUZZ_DIR)/obj/llhttp/http.o \
     $(FUZZ_DIR)/obj/llhttp/llhttp.o
