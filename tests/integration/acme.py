@@ -333,9 +333,29 @@ def test_renewal_under_load():
         with start(pebble, TMP / "st-renew", ["g.test"], plain=plain, tls=tls) as srv:
             wait_log(srv, "in use")
             first = served_cert("g.test", tls)
-            out = subprocess.run(["wrk", "-t1", "-c8", "-d12s", f"https://127.0.0.1:{tls}/"],
-                                 capture_output=True, text=True, timeout=40)
+            # Beside wrk's kept connections, new ones: each handshake verified
+            # against pebble's root, before, during and after the swap.
+            fresh, stop = [], threading.Event()
+
+            def handshakes():
+                while not stop.is_set():
+                    try:
+                        fresh.append(curl_https(pebble, "g.test", tls))
+                    except Failure as e:
+                        fresh.append(str(e))
+                    time.sleep(0.2)
+
+            t = threading.Thread(target=handshakes)
+            t.start()
+            try:
+                out = subprocess.run(["wrk", "-t1", "-c8", "-d12s", f"https://127.0.0.1:{tls}/"],
+                                     capture_output=True, text=True, timeout=40)
+            finally:
+                stop.set()
+                t.join()
             check(out.returncode == 0, f"wrk: {out.stderr}")
+            bad = [r for r in fresh if r != "200 2"]
+            check(len(fresh) >= 10 and not bad, f"new connections: {len(fresh)}, failed: {bad[:3]}")
             check("Socket errors" not in out.stdout and "Non-2xx" not in out.stdout,
                   f"wrk saw no error: {out.stdout}")
             check("renewing" in srv.stderr_text(), "renewed")
