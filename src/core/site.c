@@ -2,6 +2,7 @@
 #include "core/access_log.h"
 #include "core/date.h"
 #include "core/fields.h"
+#include "core/host.h"
 #include "rt/loop.h"
 
 #include <errno.h>
@@ -41,18 +42,6 @@ void site_set_hsts(site *s, unsigned seconds)
         snprintf(s->hsts_value, sizeof(s->hsts_value), "max-age=%u", seconds);
     s->hsts = (resp_field){"Strict-Transport-Security", s->hsts_value, 25,
                            (uint32_t)strlen(s->hsts_value)};
-}
-
-/* The host of a Host value: without its port, brackets of an IPv6
- * literal kept. */
-static size_t host_without_port(const char *h, size_t len)
-{
-    if (len && h[0] == '[') {
-        const char *close = memchr(h, ']', len);
-        return close ? (size_t)(close - h) + 1 : len;
-    }
-    const char *colon = memchr(h, ':', len);
-    return colon ? (size_t)(colon - h) : len;
 }
 
 /* 308 to the same host, path and query on https (RFC 9110 §15.4.9: the
