@@ -177,14 +177,8 @@ int eddy_acme_new(const eddy_acme_config *cfg, eddy_tls *tls, eddy_acme **out, c
         acme_free_fields(a);
         return -ENOMEM;
     }
-    /* Names that can be asked for: DNS names (an ALPN certificate is
-     * the check), no wildcard with TLS-ALPN-01 or HTTP-01. */
     for (unsigned i = 0; i < cfg->nnames; i++) {
-        EVP_PKEY *k = acme_key_new();
-        X509 *x = k ? acme_alpn_cert(cfg->names[i], "check", k) : NULL;
-        X509_free(x);
-        EVP_PKEY_free(k);
-        if (!x) {
+        if (!acme_name_ok(cfg->names[i])) {
             int rc = fail(err, err_len, "--acme-domain '%s' is not a domain name a certificate can be asked for%s",
                           cfg->names[i], "");
             acme_free_fields(a);
@@ -435,6 +429,6 @@ int eddy_server_acme(eddy_server *srv, eddy_acme *a)
                     .handler = acme_http01_handler, .data = a->challenges};
     int rc = eddy_server_route(srv, &r);
     if (rc == 0)
-        srv->site.acme_http01 = true;
+        srv->site.unredirected_prefix = ACME_HTTP01_PREFIX; /* RFC 8555 §8.3: port 80 */
     return rc;
 }

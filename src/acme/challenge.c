@@ -73,9 +73,7 @@ static bool is_b64url(const char *s, size_t len)
     return true;
 }
 
-/* A DNS name as eddy asks certificates for: labels of letters, digits and
- * hyphens (a leading "*." for a wildcard), at most 253 bytes. */
-static bool is_dns_name(const char *s)
+bool acme_name_ok(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0 || len > 253)
@@ -88,7 +86,7 @@ static bool is_dns_name(const char *s)
                 return false;
             label = 0;
         } else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                   (ch == '-' && label > 0) || (ch == '*' && i == 0 && s[1] == '.')) {
+                   (ch == '-' && label > 0)) {
             if (++label > 63)
                 return false;
         } else {
@@ -200,28 +198,6 @@ void acme_http01_handler(eddy_request *req, void *data)
         eddy_respond(req, 200, "application/octet-stream", answer, (size_t)n);
 }
 
-/* A subjectAltName extension of one DNS name; critical when the subject
- * is empty (RFC 5280 §4.2.1.6). */
-static X509_EXTENSION *san_of(const char *name, bool critical)
-{
-    GENERAL_NAMES *sans = GENERAL_NAMES_new();
-    GENERAL_NAME *g = GENERAL_NAME_new();
-    ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
-    X509_EXTENSION *ext = NULL;
-    if (sans && g && dns && ASN1_STRING_set(dns, name, -1)) {
-        GENERAL_NAME_set0_value(g, GEN_DNS, dns);
-        dns = NULL;
-        if (sk_GENERAL_NAME_push(sans, g) > 0) {
-            g = NULL;
-            ext = X509V3_EXT_i2d(NID_subject_alt_name, critical, sans);
-        }
-    }
-    ASN1_IA5STRING_free(dns);
-    GENERAL_NAME_free(g);
-    GENERAL_NAMES_free(sans);
-    return ext;
-}
-
 /* The acmeIdentifier extension: critical, its value the DER of an OCTET
  * STRING holding SHA-256(key_auth). */
 static X509_EXTENSION *acme_identifier(const char *key_auth)
@@ -248,13 +224,13 @@ static X509_EXTENSION *acme_identifier(const char *key_auth)
 
 X509 *acme_alpn_cert(const char *name, const char *key_auth, EVP_PKEY *key)
 {
-    if (!is_dns_name(name) || name[0] == '*')
+    if (!acme_name_ok(name))
         return NULL; /* RFC 8737 validates no wildcards */
     /* A name longer than a CN may be (64) leaves the subject empty. */
     bool cn = strlen(name) <= ACME_CN_MAX;
     X509 *x = X509_new();
     X509_NAME *subject = X509_NAME_new();
-    X509_EXTENSION *san = san_of(name, !cn);
+    X509_EXTENSION *san = acme_san_extension(&name, 1, !cn);
     X509_EXTENSION *id = acme_identifier(key_auth);
     unsigned char serial[16];
     BIGNUM *sn = NULL;
@@ -285,7 +261,7 @@ X509 *acme_alpn_cert(const char *name, const char *key_auth, EVP_PKEY *key)
 
 int acme_alpn01_add(acme_challenges *c, const char *name, const char *key_auth)
 {
-    if (!is_dns_name(name) || name[0] == '*')
+    if (!acme_name_ok(name))
         return -EINVAL;
     EVP_PKEY *key = acme_key_new();
     X509 *cert = key ? acme_alpn_cert(name, key_auth, key) : NULL;

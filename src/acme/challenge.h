@@ -18,8 +18,6 @@
 #define ACME_HTTP01_PREFIX "/.well-known/acme-challenge/"
 /* The ALPN protocol TLS-ALPN-01 validation offers (RFC 8737 §6.2). */
 #define ACME_ALPN_PROTOCOL "acme-tls/1"
-/* The longest commonName X.509 allows (ub-common-name). */
-#define ACME_CN_MAX 64
 /* Challenges open at once; an order has one per name. */
 #define ACME_CHALLENGES_MAX 64
 
@@ -41,6 +39,11 @@ ssize_t acme_http01_lookup(acme_challenges *c, const char *token, size_t token_l
 /* The handler for ACME_HTTP01_PREFIX (data: the acme_challenges): 200
  * with the key authorization for a token being validated, 404 otherwise. */
 void acme_http01_handler(eddy_request *req, void *data);
+
+/* Whether name is one a certificate can be asked for by HTTP-01 or
+ * TLS-ALPN-01: labels of letters, digits and inner hyphens, at most 253
+ * bytes, no wildcard. */
+bool acme_name_ok(const char *name);
 
 /* A TLS-ALPN-01 challenge for name: makes its certificate (see
  * acme_alpn_cert) with a fresh key.  0, -EINVAL, -ENOSPC, -ENOMEM. */

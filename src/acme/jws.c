@@ -200,22 +200,10 @@ char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *ur
     return out;
 }
 
-char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n)
+X509_EXTENSION *acme_san_extension(const char *const *names, size_t n, bool critical)
 {
-    if (n == 0)
-        return NULL;
-    X509_REQ *req = X509_REQ_new();
-    X509_NAME *subject = X509_NAME_new();
     GENERAL_NAMES *sans = GENERAL_NAMES_new();
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    char *out = NULL;
-    /* The CN is optional (the SANs name the certificate) and at most 64
-     * bytes: a longer first name leaves the subject empty. */
-    bool cn = strlen(names[0]) <= 64;
-    bool ok = req && subject && sans && exts && X509_REQ_set_version(req, X509_REQ_VERSION_1) &&
-              (!cn || X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                                                 (const unsigned char *)names[0], -1, -1, 0)) &&
-              X509_REQ_set_subject_name(req, subject) && X509_REQ_set_pubkey(req, key);
+    bool ok = sans != NULL;
     for (size_t i = 0; ok && i < n; i++) {
         GENERAL_NAME *g = GENERAL_NAME_new();
         ASN1_IA5STRING *dns = ASN1_IA5STRING_new();
@@ -230,7 +218,27 @@ char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n)
             GENERAL_NAME_free(g);
         }
     }
-    X509_EXTENSION *ext = ok ? X509V3_EXT_i2d(NID_subject_alt_name, 0, sans) : NULL;
+    X509_EXTENSION *ext = ok ? X509V3_EXT_i2d(NID_subject_alt_name, critical, sans) : NULL;
+    GENERAL_NAMES_free(sans);
+    return ext;
+}
+
+char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *subject = X509_NAME_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    char *out = NULL;
+    /* The CN is optional (the SANs name the certificate) and at most 64
+     * bytes: a longer first name leaves the subject empty. */
+    bool cn = strlen(names[0]) <= ACME_CN_MAX;
+    bool ok = req && subject && exts && X509_REQ_set_version(req, X509_REQ_VERSION_1) &&
+              (!cn || X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                                                 (const unsigned char *)names[0], -1, -1, 0)) &&
+              X509_REQ_set_subject_name(req, subject) && X509_REQ_set_pubkey(req, key);
+    X509_EXTENSION *ext = ok ? acme_san_extension(names, n, false) : NULL;
     ok = ok && ext && sk_X509_EXTENSION_push(exts, ext) > 0;
     if (!ok)
         X509_EXTENSION_free(ext);
@@ -241,7 +249,6 @@ char *acme_csr(EVP_PKEY *key, const char *const *names, size_t n)
         out = acme_b64url(der, (size_t)dlen);
     OPENSSL_free(der);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    GENERAL_NAMES_free(sans);
     X509_NAME_free(subject);
     X509_REQ_free(req);
     return out;

@@ -7,7 +7,12 @@
 #define EDDY_ACME_JWS_H
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
 #include <stddef.h>
+
+/* The longest commonName X.509 allows (ub-common-name). */
+#define ACME_CN_MAX 64
 
 /* base64url without padding (RFC 7515 §2), NUL-terminated; NULL without
  * memory.  The caller frees it. */
@@ -35,6 +40,10 @@ char *acme_key_authorization(const char *token, EVP_PKEY *account);
  * (an empty payload).  malloc'd JSON text, or NULL. */
 char *acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
                const char *payload);
+
+/* A subjectAltName extension of n DNS names; critical when the subject
+ * is empty (RFC 5280 §4.2.1.6).  NULL on failure. */
+X509_EXTENSION *acme_san_extension(const char *const *names, size_t n, bool critical);
 
 /* A PKCS#10 request for names (the first also the subject's CN when it
  * fits in one), signed

@@ -223,20 +223,19 @@ const route *site_find_route(const site *s, const char *path, size_t len)
     return best;
 }
 
-/* An ACME HTTP-01 validation: the CA fetches it over plain HTTP, and a
- * redirect to https would fail it before a certificate exists (RFC 8555
- * §8.3 names port 80). */
-static bool is_acme_http01(const request *req)
+static bool unredirected(const request *req)
 {
-    static const char prefix[] = "/.well-known/acme-challenge/";
+    const char *prefix = req->site->unredirected_prefix;
+    if (!prefix)
+        return false;
     eddy_str path = request_span(req, req->path);
-    return req->site->acme_http01 && path.len >= sizeof(prefix) - 1 &&
-           memcmp(path.ptr, prefix, sizeof(prefix) - 1) == 0;
+    size_t n = strlen(prefix);
+    return path.len >= n && memcmp(path.ptr, prefix, n) == 0;
 }
 
 void site_dispatch(request *req)
 {
-    if (req->site->redirect_https_port && !req->secure && !is_acme_http01(req)) {
+    if (req->site->redirect_https_port && !req->secure && !unredirected(req)) {
         redirect_https(req);
         return;
     }

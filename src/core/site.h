@@ -33,7 +33,10 @@ struct site {
     resp_field hsts;
     char hsts_value[24];
     unsigned redirect_https_port; /* > 0: plain requests get 308 to https */
-    bool acme_http01;      /* ACME's HTTP-01 path is routed: never redirected */
+    /* Paths under this prefix are served on plain listeners even while
+     * redirect_https is set (ACME's HTTP-01: the CA fetches it over plain
+     * HTTP, before a certificate exists); NULL: none. */
+    const char *unredirected_prefix;
     /* IMF-fixdate, refreshed when the loop's second changes. */
     time_t date_sec;
     char date[32];
