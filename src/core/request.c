@@ -1,5 +1,6 @@
 #include "core/request.h"
 #include "core/path.h"
+#include "core/front.h"
 #include "core/site.h"
 
 #include <errno.h>
@@ -127,9 +128,9 @@ struct request_chunk {
 
 static eddy_request *slot_of(request *r) { return (eddy_request *)((char *)r - offsetof(eddy_request, req)); }
 
-request *request_new(site *s, const proto_ops *proto, void *conn, const char *const *base)
+request *request_new(front *f, const proto_ops *proto, void *conn, const char *const *base)
 {
-    request_pool *p = &s->requests;
+    request_pool *p = &f->requests;
     if (!p->free_head) {
         struct request_chunk *c = calloc(1, sizeof(*c));
         if (!c)
@@ -152,7 +153,10 @@ request *request_new(site *s, const proto_ops *proto, void *conn, const char *co
     memset(r, 0, sizeof(*r));
     r->proto = proto;
     r->conn = conn;
-    r->site = s;
+    r->front = f;
+    r->table = f->sites;
+    site_table_ref(r->table);
+    r->site = r->table->fallback ? r->table->fallback : &r->table->none;
     r->base = base;
     return r;
 }
@@ -163,7 +167,8 @@ void request_free(request *r)
         return;
     request_release(r);
     eddy_request *h = slot_of(r);
-    request_pool *p = &r->site->requests;
+    request_pool *p = &r->front->requests;
+    site_table_unref(r->table);
     h->live = false;
     if (p->free_tail)
         p->free_tail->next_free = h;
@@ -263,7 +268,7 @@ eddy_str eddy_request_query(const eddy_request *h)
 eddy_loop *eddy_request_loop(const eddy_request *h)
 {
     const request *r = request_of(h);
-    return r ? r->site->loop : NULL;
+    return r ? r->front->loop : NULL;
 }
 
 eddy_str eddy_request_body(const eddy_request *h)
@@ -348,4 +353,9 @@ int eddy_request_on_abort(eddy_request *h, eddy_callback cb, void *data)
     r->on_abort = cb;
     r->abort_data = data;
     return 0;
+}
+
+uint64_t request_max_body(const request *req, uint64_t server_max)
+{
+    return req->route && req->route->max_body ? req->route->max_body : server_max;
 }

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 typedef struct site site;
+typedef struct route route;
+typedef struct site_table site_table;
+typedef struct front front;
 typedef struct request request;
 
 /* Offsets into the request's bytes (relative to request.base), so a
@@ -58,7 +61,10 @@ typedef struct proto_ops {
 struct request {
     const proto_ops *proto;
     void *conn;            /* the protocol's connection */
-    site *site;            /* routes, log and shared fields it is answered by */
+    front *front;          /* the server's: pool, log, Date */
+    site_table *table;     /* the sites it began with (a reference) */
+    site *site;            /* its site once chosen (before: the default one) */
+    const route *route;    /* its route, once routed (NULL: none) */
     const char *const *base; /* where the spans point (the protocol's pointer,
                               which it moves with its buffer); *base NULL
                               before a request line */
@@ -77,6 +83,8 @@ struct request {
     bool expect_continue;  /* Expect: 100-continue was asked */
     bool is_head;          /* HEAD: answer without a body */
     bool secure;           /* it came over TLS */
+    bool site_chosen;
+    bool routed;
     bool answered;
     bool aborted;          /* the client left; answering does nothing */
     eddy_callback on_abort;
@@ -100,8 +108,8 @@ struct request {
  * handler reads it and is still there. */
 void request_body_piece(request *req, const char *data, size_t len);
 
-/* Requests live in slots of a per-site pool that lives as long as the
- * site: a protocol takes one when a request begins and gives it back when
+/* Requests live in slots of a per-server pool that lives as long as the
+ * server: a protocol takes one when a request begins and gives it back when
  * the request is done, so an idle connection holds none.  What a handler
  * holds (eddy_request *) is its slot's address tagged with the slot's
  * generation in the pointer's top 16 bits (user-space addresses use 47).
@@ -123,9 +131,9 @@ typedef struct request_pool {
 
 #define REQUEST_CHUNK 64
 
-/* A fresh request of s for proto's connection conn, spans over *base;
- * NULL without memory. */
-request *request_new(site *s, const proto_ops *proto, void *conn, const char *const *base);
+/* A fresh request of f (routed by f's current sites) for proto's
+ * connection conn, spans over *base; NULL without memory. */
+request *request_new(front *f, const proto_ops *proto, void *conn, const char *const *base);
 /* Releases what r owns and gives its slot back: every handle to it is
  * stale from now on. */
 void request_free(request *r);
@@ -146,6 +154,8 @@ int request_split_target(request *req);
 int request_decode_path(request *req);
 /* The decoded path (valid once request_decode_path succeeded). */
 eddy_str request_decoded_path(const request *req);
+/* The most body bytes req may send: its route's limit, else the server's. */
+uint64_t request_max_body(const request *req, uint64_t server_max);
 /* Appends body bytes for a route that takes them; -ENOMEM. */
 int request_keep_body(request *req, const char *data, size_t len);
 /* Releases what the request owns (decoded path, body) once it is done. */

@@ -2,7 +2,7 @@
 #include "core/access_log.h"
 #include "core/fields.h"
 #include "core/request.h"
-#include "core/site.h"
+#include "core/front.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,16 +64,38 @@ int response_field_check(const char *name, size_t name_len, const char *value, s
     return 0;
 }
 
-/* The response's own fields, then the site's, then the handler's: put
- * together only when there are more than the response's. */
+static bool same_name(const resp_field *a, const resp_field *b)
+{
+    return a->name_len == b->name_len && strncasecmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* The operator's rules over the fields gathered so far: SET and REMOVE
+ * drop each field of the name, SET and ADD append one. */
+static size_t apply_rules(resp_field *out, size_t n, const header_rules *rules)
+{
+    for (size_t r = 0; r < rules->n; r++) {
+        const header_rule *rule = &rules->rule[r];
+        if (rule->op != HEADER_ADD) {
+            size_t kept = 0;
+            for (size_t i = 0; i < n; i++)
+                if (!same_name(&out[i], &rule->field))
+                    out[kept++] = out[i];
+            n = kept;
+        }
+        if (rule->op != HEADER_REMOVE && n < RESPONSE_FIELDS_ALL)
+            out[n++] = rule->field;
+    }
+    return n;
+}
+
+/* The response's own fields, Strict-Transport-Security, the handler's,
+ * then the site's rules and its route's over them. */
 static size_t all_fields(const request *req, const response *resp, resp_field *out)
 {
     const site *s = req->site;
     size_t n = 0;
     for (size_t i = 0; i < resp->nfields && n < RESPONSE_FIELDS_ALL; i++)
         out[n++] = resp->fields[i];
-    for (size_t i = 0; i < s->nfields && n < RESPONSE_FIELDS_ALL; i++)
-        out[n++] = s->fields[i];
     if (req->secure && s->hsts.value_len && n < RESPONSE_FIELDS_ALL)
         out[n++] = s->hsts;
     const char *p = req->extra;
@@ -82,13 +104,18 @@ static size_t all_fields(const request *req, const response *resp, resp_field *o
         out[n++] = (resp_field){p, p + nl + 1, (uint32_t)nl, (uint32_t)vl};
         p += nl + vl + 2;
     }
+    n = apply_rules(out, n, &s->headers);
+    if (req->route)
+        n = apply_rules(out, n, &req->route->headers);
     return n;
 }
 
 void response_with_fields(request *req, response *resp,
                           void (*send)(request *req, const response *resp))
 {
-    if (!req->site->nfields && !req->nextra && !(req->secure && req->site->hsts.value_len)) {
+    const site *s = req->site;
+    if (!s->headers.n && !req->nextra && !(req->secure && s->hsts.value_len) &&
+        !(req->route && req->route->headers.n)) {
         send(req, resp);
         return;
     }
@@ -119,9 +146,9 @@ void response_send(request *req, response *resp)
         drop_body(resp); /* the length a GET would get stays */
     }
     response_with_fields(req, resp, req->proto->respond);
-    site *s = req->site;
-    if (s->log && resp->status >= 200)
-        access_log_response(s->log, req, resp->status, req->is_head ? 0 : resp->content_length);
+    front *f = req->front;
+    if (f->log && resp->status >= 200)
+        access_log_response(f->log, req, resp->status, req->is_head ? 0 : resp->content_length);
     req->proto->finish(req);
 }
 

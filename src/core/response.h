@@ -77,8 +77,9 @@ bool status_has_body(int status);
 /* Most fields a handler may add to one response, and an operator to every
  * response (each). */
 #define RESPONSE_MAX_FIELDS 64
-/* All a response may carry: its own (a file's: 6), an operator's, a handler's. */
-#define RESPONSE_FIELDS_ALL (2 * RESPONSE_MAX_FIELDS + 8)
+/* All a response may carry: its own (a file's: 6), a handler's, and what
+ * an operator's rules add for the site and for the path. */
+#define RESPONSE_FIELDS_ALL (3 * RESPONSE_MAX_FIELDS + 8)
 
 /* A value eddy may write into a head as it is: no CR, LF, NUL or other
  * control but HTAB, no space or HTAB at either end. */
@@ -92,8 +93,9 @@ int response_head_check(const request *req, int status, const char *content_type
  * -EPERM for the fields eddy owns (framing, Date, Server, Content-Type). */
 int response_field_check(const char *name, size_t name_len, const char *value, size_t value_len);
 
-/* Calls send(req, resp) with resp's fields followed by the site's and the
- * handler's (composed on the stack only when there are any). */
+/* Calls send(req, resp) with resp's fields, the handler's, and the
+ * site's and route's header rules applied (composed on the stack only when
+ * there are any). */
 void response_with_fields(request *req, response *resp,
                           void (*send)(request *req, const response *resp));
 

@@ -1,19 +1,26 @@
 #include "core/site.h"
-#include "core/access_log.h"
-#include "core/date.h"
 #include "core/fields.h"
 #include "core/host.h"
-#include "rt/loop.h"
+#include "core/sites.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void site_init(site *s, eddy_loop *loop)
+void site_init(site *s)
 {
     memset(s, 0, sizeof(*s));
-    s->loop = loop;
+    site_set_hsts(s, 0);
+}
+
+void header_rules_free(header_rules *rules)
+{
+    for (size_t i = 0; i < rules->n; i++)
+        free((char *)rules->rule[i].field.name); /* one block: name, then value */
+    free(rules->rule);
+    rules->rule = NULL;
+    rules->n = 0;
 }
 
 void site_free(site *s)
@@ -21,18 +28,44 @@ void site_free(site *s)
     for (size_t i = 0; i < s->nroutes; i++) {
         free(s->routes[i].path);
         free(s->routes[i].methods);
+        header_rules_free(&s->routes[i].headers);
     }
     free(s->routes);
-    s->routes = NULL;
-    s->nroutes = 0;
-    for (size_t i = 0; i < s->nfields; i++)
-        free((char *)s->fields[i].name); /* one block: name, then value */
-    free(s->fields);
-    s->fields = NULL;
-    s->nfields = 0;
-    access_log_close(s->log);
-    s->log = NULL;
-    request_pool_free(&s->requests);
+    for (size_t i = 0; i < s->nnames; i++)
+        free(s->names[i]);
+    free(s->names);
+    header_rules_free(&s->headers);
+    memset(s, 0, sizeof(*s));
+}
+
+int site_add_name(site *s, const char *name)
+{
+    bool wild = strncmp(name, "*.", 2) == 0;
+    const char *h = name + (wild ? 2 : 0);
+    size_t len = strlen(h);
+    char norm[HOST_MAX + 3] = "*.";
+    if (host_without_port(h, len) != len)
+        return -EINVAL; /* a name, not a port */
+    int n = host_normalize(h, len, norm + 2);
+    if (n < 0 || (wild && norm[2] == '['))
+        return -EINVAL; /* no wildcard over an IP literal */
+    char *copy = strdup(wild ? norm : norm + 2);
+    char **names = copy ? realloc(s->names, (s->nnames + 1) * sizeof(*names)) : NULL;
+    if (!names) {
+        free(copy);
+        return -ENOMEM;
+    }
+    s->names = names;
+    names[s->nnames++] = copy;
+    return 0;
+}
+
+bool site_names(const site *s, const char *host, size_t len)
+{
+    for (size_t i = 0; i < s->nnames; i++)
+        if (host_name_matches(s->names[i], host, len))
+            return true;
+    return false;
 }
 
 void site_set_hsts(site *s, unsigned seconds)
@@ -137,10 +170,8 @@ int site_add_route(site *s, const eddy_route *r)
     if (!r || !r->path || r->path[0] != '/' || !r->handler)
         return -EINVAL;
     size_t len = strlen(r->path);
-    for (size_t i = 0; i < s->nroutes; i++)
-        if (s->routes[i].prefix == r->prefix && s->routes[i].path_len == len &&
-            memcmp(s->routes[i].path, r->path, len) == 0)
-            return -EEXIST;
+    if (site_route_of(s, r->path, r->prefix))
+        return -EEXIST;
     if (r->body != EDDY_BODY_DROP && r->body != EDDY_BODY_WHOLE && r->body != EDDY_BODY_STREAM)
         return -EINVAL;
     route add = {.path_len = len, .prefix = r->prefix, .body = r->body,
@@ -165,13 +196,15 @@ int site_add_route(site *s, const eddy_route *r)
     return 0;
 }
 
-int site_add_field(site *s, const char *line)
+int header_rules_add(header_rules *rules, enum header_op op, const char *line)
 {
     const char *colon = strchr(line, ':');
-    if (!colon)
+    if (!colon && op != HEADER_REMOVE)
         return -EINVAL;
-    size_t name_len = (size_t)(colon - line);
-    const char *v = colon + 1;
+    if (colon && op == HEADER_REMOVE)
+        return -EINVAL; /* a name alone */
+    size_t name_len = colon ? (size_t)(colon - line) : strlen(line);
+    const char *v = colon ? colon + 1 : line + name_len;
     while (*v == ' ' || *v == '\t')
         v++;
     size_t vlen = strlen(v);
@@ -180,13 +213,13 @@ int site_add_field(site *s, const char *line)
     int rc = response_field_check(line, name_len, v, vlen);
     if (rc < 0)
         return rc;
-    if (s->nfields >= RESPONSE_MAX_FIELDS)
+    if (rules->n >= SITE_MAX_HEADER_RULES)
         return -ENOSPC;
     char *block = malloc(name_len + vlen + 2);
-    resp_field *fields = realloc(s->fields, (s->nfields + 1) * sizeof(*fields));
-    if (fields)
-        s->fields = fields;
-    if (!block || !fields) {
+    header_rule *rule = realloc(rules->rule, (rules->n + 1) * sizeof(*rule));
+    if (rule)
+        rules->rule = rule;
+    if (!block || !rule) {
         free(block);
         return -ENOMEM;
     }
@@ -194,9 +227,19 @@ int site_add_field(site *s, const char *line)
     block[name_len] = 0;
     memcpy(block + name_len + 1, v, vlen);
     block[name_len + 1 + vlen] = 0;
-    fields[s->nfields++] = (resp_field){block, block + name_len + 1, (uint32_t)name_len,
-                                        (uint32_t)vlen};
+    rule[rules->n++] = (header_rule){op, {block, block + name_len + 1, (uint32_t)name_len,
+                                          (uint32_t)vlen}};
     return 0;
+}
+
+route *site_route_of(site *s, const char *path, bool prefix)
+{
+    size_t len = strlen(path);
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i].prefix == prefix && s->routes[i].path_len == len &&
+            memcmp(s->routes[i].path, path, len) == 0)
+            return &s->routes[i];
+    return NULL;
 }
 
 /* A prefix matches its own path and what lies below it, at a segment
@@ -235,6 +278,11 @@ static bool unredirected(const request *req)
 
 void site_dispatch(request *req)
 {
+    int chosen = sites_choose(req);
+    if (chosen) {
+        response_simple(req, chosen, NULL, 0);
+        return;
+    }
     if (req->site->redirect_https_port && !req->secure && !unredirected(req)) {
         redirect_https(req);
         return;
@@ -255,7 +303,9 @@ void site_dispatch(request *req)
         response_simple(req, 204, NULL, 0); /* OPTIONS *: the server is here */
         return;
     }
-    const route *r = site_find_route(req->site, path.ptr, path.len);
+    const route *r = req->routed ? req->route : site_find_route(req->site, path.ptr, path.len);
+    req->route = r;
+    req->routed = true;
     if (!r) {
         response_simple(req, 404, NULL, 0);
         return;
@@ -269,14 +319,4 @@ void site_dispatch(request *req)
         }
     }
     r->handler(request_handle(req), r->data);
-}
-
-const char *site_date(site *s)
-{
-    time_t now = loop_wall_sec(s->loop);
-    if (now != s->date_sec) {
-        http_date_format(now, s->date); /* once a second, not per response */
-        s->date_sec = now;
-    }
-    return s->date;
 }

@@ -3,7 +3,7 @@
  * to go on), so a stream costs at most EDDY_STREAM_BUFFER plus one write. */
 #include "core/access_log.h"
 #include "core/request.h"
-#include "core/site.h"
+#include "core/front.h"
 
 #include <errno.h>
 #include <string.h>
@@ -78,9 +78,9 @@ int eddy_stream_end(eddy_request *h)
     bool complete = req->stream_left <= 0 || req->stream_discard;
     if (!req->aborted) {
         req->proto->stream_end(req, complete);
-        site *s = req->site;
-        if (s->log)
-            access_log_response(s->log, req, req->stream_status, (int64_t)req->stream_sent);
+        front *f = req->front;
+        if (f->log)
+            access_log_response(f->log, req, req->stream_status, (int64_t)req->stream_sent);
     }
     req->streaming = false;
     req->proto->finish(req);

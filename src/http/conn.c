@@ -778,7 +778,7 @@ static void on_ready(eddy_stream *s, unsigned events)
 int conn_request_begin(conn *c)
 {
     request_free(c->req);
-    c->req = request_new(&c->srv->site, &conn_proto, c, &c->req_base);
+    c->req = request_new(&c->srv->front, &conn_proto, c, &c->req_base);
     if (!c->req)
         return -ENOMEM;
     c->req->secure = c->stream->ops->secure;

@@ -238,17 +238,20 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
     if (p->method == HTTP_CONNECT)
         r->keep_alive = false;
-    if (has_body && c->srv->site.body_routes && request_split_target(r) == 0 &&
-        request_decode_path(r) == 0) {
-        /* Routes that take bodies are found now, before the body comes. */
-        eddy_str path = request_decoded_path(r);
-        const route *rt = site_find_route(&c->srv->site, path.ptr, path.len);
+    if (has_body) {
+        /* The route decides what becomes of the body, and its limit:
+         * found now, before the body comes. */
+        int st = sites_route_early(r);
+        if (st)
+            return reject(c, st);
+        const route *rt = r->route;
         c->keep_body = rt && rt->body == EDDY_BODY_WHOLE;
         c->stream_body = rt && rt->body == EDDY_BODY_STREAM;
     }
+    uint64_t max_body = request_max_body(r, c->srv->max_body);
     /* A streamed body is the handler's to limit: it may be larger than
      * memory, which is what streaming is for. */
-    if (!(p->flags & F_CHUNKED) && p->content_length > c->srv->max_body && !c->stream_body)
+    if (!(p->flags & F_CHUNKED) && p->content_length > max_body && !c->stream_body)
         return reject(c, 413);
     if (r->expect_continue && has_body && p->http_minor == 1) {
         if (c->stream_body)
@@ -281,7 +284,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->piece_len = (uint32_t)len;
         return HPE_PAUSED;
     }
-    if (c->body_bytes > c->srv->max_body)
+    if (c->body_bytes > request_max_body(c->req, c->srv->max_body))
         return reject(c, 413); /* chunked bodies are counted as they come */
     if (c->keep_body && request_keep_body(c->req, at, len) < 0)
         return reject(c, 503); /* out of memory: this request, not the server */

@@ -60,7 +60,7 @@ static bool queue_head(request *req, const response *resp, bool chunked)
         p = PUT_LIT(p, " Unknown\r\n");
     }
     p = PUT_LIT(p, "Server: eddy\r\nDate: ");
-    p = put(p, site_date(req->site), 29);
+    p = put(p, front_date(req->front), 29);
     p = PUT_LIT(p, "\r\n");
     if (resp->content_type) {
         p = PUT_LIT(p, "Content-Type: ");

@@ -69,7 +69,11 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     if (!srv)
         return -ENOMEM;
     srv->loop = loop;
-    site_init(&srv->site, loop);
+    if (front_init(&srv->front, loop) < 0) {
+        free(srv);
+        return -ENOMEM;
+    }
+    site *main_site = srv->front.sites->fallback;
 #define OR_DEFAULT(v, d) ((v) ? (v) : (d))
     srv->max_request_line = OR_DEFAULT(config->max_request_line, SERVER_DEFAULT_MAX_REQUEST_LINE);
     srv->max_header_bytes = OR_DEFAULT(config->max_header_bytes, SERVER_DEFAULT_MAX_HEADER_BYTES);
@@ -79,14 +83,14 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
     for (unsigned i = 0; i < config->nresponse_fields; i++) {
-        int rc = site_add_field(&srv->site, config->response_fields[i]);
+        int rc = header_rules_add(&main_site->headers, HEADER_ADD, config->response_fields[i]);
         if (rc < 0) {
             eddy_server_free(srv);
             return rc;
         }
     }
     if (config->access_log) {
-        int rc = access_log_open(loop, config->access_log, &srv->site.log);
+        int rc = access_log_open(loop, config->access_log, &srv->front.log);
         if (rc < 0) {
             eddy_server_free(srv);
             return rc;
@@ -101,7 +105,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
 #undef OR_DEFAULT
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
     srv->gate.on_starved = on_starved;
-    site_set_hsts(&srv->site, config->hsts_seconds);
+    site_set_hsts(main_site, config->hsts_seconds);
     srv->event_log = config->log;
     srv->event_log_data = config->log_data;
     srv->gate.reuse_port = config->reuse_port;
@@ -120,7 +124,7 @@ static void server_destroy(eddy_server *srv)
     gate_close_all(&srv->gate);
     while (srv->sessions)
         srv->sessions->ops->abort(srv->sessions);
-    site_free(&srv->site);
+    front_free(&srv->front);
     h2_server_free(srv);
     free(srv);
 }
@@ -164,12 +168,15 @@ int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tl
 
 int eddy_server_route(eddy_server *srv, const eddy_route *r)
 {
-    return site_add_route(&srv->site, r);
+    return site_add_route(srv->front.sites->fallback ? srv->front.sites->fallback
+                                                     : srv->front.sites->sites[0], r);
 }
 
 void eddy_server_redirect_https(eddy_server *srv, unsigned port)
 {
-    srv->site.redirect_https_port = port;
+    site_table *t = srv->front.sites;
+    for (size_t i = 0; i < t->nsites; i++)
+        t->sites[i]->redirect_https_port = port;
 }
 
 unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }

@@ -4,7 +4,7 @@
 #define EDDY_HTTP_SERVER_H
 
 #include "eddy.h"
-#include "core/site.h"
+#include "core/front.h"
 #include "http/conn.h"
 #include "http/session.h"
 #include "rt/listener.h"
@@ -22,7 +22,7 @@
 struct eddy_server {
     eddy_loop *loop;
     accept_gate gate;
-    site site;              /* routes, access log, Date */
+    front front;            /* sites, requests, access log, Date */
     unsigned max_request_line, max_header_bytes, max_headers;
     uint64_t max_body;
     unsigned keepalive_ms, header_ms, send_ms;

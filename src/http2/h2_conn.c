@@ -339,7 +339,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
             st->in_len += (uint32_t)len;
             keep = true;
             h2_ready(st);
-        } else if (st->body_bytes > c->srv->max_body) {
+        } else if (st->body_bytes > request_max_body(r, c->srv->max_body)) {
             st->refuse = 413;
             h2_ready(st);
         } else if (st->body_mode == EDDY_BODY_WHOLE && request_keep_body(r, (const char *)data, len) < 0) {

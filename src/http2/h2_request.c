@@ -6,7 +6,7 @@
 #include "http2/h2.h"
 #include "core/access_log.h"
 #include "core/buf.h"
-#include "core/site.h"
+#include "core/front.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -88,7 +88,7 @@ int h2_request_begin(h2stream *st)
     memcpy(p + st->method_len + 1, st->head + t_off, t_len);
     memcpy(p + st->method_len + 1 + t_len, " HTTP/2.0", 9);
 
-    request *r = request_new(&srv->site, &h2_proto, st, (const char *const *)&st->head);
+    request *r = request_new(&srv->front, &h2_proto, st, (const char *const *)&st->head);
     if (!r)
         return -ENOMEM;
     st->req = r;
@@ -107,19 +107,21 @@ int h2_request_begin(h2stream *st)
     if (st->end_recv || st->refuse)
         return 0;
     /* A body comes: routes that take one are found now, before it does. */
-    if (srv->site.body_routes && request_split_target(r) == 0 && request_decode_path(r) == 0) {
-        eddy_str path = request_decoded_path(r);
-        const route *rt = site_find_route(&srv->site, path.ptr, path.len);
-        if (rt)
-            st->body_mode = (uint8_t)rt->body;
+    int chosen = sites_route_early(r);
+    if (chosen) {
+        st->refuse = (uint16_t)chosen;
+        return 0;
     }
+    if (r->route)
+        st->body_mode = (uint8_t)r->route->body;
     eddy_str cl;
+    uint64_t max_body = request_max_body(r, srv->max_body);
     if (st->body_mode != EDDY_BODY_STREAM && find_field(st, "content-length", &cl)) {
         /* nghttp2 has checked it is a number and will hold the DATA to it. */
         uint64_t v = 0;
-        for (size_t i = 0; i < cl.len && v <= srv->max_body; i++)
+        for (size_t i = 0; i < cl.len && v <= max_body; i++)
             v = v * 10 + (uint64_t)(cl.ptr[i] - '0');
-        if (v > srv->max_body)
+        if (v > max_body)
             st->refuse = 413;
     }
     return 0;
@@ -253,7 +255,7 @@ static int submit_head(h2stream *st, const response *resp, bool body)
     status[2] = (char)('0' + resp->status % 10);
     nv[n++] = NV(":status", status, 3);
     nv[n++] = NV("server", "eddy", 4);
-    nv[n++] = NV("date", site_date(r->site), 29);
+    nv[n++] = NV("date", front_date(r->front), 29);
     if (resp->content_type)
         nv[n++] = NV("content-type", resp->content_type, strlen(resp->content_type));
     if (resp->content_length >= 0)

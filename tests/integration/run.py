@@ -1842,6 +1842,9 @@ def on_terminate(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+FAILURES = []   # each failed test's line, repeated above the summary
+
+
 def run_one(name, fn):
     t0 = time.monotonic()
     signal.signal(signal.SIGALRM, on_alarm)
@@ -1860,7 +1863,10 @@ def run_one(name, fn):
         signal.alarm(0)
         reap_all()
     took = time.monotonic() - t0
-    print(f"{name:<45} {verdict} ({took:.2f} s){'  ' + reason if reason else ''}", flush=True)
+    line = f"{name:<45} {verdict} ({took:.2f} s){'  ' + reason if reason else ''}"
+    print(line, flush=True)
+    if verdict == "FAIL":
+        FAILURES.append(line)
     return verdict
 
 
@@ -1923,6 +1929,13 @@ def main(tests=None, doc=None, need_example=True, timeouts=None, cleanup=None):
         reap_all()
         if cleanup:
             cleanup()
+    return summary(passed, failed, skipped)
+
+
+def summary(passed, failed, skipped):
+    """The closing lines; returns the exit status."""
+    if FAILURES:   # again at the end, where a log's tail shows them
+        print("failed:", *FAILURES, sep="\n  ", flush=True)
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return 1 if failed else 0
 

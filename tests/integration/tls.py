@@ -1727,8 +1727,7 @@ def main():
     finally:
         run.reap_all()
         remove_certs()
-    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
-    return 1 if failed else 0
+    return run.summary(passed, failed, skipped)
 
 
 if __name__ == "__main__":

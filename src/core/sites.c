@@ -1,0 +1,110 @@
+#include "core/sites.h"
+#include "core/host.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+site_table *site_table_new(void)
+{
+    site_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    site_init(&t->none);
+    t->no_match_status = SITES_DEFAULT_NO_MATCH;
+    t->refs = 1;
+    return t;
+}
+
+site *site_table_add(site_table *t)
+{
+    site *s = malloc(sizeof(*s));
+    site **sites = s ? realloc(t->sites, (t->nsites + 1) * sizeof(*sites)) : NULL;
+    if (!sites) {
+        free(s);
+        return NULL;
+    }
+    site_init(s);
+    t->sites = sites;
+    sites[t->nsites++] = s;
+    return s;
+}
+
+int site_table_add_name(site_table *t, site *s, const char *name)
+{
+    int rc = site_add_name(s, name);
+    if (rc == 0)
+        t->named = true;
+    return rc;
+}
+
+void site_table_ref(site_table *t) { t->refs++; }
+
+void site_table_unref(site_table *t)
+{
+    if (!t || --t->refs)
+        return;
+    if (t->on_free)
+        t->on_free(t->free_data);
+    for (size_t i = 0; i < t->nsites; i++) {
+        site_free(t->sites[i]);
+        free(t->sites[i]);
+    }
+    free(t->sites);
+    site_free(&t->none);
+    free(t);
+}
+
+/* The authority of an absolute-form target ("http://a.example/x"), which
+ * stands for the host when there is one (RFC 9112 §3.2.2). */
+static bool target_authority(eddy_str t, eddy_str *out)
+{
+    const char *sep = t.len && t.ptr[0] != '/' ? memchr(t.ptr, ':', t.len) : NULL;
+    if (!sep || (size_t)(t.ptr + t.len - sep) < 3 || sep[1] != '/' || sep[2] != '/')
+        return false;
+    const char *a = sep + 3, *end = t.ptr + t.len;
+    const char *stop = a;
+    while (stop < end && *stop != '/' && *stop != '?' && *stop != '#')
+        stop++;
+    *out = (eddy_str){a, (size_t)(stop - a)};
+    return true;
+}
+
+int sites_choose(request *req)
+{
+    if (req->site_chosen)
+        return 0;
+    site_table *t = req->table;
+    req->site_chosen = true;
+    if (!t->named) {
+        req->site = t->fallback ? t->fallback : &t->none;
+        return t->fallback ? 0 : t->no_match_status;
+    }
+    eddy_str name = {"Host", 4}, host;
+    if (req->method_id == METHOD_CONNECT || !target_authority(request_span(req, req->target), &host))
+        request_fields(req, &name, &host, 1);
+    char norm[HOST_MAX + 1];
+    int n = host.ptr && host.len ? host_normalize(host.ptr, host.len, norm) : 0;
+    if (n < 0)
+        return 400; /* RFC 9112 §3.2: a Host that is not one */
+    for (size_t i = 0; n > 0 && i < t->nsites; i++)
+        if (site_names(t->sites[i], norm, (size_t)n)) {
+            req->site = t->sites[i];
+            return 0;
+        }
+    req->site = t->fallback ? t->fallback : &t->none;
+    return t->fallback ? 0 : t->no_match_status;
+}
+
+int sites_route_early(request *req)
+{
+    int st = sites_choose(req);
+    if (st)
+        return st;
+    if (request_split_target(req) == 0 && request_decode_path(req) == 0) {
+        eddy_str path = request_decoded_path(req);
+        req->route = site_find_route(req->site, path.ptr, path.len);
+        req->routed = true;
+    }
+    return 0;
+}
