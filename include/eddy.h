@@ -297,6 +297,63 @@ typedef struct eddy_route {
  * handler or a bad method list; -EEXIST for a path (and kind) already routed. */
 int eddy_server_route(eddy_server *srv, const eddy_route *route);
 
+/* ---- Sites ----------------------------------------------------------------
+ * A server answers for one or more sites, each with its own routes and
+ * response rules, chosen per request by the host it names (Host, HTTP/2's
+ * :authority, or an absolute-form target's authority; compared
+ * case-insensitively, without the port and a trailing dot).  The first
+ * site with a name covering the host takes it; a host no site names goes
+ * to the default site, or is answered with the no-match status (421
+ * Misdirected Request unless set).  A malformed Host is answered 400.
+ *
+ * A server starts with one default site, which eddy_server_route adds to.
+ * A set built with eddy_sites_new replaces all of them at once
+ * (eddy_server_use_sites): requests from then on are routed by it, those
+ * in flight finish on the set they began with, and each set is freed
+ * (with its on_free callback) when its last request is done. */
+typedef struct eddy_sites eddy_sites;
+typedef struct eddy_site eddy_site;
+
+eddy_sites *eddy_sites_new(void);
+/* A set never given to a server. */
+void eddy_sites_free(eddy_sites *set);
+/* Appends a site; NULL without memory. */
+eddy_site *eddy_sites_add(eddy_sites *set);
+/* Makes site the set's default site. */
+void eddy_sites_default(eddy_sites *set, eddy_site *site);
+/* Without a default site, what a host no site names is answered with: 421
+ * or 404 (-EINVAL for others). */
+int eddy_sites_no_match(eddy_sites *set, int status);
+/* cb(data) when the set is freed: for what its routes' data hold. */
+void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data);
+/* A name the site answers to: "example.com", or "*.example.com" for every
+ * name below example.com (not itself).  -EINVAL for what is not a host
+ * name (a port, a stray character, a wildcard over an IP address). */
+int eddy_site_name(eddy_site *site, const char *name);
+/* Like eddy_server_route, for one site of a set. */
+int eddy_site_route(eddy_site *site, const eddy_route *route);
+
+/* What a header rule does to a response's fields. */
+enum eddy_header_op {
+    EDDY_HEADER_ADD = 0,    /* "Name: value" added, whatever is there */
+    EDDY_HEADER_SET = 1,    /* "Name: value" alone: others of the name go */
+    EDDY_HEADER_REMOVE = 2, /* "Name": every field of the name goes */
+};
+/* A rule for every response of the site (path NULL) or of one of its
+ * prefix routes (path as routed), applied after the handler's fields and
+ * the site's rules; at most 64 each.  -EINVAL or -EPERM as
+ * eddy_response_field says, -ENOENT for no such prefix route, -ENOSPC. */
+int eddy_site_header(eddy_site *site, const char *path, enum eddy_header_op op,
+                     const char *field);
+/* The body limit (413 past it) of requests routed to the prefix route at
+ * path, instead of the server's max_body.  -ENOENT for no such route. */
+int eddy_site_max_body(eddy_site *site, const char *path, uint64_t max_body);
+/* Takes set: requests from now on are routed by it.  The server's own
+ * settings (hsts_seconds, response_fields, eddy_server_redirect_https,
+ * eddy_server_acme) apply to every site of it.  -ENOMEM (the set is then
+ * freed). */
+int eddy_server_use_sites(eddy_server *srv, eddy_sites *set);
+
 /* Graceful stop: closes the listeners now, closes idle connections, lets
  * requests in flight finish (including those a handler answers later), and
  * calls done(data) once the last connection has ended. */

@@ -427,13 +427,7 @@ int eddy_server_acme(eddy_server *srv, eddy_acme *a)
 {
     eddy_route r = {.path = "/.well-known/acme-challenge", .prefix = true, .methods = "GET",
                     .handler = acme_http01_handler, .data = a->challenges};
-    /* Every site: the CA asks with the name's Host, whichever site has it. */
-    site_table *t = srv->front.sites;
-    for (size_t i = 0; i < t->nsites; i++) {
-        int rc = site_add_route(t->sites[i], &r);
-        if (rc < 0)
-            return rc;
-        t->sites[i]->unredirected_prefix = ACME_HTTP01_PREFIX; /* RFC 8555 §8.3: port 80 */
-    }
-    return 0;
+    /* Every site: the CA asks with the name's Host, whichever site has it;
+     * over plain HTTP (RFC 8555 §8.3: port 80), never redirected. */
+    return server_every_site(srv, &r);
 }

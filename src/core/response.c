@@ -89,22 +89,23 @@ static size_t apply_rules(resp_field *out, size_t n, const header_rules *rules)
 }
 
 /* The response's own fields, Strict-Transport-Security, the handler's,
- * then the site's rules and its route's over them. */
+ * then the server's rules, the site's and its route's over them. */
 static size_t all_fields(const request *req, const response *resp, resp_field *out)
 {
-    const site *s = req->site;
+    const front *f = req->front;
     size_t n = 0;
     for (size_t i = 0; i < resp->nfields && n < RESPONSE_FIELDS_ALL; i++)
         out[n++] = resp->fields[i];
-    if (req->secure && s->hsts.value_len && n < RESPONSE_FIELDS_ALL)
-        out[n++] = s->hsts;
+    if (req->secure && f->hsts.value_len && n < RESPONSE_FIELDS_ALL)
+        out[n++] = f->hsts;
     const char *p = req->extra;
     for (unsigned i = 0; i < req->nextra && n < RESPONSE_FIELDS_ALL; i++) {
         size_t nl = strlen(p), vl = strlen(p + nl + 1);
         out[n++] = (resp_field){p, p + nl + 1, (uint32_t)nl, (uint32_t)vl};
         p += nl + vl + 2;
     }
-    n = apply_rules(out, n, &s->headers);
+    n = apply_rules(out, n, &f->headers);
+    n = apply_rules(out, n, &req->site->headers);
     if (req->route)
         n = apply_rules(out, n, &req->route->headers);
     return n;
@@ -113,9 +114,9 @@ static size_t all_fields(const request *req, const response *resp, resp_field *o
 void response_with_fields(request *req, response *resp,
                           void (*send)(request *req, const response *resp))
 {
-    const site *s = req->site;
-    if (!s->headers.n && !req->nextra && !(req->secure && s->hsts.value_len) &&
-        !(req->route && req->route->headers.n)) {
+    const front *f = req->front;
+    if (!f->headers.n && !req->site->headers.n && !req->nextra &&
+        !(req->secure && f->hsts.value_len) && !(req->route && req->route->headers.n)) {
         send(req, resp);
         return;
     }

@@ -1,7 +1,7 @@
 #include "core/site.h"
 #include "core/fields.h"
 #include "core/host.h"
-#include "core/sites.h"
+#include "core/front.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 void site_init(site *s)
 {
     memset(s, 0, sizeof(*s));
-    site_set_hsts(s, 0);
 }
 
 void header_rules_free(header_rules *rules)
@@ -68,20 +67,11 @@ bool site_names(const site *s, const char *host, size_t len)
     return false;
 }
 
-void site_set_hsts(site *s, unsigned seconds)
-{
-    s->hsts_value[0] = 0;
-    if (seconds)
-        snprintf(s->hsts_value, sizeof(s->hsts_value), "max-age=%u", seconds);
-    s->hsts = (resp_field){"Strict-Transport-Security", s->hsts_value, 25,
-                           (uint32_t)strlen(s->hsts_value)};
-}
-
 /* 308 to the same host, path and query on https (RFC 9110 §15.4.9: the
  * method and body are kept by the client). */
 static void redirect_https(request *req)
 {
-    const site *s = req->site;
+    const front *f = req->front;
     eddy_str name = {"Host", 4}, host;
     request_fields(req, &name, &host, 1);
     size_t hlen = host.ptr ? host_without_port(host.ptr, host.len) : 0;
@@ -100,8 +90,8 @@ static void redirect_https(request *req)
      * starts past the path's end only when the target had one. */
     bool had_query = req->query.off > req->path.off + req->path.len;
     char port[8] = "";
-    if (s->redirect_https_port != 443)
-        snprintf(port, sizeof(port), ":%u", s->redirect_https_port);
+    if (f->redirect_https_port != 443)
+        snprintf(port, sizeof(port), ":%u", f->redirect_https_port);
     int n = snprintf(loc, cap, "https://%.*s%s%.*s%s%.*s", (int)hlen, host.ptr, port, (int)path.len,
                      path.ptr, had_query ? "?" : "", (int)query.len, query.ptr);
     resp_field location = {"Location", loc, 8, (uint32_t)n};
@@ -268,12 +258,13 @@ const route *site_find_route(const site *s, const char *path, size_t len)
 
 static bool unredirected(const request *req)
 {
-    const char *prefix = req->site->unredirected_prefix;
+    const char *prefix = req->front->every_site.path;
     if (!prefix)
         return false;
     eddy_str path = request_span(req, req->path);
     size_t n = strlen(prefix);
-    return path.len >= n && memcmp(path.ptr, prefix, n) == 0;
+    return path.len >= n && memcmp(path.ptr, prefix, n) == 0 &&
+           (path.len == n || path.ptr[n] == '/');
 }
 
 void site_dispatch(request *req)
@@ -283,7 +274,7 @@ void site_dispatch(request *req)
         response_simple(req, chosen, NULL, 0);
         return;
     }
-    if (req->site->redirect_https_port && !req->secure && !unredirected(req)) {
+    if (req->front->redirect_https_port && !req->secure && !unredirected(req)) {
         redirect_https(req);
         return;
     }

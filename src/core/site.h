@@ -51,15 +51,6 @@ struct site {
     unsigned body_routes;  /* routes taking bodies or limiting them: only then
                               is a route looked up before the body */
     header_rules headers;  /* every response of the site */
-    /* Strict-Transport-Security, on responses over TLS: hsts_value is
-     * "max-age=N", empty for none. */
-    resp_field hsts;
-    char hsts_value[24];
-    unsigned redirect_https_port; /* > 0: plain requests get 308 to https */
-    /* Paths under this prefix are served on plain listeners even while
-     * redirect_https is set (ACME's HTTP-01: the CA fetches it over plain
-     * HTTP, before a certificate exists); NULL: none. */
-    const char *unredirected_prefix;
 };
 
 void site_init(site *s);
@@ -80,11 +71,8 @@ bool site_names(const site *s, const char *host, size_t len);
 /* The route for a decoded path: an exact route, else the longest prefix;
  * NULL when none. */
 const route *site_find_route(const site *s, const char *path, size_t len);
-/* Adds Strict-Transport-Security: max-age=seconds to responses over TLS
- * (0: none). */
-void site_set_hsts(site *s, unsigned seconds);
-/* Routes req to its handler (or, for a plain request while
- * redirect_https_port is set, answers 308 to https): 400 for a path that
+/* Routes req to its handler (or, for a plain request while the server
+ * redirects to https, answers 308): 400 for a path that
  * does not decode, 404 for no route, 405 with Allow for a method the
  * route does not take.  The site is chosen first (sites.h). */
 void site_dispatch(request *req);

@@ -30,14 +30,6 @@ site *site_table_add(site_table *t)
     return s;
 }
 
-int site_table_add_name(site_table *t, site *s, const char *name)
-{
-    int rc = site_add_name(s, name);
-    if (rc == 0)
-        t->named = true;
-    return rc;
-}
-
 void site_table_ref(site_table *t) { t->refs++; }
 
 void site_table_unref(site_table *t)
@@ -106,5 +98,73 @@ int sites_route_early(request *req)
         req->route = site_find_route(req->site, path.ptr, path.len);
         req->routed = true;
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------ public API -- */
+
+struct eddy_sites {
+    site_table t;
+};
+
+struct eddy_site {
+    site s;
+};
+
+eddy_sites *eddy_sites_new(void) { return (eddy_sites *)site_table_new(); }
+
+void eddy_sites_free(eddy_sites *set)
+{
+    if (set)
+        site_table_unref(&set->t);
+}
+
+eddy_site *eddy_sites_add(eddy_sites *set) { return (eddy_site *)site_table_add(&set->t); }
+
+void eddy_sites_default(eddy_sites *set, eddy_site *s) { set->t.fallback = &s->s; }
+
+int eddy_sites_no_match(eddy_sites *set, int status)
+{
+    if (status != 421 && status != 404)
+        return -EINVAL;
+    set->t.no_match_status = status;
+    return 0;
+}
+
+void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data)
+{
+    set->t.on_free = cb;
+    set->t.free_data = data;
+}
+
+int eddy_site_name(eddy_site *s, const char *name)
+{
+    return name ? site_add_name(&s->s, name) : -EINVAL;
+}
+
+int eddy_site_route(eddy_site *s, const eddy_route *r) { return site_add_route(&s->s, r); }
+
+int eddy_site_header(eddy_site *s, const char *path, enum eddy_header_op op, const char *field)
+{
+    if (!field || (op != EDDY_HEADER_ADD && op != EDDY_HEADER_SET && op != EDDY_HEADER_REMOVE))
+        return -EINVAL;
+    header_rules *rules = &s->s.headers;
+    if (path) {
+        route *r = site_route_of(&s->s, path, true);
+        if (!r)
+            return -ENOENT;
+        rules = &r->headers;
+    }
+    enum header_op hop = op == EDDY_HEADER_ADD ? HEADER_ADD
+                         : op == EDDY_HEADER_SET ? HEADER_SET : HEADER_REMOVE;
+    return header_rules_add(rules, hop, field);
+}
+
+int eddy_site_max_body(eddy_site *s, const char *path, uint64_t max_body)
+{
+    route *r = path ? site_route_of(&s->s, path, true) : NULL;
+    if (!r)
+        return -ENOENT;
+    r->max_body = max_body;
     return 0;
 }

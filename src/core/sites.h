@@ -18,7 +18,8 @@ typedef struct site_table {
     site none;             /* what a request has before its site is chosen,
                               without a fallback: no routes, no rules */
     int no_match_status;   /* 421 or 404, without a fallback */
-    bool named;            /* a site has names: hosts are looked at */
+    bool named;            /* a site has names: hosts are looked at (set
+                              as the table is put to use) */
     unsigned refs;         /* the server's (while current) and each request's */
     /* Called as the table is freed, for what its routes' data hold. */
     void (*on_free)(void *data);
@@ -29,8 +30,6 @@ typedef struct site_table {
 site_table *site_table_new(void);
 /* Appends an empty site; NULL without memory. */
 site *site_table_add(site_table *t);
-/* Adds a name to site s of t (site_add_name). */
-int site_table_add_name(site_table *t, site *s, const char *name);
 void site_table_ref(site_table *t);
 /* Frees the table once the last reference goes. */
 void site_table_unref(site_table *t);

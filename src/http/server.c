@@ -73,7 +73,6 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         free(srv);
         return -ENOMEM;
     }
-    site *main_site = srv->front.sites->fallback;
 #define OR_DEFAULT(v, d) ((v) ? (v) : (d))
     srv->max_request_line = OR_DEFAULT(config->max_request_line, SERVER_DEFAULT_MAX_REQUEST_LINE);
     srv->max_header_bytes = OR_DEFAULT(config->max_header_bytes, SERVER_DEFAULT_MAX_HEADER_BYTES);
@@ -83,7 +82,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);
     for (unsigned i = 0; i < config->nresponse_fields; i++) {
-        int rc = header_rules_add(&main_site->headers, HEADER_ADD, config->response_fields[i]);
+        int rc = header_rules_add(&srv->front.headers, HEADER_ADD, config->response_fields[i]);
         if (rc < 0) {
             eddy_server_free(srv);
             return rc;
@@ -105,7 +104,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
 #undef OR_DEFAULT
     gate_init(&srv->gate, loop, config->max_conns, on_accept, srv);
     srv->gate.on_starved = on_starved;
-    site_set_hsts(main_site, config->hsts_seconds);
+    front_set_hsts(&srv->front, config->hsts_seconds);
     srv->event_log = config->log;
     srv->event_log_data = config->log_data;
     srv->gate.reuse_port = config->reuse_port;
@@ -172,11 +171,33 @@ int eddy_server_route(eddy_server *srv, const eddy_route *r)
                                                      : srv->front.sites->sites[0], r);
 }
 
+int server_every_site(eddy_server *srv, const eddy_route *r)
+{
+    front *f = &srv->front;
+    if (f->every_site.path)
+        return -EEXIST;
+    site_table *t = f->sites;
+    for (size_t i = 0; i < t->nsites; i++) {
+        int rc = site_add_route(t->sites[i], r);
+        if (rc < 0)
+            return rc;
+    }
+    f->every_site = *r;
+    f->every_site.path = strdup(r->path);
+    f->every_site.methods = r->methods ? strdup(r->methods) : NULL;
+    if (!f->every_site.path || (r->methods && !f->every_site.methods))
+        return -ENOMEM;
+    return 0;
+}
+
+int eddy_server_use_sites(eddy_server *srv, eddy_sites *set)
+{
+    return front_use_sites(&srv->front, (site_table *)set);
+}
+
 void eddy_server_redirect_https(eddy_server *srv, unsigned port)
 {
-    site_table *t = srv->front.sites;
-    for (size_t i = 0; i < t->nsites; i++)
-        t->sites[i]->redirect_https_port = port;
+    srv->front.redirect_https_port = port;
 }
 
 unsigned eddy_server_connections(const eddy_server *srv) { return srv->nconns; }

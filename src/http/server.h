@@ -52,6 +52,9 @@ struct eddy_server {
 /* Adds a connection over any stream (the listener's sockets, or a mock);
  * gated: counted by the accept gate.  NULL if it could not be made. */
 conn *server_attach(eddy_server *srv, eddy_stream *stream, bool gated);
+/* Routes r in every site, of this table and the ones to come (ACME's
+ * answers); served on plain listeners under eddy_server_redirect_https. */
+int server_every_site(eddy_server *srv, const eddy_route *r);
 /* Around every entry from the loop that may reach a handler or callback:
  * eddy_server_free() called beneath completes at the outermost leave. */
 static inline void server_enter(eddy_server *srv) { srv->busy++; }
