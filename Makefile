@@ -31,7 +31,7 @@ NM ?= nm
 OBJCOPY ?= objcopy
 # Debian's interpreter, where make test installs python3-h11.
 PYTHON ?= /usr/bin/python3
-LIBS := -lnghttp2 -ljansson -lcurl -lssl -lcrypto -luring -lm -lpthread
+LIBS := -lyaml -lnghttp2 -ljansson -lcurl -lssl -lcrypto -luring -lm -lpthread
 
 EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock $(BUILD)/examples/upload_sink
 

@@ -493,6 +493,14 @@ typedef struct eddy_files_config {
     bool autoindex;            /* list directories without index.html; default: 404 */
     const char *cache_control; /* Cache-Control value for files; NULL: none */
     const char *mime_types;    /* mime.types file; NULL: /etc/mime.types */
+    /* Names tried in order for a directory's own page; NULL (or 0 names):
+     * "index.html" alone.  Each is one file name: no '/', not "." or "..". */
+    const char *const *index;
+    unsigned nindex;
+    /* Never serve a file's .br or .gz copy in its place (default: a
+     * client that accepts the coding gets the copy when it is there and
+     * not older than the file). */
+    bool no_precompressed;
 } eddy_files_config;
 
 /* A file server for one loop (it keeps open files cached, unlocked).  Its

@@ -7,7 +7,8 @@ set -eu
 # node-llhttp: llhttp's C sources, compiled into eddy in strict mode.
 # libnghttp2-dev: HTTP/2 framing, HPACK and flow control.
 # libjansson-dev, libcurl4-openssl-dev: the ACME client's JSON and HTTPS.
-build_pkgs="node-llhttp liburing-dev libssl-dev libnghttp2-dev libjansson-dev libcurl4-openssl-dev"
+# libyaml-dev: the configuration file (eddy -c).
+build_pkgs="node-llhttp liburing-dev libssl-dev libnghttp2-dev libjansson-dev libcurl4-openssl-dev libyaml-dev"
 # tests/integration/tls.py: openssl (certificates, s_client), testssl.sh,
 # chromium and libnss3-tools (certutil: the test CA in Chromium's NSS db).
 # tests/integration/h2.py: python3-h2 (its hpack and hyperframe build the

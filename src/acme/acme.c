@@ -142,7 +142,8 @@ static void acme_free_fields(eddy_acme *a)
     free(a->directory);
     free(a->ca_root);
     EVP_PKEY_free(a->account_key);
-    acme_challenges_free(a->challenges);
+    if (a->challenges)
+        tls_challenges_drop(a->tls);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
     free(a);
@@ -168,7 +169,7 @@ int eddy_acme_new(const eddy_acme_config *cfg, eddy_tls *tls, eddy_acme **out, c
     a->directory = strdup(cfg->directory ? cfg->directory : EDDY_ACME_LETSENCRYPT);
     a->email = cfg->email ? strdup(cfg->email) : NULL;
     a->ca_root = cfg->ca_root ? strdup(cfg->ca_root) : NULL;
-    a->challenges = acme_challenges_new();
+    a->challenges = tls_challenges_hold(tls);
     bool ok = a->names && a->directory && a->challenges && (!cfg->email || a->email) &&
               (!cfg->ca_root || a->ca_root);
     for (unsigned i = 0; ok && i < cfg->nnames; i++)
@@ -212,7 +213,6 @@ int eddy_acme_new(const eddy_acme_config *cfg, eddy_tls *tls, eddy_acme **out, c
         acme_free_fields(a);
         return rc;
     }
-    tls_set_challenges(tls, a->challenges);
     *out = a;
     return 0;
 }
@@ -419,7 +419,6 @@ void eddy_acme_free(eddy_acme *a)
     pthread_mutex_unlock(&a->lock);
     if (a->started)
         pthread_join(a->thread, NULL); /* a request in flight ends within its timeout */
-    tls_set_challenges(a->tls, NULL);
     acme_free_fields(a);
 }
 
@@ -428,6 +427,9 @@ int eddy_server_acme(eddy_server *srv, eddy_acme *a)
     eddy_route r = {.path = "/.well-known/acme-challenge", .prefix = true, .methods = "GET",
                     .handler = acme_http01_handler, .data = a->challenges};
     /* Every site: the CA asks with the name's Host, whichever site has it;
-     * over plain HTTP (RFC 8555 §8.3: port 80), never redirected. */
+     * over plain HTTP (RFC 8555 §8.3: port 80), never redirected.  The
+     * eddy_acme's of one eddy_tls share its store: routed once. */
+    if (srv->front.every_site.data == a->challenges)
+        return 0;
     return server_every_site(srv, &r);
 }

@@ -54,7 +54,9 @@ static const char *choose_variant(eddy_files *fs, const char *rel, eddy_str ae, 
 {
     uint64_t now = eddy_loop_now(fs->loop);
     *vary = false;
-    if (now < (*f)->no_variants_until)
+    /* no_precompressed: the copies might as well not exist, so the answer
+     * never depends on Accept-Encoding and needs no Vary. */
+    if (fs->no_precompressed || now < (*f)->no_variants_until)
         return NULL;
     cached_file *br = find_variant(fs, rel, ".br", &(*f)->st);
     cached_file *gz = find_variant(fs, rel, ".gz", &(*f)->st);

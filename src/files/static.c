@@ -102,8 +102,6 @@ static void not_found(eddy_files *fs, request *req)
 }
 
 /* A directory named without its trailing slash: send the client to the
- * slash form so relative links in its index resolve (query kept). */
-/* A directory named without its trailing slash: send the client to the
  * slash form so relative links in its index resolve.  raw is the path as
  * the client sent it (still percent-encoded); the query is kept. */
 static void redirect_to_slash(request *req, eddy_str raw)
@@ -155,7 +153,8 @@ static void send_listing(eddy_files *fs, request *req, int dirfd, const char *pa
     free(html);
 }
 
-/* A directory: its index.html, else a listing (--autoindex), else 404. */
+/* A directory: its first index name that is a regular file, else a
+ * listing (--autoindex), else 404. */
 static void serve_directory(eddy_files *fs, request *req, const resolved_path *rp,
                             eddy_str raw)
 {
@@ -163,15 +162,18 @@ static void serve_directory(eddy_files *fs, request *req, const resolved_path *r
         redirect_to_slash(req, raw);
         return;
     }
-    char rel[sizeof(rp->rel) + 16];
-    if (strcmp(rp->rel, ".") == 0)
-        snprintf(rel, sizeof(rel), "index.html");
-    else
-        snprintf(rel, sizeof(rel), "%s/index.html", rp->rel);
-    cached_file *f;
-    if (cache_get(fs, rel, &f) == 0) {
-        file_respond(fs, req, f, rel, 200);
-        return;
+    /* Names are at most NAME_MAX (eddy_files_new): "DIR/NAME" always fits. */
+    char rel[sizeof(rp->rel) + NAME_MAX + 2];
+    for (unsigned i = 0; i < fs->nindex; i++) {
+        if (strcmp(rp->rel, ".") == 0)
+            snprintf(rel, sizeof(rel), "%s", fs->index[i]);
+        else
+            snprintf(rel, sizeof(rel), "%s/%s", rp->rel, fs->index[i]);
+        cached_file *f;
+        if (cache_get(fs, rel, &f) == 0) {
+            file_respond(fs, req, f, rel, 200);
+            return;
+        }
     }
     if (!fs->autoindex) {
         not_found(fs, req);
@@ -272,6 +274,54 @@ int eddy_files_respond(eddy_files *files, eddy_request *h, const char *path)
     return 0;
 }
 
+/* One index name: a file name in the directory itself, so never a path
+ * ('/', ".", "..") and nothing that could not name a file (empty, longer
+ * than NAME_MAX); control characters are refused too, as no page is named
+ * so and they would only end up in logs. */
+static bool index_name_ok(const char *name)
+{
+    if (!name || !name[0] || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++, len++)
+        if (*p == '/' || *p < 0x20 || *p == 0x7f)
+            return false;
+    return len <= NAME_MAX;
+}
+
+/* Copies the index names into one block (the pointers, then the strings)
+ * so one free releases them.  NULL or 0 names: FILES_DEFAULT_INDEX alone. */
+static int index_copy(eddy_files *fs, const eddy_files_config *config)
+{
+    static const char *const default_index[] = {FILES_DEFAULT_INDEX};
+    const char *const *names = default_index;
+    unsigned n = 1;
+    if (config->index && config->nindex) {
+        names = config->index;
+        n = config->nindex;
+    }
+    if (n > FILES_MAX_INDEX)
+        return -EINVAL;
+    size_t bytes = n * sizeof(char *);
+    for (unsigned i = 0; i < n; i++) {
+        if (!index_name_ok(names[i]))
+            return -EINVAL;
+        bytes += strlen(names[i]) + 1;
+    }
+    fs->index = malloc(bytes);
+    if (!fs->index)
+        return -ENOMEM;
+    char *p = (char *)(fs->index + n);
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = strlen(names[i]) + 1;
+        memcpy(p, names[i], len);
+        fs->index[i] = p;
+        p += len;
+    }
+    fs->nindex = n;
+    return 0;
+}
+
 int eddy_files_new(eddy_loop *loop, const eddy_files_config *config, eddy_files **out)
 {
     eddy_files_config defaults = {0};
@@ -282,7 +332,13 @@ int eddy_files_new(eddy_loop *loop, const eddy_files_config *config, eddy_files 
         return -ENOMEM;
     fs->loop = loop;
     fs->root_fd = -1;
-    /* On any failure below, eddy_files_free() releases what was made. */
+    /* On any failure below, eddy_files_free() releases what was made.  The
+     * index names first: a bad one is -EINVAL whatever the root is. */
+    int rc = index_copy(fs, config);
+    if (rc < 0) {
+        eddy_files_free(fs);
+        return rc;
+    }
     fs->root = strdup(config->root ? config->root : FILES_DEFAULT_ROOT);
     if (!fs->root) {
         eddy_files_free(fs);
@@ -290,12 +346,13 @@ int eddy_files_new(eddy_loop *loop, const eddy_files_config *config, eddy_files 
     }
     fs->root_fd = open(fs->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fs->root_fd < 0) {
-        int rc = -errno;
+        rc = -errno;
         eddy_files_free(fs);
         return rc;
     }
     fs->dotfiles = config->dotfiles;
     fs->autoindex = config->autoindex;
+    fs->no_precompressed = config->no_precompressed;
     fs->mime = mime_table_load(config->mime_types ? config->mime_types : FILES_DEFAULT_MIME_TYPES);
     fs->cache = file_cache_new(fs->root_fd, FILE_CACHE_ENTRIES);
     if (config->cache_control) {
@@ -319,6 +376,7 @@ void eddy_files_free(eddy_files *fs)
         close(fs->root_fd);
     mime_table_free(fs->mime);
     free(fs->cache_control);
+    free(fs->index);
     free(fs->root);
     free(fs);
 }

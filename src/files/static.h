@@ -8,6 +8,10 @@
 
 #define FILES_DEFAULT_ROOT "www"
 #define FILES_DEFAULT_MIME_TYPES "/etc/mime.types"
+#define FILES_DEFAULT_INDEX "index.html"
+/* Index names a server takes: each one a directory misses costs a lookup
+ * (and a cache entry), so a long list slows every directory request. */
+#define FILES_MAX_INDEX 16
 
 /* One file server: a root and how to serve it, with its own cache of open
  * files (so one per loop: no locks). */
@@ -16,6 +20,9 @@ struct eddy_files {
     char *root;
     int root_fd;
     bool dotfiles, autoindex;
+    bool no_precompressed; /* never a FILE.br / FILE.gz in FILE's place */
+    char **index;          /* names tried for a directory, in order */
+    unsigned nindex;       /* at least 1 (FILES_DEFAULT_INDEX) */
     char *cache_control;
     size_t cache_control_len;
     mime_table *mime;

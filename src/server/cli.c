@@ -13,7 +13,7 @@
 enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ACME_DOMAIN,
                 OPT_ACME_TEXT, OPT_ACME_CHALLENGE, OPT_ACME_SECONDS, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
                 OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
-                OPT_FILES_TEXT };
+                OPT_FILES_TEXT, OPT_INDEX };
 
 typedef struct opt_spec {
     const char *name;
@@ -101,6 +101,12 @@ static const opt_spec specs[] = {
      "list directories that have no index.html (default: 404)"},
     {"--cache-control", "VALUE", OPT_FILES_TEXT, FILES(cache_control),
      "Cache-Control field for files, like 'max-age=3600'\n(default: none)"},
+    {"--index", "NAME", OPT_INDEX, 0,
+     "a directory's own page, tried in order; repeatable\n"
+     "(default index.html)"},
+    {"--no-precompressed", "", OPT_FILES_SWITCH, FILES(no_precompressed),
+     "never serve a file's .br or .gz copy in its place (default:\n"
+     "to clients that accept the coding, when not older)"},
     {"--header", "'NAME: VALUE'", OPT_HEADER, 0,
      "add this field to every response; repeatable (framing\n"
      "fields, Date, Server and Content-Type stay eddy's)"},
@@ -177,7 +183,21 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
                  : acme  ? (char *)&opt->acme
                          : (char *)&opt->config;
     uint64_t n;
+    if (sp->kind == OPT_ROOT || files || sp->kind == OPT_DELAY || sp->kind == OPT_INDEX)
+        opt->site_option = sp->name; /* what the one site of flags is made of */
     switch (sp->kind) {
+    case OPT_INDEX:
+        if (opt->files.nindex == CLI_MAX_INDEX) {
+            snprintf(err, err_len, "at most %d --index names", CLI_MAX_INDEX);
+            return -1;
+        }
+        if (!*val || strchr(val, '/') || strcmp(val, ".") == 0 || strcmp(val, "..") == 0) {
+            snprintf(err, err_len, "--index wants a file name, like index.html, not '%s'", val);
+            return -1;
+        }
+        opt->index[opt->files.nindex++] = val;
+        opt->files.index = opt->index;
+        return 0;
     case OPT_LISTEN:
         if (opt->nlisten == CLI_MAX_LISTEN) {
             snprintf(err, err_len, "at most %d --listen addresses", CLI_MAX_LISTEN);
@@ -315,15 +335,142 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
     return -1;
 }
 
+#define NSPECS (sizeof(specs) / sizeof(specs[0]))
+
+static bool is_switch(const opt_spec *sp)
+{
+    return sp->kind == OPT_SWITCH || sp->kind == OPT_PROG_SWITCH || sp->kind == OPT_FILES_SWITCH;
+}
+
+static bool is_list(const opt_spec *sp)
+{
+    return sp->kind == OPT_LISTEN || sp->kind == OPT_LISTEN_TLS || sp->kind == OPT_CERT ||
+           sp->kind == OPT_KEY || sp->kind == OPT_ACME_DOMAIN || sp->kind == OPT_HEADER ||
+           sp->kind == OPT_DELAY || sp->kind == OPT_INDEX;
+}
+
+/* A list flag on the command line replaces what the file listed. */
+static void clear_list(cli_options *opt, const opt_spec *sp)
+{
+    switch (sp->kind) {
+    case OPT_LISTEN: opt->nlisten = 0; break;
+    case OPT_LISTEN_TLS: opt->nlisten_tls = 0; break;
+    case OPT_CERT: opt->ncerts = 0; break;
+    case OPT_KEY: opt->nkeys = 0; break;
+    case OPT_ACME_DOMAIN: opt->acme.nnames = 0; break;
+    case OPT_HEADER: opt->config.nresponse_fields = 0; break;
+    case OPT_INDEX: opt->files.nindex = 0; break;
+    case OPT_DELAY:
+        for (unsigned i = 0; i < opt->ndelays; i++)
+            free(opt->delays[i].path);
+        opt->ndelays = 0;
+        break;
+    default: break;
+    }
+}
+
+enum cli_key cli_key_kind(const char *key)
+{
+    char name[48];
+    snprintf(name, sizeof(name), "--%s", key);
+    const opt_spec *sp = strlen(key) < 40 ? find_spec(name) : NULL;
+    return !sp ? CLI_KEY_UNKNOWN : is_switch(sp) ? CLI_KEY_SWITCH : is_list(sp) ? CLI_KEY_LIST
+                                                                            : CLI_KEY_VALUE;
+}
+
+int cli_set(cli_options *opt, const char *key, const char *value, char *err, size_t err_len)
+{
+    char name[48];
+    snprintf(name, sizeof(name), "--%s", key);
+    const opt_spec *sp = strlen(key) < 40 ? find_spec(name) : NULL;
+    if (!sp) {
+        snprintf(err, err_len, "unknown key '%s'", key);
+        return -1;
+    }
+    if (!is_switch(sp))
+        return apply(opt, sp, value, err, err_len);
+    bool on = strcmp(value, "true") == 0;
+    if (!on && strcmp(value, "false") != 0) {
+        snprintf(err, err_len, "%s wants true or false, not '%s'", key, value);
+        return -1;
+    }
+    if (on)
+        return apply(opt, sp, "", err, err_len);
+    char *base = sp->kind == OPT_PROG_SWITCH    ? (char *)opt
+                 : sp->kind == OPT_FILES_SWITCH ? (char *)&opt->files
+                                                : (char *)&opt->config;
+    *(bool *)(base + sp->offset) = false;
+    return 0;
+}
+
+void cli_keys_reference(FILE *out)
+{
+    for (size_t i = 0; i < NSPECS; i++) {
+        const opt_spec *sp = &specs[i];
+        fprintf(out, "| `%s` | %s | ", sp->name + 2,
+                is_switch(sp) ? "true/false" : is_list(sp) ? "list" : sp->arg);
+        for (const char *h = sp->help; *h; h++)
+            fputc(*h == '\n' ? ' ' : *h == '|' ? '/' : *h, out);
+        fprintf(out, " |\n");
+    }
+}
+
+/* -c FILE, -t and --config-reference, which are not keys of the file. */
+static int program_flag(const char *a, int *i, int argc, char **argv, cli_options *opt, char *err,
+                        size_t err_len)
+{
+    if (strcmp(a, "-t") == 0 || strcmp(a, "--test") == 0) {
+        opt->test_only = true;
+        return 1;
+    }
+    if (strcmp(a, "--config-reference") == 0) {
+        opt->config_reference = true;
+        return 1;
+    }
+    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+        if (*i + 1 >= argc) {
+            snprintf(err, err_len, "option '%s' needs a configuration file", a);
+            return -1;
+        }
+        opt->config_file = argv[++*i];
+        return 1;
+    }
+    if (strncmp(a, "--config=", 9) == 0) {
+        opt->config_file = a + 9;
+        return 1;
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len)
 {
     memset(opt, 0, sizeof(*opt));
     opt->files.root = "www";
     opt->shutdown_ms = CLI_DEFAULT_SHUTDOWN_MS;
+    for (int i = 1; i < argc; i++)
+        if (program_flag(argv[i], &i, argc, argv, opt, err, err_len) < 0)
+            return -1;
+    if (opt->config_file) {
+        int n = config_load_file(opt->config_file, opt, &opt->conf, stderr);
+        if (n != 0) {
+            if (n > 0)
+                snprintf(err, err_len, "%s: %d error%s", opt->config_file, n, n > 1 ? "s" : "");
+            else
+                snprintf(err, err_len, "cannot use configuration file '%s'", opt->config_file);
+            return -1;
+        }
+    } else if (opt->test_only) {
+        snprintf(err, err_len, "-t checks a configuration file: give it with -c FILE");
+        return -1;
+    }
+    bool given[NSPECS] = {false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;
         char name[32];
+        int p = program_flag(a, &i, argc, argv, opt, err, err_len);
+        if (p)
+            continue;
         /* Accept both "--flag value" and "--flag=value". */
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq && (size_t)(eq - a) < sizeof(name)) {
@@ -345,7 +492,10 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
             snprintf(err, err_len, "unknown option '%s' (see --help)", argv[i]);
             return -1;
         }
-        if (sp->kind == OPT_SWITCH || sp->kind == OPT_PROG_SWITCH || sp->kind == OPT_FILES_SWITCH) {
+        if (is_list(sp) && !given[sp - specs])
+            clear_list(opt, sp);
+        given[sp - specs] = true;
+        if (is_switch(sp)) {
             if (val) {
                 snprintf(err, err_len, "option '%s' takes no value", a);
                 return -1;
@@ -363,27 +513,46 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
         if (apply(opt, sp, val, err, err_len) < 0)
             return -1;
     }
+    if (opt->conf.has_sites && opt->site_option) {
+        snprintf(err, err_len,
+                 "%s is for the one site flags make; with sites in %s, give it in a site's paths",
+                 opt->site_option, opt->config_file);
+        return -1;
+    }
+    /* The sites' certificates join the flags' in the one set SNI picks from. */
+    for (unsigned i = 0; i < opt->conf.nsites; i++)
+        for (unsigned j = 0; j < opt->conf.sites[i].ncerts; j++) {
+            if (opt->ncerts == CLI_MAX_CERTS) {
+                snprintf(err, err_len, "at most %d certificates in all", CLI_MAX_CERTS);
+                return -1;
+            }
+            opt->certs[opt->ncerts++] = opt->conf.sites[i].certs[j];
+            opt->keys[opt->nkeys++] = opt->conf.sites[i].keys[j];
+        }
+    bool site_acme = false;
+    for (unsigned i = 0; i < opt->conf.nsites; i++)
+        site_acme |= opt->conf.sites[i].acme;
     if (opt->ncerts != opt->nkeys) {
         snprintf(err, err_len, "each --cert needs its --key (%u certificates, %u keys)", opt->ncerts,
                  opt->nkeys);
         return -1;
     }
-    if (opt->nlisten_tls && !opt->ncerts && !opt->acme.nnames) {
+    if (opt->nlisten_tls && !opt->ncerts && !opt->acme.nnames && !site_acme) {
         snprintf(err, err_len, "--listen-tls needs a --cert and its --key, or --acme-domain");
         return -1;
     }
-    if (opt->acme.nnames && !opt->nlisten_tls) {
+    if ((opt->acme.nnames || site_acme) && !opt->nlisten_tls) {
         snprintf(err, err_len, "--acme-domain gets a certificate for --listen-tls, and there is none");
         return -1;
     }
-    if (!opt->acme.nnames && (opt->acme.email || opt->acme.directory || opt->acme.ca_root ||
+    if (!opt->acme.nnames && !site_acme && (opt->acme.email || opt->acme.directory || opt->acme.ca_root ||
                               opt->acme.state_dir || opt->acme.retry_ms || opt->acme_challenge_set)) {
         snprintf(err, err_len, "the --acme-* and --state-dir flags need --acme-domain");
         return -1;
     }
-    if (opt->acme.nnames && !opt->acme_challenge_set && !opt->nlisten)
+    if (!opt->acme_challenge_set && !opt->nlisten)
         opt->acme.challenge = EDDY_ACME_TLS_ALPN01; /* nowhere to answer HTTP-01 */
-    if (opt->acme.nnames && opt->acme.challenge == EDDY_ACME_HTTP01 && !opt->nlisten) {
+    if ((opt->acme.nnames || site_acme) && opt->acme.challenge == EDDY_ACME_HTTP01 && !opt->nlisten) {
         snprintf(err, err_len, "--acme-challenge http-01 is answered on a --listen address, and there is none");
         return -1;
     }
@@ -414,6 +583,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
 
 void cli_free(cli_options *opt)
 {
+    config_free(&opt->conf);
     for (unsigned i = 0; i < opt->ndelays; i++)
         free(opt->delays[i].path);
     opt->ndelays = 0;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "server/config.h"
 #include "server/delay.h"
 
 #define CLI_DEFAULT_LISTEN "127.0.0.1:7878"
@@ -17,6 +18,7 @@
 #define CLI_MAX_WORKERS 256
 #define CLI_MAX_CERTS 32
 #define CLI_MAX_ACME_NAMES 32
+#define CLI_MAX_INDEX 16
 
 typedef struct cli_options {
     eddy_config config;
@@ -38,11 +40,28 @@ typedef struct cli_options {
     unsigned shutdown_ms;  /* --shutdown-timeout */
     unsigned workers;      /* --workers, or the default chosen by cli_parse */
     bool no_io_uring;      /* --no-io-uring */
-    bool help, version;
+    const char *index[CLI_MAX_INDEX]; /* --index, for files.index */
+    const char *site_option; /* a flag of the one site flags make (--root...)
+                                given, which a file with sites refuses */
+    const char *config_file; /* -c */
+    conf conf;             /* what the file said beyond the flags' keys */
+    bool test_only;        /* -t: check the configuration, serve nothing */
+    bool help, version, config_reference;
 } cli_options;
 
-/* Returns 0, or -1 after writing one line about the problem to err. */
+/* Returns 0, or -1 after writing one line about the problem to err (a
+ * configuration file's errors go to stderr first, one line each). */
 int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len);
+
+/* What a configuration key (a flag's name without "--") takes. */
+enum cli_key { CLI_KEY_UNKNOWN, CLI_KEY_SWITCH, CLI_KEY_VALUE, CLI_KEY_LIST };
+enum cli_key cli_key_kind(const char *key);
+/* Sets a key as its flag would ("true" or "false" for a switch); value
+ * must outlive opt.  0, or -1 with a line in err. */
+int cli_set(cli_options *opt, const char *key, const char *value, char *err, size_t err_len);
+/* The flags' keys for the configuration reference: a Markdown table row
+ * each (key, value, meaning). */
+void cli_keys_reference(FILE *out);
 void cli_usage(FILE *out);
 void cli_free(cli_options *opt);
 

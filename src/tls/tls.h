@@ -71,14 +71,21 @@ struct eddy_tls {
     unsigned min_version;  /* 12 or 13 */
     bool no_http2;         /* ALPN offers http/1.1 alone */
     tls_tickets tickets;
-    /* TLS-ALPN-01 challenges to answer (RFC 8737); NULL: none. */
+    /* ACME challenges to answer (TLS-ALPN-01 here, RFC 8737; HTTP-01 by
+     * the servers' route), one store for every eddy_acme of this eddy_tls;
+     * NULL: none. */
     _Atomic(acme_challenges *) challenges;
+    unsigned challenge_holders; /* eddy_acme's using it (made and freed on
+                                   one thread, the program's) */
 };
 
-/* Handshakes offering ALPN acme-tls/1 get the challenge certificate open
- * for their SNI name (and nothing else: without one the handshake fails
- * with unrecognized_name); c NULL: no more.  Any thread. */
-void tls_set_challenges(eddy_tls *tls, acme_challenges *c);
+/* The challenge store every eddy_acme of tls fills, made by the first;
+ * handshakes offering ALPN acme-tls/1 then get the challenge certificate
+ * open for their SNI name (and nothing else: without one the handshake
+ * fails with unrecognized_name).  NULL without memory. */
+acme_challenges *tls_challenges_hold(eddy_tls *tls);
+/* The last holder's drop frees the store: no more answers. */
+void tls_challenges_drop(eddy_tls *tls);
 /* The handshake was an ACME validation (ALPN acme-tls/1): the connection
  * carries no HTTP and is to be closed. */
 bool tls_is_acme_handshake(SSL *ssl);

@@ -40,7 +40,23 @@ static char acme_marker;
 
 bool tls_is_acme_handshake(SSL *ssl) { return SSL_get_app_data(ssl) == &acme_marker; }
 
-void tls_set_challenges(eddy_tls *tls, acme_challenges *c) { atomic_store(&tls->challenges, c); }
+acme_challenges *tls_challenges_hold(eddy_tls *tls)
+{
+    if (tls->challenge_holders == 0) {
+        acme_challenges *c = acme_challenges_new();
+        if (!c)
+            return NULL;
+        atomic_store(&tls->challenges, c);
+    }
+    tls->challenge_holders++;
+    return atomic_load(&tls->challenges);
+}
+
+void tls_challenges_drop(eddy_tls *tls)
+{
+    if (--tls->challenge_holders == 0)
+        acme_challenges_free(atomic_exchange(&tls->challenges, NULL));
+}
 
 /* Whether the ClientHello's ALPN list names proto (RFC 7301 §3.1: a
  * 2-byte length, then 1-byte-length-prefixed names). */

@@ -1389,9 +1389,8 @@ static void acme_tls_alpn_01(void **state)
     (void)state;
     const char *certs[] = {at("ec.crt"), at("wild.crt")}, *keys[] = {at("ec.key"), at("wild.key")};
     eddy_tls *tls = tls_of(certs, keys, 2, 0);
-    acme_challenges *c = acme_challenges_new();
+    acme_challenges *c = tls_challenges_hold(tls);
     assert_int_equal(acme_alpn01_add(c, "a.example.test", "tok.thumb"), 0);
-    tls_set_challenges(tls, c);
     unsigned char digest[32];
     assert_true(EVP_Digest("tok.thumb", 9, digest, NULL, EVP_sha256(), NULL));
     ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
@@ -1425,13 +1424,12 @@ static void acme_tls_alpn_01(void **state)
         tc_close(tc);
     }
     /* Challenges no longer answered: acme-tls/1 is not a protocol eddy speaks. */
-    tls_set_challenges(tls, NULL);
+    tls_challenges_drop(tls);
     tconn *tc = tc_open(tls, &(client_opts){.sni = "a.example.test", .alpn = "\x0a" "acme-tls/1"});
     refused(tc);
     tc_close(tc);
     ASN1_OBJECT_free(oid);
     eddy_tls_free(tls);
-    acme_challenges_free(c);
 }
 
 /* -------------------------------------------------------------- SNI -- */
@@ -1752,9 +1750,8 @@ static void pairs_that_come_later(void **state)
         assert_int_equal(ERR_GET_REASON(tc->client_err), SSL_R_TLSV1_UNRECOGNIZED_NAME);
         tc_close(tc);
     }
-    acme_challenges *c = acme_challenges_new();
+    acme_challenges *c = tls_challenges_hold(tls);
     assert_int_equal(acme_alpn01_add(c, "a.example.test", "k"), 0);
-    tls_set_challenges(tls, c);
     tconn *tc = tc_open(tls, &(client_opts){.sni = "a.example.test", .alpn = "\x0a" "acme-tls/1"});
     assert_true(tc_handshake(tc));
     selected(tc, "acme-tls/1");
@@ -1788,9 +1785,8 @@ static void pairs_that_come_later(void **state)
     assert_true(tc_handshake(tc));
     assert_true(peer_is(tc, x_wild));
     tc_close(tc);
-    tls_set_challenges(tls, NULL);
+    tls_challenges_drop(tls);
     eddy_tls_free(tls);
-    acme_challenges_free(c);
     assert_int_equal(ERR_peek_error(), 0);
 }
 

@@ -1,0 +1,961 @@
+#include "server/config.h"
+#include "server/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* A loader's state: the document, where errors go, and how many. */
+typedef struct loader {
+    const char *name;
+    yaml_document_t doc;
+    FILE *errs;
+    int nerrors;
+    unsigned long visits; /* nodes looked at, against CONFIG_MAX_NODES */
+    cli_options *opt;
+    conf *c;
+    eddy_sites *scratch;  /* checks names and header rules as sites will */
+    eddy_site *scratch_site;
+} loader;
+
+static conf_mark mark_of(const yaml_node_t *n)
+{
+    return (conf_mark){(unsigned)n->start_mark.line + 1, (unsigned)n->start_mark.column + 1};
+}
+
+static void error_at(loader *ld, conf_mark m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void error_at(loader *ld, conf_mark m, const char *fmt, ...)
+{
+    if (ld->nerrors++ >= CONFIG_MAX_ERRORS)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(ld->errs, "%s:%u:%u: %s\n", ld->name, m.line, m.col, msg);
+    if (ld->nerrors == CONFIG_MAX_ERRORS)
+        fprintf(ld->errs, "%s: too many errors, stopping here\n", ld->name);
+}
+
+static void error_node(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void error_node(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    error_at(ld, mark_of(n), "%s", msg);
+}
+
+static yaml_node_t *node(loader *ld, int id)
+{
+    yaml_node_t *n = yaml_document_get_node(&ld->doc, id);
+    if (n && ++ld->visits == CONFIG_MAX_NODES)
+        error_node(ld, n, "more than %d nodes (aliases repeating a large part?)", CONFIG_MAX_NODES);
+    return ld->visits >= CONFIG_MAX_NODES ? NULL : n;
+}
+
+/* A copy the conf owns; NULL without memory (counted as an error). */
+static char *keep(loader *ld, const char *s, size_t len)
+{
+    conf *c = ld->c;
+    if (c->nstrings == c->cap_strings) {
+        size_t cap = c->cap_strings ? 2 * c->cap_strings : 64;
+        char **grown = realloc(c->strings, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        c->strings = grown;
+        c->cap_strings = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    c->strings[c->nstrings++] = copy;
+    return copy;
+}
+
+/* A scalar's text, owned by the conf; NULL (after an error) for another kind. */
+static char *scalar(loader *ld, yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        error_node(ld, n, "%s wants a single value, not a %s", what,
+                   n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        return NULL;
+    }
+    const char *v = (const char *)n->data.scalar.value;
+    size_t len = n->data.scalar.length;
+    if (memchr(v, 0, len)) {
+        error_node(ld, n, "%s: a NUL byte in the value", what);
+        return NULL;
+    }
+    char *copy = keep(ld, v, len);
+    if (!copy)
+        error_node(ld, n, "out of memory");
+    return copy;
+}
+
+static int boolean(loader *ld, yaml_node_t *n, const char *what, bool *out)
+{
+    char *v = scalar(ld, n, what);
+    if (!v)
+        return -1;
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        *out = v[0] == 't';
+        return 0;
+    }
+    error_node(ld, n, "%s wants true or false, not '%s'", what, v);
+    return -1;
+}
+
+static int number(loader *ld, yaml_node_t *n, const char *what, uint64_t min, uint64_t max,
+                  uint64_t *out)
+{
+    char *v = scalar(ld, n, what);
+    if (!v)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (*v < '0' || *v > '9' || *end || errno || x < min || x > max) {
+        error_node(ld, n, "%s wants a whole number from %llu to %llu, not '%s'", what,
+                   (unsigned long long)min, (unsigned long long)max, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Calls fn for each item: a sequence's, or a lone scalar as a list of one. */
+static void each_item(loader *ld, yaml_node_t *n, void (*fn)(loader *, yaml_node_t *, void *),
+                      void *data)
+{
+    if (n->type != YAML_SEQUENCE_NODE) {
+        fn(ld, n, data);
+        return;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node(ld, *it);
+        if (!item)
+            return;
+        fn(ld, item, data);
+    }
+}
+
+/* The keys each mapping takes, with what their values are: the loader
+ * refuses others, and the reference (config_reference) is printed from
+ * these, so the two cannot disagree. */
+typedef struct key_doc {
+    const char *key, *value, *meaning;
+} key_doc;
+
+static const key_doc top_keys[] = {
+    {"sites", "list of sites", "the sites served; without it, the flags' keys make one"},
+    {"no-match", "421 or 404",
+     "what a request whose host no site names gets, when no site is the default (default 421)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc site_keys[] = {
+    {"names", "list", "host names the site answers to: `example.com`, or `*.example.com` for "
+                      "every name below it; compared without case, port and trailing dot"},
+    {"default", "true/false", "the site for hosts no site names (one site at most)"},
+    {"tls", "list of {cert, key}", "certificate chains and keys (PEM) for the site's names, "
+                                   "chosen by SNI"},
+    {"acme", "true/false", "get and renew a certificate for the site's names by ACME (the "
+                           "acme-* keys say from where)"},
+    {"headers", "mapping", "header rules for every response of the site"},
+    {"limits", "mapping", "limits for every request of the site"},
+    {"paths", "list of paths", "what serves each path prefix: the longest that covers a "
+                               "request's path wins"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc path_keys[] = {
+    {"path", "/PREFIX", "the prefix: the path and everything below it at a `/` (`/api` takes "
+                        "`/api` and `/api/x`, not `/apix`)"},
+    {"files", "mapping", "serve files from a directory"},
+    {"redirect", "mapping", "send clients elsewhere"},
+    {"respond", "mapping", "answer with a fixed status and body"},
+    {"headers", "mapping", "header rules for responses under the path, after the site's and "
+                           "those of shorter paths"},
+    {"limits", "mapping", "limits for requests under the path (a longer path's win)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc files_keys[] = {
+    {"root", "DIR", "the directory served; a request's whole path is looked up under it"},
+    {"dotfiles", "true/false", "serve names starting with `.` (default false: 404)"},
+    {"autoindex", "true/false", "list directories without an index page (default false: 404)"},
+    {"index", "list", "names of a directory's own page, tried in order (default index.html)"},
+    {"cache-control", "VALUE", "Cache-Control field for files (default: none)"},
+    {"precompressed", "true/false", "serve a file's .br or .gz copy to clients that accept the "
+                                    "coding, when not older than the file (default true)"},
+    {"mime-types", "FILE", "the mime.types file (default /etc/mime.types)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc redirect_keys[] = {
+    {"to", "URL", "where clients are sent (a URL, or a path on this site)"},
+    {"status", "301/302/303/307/308", "the redirect's status (default 308: permanent, the "
+                                      "method kept)"},
+    {"append-path", "true/false", "put the request's path below the prefix, and its query, "
+                                  "after `to` (default false)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc respond_keys[] = {
+    {"status", "200..599", "the status (default 200)"},
+    {"body", "TEXT", "the body (default: empty)"},
+    {"type", "VALUE", "its Content-Type (default: none)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc headers_keys[] = {
+    {"set", "mapping", "`Name: value`: the field alone, replacing any of that name"},
+    {"add", "mapping", "`Name: value` (or a list of values): added, whatever is there"},
+    {"remove", "list", "names: no field of the name is sent"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc limits_keys[] = {
+    {"max-body", "BYTES", "largest request body, else 413 (default: the max-body key)"},
+    {NULL, NULL, NULL},
+};
+
+static const key_doc pair_keys[] = {
+    {"cert", "FILE", "certificate chain (PEM, leaf first)"},
+    {"key", "FILE", "its private key (PEM)"},
+    {NULL, NULL, NULL},
+};
+
+static bool documented(const key_doc *keys, const char *key)
+{
+    for (; keys && keys->key; keys++)
+        if (strcmp(keys->key, key) == 0)
+            return true;
+    return false;
+}
+
+/* One key of a mapping: its name, the key node, the value node. */
+typedef struct entry {
+    const char *key;
+    yaml_node_t *key_node, *value;
+} entry;
+
+/* Walks a mapping: fn gets each entry; a key given twice is an error, and
+ * fn's false return says the key is unknown. */
+static void each_entry(loader *ld, yaml_node_t *map, const char *what, const key_doc *keys,
+                       bool (*fn)(loader *, entry *, void *), void *data)
+{
+    if (map->type != YAML_MAPPING_NODE) {
+        error_node(ld, map, "%s wants a mapping of keys to values", what);
+        return;
+    }
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
+        if (!k || !v)
+            return;
+        if (k->type != YAML_SCALAR_NODE) {
+            error_node(ld, k, "a key in %s must be a name", what);
+            continue;
+        }
+        entry e = {(const char *)k->data.scalar.value, k, v};
+        bool twice = false;
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p && !twice; q++) {
+            yaml_node_t *qk = yaml_document_get_node(&ld->doc, q->key);
+            twice = qk && qk->type == YAML_SCALAR_NODE &&
+                    strcmp((const char *)qk->data.scalar.value, e.key) == 0;
+        }
+        if (twice) {
+            error_node(ld, k, "%s: '%s' is given twice", what, e.key);
+            continue;
+        }
+        if ((keys && !documented(keys, e.key)) || !fn(ld, &e, data))
+            error_node(ld, k, "unknown key '%s' in %s", e.key, what);
+    }
+}
+
+/* ------------------------------------------------------------- headers -- */
+
+static void add_header(loader *ld, conf_rules *r, yaml_node_t *at, enum eddy_header_op op,
+                       const char *field)
+{
+    int rc = eddy_site_header(ld->scratch_site, NULL, op, field);
+    if (rc == -ENOSPC) {
+        /* The scratch site filled up: a fresh one checks the rest. */
+        eddy_sites_free(ld->scratch);
+        ld->scratch = eddy_sites_new();
+        ld->scratch_site = ld->scratch ? eddy_sites_add(ld->scratch) : NULL;
+        if (!ld->scratch_site) {
+            error_node(ld, at, "out of memory");
+            return;
+        }
+        rc = eddy_site_header(ld->scratch_site, NULL, op, field);
+    }
+    if (rc == -EPERM) {
+        error_node(ld, at, "'%s' is a field eddy owns (framing, Date, Server, Content-Type)", field);
+        return;
+    }
+    if (rc < 0) {
+        error_node(ld, at, "'%s' is not a field eddy can send: a token for a name, and a value "
+                           "without control characters", field);
+        return;
+    }
+    if (r->nheaders == CONFIG_MAX_HEADER_RULES) {
+        error_node(ld, at, "at most %d header rules here", CONFIG_MAX_HEADER_RULES);
+        return;
+    }
+    conf_header *h = realloc(r->headers, (r->nheaders + 1) * sizeof(*h));
+    if (!h) {
+        error_node(ld, at, "out of memory");
+        return;
+    }
+    r->headers = h;
+    h[r->nheaders++] = (conf_header){op, (char *)field};
+}
+
+typedef struct header_ctx {
+    conf_rules *rules;
+    enum eddy_header_op op;
+    const char *name;
+} header_ctx;
+
+static void header_value(loader *ld, yaml_node_t *n, void *data)
+{
+    header_ctx *h = data;
+    char *v = scalar(ld, n, h->name);
+    if (!v)
+        return;
+    size_t len = strlen(h->name) + 2 + strlen(v);
+    char *field = malloc(len + 1);
+    if (!field) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    snprintf(field, len + 1, "%s: %s", h->name, v);
+    char *kept = keep(ld, field, len);
+    free(field);
+    if (kept)
+        add_header(ld, h->rules, n, h->op, kept);
+}
+
+static bool header_field(loader *ld, entry *e, void *data)
+{
+    header_ctx h = *(header_ctx *)data;
+    h.name = e->key;
+    if (h.op == EDDY_HEADER_SET && e->value->type == YAML_SEQUENCE_NODE) {
+        error_node(ld, e->value, "set gives a field one value; add gives it several");
+        return true;
+    }
+    each_item(ld, e->value, header_value, &h);
+    return true;
+}
+
+static void header_removal(loader *ld, yaml_node_t *n, void *data)
+{
+    char *name = scalar(ld, n, "remove");
+    if (name)
+        add_header(ld, data, n, EDDY_HEADER_REMOVE, name);
+}
+
+static bool headers_key(loader *ld, entry *e, void *data)
+{
+    conf_rules *r = data;
+    if (strcmp(e->key, "remove") == 0) {
+        each_item(ld, e->value, header_removal, r);
+        return true;
+    }
+    header_ctx h = {r, EDDY_HEADER_SET, NULL};
+    if (strcmp(e->key, "add") == 0)
+        h.op = EDDY_HEADER_ADD;
+    else if (strcmp(e->key, "set") != 0)
+        return false;
+    each_entry(ld, e->value, e->key, NULL, header_field, &h);
+    return true;
+}
+
+static bool limits_key(loader *ld, entry *e, void *data)
+{
+    conf_rules *r = data;
+    if (strcmp(e->key, "max-body") != 0)
+        return false;
+    number(ld, e->value, "max-body", 1, UINT64_MAX, &r->max_body);
+    return true;
+}
+
+/* `headers` and `limits`, in a site or a path. */
+static bool rules_key(loader *ld, entry *e, conf_rules *r)
+{
+    if (strcmp(e->key, "headers") == 0)
+        each_entry(ld, e->value, "headers", headers_keys, headers_key, r);
+    else if (strcmp(e->key, "limits") == 0)
+        each_entry(ld, e->value, "limits", limits_keys, limits_key, r);
+    else
+        return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ handlers -- */
+
+static void index_name(loader *ld, yaml_node_t *n, void *data)
+{
+    conf_path *p = data;
+    char *v = scalar(ld, n, "index");
+    if (!v)
+        return;
+    if (!*v || strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+        error_node(ld, n, "index wants file names, like index.html, not '%s'", v);
+        return;
+    }
+    if (p->files.nindex == CLI_MAX_INDEX) {
+        error_node(ld, n, "at most %d index names", CLI_MAX_INDEX);
+        return;
+    }
+    const char **names = (const char **)p->files.index;
+    if (!names) {
+        names = calloc(CLI_MAX_INDEX, sizeof(*names));
+        if (!names) {
+            error_node(ld, n, "out of memory");
+            return;
+        }
+        p->files.index = names;
+    }
+    names[p->files.nindex++] = v;
+}
+
+static bool one_line(loader *ld, yaml_node_t *n, const char *what, const char *v)
+{
+    for (const char *q = v; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+            error_node(ld, n, "%s must be one line of text", what);
+            return false;
+        }
+    return true;
+}
+
+static bool files_key(loader *ld, entry *e, void *data)
+{
+    conf_path *p = data;
+    eddy_files_config *f = &p->files;
+    bool precompressed = true;
+    if (strcmp(e->key, "root") == 0) {
+        f->root = scalar(ld, e->value, "root");
+        p->root_mark = mark_of(e->value);
+    } else if (strcmp(e->key, "dotfiles") == 0) {
+        boolean(ld, e->value, "dotfiles", &f->dotfiles);
+    } else if (strcmp(e->key, "autoindex") == 0) {
+        boolean(ld, e->value, "autoindex", &f->autoindex);
+    } else if (strcmp(e->key, "index") == 0) {
+        each_item(ld, e->value, index_name, p);
+    } else if (strcmp(e->key, "cache-control") == 0) {
+        char *v = scalar(ld, e->value, "cache-control");
+        if (v && one_line(ld, e->value, "cache-control", v))
+            f->cache_control = v;
+    } else if (strcmp(e->key, "precompressed") == 0) {
+        if (boolean(ld, e->value, "precompressed", &precompressed) == 0)
+            f->no_precompressed = !precompressed;
+    } else if (strcmp(e->key, "mime-types") == 0) {
+        f->mime_types = scalar(ld, e->value, "mime-types");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool redirect_key(loader *ld, entry *e, void *data)
+{
+    conf_path *p = data;
+    uint64_t st;
+    if (strcmp(e->key, "to") == 0) {
+        char *v = scalar(ld, e->value, "to");
+        if (v && !*v)
+            error_node(ld, e->value, "to wants a URL or a path to send clients to");
+        else if (v && one_line(ld, e->value, "to", v))
+            p->to = v;
+    } else if (strcmp(e->key, "status") == 0) {
+        if (number(ld, e->value, "status", 300, 399, &st) == 0) {
+            if (st != 301 && st != 302 && st != 303 && st != 307 && st != 308)
+                error_node(ld, e->value, "a redirect's status is 301, 302, 303, 307 or 308, not %llu",
+                           (unsigned long long)st);
+            else
+                p->status = (int)st;
+        }
+    } else if (strcmp(e->key, "append-path") == 0) {
+        boolean(ld, e->value, "append-path", &p->append_path);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool respond_key(loader *ld, entry *e, void *data)
+{
+    conf_path *p = data;
+    uint64_t st;
+    if (strcmp(e->key, "status") == 0) {
+        if (number(ld, e->value, "status", 200, 599, &st) == 0)
+            p->status = (int)st;
+    } else if (strcmp(e->key, "body") == 0) {
+        p->body = scalar(ld, e->value, "body");
+        p->body_len = p->body ? strlen(p->body) : 0;
+    } else if (strcmp(e->key, "type") == 0) {
+        char *v = scalar(ld, e->value, "type");
+        if (v && one_line(ld, e->value, "type", v))
+            p->type = v;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- paths -- */
+
+static bool path_key(loader *ld, entry *e, void *data)
+{
+    conf_path *p = data;
+    enum conf_handler h = CONF_NO_HANDLER;
+    if (strcmp(e->key, "path") == 0) {
+        char *v = scalar(ld, e->value, "path");
+        if (v && (v[0] != '/' || !one_line(ld, e->value, "path", v)))
+            error_node(ld, e->value, "a path begins with '/', like /static, not '%s'", v);
+        else
+            p->path = v;
+        return true;
+    }
+    if (rules_key(ld, e, &p->rules))
+        return true;
+    if (strcmp(e->key, "files") == 0)
+        h = CONF_FILES;
+    else if (strcmp(e->key, "redirect") == 0)
+        h = CONF_REDIRECT;
+    else if (strcmp(e->key, "respond") == 0)
+        h = CONF_RESPOND;
+    else
+        return false;
+    if (p->handler != CONF_NO_HANDLER) {
+        error_node(ld, e->key_node, "a path has one handler: files, redirect or respond");
+        return true;
+    }
+    p->handler = h;
+    if (h == CONF_FILES) {
+        p->files.root = NULL;
+        each_entry(ld, e->value, "files", files_keys, files_key, p);
+        if (!p->files.root)
+            error_node(ld, e->key_node, "files wants a root: the directory served");
+    } else if (h == CONF_REDIRECT) {
+        p->status = 308;
+        each_entry(ld, e->value, "redirect", redirect_keys, redirect_key, p);
+        if (!p->to)
+            error_node(ld, e->key_node, "redirect wants to: where clients are sent");
+    } else {
+        p->status = 200;
+        each_entry(ld, e->value, "respond", respond_keys, respond_key, p);
+    }
+    return true;
+}
+
+static void site_path(loader *ld, yaml_node_t *n, void *data)
+{
+    conf_site *s = data;
+    if (s->npaths == CONFIG_MAX_PATHS) {
+        error_node(ld, n, "at most %d paths in a site", CONFIG_MAX_PATHS);
+        return;
+    }
+    conf_path *paths = realloc(s->paths, (s->npaths + 1) * sizeof(*paths));
+    if (!paths) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    s->paths = paths;
+    conf_path *p = &paths[s->npaths++];
+    memset(p, 0, sizeof(*p));
+    p->mark = mark_of(n);
+    each_entry(ld, n, "a path", path_keys, path_key, p);
+    if (n->type != YAML_MAPPING_NODE)
+        return;
+    if (!p->path) {
+        error_node(ld, n, "a path wants path: the prefix it covers, like /");
+        return;
+    }
+    for (unsigned i = 0; i + 1 < s->npaths; i++)
+        if (s->paths[i].path && strcmp(s->paths[i].path, p->path) == 0)
+            error_node(ld, n, "path %s is given twice in this site (line %u)", p->path,
+                       s->paths[i].mark.line);
+}
+
+/* ---------------------------------------------------------------- sites -- */
+
+/* A name as hosts are compared: lowercase, no trailing dot. */
+static void name_key(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; name[n] && n + 1 < cap; n++)
+        out[n] = (char)(name[n] >= 'A' && name[n] <= 'Z' ? name[n] + 32 : name[n]);
+    if (n > 1 && out[n - 1] == '.')
+        n--;
+    out[n] = 0;
+}
+
+static void site_name(loader *ld, yaml_node_t *n, void *data)
+{
+    conf_site *s = data;
+    char *v = scalar(ld, n, "names");
+    if (!v)
+        return;
+    if (eddy_site_name(ld->scratch_site, v) < 0) {
+        error_node(ld, n, "'%s' is not a host name (like example.com or *.example.com, no port)", v);
+        return;
+    }
+    if (s->nnames == CONFIG_MAX_NAMES) {
+        error_node(ld, n, "at most %d names in a site", CONFIG_MAX_NAMES);
+        return;
+    }
+    char k[300], other[300];
+    name_key(v, k, sizeof(k));
+    for (unsigned i = 0; i < ld->c->nsites; i++) {
+        conf_site *o = &ld->c->sites[i];
+        for (unsigned j = 0; j < o->nnames; j++) {
+            name_key(o->names[j], other, sizeof(other));
+            if (strcmp(k, other) == 0) {
+                error_node(ld, n, "duplicate host: %s is named by %s at line %u", v,
+                           o == s ? "this site already" : "the site", o->mark.line);
+                return;
+            }
+        }
+    }
+    char **names = realloc(s->names, (s->nnames + 1) * sizeof(*names));
+    if (!names) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    s->names = names;
+    names[s->nnames++] = v;
+}
+
+typedef struct pair_ctx {
+    char *cert, *key;
+} pair_ctx;
+
+static bool pair_key(loader *ld, entry *e, void *data)
+{
+    pair_ctx *p = data;
+    if (strcmp(e->key, "cert") == 0)
+        p->cert = scalar(ld, e->value, "cert");
+    else if (strcmp(e->key, "key") == 0)
+        p->key = scalar(ld, e->value, "key");
+    else
+        return false;
+    return true;
+}
+
+static void site_pair(loader *ld, yaml_node_t *n, void *data)
+{
+    conf_site *s = data;
+    pair_ctx p = {0};
+    each_entry(ld, n, "a tls pair", pair_keys, pair_key, &p);
+    if (n->type != YAML_MAPPING_NODE)
+        return;
+    if (!p.cert || !p.key) {
+        error_node(ld, n, "a tls pair wants cert: and key: (PEM files)");
+        return;
+    }
+    char **certs = realloc(s->certs, (s->ncerts + 1) * sizeof(*certs));
+    if (certs)
+        s->certs = certs;
+    char **keys = certs ? realloc(s->keys, (s->ncerts + 1) * sizeof(*keys)) : NULL;
+    if (!keys) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    s->keys = keys;
+    s->certs[s->ncerts] = p.cert;
+    s->keys[s->ncerts++] = p.key;
+}
+
+static bool site_key(loader *ld, entry *e, void *data)
+{
+    conf_site *s = data;
+    if (strcmp(e->key, "names") == 0)
+        each_item(ld, e->value, site_name, s);
+    else if (strcmp(e->key, "default") == 0)
+        boolean(ld, e->value, "default", &s->is_default);
+    else if (strcmp(e->key, "acme") == 0)
+        boolean(ld, e->value, "acme", &s->acme);
+    else if (strcmp(e->key, "tls") == 0)
+        each_item(ld, e->value, site_pair, s);
+    else if (strcmp(e->key, "paths") == 0) {
+        if (e->value->type != YAML_SEQUENCE_NODE)
+            error_node(ld, e->value, "paths wants a list of paths (- path: /...)");
+        else
+            each_item(ld, e->value, site_path, s);
+    } else
+        return rules_key(ld, e, &s->rules);
+    return true;
+}
+
+static void one_site(loader *ld, yaml_node_t *n, void *data)
+{
+    (void)data;
+    conf *c = ld->c;
+    if (c->nsites == CONFIG_MAX_SITES) {
+        error_node(ld, n, "at most %d sites", CONFIG_MAX_SITES);
+        return;
+    }
+    conf_site *sites = realloc(c->sites, (c->nsites + 1) * sizeof(*sites));
+    if (!sites) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    c->sites = sites;
+    conf_site *s = &sites[c->nsites++];
+    memset(s, 0, sizeof(*s));
+    s->mark = mark_of(n);
+    each_entry(ld, n, "a site", site_keys, site_key, s);
+    if (n->type != YAML_MAPPING_NODE)
+        return;
+    if (!s->nnames && !s->is_default)
+        error_node(ld, n, "a site wants names:, or default: true");
+    if (s->acme && !s->nnames)
+        error_node(ld, n, "acme gets a certificate for the site's names, and it has none");
+    for (unsigned i = 0; s->acme && i < s->nnames; i++)
+        if (s->names[i][0] == '*')
+            error_node(ld, n, "acme cannot get a certificate for %s: ACME's HTTP-01 and "
+                              "TLS-ALPN-01 validate one name at a time, not wildcards",
+                       s->names[i]);
+    for (unsigned i = 0; s->is_default && i + 1 < c->nsites; i++)
+        if (c->sites[i].is_default)
+            error_node(ld, n, "a second default site (the first is at line %u)",
+                       c->sites[i].mark.line);
+}
+
+/* ------------------------------------------------------------ top level -- */
+
+/* Keys that make the one site of flags: refused beside `sites`. */
+static bool flag_site_key(const char *key)
+{
+    static const char *const keys[] = {"root", "dotfiles", "autoindex", "cache-control",
+                                       "index", "no-precompressed", "delay"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+typedef struct flag_ctx {
+    const char *key;
+} flag_ctx;
+
+static void flag_value(loader *ld, yaml_node_t *n, void *data)
+{
+    flag_ctx *f = data;
+    char *v = scalar(ld, n, f->key);
+    char err[256];
+    if (v && cli_set(ld->opt, f->key, v, err, sizeof(err)) < 0)
+        error_node(ld, n, "%s", err + (strncmp(err, "--", 2) == 0 ? 2 : 0)); /* a key, not a flag */
+}
+
+static bool top_key(loader *ld, entry *e, void *data)
+{
+    (void)data;
+    conf *c = ld->c;
+    if (strcmp(e->key, "sites") == 0) {
+        c->has_sites = true;
+        if (e->value->type != YAML_SEQUENCE_NODE)
+            error_node(ld, e->value, "sites wants a list of sites (- names: ...)");
+        else
+            each_item(ld, e->value, one_site, NULL);
+        return true;
+    }
+    if (strcmp(e->key, "no-match") == 0) {
+        uint64_t st;
+        if (number(ld, e->value, "no-match", 400, 499, &st) == 0) {
+            if (st != 421 && st != 404)
+                error_node(ld, e->value, "no-match is 421 or 404, not %llu", (unsigned long long)st);
+            else
+                c->no_match = (int)st;
+        }
+        return true;
+    }
+    enum cli_key kind = cli_key_kind(e->key);
+    if (kind == CLI_KEY_UNKNOWN)
+        return false;
+    flag_ctx f = {e->key};
+    if (kind == CLI_KEY_SWITCH && e->value->type == YAML_SCALAR_NODE) {
+        bool on;
+        if (boolean(ld, e->value, e->key, &on) == 0) {
+            char err[256];
+            if (cli_set(ld->opt, e->key, on ? "true" : "false", err, sizeof(err)) < 0)
+                error_node(ld, e->value, "%s", err);
+        }
+    } else if (kind == CLI_KEY_LIST) {
+        each_item(ld, e->value, flag_value, &f);
+    } else {
+        flag_value(ld, e->value, &f);
+    }
+    return true;
+}
+
+/* After the whole file: what only the whole tells. */
+static void check_top(loader *ld, yaml_node_t *root)
+{
+    conf *c = ld->c;
+    if (!c->has_sites) {
+        if (c->no_match)
+            error_node(ld, root, "no-match is for hosts no site names, and there are no sites");
+        return;
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && flag_site_key((const char *)k->data.scalar.value))
+            error_node(ld, k, "%s makes the one site of flags; with sites, give it in a site's "
+                              "paths", (const char *)k->data.scalar.value);
+    }
+    bool has_default = false;
+    for (unsigned i = 0; i < c->nsites; i++)
+        has_default |= c->sites[i].is_default;
+    if (has_default && c->no_match)
+        error_node(ld, root, "no-match is for hosts no site names, and the default site takes them");
+}
+
+int config_load_text(const char *name, const char *text, size_t len, cli_options *opt, conf *c,
+                     FILE *errs)
+{
+    loader ld = {.name = name, .errs = errs, .opt = opt, .c = c};
+    c->file = name;
+    if (len > CONFIG_MAX_BYTES) {
+        fprintf(errs, "%s: larger than %d bytes\n", name, CONFIG_MAX_BYTES);
+        return 1;
+    }
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        fprintf(errs, "%s: out of memory\n", name);
+        return 1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &ld.doc)) {
+        conf_mark m = {(unsigned)parser.problem_mark.line + 1,
+                       (unsigned)parser.problem_mark.column + 1};
+        error_at(&ld, m, "%s%s%s", parser.problem ? parser.problem : "not YAML",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return ld.nerrors;
+    }
+    yaml_parser_delete(&parser);
+    ld.scratch = eddy_sites_new();
+    ld.scratch_site = ld.scratch ? eddy_sites_add(ld.scratch) : NULL;
+    yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
+    if (!ld.scratch_site) {
+        fprintf(errs, "%s: out of memory\n", name);
+        ld.nerrors++;
+    } else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        each_entry(&ld, root, "the configuration", NULL, top_key, NULL);
+        if (root->type == YAML_MAPPING_NODE && ld.visits < CONFIG_MAX_NODES)
+            check_top(&ld, root);
+    }
+    eddy_sites_free(ld.scratch);
+    yaml_document_delete(&ld.doc);
+    return ld.nerrors;
+}
+
+int config_load_file(const char *path, cli_options *opt, conf *c, FILE *errs)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fprintf(errs, "%s: cannot read: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
+        fprintf(errs, "%s: %s\n", path,
+                S_ISREG(st.st_mode) ? "larger than the 1 MiB a configuration may be"
+                                    : "not a regular file");
+        close(fd);
+        return -1;
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (text && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!text || got != (size_t)st.st_size) {
+        fprintf(errs, "%s: cannot read: %s\n", path, text ? strerror(errno) : "out of memory");
+        free(text);
+        return -1;
+    }
+    /* Kept: the options point into the conf's copies, not into this. */
+    int n = config_load_text(path, text, got, opt, c, errs);
+    free(text);
+    return n;
+}
+
+static void free_rules(conf_rules *r) { free(r->headers); }
+
+void config_free(conf *c)
+{
+    for (unsigned i = 0; i < c->nsites; i++) {
+        conf_site *s = &c->sites[i];
+        for (unsigned j = 0; j < s->npaths; j++) {
+            free((void *)s->paths[j].files.index);
+            free_rules(&s->paths[j].rules);
+        }
+        free(s->paths);
+        free(s->names);
+        free(s->certs);
+        free(s->keys);
+        free_rules(&s->rules);
+    }
+    free(c->sites);
+    for (size_t i = 0; i < c->nstrings; i++)
+        free(c->strings[i]);
+    free(c->strings);
+    memset(c, 0, sizeof(*c));
+}
+
+static void reference_table(FILE *out, const char *title, const key_doc *keys)
+{
+    fprintf(out, "\n%s\n\n| key | value | meaning |\n|---|---|---|\n", title);
+    for (; keys->key; keys++)
+        fprintf(out, "| `%s` | %s | %s |\n", keys->key, keys->value, keys->meaning);
+}
+
+void config_reference(FILE *out)
+{
+    fprintf(out, "Top level: every flag is a key of the same name, without `--`; a flag given "
+                 "on the command line wins over the file (a list flag replaces the file's "
+                 "list). Switches take true or false, lists a list or one value.\n\n"
+                 "| key | value | meaning |\n|---|---|---|\n");
+    for (const key_doc *k = top_keys; k->key; k++)
+        fprintf(out, "| `%s` | %s | %s |\n", k->key, k->value, k->meaning);
+    cli_keys_reference(out);
+    reference_table(out, "A site (an item of `sites`):", site_keys);
+    reference_table(out, "A path (an item of a site's `paths`), with one handler "
+                         "(`files`, `redirect` or `respond`) or none (rules only; the "
+                         "handler is then the longest shorter path's):", path_keys);
+    reference_table(out, "`files`:", files_keys);
+    reference_table(out, "`redirect`:", redirect_keys);
+    reference_table(out, "`respond`:", respond_keys);
+    reference_table(out, "`headers` (of a site or a path):", headers_keys);
+    reference_table(out, "`limits` (of a site or a path):", limits_keys);
+    reference_table(out, "An item of a site's `tls`:", pair_keys);
+}
