@@ -137,6 +137,14 @@ void cli_usage(FILE *out)
         }
         fputc('\n', out);
     }
+    fprintf(out, "  %-30s read the configuration from FILE (YAML; every flag\n"
+                 "  %-30s is a key of the same name, and wins over it)\n",
+            "-c, --config FILE", "");
+    fprintf(out, "  %-30s check the configuration (with -c) and exit: 0 good,\n"
+                 "  %-30s 2 with a FILE:LINE:COL: line per error\n",
+            "-t, --test", "");
+    fprintf(out, "  %-30s print the configuration file's keys (Markdown)\n",
+            "--config-reference");
     fprintf(out, "  %-30s show this help\n  %-30s show the version\n", "--help", "--version");
 }
 

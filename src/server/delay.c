@@ -63,8 +63,8 @@ int delay_parse(const char *spec, delay_route *out)
     return 0;
 }
 
-int delay_register(eddy_server *srv, delay_binding *b)
+int delay_register(eddy_site *site, delay_binding *b)
 {
     eddy_route r = {.path = b->route->path, .handler = handle, .data = b};
-    return eddy_server_route(srv, &r);
+    return eddy_site_route(site, &r);
 }

@@ -21,7 +21,7 @@ typedef struct delay_binding {
 } delay_binding;
 
 /* Routes b->route->path (exact, any method) to the delay handler; b must
- * live as long as srv. */
-int delay_register(eddy_server *srv, delay_binding *b);
+ * live as long as the site. */
+int delay_register(eddy_site *site, delay_binding *b);
 
 #endif

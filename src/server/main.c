@@ -7,6 +7,7 @@
  * for signals and tells the workers to stop. */
 #include "eddy.h"
 #include "server/cli.h"
+#include "server/site_build.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +27,6 @@
 typedef struct worker {
     eddy_loop *loop;
     eddy_server *srv;
-    eddy_files *files;
-    delay_binding delays[CLI_MAX_DELAYS];
     eddy_async *stop; /* graceful: finish what is in flight */
     eddy_async *cut;  /* the shutdown timeout ran out */
     pthread_t thread;
@@ -112,7 +111,7 @@ static unsigned port_of(const char *bound)
  * first worker the flags' addresses; for the others the addresses it
  * actually bound, so port 0 means one port for all).  Returns 0, or 2
  * after a line on stderr. */
-static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme *acme,
+static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme **acme, unsigned nacme,
                         const char *const *addrs, const char *const *tls_addrs, char bound[][80],
                         char bound_tls[][80])
 {
@@ -124,26 +123,22 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme *a
     cfg.reuse_port = opt->workers > 1;
     cfg.log = log_event;
     cfg.log_data = w;
-    int rc = eddy_files_new(w->loop, &opt->files, &w->files);
-    if (rc < 0)
-        return fail("cannot serve root '%s': %s", opt->files.root, strerror(-rc));
-    rc = eddy_server_new(w->loop, &cfg, &w->srv);
+    int rc = eddy_server_new(w->loop, &cfg, &w->srv);
     if (rc == -EINVAL || rc == -EPERM)
         return fail("a --header is not a field eddy can send: %s%s",
                     "it needs a token for a name and a value without control characters, and ",
                     "framing fields, Date, Server and Content-Type stay eddy's");
     if (rc < 0)
         return fail("cannot start a server: %s%s", strerror(-rc), "");
-    eddy_route files = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = w->files};
-    if ((rc = eddy_server_route(w->srv, &files)) < 0)
-        return fail("cannot add the file server: %s%s", strerror(-rc), "");
-    if (acme && (rc = eddy_server_acme(w->srv, acme)) < 0)
-        return fail("cannot route ACME's challenges: %s%s", strerror(-rc), "");
-    for (unsigned i = 0; i < opt->ndelays; i++) {
-        w->delays[i] = (delay_binding){&opt->delays[i], w->files};
-        if ((rc = delay_register(w->srv, &w->delays[i])) < 0)
-            return fail("cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
-    }
+    char err[512];
+    eddy_sites *sites = site_build(w->loop, opt, err, sizeof(err));
+    if (!sites)
+        return fail("%s%s", err, "");
+    if ((rc = eddy_server_use_sites(w->srv, sites)) < 0)
+        return fail("cannot use the sites: %s%s", strerror(-rc), "");
+    for (unsigned i = 0; i < nacme; i++)
+        if ((rc = eddy_server_acme(w->srv, acme[i])) < 0)
+            return fail("cannot route ACME's challenges: %s%s", strerror(-rc), "");
     w->stop = eddy_async_new(w->loop, worker_stop, w);
     w->cut = eddy_async_new(w->loop, worker_cut, w);
     if (!w->stop || !w->cut)
@@ -175,7 +170,6 @@ static void worker_teardown(worker *w)
     if (w->running)
         pthread_join(w->thread, NULL);
     eddy_server_free(w->srv);
-    eddy_files_free(w->files);
     eddy_async_free(w->stop);
     eddy_async_free(w->cut);
     eddy_loop_free(w->loop);
@@ -283,17 +277,33 @@ static int serve(cli_options *opt)
     const char *addrs[CLI_MAX_LISTEN], *tls_addrs[CLI_MAX_LISTEN];
     int status = 0;
     eddy_tls *tls = NULL;
-    eddy_acme *acme = NULL;
-    if (opt->ncerts || opt->acme.nnames) {
+    /* One eddy_acme for --acme-domain's names, one per site with acme. */
+    eddy_acme *acme[1 + CONFIG_MAX_SITES];
+    unsigned nacme = 0;
+    bool site_acme = false;
+    for (unsigned i = 0; i < opt->conf.nsites; i++)
+        site_acme |= opt->conf.sites[i].acme;
+    if (opt->ncerts || opt->acme.nnames || site_acme) {
         char err[512];
         if (eddy_tls_new(&opt->tls, &tls, err, sizeof(err)) < 0)
             status = fail("%s%s", err, "");
     }
+    opt->acme.log = log_acme;
     if (status == 0 && opt->acme.nnames) {
         char err[512];
-        opt->acme.log = log_acme;
-        if (eddy_acme_new(&opt->acme, tls, &acme, err, sizeof(err)) < 0)
-            status = fail("%s%s", err, "");
+        if (eddy_acme_new(&opt->acme, tls, &acme[nacme++], err, sizeof(err)) < 0)
+            status = fail("%s%s", err, ""), nacme--;
+    }
+    for (unsigned i = 0; status == 0 && i < opt->conf.nsites; i++) {
+        const conf_site *cs = &opt->conf.sites[i];
+        if (!cs->acme)
+            continue;
+        char err[512];
+        eddy_acme_config ac = opt->acme;
+        ac.names = (const char *const *)cs->names;
+        ac.nnames = cs->nnames;
+        if (eddy_acme_new(&ac, tls, &acme[nacme++], err, sizeof(err)) < 0)
+            status = fail("%s%s", err, ""), nacme--;
     }
     const char *log = opt->config.access_log;
     if (log && strcmp(log, "-") != 0) {
@@ -306,7 +316,7 @@ static int serve(cli_options *opt)
             close(fd);
     }
     if (status == 0)
-        status = worker_setup(&w[0], opt, tls, acme, opt->listen, opt->listen_tls, bound, bound_tls);
+        status = worker_setup(&w[0], opt, tls, acme, nacme, opt->listen, opt->listen_tls, bound, bound_tls);
     for (unsigned i = 0; i < opt->nlisten; i++)
         addrs[i] = bound[i];
     for (unsigned i = 0; i < opt->nlisten_tls; i++)
@@ -314,7 +324,7 @@ static int serve(cli_options *opt)
     if (status == 0 && opt->redirect_https) /* the port bound, when the flag said 0 */
         eddy_server_redirect_https(w[0].srv, port_of(bound_tls[0]));
     for (unsigned i = 1; i < opt->workers && status == 0; i++)
-        status = worker_setup(&w[i], opt, tls, acme, addrs, tls_addrs, NULL, NULL);
+        status = worker_setup(&w[i], opt, tls, acme, nacme, addrs, tls_addrs, NULL, NULL);
     for (unsigned i = 0; i < opt->workers && status == 0; i++) {
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             status = fail("cannot start a worker thread: %s%s", strerror(errno), "");
@@ -330,9 +340,11 @@ static int serve(cli_options *opt)
         if (tls)
             printf("eddy TLS: %s\n", tls_offload_line());
         fflush(stdout);
-        int rc = acme ? eddy_acme_start(acme) : 0;
-        if (rc < 0)
-            fprintf(stderr, "eddy: cannot start the ACME thread: %s\n", strerror(-rc));
+        for (unsigned i = 0; i < nacme; i++) {
+            int rc = eddy_acme_start(acme[i]);
+            if (rc < 0)
+                fprintf(stderr, "eddy: cannot start the ACME thread: %s\n", strerror(-rc));
+        }
         wait_and_stop(w, opt->workers, &set, opt->shutdown_ms, tls);
     } else {
         for (unsigned i = 0; i < opt->workers; i++)
@@ -341,16 +353,47 @@ static int serve(cli_options *opt)
     }
     for (unsigned i = 0; i < opt->workers; i++)
         worker_teardown(&w[i]);
-    eddy_acme_free(acme); /* after the servers routed to it, before its eddy_tls */
+    for (unsigned i = 0; i < nacme; i++)
+        eddy_acme_free(acme[i]); /* after the servers routed to it, before its eddy_tls */
     eddy_tls_free(tls); /* after the servers: connections hold what they use */
     free(w);
     return status;
 }
 
+/* -t: what serving would load, loaded and let go: the certificates, an
+ * access log that opens, and one worker's sites (every root opened). */
+static int check_only(cli_options *opt)
+{
+    char err[512];
+    if (opt->ncerts) {
+        eddy_tls *tls;
+        if (eddy_tls_new(&opt->tls, &tls, err, sizeof(err)) < 0)
+            return fail("%s%s", err, "");
+        eddy_tls_free(tls);
+    }
+    const char *log = opt->config.access_log;
+    if (log && strcmp(log, "-") != 0) {
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return fail("cannot open access log '%s': %s", log, strerror(errno));
+        close(fd);
+    }
+    eddy_loop *loop = eddy_loop_new();
+    if (!loop)
+        return fail("cannot create an event loop: %s%s", strerror(errno), "");
+    eddy_sites *sites = site_build(loop, opt, err, sizeof(err));
+    eddy_sites_free(sites);
+    eddy_loop_free(loop);
+    if (!sites)
+        return fail("%s%s", err, "");
+    printf("eddy: %s: the configuration is good\n", opt->config_file);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_options opt;
-    char err[256];
+    char err[512];
     int status = 0;
     if (cli_parse(argc, argv, &opt, err, sizeof(err)) < 0) {
         fprintf(stderr, "eddy: %s\n", err);
@@ -359,6 +402,10 @@ int main(int argc, char **argv)
         cli_usage(stdout);
     } else if (opt.version) {
         printf("eddy %s\n", EDDY_VERSION);
+    } else if (opt.config_reference) {
+        config_reference(stdout);
+    } else if (opt.test_only) {
+        status = check_only(&opt);
     } else {
         raise_fd_limit();
         status = serve(&opt);

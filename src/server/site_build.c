@@ -1,0 +1,275 @@
+#include "server/site_build.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one set holds for its handlers, freed with the set (after its last
+ * request). */
+typedef struct holdings {
+    eddy_files **files;
+    size_t nfiles;
+    delay_binding *delays;
+} holdings;
+
+static void holdings_free(void *data)
+{
+    holdings *h = data;
+    for (size_t i = 0; i < h->nfiles; i++)
+        eddy_files_free(h->files[i]);
+    free(h->files);
+    free(h->delays);
+    free(h);
+}
+
+static int hold_files(holdings *h, eddy_files *f)
+{
+    eddy_files **grown = realloc(h->files, (h->nfiles + 1) * sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    h->files = grown;
+    grown[h->nfiles++] = f;
+    return 0;
+}
+
+/* ------------------------------------------------------------ handlers -- */
+
+static void not_found(eddy_request *req, void *data)
+{
+    (void)data;
+    eddy_respond(req, 404, "text/plain; charset=utf-8", "404 Not Found\n", 14);
+}
+
+static void respond(eddy_request *req, void *data)
+{
+    const conf_path *p = data;
+    eddy_respond(req, p->status, p->type, p->body, p->body_len);
+}
+
+/* Bytes a path may carry as they are; the rest is percent-encoded again. */
+static bool path_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("-._~/!$&'()*+,;=:@", c) != NULL;
+}
+
+/* `to`, then (append-path) the decoded path below the prefix, encoded
+ * again, and the query as it came. */
+static void redirect(eddy_request *req, void *data)
+{
+    const conf_path *p = data;
+    size_t to_len = strlen(p->to);
+    eddy_str path = eddy_request_path(req), query = eddy_request_query(req);
+    eddy_str rest = {"", 0};
+    size_t plen = strlen(p->path);
+    if (p->append_path && path.len >= plen) {
+        /* "/" as a prefix keeps its slash: "/a" below "/" is "/a". */
+        size_t cut = plen > 1 && p->path[plen - 1] != '/' ? plen : plen - (p->path[plen - 1] == '/');
+        rest = (eddy_str){path.ptr + cut, path.len - cut};
+    }
+    size_t cap = to_len + 3 * rest.len + 1 + query.len + 1;
+    char *loc = malloc(cap);
+    if (!loc) {
+        eddy_respond(req, 503, "text/plain; charset=utf-8", "503 Service Unavailable\n", 24);
+        return;
+    }
+    size_t n = to_len;
+    memcpy(loc, p->to, to_len);
+    if (rest.len && n && loc[n - 1] == '/' && rest.ptr[0] == '/')
+        n--; /* "https://b/" + "/x" is "https://b/x" */
+    for (size_t i = 0; i < rest.len; i++) {
+        unsigned char c = (unsigned char)rest.ptr[i];
+        if (path_char(c)) {
+            loc[n++] = (char)c;
+        } else {
+            n += (size_t)snprintf(loc + n, 4, "%%%02X", c);
+        }
+    }
+    if (p->append_path && query.len) {
+        loc[n++] = '?';
+        memcpy(loc + n, query.ptr, query.len);
+        n += query.len;
+    }
+    loc[n] = 0;
+    if (eddy_response_field(req, "Location", loc) < 0)
+        eddy_respond(req, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
+    else
+        eddy_respond(req, p->status, NULL, NULL, 0);
+    free(loc);
+}
+
+/* --------------------------------------------------------------- paths -- */
+
+/* Whether prefix covers path: itself, or below it at a '/'. */
+static bool covers(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix);
+    return strncmp(prefix, path, n) == 0 &&
+           (path[n] == 0 || prefix[n - 1] == '/' || path[n] == '/');
+}
+
+static int fail(char *err, size_t err_len, const conf *c, conf_mark m, const char *fmt,
+                const char *a, const char *b)
+{
+    int n = m.line ? snprintf(err, err_len, "%s:%u:%u: ", c->file, m.line, m.col) : 0;
+    if (n < 0 || (size_t)n >= err_len)
+        n = 0;
+    snprintf(err + n, err_len - (size_t)n, fmt, a, b);
+    return -1;
+}
+
+/* A path's handler comes from itself or the longest path above it with
+ * one; its header rules are those of every path covering it, shortest
+ * first; its body limit its own, else the nearest above, else the site's. */
+static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_site *site,
+                      holdings *h, char *err, size_t err_len)
+{
+    for (unsigned i = 0; i < cs->nnames; i++)
+        if (eddy_site_name(site, cs->names[i]) < 0)
+            return fail(err, err_len, c, cs->mark, "'%s' is not a host name%s", cs->names[i], "");
+    for (unsigned i = 0; i < cs->rules.nheaders; i++)
+        if (eddy_site_header(site, NULL, cs->rules.headers[i].op, cs->rules.headers[i].field) < 0)
+            return fail(err, err_len, c, cs->mark, "cannot add header rule '%s'%s",
+                        cs->rules.headers[i].field, "");
+    void **data = calloc(cs->npaths + 1, sizeof(*data));
+    if (!data)
+        return fail(err, err_len, c, cs->mark, "out of memory%s%s", "", "");
+    int rc = 0;
+    for (unsigned i = 0; i < cs->npaths && rc == 0; i++) {
+        const conf_path *p = &cs->paths[i];
+        if (p->handler != CONF_FILES)
+            continue;
+        eddy_files *f;
+        int frc = eddy_files_new(loop, &p->files, &f);
+        if (frc < 0) {
+            rc = fail(err, err_len, c, p->root_mark, "cannot serve root '%s': %s", p->files.root,
+                      strerror(-frc));
+            break;
+        }
+        data[i] = f;
+        if (hold_files(h, f) < 0) {
+            eddy_files_free(f);
+            rc = fail(err, err_len, c, p->mark, "out of memory%s%s", "", "");
+        }
+    }
+    for (unsigned i = 0; i < cs->npaths && rc == 0; i++) {
+        const conf_path *p = &cs->paths[i];
+        const conf_path *owner = NULL; /* the path whose handler serves p */
+        unsigned owner_at = 0;
+        uint64_t max_body = cs->rules.max_body;
+        size_t best = 0, best_limit = 0;
+        for (unsigned j = 0; j < cs->npaths; j++) {
+            const conf_path *q = &cs->paths[j];
+            size_t ql = strlen(q->path);
+            if (!covers(q->path, p->path))
+                continue;
+            if (q->handler != CONF_NO_HANDLER && (!owner || ql > best))
+                owner = q, owner_at = j, best = ql;
+            if (q->rules.max_body && ql >= best_limit)
+                max_body = q->rules.max_body, best_limit = ql;
+        }
+        eddy_route r = {.path = p->path, .prefix = true, .handler = not_found};
+        if (owner && owner->handler == CONF_FILES)
+            r.handler = eddy_files_handler, r.data = data[owner_at];
+        else if (owner && owner->handler == CONF_REDIRECT)
+            r.handler = redirect, r.data = (void *)owner;
+        else if (owner && owner->handler == CONF_RESPOND)
+            r.handler = respond, r.data = (void *)owner;
+        if (eddy_site_route(site, &r) < 0) {
+            rc = fail(err, err_len, c, p->mark, "cannot route %s%s", p->path, "");
+            break;
+        }
+        if (max_body && eddy_site_max_body(site, p->path, max_body) < 0)
+            rc = fail(err, err_len, c, p->mark, "cannot limit %s%s", p->path, "");
+        /* Header rules of the paths covering p, shortest first. */
+        for (size_t len = 1; rc == 0 && len <= strlen(p->path); len++)
+            for (unsigned j = 0; rc == 0 && j < cs->npaths; j++) {
+                const conf_path *q = &cs->paths[j];
+                if (strlen(q->path) != len || !covers(q->path, p->path))
+                    continue;
+                for (unsigned k = 0; k < q->rules.nheaders && rc == 0; k++)
+                    if (eddy_site_header(site, p->path, q->rules.headers[k].op,
+                                         q->rules.headers[k].field) < 0)
+                        rc = fail(err, err_len, c, p->mark,
+                                  "too many header rules for %s (with those of the paths above it)%s",
+                                  p->path, "");
+            }
+    }
+    free(data);
+    return rc;
+}
+
+/* The one site flags make: files at "/", and the --delay routes. */
+static int build_flag_site(eddy_loop *loop, const cli_options *opt, eddy_site *site, holdings *h,
+                           char *err, size_t err_len)
+{
+    eddy_files *f;
+    int rc = eddy_files_new(loop, &opt->files, &f);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot serve root '%s': %s", opt->files.root, strerror(-rc));
+        return -1;
+    }
+    if (hold_files(h, f) < 0) {
+        eddy_files_free(f);
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    eddy_route files = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = f};
+    if ((rc = eddy_site_route(site, &files)) < 0) {
+        snprintf(err, err_len, "cannot add the file server: %s", strerror(-rc));
+        return -1;
+    }
+    h->delays = calloc(opt->ndelays + 1, sizeof(*h->delays));
+    if (!h->delays) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < opt->ndelays; i++) {
+        h->delays[i] = (delay_binding){&opt->delays[i], f};
+        if ((rc = delay_register(site, &h->delays[i])) < 0) {
+            snprintf(err, err_len, "cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+eddy_sites *site_build(eddy_loop *loop, const cli_options *opt, char *err, size_t err_len)
+{
+    eddy_sites *set = eddy_sites_new();
+    holdings *h = calloc(1, sizeof(*h));
+    if (!set || !h) {
+        eddy_sites_free(set);
+        free(h);
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    eddy_sites_on_free(set, holdings_free, h);
+    const conf *c = &opt->conf;
+    int rc = 0;
+    if (!c->has_sites) {
+        eddy_site *site = eddy_sites_add(set);
+        rc = site ? build_flag_site(loop, opt, site, h, err, err_len)
+                  : (snprintf(err, err_len, "out of memory"), -1);
+        if (site)
+            eddy_sites_default(set, site);
+    }
+    for (unsigned i = 0; rc == 0 && i < c->nsites; i++) {
+        eddy_site *site = eddy_sites_add(set);
+        if (!site) {
+            rc = fail(err, err_len, c, c->sites[i].mark, "out of memory%s%s", "", "");
+            break;
+        }
+        if (c->sites[i].is_default)
+            eddy_sites_default(set, site);
+        rc = build_site(loop, c, &c->sites[i], site, h, err, err_len);
+    }
+    if (rc == 0 && c->no_match)
+        eddy_sites_no_match(set, c->no_match);
+    if (rc < 0) {
+        eddy_sites_free(set);
+        return NULL;
+    }
+    return set;
+}
