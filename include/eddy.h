@@ -172,6 +172,10 @@ void eddy_server_free(eddy_server *srv);
  * written to bound (e.g. "127.0.0.1:40123") when bound is not NULL. */
 int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, size_t bound_len);
 
+/* Stops listening on an address a listen call bound (as it wrote it to
+ * `bound`); connections it accepted go on.  -ENOENT when not listening there. */
+int eddy_server_unlisten(eddy_server *srv, const char *bound);
+
 /* ---- HTTPS ---------------------------------------------------------------
  * TLS 1.2 and 1.3 (OpenSSL) with Mozilla's "intermediate" suites, server
  * order, no renegotiation, no compression, no 0-RTT; ALPN h2 (preferred)
@@ -204,6 +208,11 @@ int eddy_tls_new(const eddy_tls_config *config, eddy_tls **out, char *err, size_
  * keep what they began with.  On failure the pairs in use stay and err
  * says why.  Any thread. */
 int eddy_tls_reload(eddy_tls *tls, char *err, size_t err_len);
+/* Replaces the pairs the configuration gave (those of eddy_acme stay) and
+ * loads them as eddy_tls_reload does; on failure the pairs in use stay
+ * and err says why.  Any thread. */
+int eddy_tls_set_pairs(eddy_tls *tls, const char *const *certs, const char *const *keys,
+                       unsigned npairs, char *err, size_t err_len);
 /* Drops the caller's reference; what connections still use lives on until
  * they end.  Free the servers listening with it first. */
 void eddy_tls_free(eddy_tls *tls);

@@ -165,6 +165,11 @@ int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tl
     return listener_open(&srv->gate, host_port, tls, bound, bound_len);
 }
 
+int eddy_server_unlisten(eddy_server *srv, const char *bound)
+{
+    return bound ? listener_close_bound(&srv->gate, bound) : -EINVAL;
+}
+
 int eddy_server_route(eddy_server *srv, const eddy_route *r)
 {
     return site_add_route(srv->front.sites->fallback ? srv->front.sites->fallback

@@ -17,6 +17,7 @@ struct listener {
     void *data;       /* the listener's own, for each connection it takes */
     eddy_timer retry; /* after EMFILE/ENFILE */
     listener *next;
+    char bound[80];   /* the address bound, "HOST:PORT" */
 };
 
 static void accept_some(listener *l);
@@ -77,6 +78,22 @@ void gate_close_all(accept_gate *g)
         listener_close(l);
         l = next;
     }
+}
+
+int listener_close_bound(accept_gate *g, const char *bound)
+{
+    int rc = -ENOENT;
+    for (listener **at = &g->listeners; *at;) {
+        listener *l = *at;
+        if (strcmp(l->bound, bound) == 0) {
+            *at = l->next;
+            listener_close(l);
+            rc = 0;
+        } else {
+            at = &l->next;
+        }
+    }
+    return rc;
 }
 
 static void retry_accept(void *data) { accept_some(data); }
@@ -231,8 +248,9 @@ int listener_open(accept_gate *g, const char *host_port, void *data, char *bound
         free(l);
         goto out;
     }
+    format_bound(fd, l->bound, sizeof(l->bound));
     if (bound)
-        format_bound(fd, bound, bound_len);
+        snprintf(bound, bound_len, "%s", l->bound);
     l->next = g->listeners;
     g->listeners = l;
     fd = -1;

@@ -59,6 +59,9 @@ void gate_close_all(accept_gate *g);
  * as "HOST:PORT" into bound. */
 int listener_open(accept_gate *g, const char *host_port, void *data, char *bound, size_t bound_len);
 
+/* Closes the gate's listeners bound to `bound` (as listener_open wrote
+ * it); connections they accepted go on.  -ENOENT for none. */
+int listener_close_bound(accept_gate *g, const char *bound);
 /* Splits "HOST:PORT" / "[V6]:PORT"; host may come back empty.  Exposed for tests. */
 int parse_host_port(const char *s, char *host, size_t host_len, char *port, size_t port_len);
 

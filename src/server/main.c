@@ -8,6 +8,7 @@
 #include "eddy.h"
 #include "server/cli.h"
 #include "server/site_build.h"
+#include "server/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,17 +24,6 @@
 
 /* While stopping, how often the main thread checks on the workers. */
 #define MAIN_POLL_MS 50
-
-typedef struct worker {
-    eddy_loop *loop;
-    eddy_server *srv;
-    eddy_async *stop; /* graceful: finish what is in flight */
-    eddy_async *cut;  /* the shutdown timeout ran out */
-    pthread_t thread;
-    unsigned index;   /* 1-based, for log lines */
-    bool running;
-    atomic_bool done;
-} worker;
 
 static void worker_drained(void *data)
 {
@@ -141,7 +131,8 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme **
             return fail("cannot route ACME's challenges: %s%s", strerror(-rc), "");
     w->stop = eddy_async_new(w->loop, worker_stop, w);
     w->cut = eddy_async_new(w->loop, worker_cut, w);
-    if (!w->stop || !w->cut)
+    w->apply = eddy_async_new(w->loop, worker_apply, w);
+    if (!w->stop || !w->cut || !w->apply)
         return fail("cannot create a wake-up: %s%s", strerror(errno), "");
     for (unsigned i = 0; i < opt->nlisten; i++) {
         rc = eddy_server_listen(w->srv, addrs[i], bound ? bound[i] : NULL, bound ? 80 : 0);
@@ -172,6 +163,7 @@ static void worker_teardown(worker *w)
     eddy_server_free(w->srv);
     eddy_async_free(w->stop);
     eddy_async_free(w->cut);
+    eddy_async_free(w->apply);
     eddy_loop_free(w->loop);
 }
 
@@ -183,32 +175,20 @@ static bool all_done(worker *w, unsigned n)
     return true;
 }
 
-/* SIGHUP: the certificates and keys are read again; a bad file leaves
- * the ones in use serving. */
-static void reload(eddy_tls *tls)
-{
-    char err[512];
-    if (!tls)
-        fprintf(stderr, "eddy: SIGHUP: nothing to reload (no --cert)\n");
-    else if (eddy_tls_reload(tls, err, sizeof(err)) < 0)
-        fprintf(stderr, "eddy: SIGHUP: keeping the certificates in use: %s\n", err);
-    else
-        fprintf(stderr, "eddy: SIGHUP: certificates reloaded\n");
-}
-
 /* Waits for SIGINT/SIGTERM (reloading on SIGHUP), stops the workers
  * gracefully, and cuts them when the shutdown timeout runs out; a second
  * signal exits at once. */
-static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned shutdown_ms,
-                          eddy_tls *tls)
+static void wait_and_stop(program *p, const sigset_t *set)
 {
+    worker *w = p->w;
+    unsigned n = p->nworkers;
     siginfo_t si;
     for (;;) {
         if (sigwaitinfo(set, &si) < 0)
             continue; /* EINTR */
         if (si.si_signo != SIGHUP)
             break;
-        reload(tls);
+        reload(p);
     }
     fprintf(stderr, "eddy: %s, finishing requests in flight\n",
             si.si_signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -223,7 +203,7 @@ static void wait_and_stop(worker *w, unsigned n, const sigset_t *set, unsigned s
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long ms = (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms >= shutdown_ms) {
+        if (ms >= p->current->shutdown_ms) {
             unsigned left = 0;
             for (unsigned i = 0; i < n; i++)
                 left += eddy_server_connections(w[i].srv); /* racy: a log line only */
@@ -257,7 +237,7 @@ static const char *tls_offload_line(void)
                     "/proc/sys/net/ipv4/tcp_available_ulp)";
 }
 
-static int serve(cli_options *opt)
+static int serve(cli_options *opt, int argc, char **argv)
 {
     worker *w = calloc(opt->workers, sizeof(*w));
     for (unsigned i = 0; w && i < opt->workers; i++)
@@ -345,7 +325,22 @@ static int serve(cli_options *opt)
             if (rc < 0)
                 fprintf(stderr, "eddy: cannot start the ACME thread: %s\n", strerror(-rc));
         }
-        wait_and_stop(w, opt->workers, &set, opt->shutdown_ms, tls);
+        program p = {.argc = argc, .argv = argv, .first = opt, .current = opt, .w = w,
+                     .nworkers = opt->workers, .tls = tls, .nlisten = opt->nlisten,
+                     .nlisten_tls = opt->nlisten_tls};
+        for (unsigned i = 0; i < opt->nlisten; i++) {
+            snprintf(p.listen[i], 80, "%s", opt->listen[i]);
+            memcpy(p.bound[i], bound[i], 80);
+        }
+        for (unsigned i = 0; i < opt->nlisten_tls; i++) {
+            snprintf(p.listen_tls[i], 80, "%s", opt->listen_tls[i]);
+            memcpy(p.bound_tls[i], bound_tls[i], 80);
+        }
+        wait_and_stop(&p, &set);
+        if (p.current != opt) {
+            cli_free(p.current);
+            free(p.current);
+        }
     } else {
         for (unsigned i = 0; i < opt->workers; i++)
             if (w[i].running)
@@ -408,7 +403,7 @@ int main(int argc, char **argv)
         status = check_only(&opt);
     } else {
         raise_fd_limit();
-        status = serve(&opt);
+        status = serve(&opt, argc, argv);
     }
     cli_free(&opt);
     return status;

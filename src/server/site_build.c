@@ -5,12 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A redirect's or respond's data, copied from the options: a set may
+ * outlive them (a reload frees the old options while the old set's last
+ * requests finish). */
+typedef struct answer {
+    char *path, *to, *body, *type;
+    size_t body_len;
+    int status;
+    bool append_path;
+} answer;
+
 /* What one set holds for its handlers, freed with the set (after its last
  * request). */
 typedef struct holdings {
     eddy_files **files;
     size_t nfiles;
+    answer **answers;
+    size_t nanswers;
+    delay_route *routes;   /* copies of the --delay routes */
     delay_binding *delays;
+    unsigned ndelays;
 } holdings;
 
 static void holdings_free(void *data)
@@ -19,8 +33,47 @@ static void holdings_free(void *data)
     for (size_t i = 0; i < h->nfiles; i++)
         eddy_files_free(h->files[i]);
     free(h->files);
+    for (size_t i = 0; i < h->nanswers; i++) {
+        answer *a = h->answers[i];
+        free(a->path);
+        free(a->to);
+        free(a->body);
+        free(a->type);
+        free(a);
+    }
+    free(h->answers);
+    for (unsigned i = 0; i < h->ndelays; i++)
+        free(h->routes[i].path);
+    free(h->routes);
     free(h->delays);
     free(h);
+}
+
+static char *copy(const char *s) { return s ? strdup(s) : NULL; }
+
+/* A held copy of what p's handler answers with; NULL without memory. */
+static answer *hold_answer(holdings *h, const conf_path *p)
+{
+    answer **grown = realloc(h->answers, (h->nanswers + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    h->answers = grown;
+    answer *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    grown[h->nanswers++] = a;
+    a->status = p->status;
+    a->append_path = p->append_path;
+    a->body_len = p->body_len;
+    a->path = copy(p->path);
+    a->to = copy(p->to);
+    a->type = copy(p->type);
+    a->body = malloc(p->body_len + 1);
+    if (a->body)
+        memcpy(a->body, p->body ? p->body : "", p->body_len + 1);
+    if (!a->path || (p->to && !a->to) || (p->type && !a->type) || !a->body)
+        return NULL;
+    return a;
 }
 
 static int hold_files(holdings *h, eddy_files *f)
@@ -43,7 +96,7 @@ static void not_found(eddy_request *req, void *data)
 
 static void respond(eddy_request *req, void *data)
 {
-    const conf_path *p = data;
+    const answer *p = data;
     eddy_respond(req, p->status, p->type, p->body, p->body_len);
 }
 
@@ -58,7 +111,7 @@ static bool path_char(unsigned char c)
  * again, and the query as it came. */
 static void redirect(eddy_request *req, void *data)
 {
-    const conf_path *p = data;
+    const answer *p = data;
     size_t to_len = strlen(p->to);
     eddy_str path = eddy_request_path(req), query = eddy_request_query(req);
     eddy_str rest = {"", 0};
@@ -172,10 +225,14 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
         eddy_route r = {.path = p->path, .prefix = true, .handler = not_found};
         if (owner && owner->handler == CONF_FILES)
             r.handler = eddy_files_handler, r.data = data[owner_at];
-        else if (owner && owner->handler == CONF_REDIRECT)
-            r.handler = redirect, r.data = (void *)owner;
-        else if (owner && owner->handler == CONF_RESPOND)
-            r.handler = respond, r.data = (void *)owner;
+        else if (owner && (owner->handler == CONF_REDIRECT || owner->handler == CONF_RESPOND)) {
+            if (!data[owner_at] && !(data[owner_at] = hold_answer(h, owner))) {
+                rc = fail(err, err_len, c, p->mark, "out of memory%s%s", "", "");
+                break;
+            }
+            r.handler = owner->handler == CONF_REDIRECT ? redirect : respond;
+            r.data = data[owner_at];
+        }
         if (eddy_site_route(site, &r) < 0) {
             rc = fail(err, err_len, c, p->mark, "cannot route %s%s", p->path, "");
             break;
@@ -221,12 +278,19 @@ static int build_flag_site(eddy_loop *loop, const cli_options *opt, eddy_site *s
         return -1;
     }
     h->delays = calloc(opt->ndelays + 1, sizeof(*h->delays));
-    if (!h->delays) {
+    h->routes = calloc(opt->ndelays + 1, sizeof(*h->routes));
+    if (!h->delays || !h->routes) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     for (unsigned i = 0; i < opt->ndelays; i++) {
-        h->delays[i] = (delay_binding){&opt->delays[i], f};
+        h->routes[i] = (delay_route){strdup(opt->delays[i].path), opt->delays[i].ms};
+        if (!h->routes[i].path) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
+        h->ndelays++;
+        h->delays[i] = (delay_binding){&h->routes[i], f};
         if ((rc = delay_register(site, &h->delays[i])) < 0) {
             snprintf(err, err_len, "cannot add route '%s': %s", opt->delays[i].path, strerror(-rc));
             return -1;

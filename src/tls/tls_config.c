@@ -459,6 +459,60 @@ int eddy_tls_reload(eddy_tls *tls, char *err, size_t err_len)
     return rc;
 }
 
+/* The pair list, taken apart from tls for a swap. */
+typedef struct pair_list {
+    char **certs, **keys;
+    bool *optional;
+    unsigned n;
+} pair_list;
+
+static pair_list take_pairs(eddy_tls *tls)
+{
+    pair_list l = {tls->certs, tls->keys, tls->optional, tls->npairs};
+    tls->certs = tls->keys = NULL;
+    tls->optional = NULL;
+    tls->npairs = 0;
+    return l;
+}
+
+static void free_pairs(pair_list *l)
+{
+    for (unsigned i = 0; i < l->n; i++) {
+        free(l->certs[i]);
+        free(l->keys[i]);
+    }
+    free(l->certs);
+    free(l->keys);
+    free(l->optional);
+}
+
+int eddy_tls_set_pairs(eddy_tls *tls, const char *const *certs, const char *const *keys,
+                       unsigned npairs, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&tls->load_lock);
+    pair_list old = take_pairs(tls);
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < npairs; i++)
+        rc = add_pair(tls, certs[i], keys[i], false);
+    for (unsigned i = 0; rc == 0 && i < old.n; i++)
+        if (old.optional[i]) /* ACME's stay */
+            rc = add_pair(tls, old.certs[i], old.keys[i], true);
+    if (rc < 0)
+        fail(err, err_len, "out of memory%s%s", "", "");
+    else
+        rc = reload_locked(tls, err, err_len);
+    if (rc < 0) {
+        pair_list fresh = take_pairs(tls);
+        free_pairs(&fresh);
+        tls->certs = old.certs, tls->keys = old.keys, tls->optional = old.optional;
+        tls->npairs = old.n;
+    } else {
+        free_pairs(&old);
+    }
+    pthread_mutex_unlock(&tls->load_lock);
+    return rc;
+}
+
 void eddy_tls_free(eddy_tls *tls)
 {
     if (!tls)
