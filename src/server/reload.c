@@ -131,10 +131,10 @@ static void restart_only(const cli_options *o, const cli_options *n, bool tls_no
             break;
         }
     }
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (keys[i].changed)
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        if (keys[k].changed)
             fprintf(stderr, "eddy: SIGHUP: %s changed; it takes effect at the next start\n",
-                    keys[i].key);
+                    keys[k].key);
     if (acme_sites)
         fprintf(stderr, "eddy: SIGHUP: the sites' acme names changed; they take effect at the "
                         "next start\n");
