@@ -415,8 +415,10 @@ void cli_keys_reference(FILE *out)
 {
     for (size_t i = 0; i < NSPECS; i++) {
         const opt_spec *sp = &specs[i];
-        fprintf(out, "| `%s` | %s | ", sp->name + 2,
-                is_switch(sp) ? "true/false" : is_list(sp) ? "list" : sp->arg);
+        fprintf(out, "| `%s` | ", sp->name + 2);
+        for (const char *v = is_switch(sp) ? "true/false" : is_list(sp) ? "list" : sp->arg; *v; v++)
+            fputc(*v == '|' ? '/' : *v, out); /* a table's cell */
+        fprintf(out, " | ");
         for (const char *h = sp->help; *h; h++)
             fputc(*h == '\n' ? ' ' : *h == '|' ? '/' : *h, out);
         fprintf(out, " |\n");

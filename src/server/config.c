@@ -22,6 +22,7 @@ typedef struct loader {
     conf *c;
     eddy_sites *scratch;  /* checks names and header rules as sites will */
     eddy_site *scratch_site;
+    conf_mark no_match_at;
 } loader;
 
 static conf_mark mark_of(const yaml_node_t *n)
@@ -789,6 +790,7 @@ static bool top_key(loader *ld, entry *e, void *data)
             else
                 c->no_match = (int)st;
         }
+        ld->no_match_at = mark_of(e->key_node);
         return true;
     }
     enum cli_key kind = cli_key_kind(e->key);
@@ -816,7 +818,7 @@ static void check_top(loader *ld, yaml_node_t *root)
     conf *c = ld->c;
     if (!c->has_sites) {
         if (c->no_match)
-            error_node(ld, root, "no-match is for hosts no site names, and there are no sites");
+            error_at(ld, ld->no_match_at, "no-match is for hosts no site names, and there are no sites");
         return;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
@@ -829,7 +831,7 @@ static void check_top(loader *ld, yaml_node_t *root)
     for (unsigned i = 0; i < c->nsites; i++)
         has_default |= c->sites[i].is_default;
     if (has_default && c->no_match)
-        error_node(ld, root, "no-match is for hosts no site names, and the default site takes them");
+        error_at(ld, ld->no_match_at, "no-match is for hosts no site names, and the default site takes them");
 }
 
 int config_load_text(const char *name, const char *text, size_t len, cli_options *opt, conf *c,
