@@ -116,6 +116,7 @@ integration: build-all
 	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink
 	$(PYTHON) tests/integration/acme.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/config.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
@@ -139,6 +140,7 @@ integration-san:
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/h2.py --eddy $(BUILD)/san/eddy \
 	    --example-upload $(BUILD)/san/examples/upload_sink
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/acme.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/config.py --eddy $(BUILD)/san/eddy
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san

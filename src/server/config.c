@@ -534,8 +534,7 @@ static bool path_key(loader *ld, entry *e, void *data)
         char *v = scalar(ld, e->value, "path");
         if (v && (v[0] != '/' || !one_line(ld, e->value, "path", v)))
             error_node(ld, e->value, "a path begins with '/', like /static, not '%s'", v);
-        else
-            p->path = v;
+        p->path = v; /* given, even if wrong: one error for it is enough */
         return true;
     }
     if (rules_key(ld, e, &p->rules))
@@ -691,8 +690,10 @@ static void site_pair(loader *ld, yaml_node_t *n, void *data)
 static bool site_key(loader *ld, entry *e, void *data)
 {
     conf_site *s = data;
-    if (strcmp(e->key, "names") == 0)
+    if (strcmp(e->key, "names") == 0) {
+        s->names_given = true;
         each_item(ld, e->value, site_name, s);
+    }
     else if (strcmp(e->key, "default") == 0)
         boolean(ld, e->value, "default", &s->is_default);
     else if (strcmp(e->key, "acme") == 0)
@@ -729,7 +730,7 @@ static void one_site(loader *ld, yaml_node_t *n, void *data)
     each_entry(ld, n, "a site", site_keys, site_key, s);
     if (n->type != YAML_MAPPING_NODE)
         return;
-    if (!s->nnames && !s->is_default)
+    if (!s->names_given && !s->is_default)
         error_node(ld, n, "a site wants names:, or default: true");
     if (s->acme && !s->nnames)
         error_node(ld, n, "acme gets a certificate for the site's names, and it has none");

@@ -62,6 +62,7 @@ typedef struct conf_site {
     unsigned nnames;
     conf_mark mark;
     bool is_default;
+    bool names_given;         /* `names` was there (its names may be wrong) */
     bool acme;                /* its names get a certificate by ACME */
     conf_rules rules;
     conf_path *paths;

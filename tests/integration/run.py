@@ -124,7 +124,7 @@ class Server:
     def __init__(self, proc, addrs, errfile):
         self.proc = proc
         self.addrs = addrs            # [(host, port), ...] in announce order
-        self.addr = addrs[0]
+        self.addr = addrs[0] if addrs else None   # none: the caller reads the lines
         self.errfile = errfile
         self.expect_exit = False      # set when a test stops the server itself
 
