@@ -219,6 +219,13 @@ void eddy_tls_free(eddy_tls *tls);
 /* Like eddy_server_listen, for HTTPS with tls's certificates. */
 int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tls, char *bound,
                            size_t bound_len);
+/* Listens as eddy_server_listen (tls NULL) or eddy_server_listen_tls do,
+ * tagging the connections it accepts with tag (0..EDDY_LISTENER_TAG_MAX,
+ * else -EINVAL), which sites may be limited to (eddy_site_listener); the
+ * others listen with tag 0. */
+#define EDDY_LISTENER_TAG_MAX 65535
+int eddy_server_listen_tagged(eddy_server *srv, const char *host_port, eddy_tls *tls, unsigned tag,
+                              char *bound, size_t bound_len);
 /* port > 0: from now on every request on a plain listener is answered 308
  * with the same host (from Host), path and query on https at this port
  * (left out when 443); 0: plain requests are served again. */
@@ -339,6 +346,10 @@ void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data);
  * name below example.com (not itself).  -EINVAL for what is not a host
  * name (a port, a stray character, a wildcard over an IP address). */
 int eddy_site_name(eddy_site *site, const char *name);
+/* Limits the site to connections a listener tagged tag accepted
+ * (eddy_server_listen_tagged); repeatable.  A site with no such limit
+ * takes connections from every listener.  -ENOMEM. */
+int eddy_site_listener(eddy_site *site, unsigned tag);
 /* Like eddy_server_route, for one site of a set. */
 int eddy_site_route(eddy_site *site, const eddy_route *route);
 

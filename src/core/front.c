@@ -48,7 +48,7 @@ int front_use_sites(front *f, site_table *t)
 {
     t->named = false;
     for (size_t i = 0; i < t->nsites; i++)
-        t->named |= t->sites[i]->nnames > 0;
+        t->named |= t->sites[i]->nnames > 0 || t->sites[i]->nlisteners > 0;
     for (size_t i = 0; f->every_site.path && i < t->nsites; i++) {
         int rc = site_add_route(t->sites[i], &f->every_site);
         if (rc < 0) {

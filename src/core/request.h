@@ -65,6 +65,7 @@ struct request {
     site_table *table;     /* the sites it began with (a reference) */
     site *site;            /* its site once chosen (before: the default one) */
     const route *route;    /* its route, once routed (NULL: none) */
+    uint16_t listener;     /* the tag of the listener its connection came from */
     const char *const *base; /* where the spans point (the protocol's pointer,
                               which it moves with its buffer); *base NULL
                               before a request line */

@@ -33,6 +33,7 @@ void site_free(site *s)
     for (size_t i = 0; i < s->nnames; i++)
         free(s->names[i]);
     free(s->names);
+    free(s->listeners);
     header_rules_free(&s->headers);
     memset(s, 0, sizeof(*s));
 }
@@ -57,6 +58,24 @@ int site_add_name(site *s, const char *name)
     s->names = names;
     names[s->nnames++] = copy;
     return 0;
+}
+
+int site_add_listener(site *s, uint16_t tag)
+{
+    uint16_t *l = realloc(s->listeners, (s->nlisteners + 1) * sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    s->listeners = l;
+    l[s->nlisteners++] = tag;
+    return 0;
+}
+
+bool site_takes_listener(const site *s, uint16_t tag)
+{
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i] == tag)
+            return true;
+    return s->nlisteners == 0;
 }
 
 bool site_names(const site *s, const char *host, size_t len)

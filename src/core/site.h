@@ -46,6 +46,9 @@ typedef struct route {
 struct site {
     char **names;          /* normalized: "example.com", "*.example.com" */
     size_t nnames;
+    uint16_t *listeners;   /* the listener tags it takes connections from;
+                              none: every listener */
+    size_t nlisteners;
     route *routes;
     size_t nroutes;
     unsigned body_routes;  /* routes taking bodies or limiting them: only then
@@ -66,6 +69,10 @@ route *site_route_of(site *s, const char *path, bool prefix);
  * (response_field_check), -ENOSPC past SITE_MAX_HEADER_RULES. */
 int header_rules_add(header_rules *rules, enum header_op op, const char *line);
 void header_rules_free(header_rules *rules);
+/* Limits the site to a listener's connections; -ENOMEM. */
+int site_add_listener(site *s, uint16_t tag);
+/* Whether the site takes connections from the listener tagged tag. */
+bool site_takes_listener(const site *s, uint16_t tag);
 /* Whether the site's names cover a normalized host. */
 bool site_names(const site *s, const char *host, size_t len);
 /* The route for a decoded path: an exact route, else the longest prefix;

@@ -62,15 +62,20 @@ static bool target_authority(eddy_str t, eddy_str *out)
     return true;
 }
 
+/* The first site whose names cover the host and which takes the
+ * request's listener; then a site with no names limited to that listener;
+ * then the default site (if it takes the listener). */
 int sites_choose(request *req)
 {
     if (req->site_chosen)
         return 0;
     site_table *t = req->table;
     req->site_chosen = true;
+    site *fallback = t->fallback && site_takes_listener(t->fallback, req->listener) ? t->fallback
+                                                                                     : NULL;
     if (!t->named) {
-        req->site = t->fallback ? t->fallback : &t->none;
-        return t->fallback ? 0 : t->no_match_status;
+        req->site = fallback ? fallback : &t->none;
+        return fallback ? 0 : t->no_match_status;
     }
     eddy_str name = {"Host", 4}, host;
     if (req->method_id == METHOD_CONNECT || !target_authority(request_span(req, req->target), &host))
@@ -80,12 +85,20 @@ int sites_choose(request *req)
     if (n < 0)
         return 400; /* RFC 9112 §3.2: a Host that is not one */
     for (size_t i = 0; n > 0 && i < t->nsites; i++)
-        if (site_names(t->sites[i], norm, (size_t)n)) {
+        if (site_names(t->sites[i], norm, (size_t)n) &&
+            site_takes_listener(t->sites[i], req->listener)) {
             req->site = t->sites[i];
             return 0;
         }
-    req->site = t->fallback ? t->fallback : &t->none;
-    return t->fallback ? 0 : t->no_match_status;
+    /* A site without names, limited to listeners, takes any host there. */
+    for (size_t i = 0; i < t->nsites; i++)
+        if (!t->sites[i]->nnames && t->sites[i]->nlisteners &&
+            site_takes_listener(t->sites[i], req->listener)) {
+            req->site = t->sites[i];
+            return 0;
+        }
+    req->site = fallback ? fallback : &t->none;
+    return fallback ? 0 : t->no_match_status;
 }
 
 int sites_route_early(request *req)
@@ -140,6 +153,11 @@ void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data)
 int eddy_site_name(eddy_site *s, const char *name)
 {
     return name ? site_add_name(&s->s, name) : -EINVAL;
+}
+
+int eddy_site_listener(eddy_site *s, unsigned tag)
+{
+    return tag > EDDY_LISTENER_TAG_MAX ? -EINVAL : site_add_listener(&s->s, (uint16_t)tag);
 }
 
 int eddy_site_route(eddy_site *s, const eddy_route *r) { return site_add_route(&s->s, r); }

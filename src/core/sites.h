@@ -18,8 +18,8 @@ typedef struct site_table {
     site none;             /* what a request has before its site is chosen,
                               without a fallback: no routes, no rules */
     int no_match_status;   /* 421 or 404, without a fallback */
-    bool named;            /* a site has names: hosts are looked at (set
-                              as the table is put to use) */
+    bool named;            /* a site has names or listeners: requests are
+                              looked at (set as the table is put to use) */
     unsigned refs;         /* the server's (while current) and each request's */
     /* Called as the table is freed, for what its routes' data hold. */
     void (*on_free)(void *data);

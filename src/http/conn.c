@@ -782,6 +782,7 @@ int conn_request_begin(conn *c)
     if (!c->req)
         return -ENOMEM;
     c->req->secure = c->stream->ops->secure;
+    c->req->listener = c->listener;
     return 0;
 }
 
@@ -889,7 +890,7 @@ static void conn_hand_over(conn *c, const char *bytes, size_t len)
     c->phase = PHASE_CLOSED;
     c->stream = NULL;
     c->gated = false;
-    if (!h2_conn_new(c->srv, stream, gated, bytes, len, c->readable)) {
+    if (!h2_conn_new(c->srv, stream, gated, c->listener, bytes, len, c->readable)) {
         c->gated = gated;
         stream_close(stream);
     }

@@ -62,6 +62,7 @@ struct conn {
     uint32_t piece_len;    /* a streamed body's piece llhttp just passed */
     const char *piece;
     uint16_t parse_status; /* status a parser callback chose for its error */
+    uint16_t listener;     /* the tag of the listener that accepted it */
     bool head_len_known : 1;
     bool trailer_field : 1; /* inside a trailer field (not kept) */
     bool method_unknown : 1; /* llhttp refused the method; waiting to see if

@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* listener_data: the eddy_tls of a TLS listener, NULL for plain HTTP. */
-static void on_accept(void *data, void *listener_data, int fd)
+/* listener_data: the eddy_tls of a TLS listener, NULL for plain HTTP;
+ * tag: the listener's, which sites may be limited to. */
+static void on_accept(void *data, void *listener_data, uint32_t tag, int fd)
 {
     eddy_server *srv = data;
     eddy_stream *stream;
@@ -38,10 +39,13 @@ static void on_accept(void *data, void *listener_data, int fd)
             return;
         }
     }
-    if (!server_attach(srv, stream, true)) {
+    conn *c = server_attach(srv, stream, true);
+    if (!c) {
         stream_close(stream);
         gate_release(&srv->gate);
+        return;
     }
+    c->listener = (uint16_t)tag;
 }
 
 static void on_starved(void *data, int err)
@@ -152,7 +156,7 @@ int eddy_server_listen(eddy_server *srv, const char *host_port, char *bound, siz
 {
     if (srv->shutting_down)
         return -ESHUTDOWN;
-    return listener_open(&srv->gate, host_port, NULL, bound, bound_len);
+    return listener_open(&srv->gate, host_port, NULL, 0, bound, bound_len);
 }
 
 int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tls, char *bound,
@@ -162,7 +166,17 @@ int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tl
         return -ESHUTDOWN;
     if (!tls)
         return -EINVAL;
-    return listener_open(&srv->gate, host_port, tls, bound, bound_len);
+    return listener_open(&srv->gate, host_port, tls, 0, bound, bound_len);
+}
+
+int eddy_server_listen_tagged(eddy_server *srv, const char *host_port, eddy_tls *tls, unsigned tag,
+                              char *bound, size_t bound_len)
+{
+    if (srv->shutting_down)
+        return -ESHUTDOWN;
+    if (tag > EDDY_LISTENER_TAG_MAX)
+        return -EINVAL;
+    return listener_open(&srv->gate, host_port, tls, tag, bound, bound_len);
 }
 
 int eddy_server_unlisten(eddy_server *srv, const char *bound)

@@ -130,6 +130,7 @@ struct h2conn {
     /* nghttp2's outbound frame buffer, for trimming while idle. */
     void *framebuf;
     size_t framebuf_len;
+    uint16_t listener;     /* the tag of the listener that accepted it */
     bool gated : 1;
     bool readable : 1;
     bool writable : 1;
@@ -147,7 +148,8 @@ struct h2conn {
  * (ALPN h2, or the connection preface in `initial`), with the bytes it
  * read so far; readable: the stream may hold more.  False when it could
  * not be made: the stream is still the caller's. */
-bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, const char *initial, size_t len,
+bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, uint16_t listener_tag,
+                 const char *initial, size_t len,
                  bool readable);
 
 /* nghttp2's callbacks and options, made once per server. */

@@ -798,14 +798,15 @@ static void *ng_realloc(void *p, size_t size, void *user)
     return q;
 }
 
-bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, const char *initial, size_t len,
-                 bool readable)
+bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, uint16_t listener_tag,
+                 const char *initial, size_t len, bool readable)
 {
     if (!srv->h2_callbacks)
         return false;
     h2conn *c = calloc(1, sizeof(*c));
     if (!c)
         return false;
+    c->listener = listener_tag;
     nghttp2_mem mem = {c, ng_malloc, ng_free, ng_calloc, ng_realloc}; /* nghttp2 keeps a copy */
     c->creating = true;
     int rv = nghttp2_session_server_new3(&c->ng, srv->h2_callbacks, c, srv->h2_option, &mem);

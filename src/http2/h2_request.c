@@ -102,6 +102,7 @@ int h2_request_begin(h2stream *st)
     r->method_id = (uint8_t)request_method_id(st->head + st->method_off, st->method_len);
     r->is_head = r->method_id == METHOD_HEAD;
     r->secure = c->stream->ops->secure;
+    r->listener = c->listener;
     r->host_count = st->has_authority || st->has_host;
     st->body_mode = EDDY_BODY_DROP;
     if (st->end_recv || st->refuse)

@@ -15,6 +15,7 @@ struct listener {
     eddy_io io;
     accept_gate *gate;
     void *data;       /* the listener's own, for each connection it takes */
+    uint32_t tag;     /* the same, for sites limited to some listeners */
     eddy_timer retry; /* after EMFILE/ENFILE */
     listener *next;
     char bound[80];   /* the address bound, "HOST:PORT" */
@@ -136,7 +137,7 @@ static void accept_some(listener *l)
                 g->on_starved(g->data, 0);
         }
         g->active++;
-        g->on_accept(g->data, l->data, fd);
+        g->on_accept(g->data, l->data, l->tag, fd);
     }
     /* Batch used up: more may be waiting, and edge-triggered epoll will not
      * say so again.  Continue on the next turn, after other work. */
@@ -203,7 +204,8 @@ static void format_bound(int fd, char *bound, size_t bound_len)
     snprintf(bound, bound_len, "%s:%d", ip, port);
 }
 
-int listener_open(accept_gate *g, const char *host_port, void *data, char *bound, size_t bound_len)
+int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t tag, char *bound,
+                  size_t bound_len)
 {
     char host[256], port[8];
     if (parse_host_port(host_port, host, sizeof(host), port, sizeof(port)) < 0)
@@ -240,6 +242,7 @@ int listener_open(accept_gate *g, const char *host_port, void *data, char *bound
     }
     l->gate = g;
     l->data = data;
+    l->tag = tag;
     l->io.cb = on_listen_io;
     l->io.data = l;
     eddy_timer_init(&l->retry, retry_accept, l);

@@ -7,6 +7,7 @@
 
 #include "rt/loop.h"
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Kernel backlog for each listening socket. */
 #define LISTENER_BACKLOG 4096
@@ -26,10 +27,10 @@
 typedef struct listener listener;
 typedef struct accept_gate accept_gate;
 
-/* Receives each accepted non-blocking socket, with the data of the
+/* Receives each accepted non-blocking socket, with the data and tag of the
  * listener that took it; it owns fd from then on.  It must call
  * gate_release() once that connection has ended. */
-typedef void (*listener_accept_cb)(void *data, void *listener_data, int fd);
+typedef void (*listener_accept_cb)(void *data, void *listener_data, uint32_t tag, int fd);
 /* accept() ran out of a resource (err: EMFILE, ENFILE, ENOBUFS, ENOMEM)
  * and accepting waits; then err 0 once it succeeds again.  Once each. */
 typedef void (*listener_starved_cb)(void *data, int err);
@@ -55,9 +56,10 @@ void gate_release(accept_gate *g);
 void gate_close_all(accept_gate *g);
 
 /* Binds "HOST:PORT" ("[::1]:0", "127.0.0.1:80", ":80") and starts accepting
- * into gate, handing data with each connection.  Writes the bound address
- * as "HOST:PORT" into bound. */
-int listener_open(accept_gate *g, const char *host_port, void *data, char *bound, size_t bound_len);
+ * into gate, handing data and tag with each connection.  Writes the bound
+ * address as "HOST:PORT" into bound. */
+int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t tag, char *bound,
+                  size_t bound_len);
 
 /* Closes the gate's listeners bound to `bound` (as listener_open wrote
  * it); connections they accepted go on.  -ENOENT for none. */

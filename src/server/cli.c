@@ -377,6 +377,14 @@ static void clear_list(cli_options *opt, const opt_spec *sp)
     }
 }
 
+unsigned cli_listen_tag(const char *addr)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return 1 + h % EDDY_LISTENER_TAG_MAX;
+}
+
 enum cli_key cli_key_kind(const char *key)
 {
     char name[48];
@@ -449,6 +457,45 @@ static int program_flag(const char *a, int *i, int argc, char **argv, cli_option
         opt->config_file = a + 9;
         return 1;
     }
+    return 0;
+}
+
+static bool in_list(const char *const *list, unsigned n, const char *s)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* A site's listen names addresses listened on; no two addresses share a
+ * tag (a hash: two would take each other's sites). */
+static int check_site_listeners(const cli_options *opt, char *err, size_t err_len)
+{
+    const conf *c = &opt->conf;
+    for (unsigned i = 0; i < c->nsites; i++)
+        for (unsigned j = 0; j < c->sites[i].nlisten; j++) {
+            const char *a = c->sites[i].listen[j];
+            if (!in_list(opt->listen, opt->nlisten, a) && !in_list(opt->listen_tls, opt->nlisten_tls, a)) {
+                snprintf(err, err_len, "%s:%u:%u: a site listens on '%s', which is not in listen or "
+                                       "listen-tls (write it the same way)",
+                         c->file, c->sites[i].listen_mark.line, c->sites[i].listen_mark.col, a);
+                return -1;
+            }
+        }
+    const char *all[2 * CLI_MAX_LISTEN];
+    unsigned n = 0;
+    for (unsigned i = 0; i < opt->nlisten; i++)
+        all[n++] = opt->listen[i];
+    for (unsigned i = 0; i < opt->nlisten_tls; i++)
+        all[n++] = opt->listen_tls[i];
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = i + 1; j < n; j++)
+            if (strcmp(all[i], all[j]) != 0 && cli_listen_tag(all[i]) == cli_listen_tag(all[j])) {
+                snprintf(err, err_len, "the addresses '%s' and '%s' hash alike; write one "
+                                       "differently (like 0.0.0.0:80 for :80)", all[i], all[j]);
+                return -1;
+            }
     return 0;
 }
 
@@ -581,6 +628,8 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
     /* The default plain address only when no address at all is given. */
     if (opt->nlisten == 0 && opt->nlisten_tls == 0)
         opt->listen[opt->nlisten++] = CLI_DEFAULT_LISTEN;
+    if (check_site_listeners(opt, err, err_len) < 0)
+        return -1;
     if (opt->workers == 0) {
         /* A connection limit is a promise about the whole server; with one
          * worker it holds exactly, so that is the default under it. */

@@ -53,6 +53,11 @@ typedef struct cli_options {
  * configuration file's errors go to stderr first, one line each). */
 int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len);
 
+/* The tag a listen or listen-tls address is listened with, which sites
+ * limited to it name: the same for every worker and across reloads (a
+ * hash of the address as given, 1..EDDY_LISTENER_TAG_MAX). */
+unsigned cli_listen_tag(const char *addr);
+
 /* What a configuration key (a flag's name without "--") takes. */
 enum cli_key { CLI_KEY_UNKNOWN, CLI_KEY_SWITCH, CLI_KEY_VALUE, CLI_KEY_LIST };
 enum cli_key cli_key_kind(const char *key);

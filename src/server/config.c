@@ -175,6 +175,9 @@ static const key_doc site_keys[] = {
     {"names", "list", "host names the site answers to: `example.com`, or `*.example.com` for "
                       "every name below it; compared without case, port and trailing dot"},
     {"default", "true/false", "the site for hosts no site names (one site at most)"},
+    {"listen", "list", "addresses, as written in `listen` or `listen-tls`, whose connections "
+                       "the site alone takes (a site without names then takes any host "
+                       "there); default: every address"},
     {"tls", "list of {cert, key}", "certificate chains and keys (PEM) for the site's names, "
                                    "chosen by SNI"},
     {"acme", "true/false", "get and renew a certificate for the site's names by ACME (the "
@@ -647,6 +650,25 @@ static void site_name(loader *ld, yaml_node_t *n, void *data)
     names[s->nnames++] = v;
 }
 
+static void site_listen(loader *ld, yaml_node_t *n, void *data)
+{
+    conf_site *s = data;
+    char *v = scalar(ld, n, "listen");
+    if (!v)
+        return;
+    if (s->nlisten == CLI_MAX_LISTEN * 2) {
+        error_node(ld, n, "at most %d addresses in a site's listen", CLI_MAX_LISTEN * 2);
+        return;
+    }
+    char **l = realloc(s->listen, (s->nlisten + 1) * sizeof(*l));
+    if (!l) {
+        error_node(ld, n, "out of memory");
+        return;
+    }
+    s->listen = l;
+    l[s->nlisten++] = v;
+}
+
 typedef struct pair_ctx {
     char *cert, *key;
 } pair_ctx;
@@ -696,6 +718,10 @@ static bool site_key(loader *ld, entry *e, void *data)
     }
     else if (strcmp(e->key, "default") == 0)
         boolean(ld, e->value, "default", &s->is_default);
+    else if (strcmp(e->key, "listen") == 0) {
+        s->listen_mark = mark_of(e->value);
+        each_item(ld, e->value, site_listen, s);
+    }
     else if (strcmp(e->key, "acme") == 0)
         boolean(ld, e->value, "acme", &s->acme);
     else if (strcmp(e->key, "tls") == 0)
@@ -730,8 +756,8 @@ static void one_site(loader *ld, yaml_node_t *n, void *data)
     each_entry(ld, n, "a site", site_keys, site_key, s);
     if (n->type != YAML_MAPPING_NODE)
         return;
-    if (!s->names_given && !s->is_default)
-        error_node(ld, n, "a site wants names:, or default: true");
+    if (!s->names_given && !s->is_default && !s->nlisten)
+        error_node(ld, n, "a site wants names:, listen:, or default: true");
     if (s->acme && !s->nnames)
         error_node(ld, n, "acme gets a certificate for the site's names, and it has none");
     for (unsigned i = 0; s->acme && i < s->nnames; i++)
@@ -926,6 +952,7 @@ void config_free(conf *c)
         free(s->names);
         free(s->certs);
         free(s->keys);
+        free(s->listen);
         free_rules(&s->rules);
     }
     free(c->sites);

@@ -69,6 +69,9 @@ typedef struct conf_site {
     unsigned npaths;
     char **certs, **keys;     /* its TLS pairs: into the server's, for SNI */
     unsigned ncerts;
+    char **listen;            /* addresses (of listen, listen-tls) it alone takes */
+    unsigned nlisten;
+    conf_mark listen_mark;
 } conf_site;
 
 typedef struct conf {

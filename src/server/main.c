@@ -135,7 +135,8 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme **
     if (!w->stop || !w->cut || !w->apply)
         return fail("cannot create a wake-up: %s%s", strerror(errno), "");
     for (unsigned i = 0; i < opt->nlisten; i++) {
-        rc = eddy_server_listen(w->srv, addrs[i], bound ? bound[i] : NULL, bound ? 80 : 0);
+        rc = eddy_server_listen_tagged(w->srv, addrs[i], NULL, cli_listen_tag(opt->listen[i]),
+                                       bound ? bound[i] : NULL, bound ? 80 : 0);
         if (rc == -EINVAL)
             return fail("--listen wants HOST:PORT, like 127.0.0.1:7878 or [::1]:0, not '%s'%s",
                         addrs[i], "");
@@ -143,7 +144,8 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme **
             return fail("cannot listen on %s: %s", addrs[i], strerror(-rc));
     }
     for (unsigned i = 0; i < opt->nlisten_tls; i++) {
-        rc = eddy_server_listen_tls(w->srv, tls_addrs[i], tls, bound_tls ? bound_tls[i] : NULL,
+        rc = eddy_server_listen_tagged(w->srv, tls_addrs[i], tls, cli_listen_tag(opt->listen_tls[i]),
+                                       bound_tls ? bound_tls[i] : NULL,
                                     bound_tls ? 80 : 0);
         if (rc == -EINVAL)
             return fail("--listen-tls wants HOST:PORT, like 127.0.0.1:8443 or [::1]:0, not '%s'%s",

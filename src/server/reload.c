@@ -35,8 +35,8 @@ void worker_apply(void *data)
         bool tls = i >= job->nopen;
         const char *addr = tls ? job->open_tls[i - job->nopen] : job->open[i];
         char *bound = tls ? job->bound_tls[i - job->nopen] : job->bound[i];
-        rc = tls ? eddy_server_listen_tls(w->srv, addr, job->tls, bound, 80)
-                 : eddy_server_listen(w->srv, addr, bound, 80);
+        unsigned tag = tls ? job->open_tls_tag[i - job->nopen] : job->open_tag[i];
+        rc = eddy_server_listen_tagged(w->srv, addr, tls ? job->tls : NULL, tag, bound, 80);
         if (rc < 0) {
             bound[0] = 0;
             if (!job->err[0])
@@ -166,11 +166,15 @@ static void plan_listeners(const program *p, const cli_options *n, bool tls, rel
         if (!listed(n->listen_tls, n->nlisten_tls, p->listen_tls[i]))
             job->close[job->nclose++] = p->bound_tls[i];
     for (unsigned i = 0; i < n->nlisten; i++)
-        if (!kept(p->listen, p->nlisten, n->listen[i]))
+        if (!kept(p->listen, p->nlisten, n->listen[i])) {
+            job->open_tag[job->nopen] = cli_listen_tag(n->listen[i]);
             job->open[job->nopen++] = n->listen[i];
+        }
     for (unsigned i = 0; tls && i < n->nlisten_tls; i++)
-        if (!kept(p->listen_tls, p->nlisten_tls, n->listen_tls[i]))
+        if (!kept(p->listen_tls, p->nlisten_tls, n->listen_tls[i])) {
+            job->open_tls_tag[job->nopen_tls] = cli_listen_tag(n->listen_tls[i]);
             job->open_tls[job->nopen_tls++] = n->listen_tls[i];
+        }
 }
 
 /* The addresses listened on after the jobs: kept ones, then opened ones. */
@@ -254,11 +258,15 @@ void reload(program *p)
         if (i > 0) {
             job->nopen = job->nopen_tls = 0;
             for (unsigned k = 0; k < jobs[0].nopen; k++)
-                if (jobs[0].bound[k][0])
+                if (jobs[0].bound[k][0]) {
+                    job->open_tag[job->nopen] = jobs[0].open_tag[k];
                     job->open[job->nopen++] = jobs[0].bound[k];
+                }
             for (unsigned k = 0; k < jobs[0].nopen_tls; k++)
-                if (jobs[0].bound_tls[k][0])
+                if (jobs[0].bound_tls[k][0]) {
+                    job->open_tls_tag[job->nopen_tls] = jobs[0].open_tls_tag[k];
                     job->open_tls[job->nopen_tls++] = jobs[0].bound_tls[k];
+                }
         }
         if (!run_job(&p->w[i], job)) {
             /* Its loop is stuck: the job may still run, so nothing here

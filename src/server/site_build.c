@@ -181,6 +181,9 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
     for (unsigned i = 0; i < cs->nnames; i++)
         if (eddy_site_name(site, cs->names[i]) < 0)
             return fail(err, err_len, c, cs->mark, "'%s' is not a host name%s", cs->names[i], "");
+    for (unsigned i = 0; i < cs->nlisten; i++)
+        if (eddy_site_listener(site, cli_listen_tag(cs->listen[i])) < 0)
+            return fail(err, err_len, c, cs->listen_mark, "out of memory%s%s", "", "");
     for (unsigned i = 0; i < cs->rules.nheaders; i++)
         if (eddy_site_header(site, NULL, cs->rules.headers[i].op, cs->rules.headers[i].field) < 0)
             return fail(err, err_len, c, cs->mark, "cannot add header rule '%s'%s",

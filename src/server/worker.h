@@ -13,8 +13,10 @@ typedef struct reload_job {
     const char *close[2 * CLI_MAX_LISTEN]; /* addresses bound, to stop listening on */
     unsigned nclose;
     const char *open[CLI_MAX_LISTEN];  /* to listen on (plain) */
+    unsigned open_tag[CLI_MAX_LISTEN]; /* their tags (cli_listen_tag of the address given) */
     unsigned nopen;
     const char *open_tls[CLI_MAX_LISTEN];
+    unsigned open_tls_tag[CLI_MAX_LISTEN];
     unsigned nopen_tls;
     eddy_tls *tls;
     char bound[CLI_MAX_LISTEN][80];    /* what open[i] bound ("" on failure) */

@@ -169,7 +169,11 @@ def test_readme_reference_is_the_loaders():
     text = (REPO / "README.md").read_text()
     m = re.search(r"<!-- config-reference: begin -->\n(.*?)<!-- config-reference: end -->", text, re.S)
     check(m is not None, "README has no config-reference block")
-    check_eq(m.group(1), reference(), "README's reference (regenerate with build/eddy --config-reference)")
+    ours, want = m.group(1).splitlines(), reference().splitlines()
+    for i, (a, b) in enumerate(zip(ours, want)):
+        check(a == b, f"README's reference differs at its line {i + 1}: {short(a, 200)} "
+                      f"instead of {short(b, 200)} (regenerate with build/eddy --config-reference)")
+    check_eq(len(ours), len(want), "lines in README's reference")
 
 
 def test_check_reports_each_error_with_its_place():
@@ -290,6 +294,36 @@ workers: 1
         with serve(conf) as s:
             check_eq(host_get(s.plain[0], "a.test").status, 200, "a.test")
             check_eq(host_get(s.plain[0], "c.test").status, want, f"no site, no default ({extra!r})")
+
+
+def test_sites_limited_to_listeners():
+    """A site with listen takes connections of those addresses alone; a
+    nameless one any host there; others are not served there."""
+    a, b = two_roots()
+    p1, p2 = free_port(), free_port()
+    conf = write("listeners.yaml", f"""listen: [127.0.0.1:{p1}, 127.0.0.1:{p2}]
+workers: 2
+sites:
+  - names: [a.test]
+    listen: 127.0.0.1:{p1}
+    paths: [{{path: /, files: {{root: {a}}}}}]
+  - listen: [127.0.0.1:{p2}]
+    paths: [{{path: /, files: {{root: {b}}}}}]
+""")
+    with serve(conf, listeners=2) as s:
+        one, two = ("127.0.0.1", p1), ("127.0.0.1", p2)
+        check_eq(body_of(one, "a.test"), b"site a\n", "a.test on its address")
+        check_eq(host_get(one, "other").status, 421, "another host there")
+        check_eq(body_of(two, "a.test"), b"site b\n", "a.test elsewhere: the nameless site")
+        check_eq(body_of(two, "other"), b"site b\n", "any host on the nameless site's address")
+    bad = write("listeners-bad.yaml", f"""listen: [127.0.0.1:{p1}]
+sites:
+  - listen: [127.0.0.1:{p2}]
+""")
+    p = eddy_check(bad)
+    check_eq(p.returncode, 2, "exit status")
+    check(f"{bad}:3:13: a site listens on '127.0.0.1:{p2}', which is not in listen" in p.stderr.decode(),
+          f"stderr {short(p.stderr, 300)}")
 
 
 def make_pair(name):

@@ -19,8 +19,9 @@ typedef struct acceptor {
     int n;
 } acceptor;
 
-static void took(void *data, void *listener_data, int fd)
+static void took(void *data, void *listener_data, uint32_t tag, int fd)
 {
+    (void)tag;
     acceptor *a = data;
     assert_true(a->n < 8);
     a->fds[a->n++] = fd;
@@ -40,7 +41,7 @@ static void turns(eddy_loop *loop)
 static void start_accepting(acceptor *a, eddy_loop *loop, unsigned limit, char *bound)
 {
     gate_init(&a->gate, loop, limit, took, a);
-    assert_int_equal(listener_open(&a->gate, "127.0.0.1:0", NULL, bound, 64), 0);
+    assert_int_equal(listener_open(&a->gate, "127.0.0.1:0", NULL, 0, bound, 64), 0);
 }
 
 static void limit_holds_new_connections_in_backlog(void **state)
@@ -138,8 +139,8 @@ static void port_in_use_is_an_error(void **state)
     gate_init(&a.gate, loop, 0, took, &a);
     gate_init(&b.gate, loop, 0, took, &b);
     char bound[64];
-    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", NULL, bound, sizeof(bound)), 0);
-    assert_int_equal(listener_open(&b.gate, bound, NULL, NULL, 0), -EADDRINUSE);
+    assert_int_equal(listener_open(&a.gate, "127.0.0.1:0", NULL, 0, bound, sizeof(bound)), 0);
+    assert_int_equal(listener_open(&b.gate, bound, NULL, 0, NULL, 0), -EADDRINUSE);
     gate_close_all(&a.gate);
     eddy_loop_free(loop);
 }

@@ -254,6 +254,60 @@ static void held_requests_finish_on_their_sites(void **state)
     assert_non_null(strstr(out, "late"));
     assert_non_null(strstr(out, "new"));
     free(out);
+    mock_push_reset(m);
+    fx_run(fx);
+    mock_stream_free(m);
+    fx_free(fx);
+}
+
+/* Sites limited to listeners: a named one takes its names there only, a
+ * nameless one any host there; the default only where it listens. */
+static char *get_on(fixture *fx, uint16_t tag, const char *host)
+{
+    mock_stream *m = fx_connect(fx);
+    ((conn *)((eddy_stream *)m)->owner)->listener = tag;
+    char req[256];
+    snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    mock_push_str(m, req);
+    fx_run(fx);
+    char *out = fx_output(m);
+    mock_push_reset(m);
+    fx_run(fx);
+    mock_stream_free(m);
+    return out;
+}
+
+static void expect_on(fixture *fx, uint16_t tag, const char *host, const char *want)
+{
+    char *out = get_on(fx, tag, host);
+    if (!strstr(out, want))
+        fail_msg("listener %u, Host %s: wanted '%s' in:\n%s", tag, host, want, out);
+    free(out);
+}
+
+static void sites_limited_to_listeners(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new_without_files(NULL);
+    eddy_sites *set = eddy_sites_new();
+    eddy_site *a = eddy_sites_add(set), *inner = eddy_sites_add(set), *d = eddy_sites_add(set);
+    assert_int_equal(eddy_site_name(a, "a.test"), 0);
+    assert_int_equal(eddy_site_listener(a, 1), 0);
+    assert_int_equal(eddy_site_listener(inner, 2), 0);
+    assert_int_equal(eddy_site_listener(d, 3), 0);
+    assert_int_equal(eddy_site_listener(d, EDDY_LISTENER_TAG_MAX + 1), -EINVAL);
+    add_route(a, "/", "site a");
+    add_route(inner, "/", "inner");
+    add_route(d, "/", "default");
+    eddy_sites_default(set, d);
+    assert_int_equal(eddy_server_use_sites(fx->srv, set), 0);
+    expect_on(fx, 1, "a.test", "site a");
+    expect_on(fx, 2, "a.test", "inner");      /* a.test is not served on 2 */
+    expect_on(fx, 2, "other", "inner");
+    expect_on(fx, 3, "a.test", "default");
+    expect_on(fx, 3, "other", "default");
+    expect_on(fx, 1, "other", "HTTP/1.1 421 "); /* the default does not listen on 1 */
+    expect_on(fx, 0, "a.test", "HTTP/1.1 421 ");
     fx_free(fx);
 }
 
@@ -266,6 +320,7 @@ int main(void)
         cmocka_unit_test(header_rules_by_site_and_path),
         cmocka_unit_test(body_limit_by_path),
         cmocka_unit_test(held_requests_finish_on_their_sites),
+        cmocka_unit_test(sites_limited_to_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
