@@ -365,9 +365,16 @@ enum eddy_header_op {
  * eddy_response_field says, -ENOENT for no such prefix route, -ENOSPC. */
 int eddy_site_header(eddy_site *site, const char *path, enum eddy_header_op op,
                      const char *field);
-/* The body limit (413 past it) of requests routed to the prefix route at
- * path, instead of the server's max_body.  -ENOENT for no such route. */
-int eddy_site_max_body(eddy_site *site, const char *path, uint64_t max_body);
+/* Limits of the requests routed to one prefix route, instead of the
+ * server's; 0 leaves one to the server. */
+typedef struct eddy_path_limits {
+    uint64_t max_body;   /* body bytes (413 past them) */
+    unsigned send_ms;    /* a client may stop taking the response (closed after) */
+    unsigned body_ms;    /* a client may stop sending the body (closed after);
+                            the server's is its header_ms */
+} eddy_path_limits;
+/* Sets the limits of the prefix route at path.  -ENOENT for no such route. */
+int eddy_site_limits(eddy_site *site, const char *path, const eddy_path_limits *limits);
 /* Takes set: requests from now on are routed by it.  The server's own
  * settings (hsts_seconds, response_fields, eddy_server_redirect_https,
  * eddy_server_acme) apply to every site of it.  -ENOMEM (the set is then

@@ -359,3 +359,13 @@ uint64_t request_max_body(const request *req, uint64_t server_max)
 {
     return req->route && req->route->max_body ? req->route->max_body : server_max;
 }
+
+unsigned request_send_ms(const request *req, unsigned server_ms)
+{
+    return req && req->route && req->route->send_ms ? req->route->send_ms : server_ms;
+}
+
+unsigned request_body_ms(const request *req, unsigned server_ms)
+{
+    return req && req->route && req->route->body_ms ? req->route->body_ms : server_ms;
+}

@@ -157,6 +157,10 @@ int request_decode_path(request *req);
 eddy_str request_decoded_path(const request *req);
 /* The most body bytes req may send: its route's limit, else the server's. */
 uint64_t request_max_body(const request *req, uint64_t server_max);
+/* How long (ms) its client may stop taking its response, and stop sending
+ * its body: its route's limits, else the server's (NULL req: the server's). */
+unsigned request_send_ms(const request *req, unsigned server_ms);
+unsigned request_body_ms(const request *req, unsigned server_ms);
 /* Appends body bytes for a route that takes them; -ENOMEM. */
 int request_keep_body(request *req, const char *data, size_t len);
 /* Releases what the request owns (decoded path, body) once it is done. */

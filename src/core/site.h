@@ -38,6 +38,8 @@ typedef struct route {
     void *data;
     header_rules headers;  /* applied after the site's */
     uint64_t max_body;     /* 0: the server's */
+    unsigned send_ms;      /* a client may stop taking a response; 0: the server's */
+    unsigned body_ms;      /* ... stop sending a body; 0: the server's header timeout */
 } route;
 
 /* Longest name a site may have (a DNS name, or "*." and one). */

@@ -178,11 +178,13 @@ int eddy_site_header(eddy_site *s, const char *path, enum eddy_header_op op, con
     return header_rules_add(rules, hop, field);
 }
 
-int eddy_site_max_body(eddy_site *s, const char *path, uint64_t max_body)
+int eddy_site_limits(eddy_site *s, const char *path, const eddy_path_limits *limits)
 {
-    route *r = path ? site_route_of(&s->s, path, true) : NULL;
+    route *r = path && limits ? site_route_of(&s->s, path, true) : NULL;
     if (!r)
         return -ENOENT;
-    r->max_body = max_body;
+    r->max_body = limits->max_body;
+    r->send_ms = limits->send_ms;
+    r->body_ms = limits->body_ms;
     return 0;
 }

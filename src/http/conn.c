@@ -304,7 +304,9 @@ static void flush(conn *c)
          * when it took some, not each time more is queued (a stream that
          * keeps writing to a client that reads nothing must still end). */
         if (c->sent_some || !c->send_waiting)
-            arm(c, c->srv->send_ms);
+            arm(c, c->req       ? request_send_ms(c->req, c->srv->send_ms)
+                   : c->send_ms ? c->send_ms
+                                : c->srv->send_ms);
         c->send_waiting = true;
         return;
     }
@@ -325,7 +327,7 @@ static void flush(conn *c)
         if (c->req && c->req->body_paused && c->body_dispatched)
             c->deadline = CONN_NO_DEADLINE; /* its handler's to resume */
         else
-            arm(c, c->srv->header_ms);
+            arm(c, request_body_ms(c->req, c->srv->header_ms));
     } else if (c->phase == PHASE_HANDLER) {
         c->deadline = CONN_NO_DEADLINE; /* all sent: the handler's time again */
     }
@@ -651,7 +653,7 @@ static bool read_and_feed(conn *c)
     if (region == c->in)
         c->in_len += (uint32_t)n;
     if (c->phase == PHASE_BODY)
-        arm(c, c->srv->header_ms); /* a body must keep moving */
+        arm(c, request_body_ms(c->req, c->srv->header_ms)); /* a body must keep moving */
     const char *rest = feed(c, start, (size_t)n);
     if (c->phase == PHASE_CLOSED)
         return false;
@@ -948,7 +950,9 @@ static void conn_finish(request *r)
     bool keep_alive = r->keep_alive && c->phase != PHASE_BODY;
     if (c->phase == PHASE_BODY)
         c->fatal = true;
-    /* The answer is queued: the request is done with, its handle stale. */
+    /* The answer is queued: the request is done with, its handle stale;
+     * what is left of the answer keeps its path's send timeout. */
+    c->send_ms = request_send_ms(r, 0);
     request_free(r);
     c->req = NULL;
     c->had_request = true;
@@ -1040,7 +1044,7 @@ static void conn_body_flow(request *r)
         conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     if (c->phase == PHASE_BODY)
-        arm(c, c->srv->header_ms); /* the client must keep sending */
+        arm(c, request_body_ms(c->req, c->srv->header_ms)); /* the client must keep sending */
     conn_kick(c);
 }
 

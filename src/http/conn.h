@@ -60,6 +60,8 @@ struct conn {
     unsigned nfields;      /* fields in the current head */
     uint32_t framing_bytes; /* chunk extensions and trailers of this request */
     uint32_t piece_len;    /* a streamed body's piece llhttp just passed */
+    uint32_t send_ms;      /* the send timeout of the last answer queued (its
+                              route's); 0: the server's */
     const char *piece;
     uint16_t parse_status; /* status a parser callback chose for its error */
     uint16_t listener;     /* the tag of the listener that accepted it */

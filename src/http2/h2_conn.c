@@ -461,28 +461,36 @@ static void run_ready(h2conn *c)
 
 /* ------------------------------------------------------------- deadlines -- */
 
-/* Who the connection waits on, in one walk over its streams: the peer, to
- * take bytes or open its window for a response under way; the client, for
- * a head or a body nobody has paused. */
-static void owed(const h2conn *c, bool *peer, bool *client)
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+/* Who the connection waits on, in one walk over its streams, and how
+ * long each may take (0: not waited on): the peer, to take bytes or open
+ * its window for a response under way (send timeout); the client, for a
+ * head or a body nobody has paused (header timeout, a body's: its
+ * path's).  The most a stream waited on allows is the connection's. */
+static void owed(const h2conn *c, uint64_t *peer_ms, uint64_t *client_ms)
 {
-    *peer = out_pending(c) > 0;
-    *client = false;
-    for (const h2stream *st = c->streams; st && !(*peer && *client); st = st->next) {
+    const server_t *srv = c->srv;
+    *peer_ms = out_pending(c) > 0 ? srv->send_ms : 0;
+    *client_ms = 0;
+    for (const h2stream *st = c->streams; st; st = st->next) {
         if (st->closed)
             continue;
         if (st->responded) {
-            *peer |= !st->deferred;
+            if (!st->deferred)
+                *peer_ms = max64(*peer_ms, st->req ? request_send_ms(st->req, srv->send_ms)
+                                                   : srv->send_ms);
         } else if (!st->end_recv && !st->refuse &&
                    (!st->head_done || st->body_mode != EDDY_BODY_STREAM || !st->req ||
                     !st->req->body_paused)) {
-            *client = true;
+            *client_ms = max64(*client_ms, st->req && st->head_done
+                                               ? request_body_ms(st->req, srv->header_ms)
+                                               : srv->header_ms);
         }
     }
 }
 
-static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 static bool is_idle(const h2conn *c) { return c->nopen == 0 && c->held == 0 && !out_pending(c); }
 
@@ -514,13 +522,12 @@ static void trim(h2conn *c)
 static uint64_t next_deadline(const h2conn *c)
 {
     const server_t *srv = c->srv;
-    uint64_t when = NONE;
-    bool peer, client;
-    owed(c, &peer, &client);
-    if (peer)
-        when = c->last_sent + srv->send_ms;
-    if (client)
-        when = min64(when, c->last_input + srv->header_ms);
+    uint64_t when = NONE, peer_ms, client_ms;
+    owed(c, &peer_ms, &client_ms);
+    if (peer_ms)
+        when = c->last_sent + peer_ms;
+    if (client_ms)
+        when = min64(when, c->last_input + client_ms);
     if (is_idle(c))
         when = min64(when, min64(c->idle_since + srv->keepalive_ms, trim_due(c)));
     return when;

@@ -238,6 +238,10 @@ static const key_doc headers_keys[] = {
 
 static const key_doc limits_keys[] = {
     {"max-body", "BYTES", "largest request body, else 413 (default: the max-body key)"},
+    {"send-timeout", "SECONDS", "time a client may stop taking a response, then closed "
+                                "(default: the send-timeout key)"},
+    {"body-timeout", "SECONDS", "time a client may stop sending a request body, then closed "
+                                "(default: the header-timeout key)"},
     {NULL, NULL, NULL},
 };
 
@@ -393,12 +397,33 @@ static bool headers_key(loader *ld, entry *e, void *data)
     return true;
 }
 
+/* Seconds (fractions allowed) as milliseconds, as the timeout flags take them. */
+static void seconds(loader *ld, yaml_node_t *n, const char *what, unsigned *ms)
+{
+    char *v = scalar(ld, n, what);
+    if (!v)
+        return;
+    char *end;
+    double s = strtod(v, &end);
+    if (end == v || *end || !(s > 0) || s > CONFIG_MAX_TIMEOUT_S) {
+        error_node(ld, n, "%s wants seconds above 0 and at most a day (like 30 or 0.5), not '%s'",
+                   what, v);
+        return;
+    }
+    *ms = s * 1000 < 1 ? 1 : (unsigned)(s * 1000 + 0.5);
+}
+
 static bool limits_key(loader *ld, entry *e, void *data)
 {
     conf_rules *r = data;
-    if (strcmp(e->key, "max-body") != 0)
+    if (strcmp(e->key, "max-body") == 0)
+        number(ld, e->value, "max-body", 1, UINT64_MAX, &r->max_body);
+    else if (strcmp(e->key, "send-timeout") == 0)
+        seconds(ld, e->value, "send-timeout", &r->send_ms);
+    else if (strcmp(e->key, "body-timeout") == 0)
+        seconds(ld, e->value, "body-timeout", &r->body_ms);
+    else
         return false;
-    number(ld, e->value, "max-body", 1, UINT64_MAX, &r->max_body);
     return true;
 }
 

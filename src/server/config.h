@@ -21,6 +21,8 @@
 #define CONFIG_MAX_ERRORS 50
 /* Most header rules of one site or path (the core's bound). */
 #define CONFIG_MAX_HEADER_RULES 64
+/* Longest timeout a limit takes: a day, as the flags. */
+#define CONFIG_MAX_TIMEOUT_S 86400.0
 
 /* Where something was written, for messages about it found later. */
 typedef struct conf_mark {
@@ -37,6 +39,8 @@ typedef struct conf_rules {
     conf_header *headers;
     unsigned nheaders;
     uint64_t max_body;  /* 0: not set here */
+    unsigned send_ms;   /* 0: not set here */
+    unsigned body_ms;   /* 0: not set here */
 } conf_rules;
 
 enum conf_handler { CONF_NO_HANDLER, CONF_FILES, CONF_REDIRECT, CONF_RESPOND };

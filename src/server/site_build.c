@@ -213,8 +213,8 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
         const conf_path *p = &cs->paths[i];
         const conf_path *owner = NULL; /* the path whose handler serves p */
         unsigned owner_at = 0;
-        uint64_t max_body = cs->rules.max_body;
-        size_t best = 0, best_limit = 0;
+        eddy_path_limits lim = {cs->rules.max_body, cs->rules.send_ms, cs->rules.body_ms};
+        size_t best = 0, best_body = 0, best_send = 0, best_recv = 0;
         for (unsigned j = 0; j < cs->npaths; j++) {
             const conf_path *q = &cs->paths[j];
             size_t ql = strlen(q->path);
@@ -222,8 +222,13 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
                 continue;
             if (q->handler != CONF_NO_HANDLER && (!owner || ql > best))
                 owner = q, owner_at = j, best = ql;
-            if (q->rules.max_body && ql >= best_limit)
-                max_body = q->rules.max_body, best_limit = ql;
+            /* Each limit from the longest covering path that sets it. */
+            if (q->rules.max_body && ql >= best_body)
+                lim.max_body = q->rules.max_body, best_body = ql;
+            if (q->rules.send_ms && ql >= best_send)
+                lim.send_ms = q->rules.send_ms, best_send = ql;
+            if (q->rules.body_ms && ql >= best_recv)
+                lim.body_ms = q->rules.body_ms, best_recv = ql;
         }
         eddy_route r = {.path = p->path, .prefix = true, .handler = not_found};
         if (owner && owner->handler == CONF_FILES)
@@ -240,7 +245,7 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
             rc = fail(err, err_len, c, p->mark, "cannot route %s%s", p->path, "");
             break;
         }
-        if (max_body && eddy_site_max_body(site, p->path, max_body) < 0)
+        if (eddy_site_limits(site, p->path, &lim) < 0)
             rc = fail(err, err_len, c, p->mark, "cannot limit %s%s", p->path, "");
         /* Header rules of the paths covering p, shortest first. */
         for (size_t len = 1; rc == 0 && len <= strlen(p->path); len++)

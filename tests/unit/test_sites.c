@@ -180,8 +180,9 @@ static void body_limit_by_path(void **state)
                      .data = "up"};
     assert_int_equal(eddy_site_route(a, &up), 0);
     add_route(a, "/", "root");
-    assert_int_equal(eddy_site_max_body(a, "/up", 4), 0);
-    assert_int_equal(eddy_site_max_body(a, "/none", 4), -ENOENT);
+    eddy_path_limits four = {.max_body = 4};
+    assert_int_equal(eddy_site_limits(a, "/up", &four), 0);
+    assert_int_equal(eddy_site_limits(a, "/none", &four), -ENOENT);
     eddy_sites_default(set, a);
     assert_int_equal(eddy_server_use_sites(fx->srv, set), 0);
     char *out = fx_exchange(fx, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd", NULL);
@@ -199,6 +200,57 @@ static void body_limit_by_path(void **state)
     out = fx_exchange(fx, "POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde", NULL);
     assert_non_null(strstr(out, "HTTP/1.1 200 "));
     free(out);
+    fx_free(fx);
+}
+
+/* A path's send and body timeouts, on the virtual clock: a client that
+ * stops taking a response, or stops sending a body, is closed after its
+ * path's time, while elsewhere the server's (longer) ones hold. */
+static void timeouts_by_path(void **state)
+{
+    (void)state;
+    eddy_config cfg = {.send_ms = 10000, .header_ms = 10000};
+    fixture *fx = fx_new_without_files(&cfg);
+    eddy_sites *set = eddy_sites_new();
+    eddy_site *a = eddy_sites_add(set);
+    add_route(a, "/", "root");
+    eddy_route up = {.path = "/up", .prefix = true, .body = EDDY_BODY_WHOLE, .handler = named,
+                     .data = "up"};
+    assert_int_equal(eddy_site_route(a, &up), 0);
+    add_route(a, "/quick", "quick");
+    eddy_path_limits quick = {.send_ms = 500}, upload = {.body_ms = 500};
+    assert_int_equal(eddy_site_limits(a, "/quick", &quick), 0);
+    assert_int_equal(eddy_site_limits(a, "/up", &upload), 0);
+    eddy_sites_default(set, a);
+    assert_int_equal(eddy_server_use_sites(fx->srv, set), 0);
+
+    /* Responses nobody takes. */
+    mock_stream *slow = fx_connect(fx), *fast = fx_connect(fx);
+    mock_block_writes(slow, true);
+    mock_block_writes(fast, true);
+    mock_push_str(slow, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    mock_push_str(fast, "GET /quick HTTP/1.1\r\nHost: a\r\n\r\n");
+    fx_run(fx);
+    fx_advance(fx, 600);
+    assert_true(mock_closed(fast));   /* its path's 500 ms */
+    assert_false(mock_closed(slow));  /* the server's 10 s */
+    fx_advance(fx, 10000);
+    assert_true(mock_closed(slow));
+    mock_stream_free(slow);
+    mock_stream_free(fast);
+
+    /* Bodies that stop coming. */
+    mock_stream *up1 = fx_connect(fx), *other = fx_connect(fx);
+    mock_push_str(up1, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    mock_push_str(other, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    fx_run(fx);
+    fx_advance(fx, 600);
+    assert_true(mock_ended(up1));
+    assert_false(mock_ended(other));
+    fx_advance(fx, 10000);
+    assert_true(mock_ended(other));
+    mock_stream_free(up1);
+    mock_stream_free(other);
     fx_free(fx);
 }
 
@@ -319,6 +371,7 @@ int main(void)
         cmocka_unit_test(names_are_checked),
         cmocka_unit_test(header_rules_by_site_and_path),
         cmocka_unit_test(body_limit_by_path),
+        cmocka_unit_test(timeouts_by_path),
         cmocka_unit_test(held_requests_finish_on_their_sites),
         cmocka_unit_test(sites_limited_to_listeners),
     };
