@@ -422,6 +422,42 @@ sites:
         check_eq(r.status, 413, "past the site's max-body")
 
 
+def test_path_timeouts():
+    """A path's body-timeout closes a stalled upload there, while a stalled
+    upload elsewhere waits for the server's header timeout."""
+    root = tree("timeouts", {"index.html": b"home\n"})
+    conf = write("timeouts.yaml", f"""listen: 127.0.0.1:0
+workers: 1
+header-timeout: 20
+sites:
+  - default: true
+    paths:
+      - path: /
+        files: {{root: {root}}}
+      - path: /up
+        limits: {{body-timeout: 0.5, send-timeout: 0.5}}
+""")
+    with serve(conf) as s:
+        with run.RawConn(s.plain[0]) as up, run.RawConn(s.plain[0]) as other:
+            up.send(b"POST /up/x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            other.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            t0 = time.monotonic()
+            up.sock.settimeout(5)
+            try:
+                data = up.sock.recv(100)
+            except ConnectionResetError:
+                data = b""   # closed with unread input: a reset
+            check_eq(data, b"", "the stalled upload to /up is closed")
+            took = time.monotonic() - t0
+            check(0.3 < took < 3, f"closed after {took:.2f} s, not about 0.5")
+            other.sock.settimeout(1)
+            try:
+                data = other.sock.recv(100)
+                raise Failure(f"the other upload was answered or closed: {short(data)}")
+            except socket.timeout:
+                pass
+
+
 def test_flags_win_over_the_file():
     a, b = two_roots()
     conf = write("flags.yaml", f"listen: 127.0.0.1:1\nworkers: 1\nroot: {a}\n")
