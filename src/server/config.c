@@ -30,21 +30,26 @@ static conf_mark mark_of(const yaml_node_t *n)
     return (conf_mark){(unsigned)n->start_mark.line + 1, (unsigned)n->start_mark.column + 1};
 }
 
+static void verror_at(loader *ld, conf_mark m, const char *fmt, va_list ap)
+{
+    if (ld->nerrors++ >= CONFIG_MAX_ERRORS)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fprintf(ld->errs, "%s:%u:%u: %s\n", ld->name, m.line, m.col, msg);
+    if (ld->nerrors == CONFIG_MAX_ERRORS)
+        fprintf(ld->errs, "%s: too many errors, stopping here\n", ld->name);
+}
+
 static void error_at(loader *ld, conf_mark m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void error_at(loader *ld, conf_mark m, const char *fmt, ...)
 {
-    if (ld->nerrors++ >= CONFIG_MAX_ERRORS)
-        return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    verror_at(ld, m, fmt, ap);
     va_end(ap);
-    fprintf(ld->errs, "%s:%u:%u: %s\n", ld->name, m.line, m.col, msg);
-    if (ld->nerrors == CONFIG_MAX_ERRORS)
-        fprintf(ld->errs, "%s: too many errors, stopping here\n", ld->name);
 }
 
 static void error_node(loader *ld, const yaml_node_t *n, const char *fmt, ...)
@@ -52,12 +57,10 @@ static void error_node(loader *ld, const yaml_node_t *n, const char *fmt, ...)
 
 static void error_node(loader *ld, const yaml_node_t *n, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    verror_at(ld, mark_of(n), fmt, ap);
     va_end(ap);
-    error_at(ld, mark_of(n), "%s", msg);
 }
 
 static yaml_node_t *node(loader *ld, int id)

@@ -177,37 +177,36 @@ static void plan_listeners(const program *p, const cli_options *n, bool tls, rel
         }
 }
 
-/* The addresses listened on after the jobs: kept ones, then opened ones. */
-static void record_listeners(program *p, const cli_options *n, const reload_job *first)
+/* One kind of listener after the jobs: the kept addresses, then the ones
+ * opened (those that bound). */
+static unsigned record_kind(char (*listen)[80], char (*bound)[80], unsigned n,
+                            const char *const *wanted, unsigned nwanted, const char *const *opened,
+                            char (*opened_bound)[80], unsigned nopened)
 {
-    char listen[CLI_MAX_LISTEN][80], bound[CLI_MAX_LISTEN][80];
-    unsigned nl = 0, nt = 0;
-    for (unsigned i = 0; i < p->nlisten; i++)
-        if (listed(n->listen, n->nlisten, p->listen[i])) {
-            memcpy(listen[nl], p->listen[i], 80);
-            memcpy(bound[nl++], p->bound[i], 80);
+    char l[CLI_MAX_LISTEN][80], b[CLI_MAX_LISTEN][80];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (listed(wanted, nwanted, listen[i])) {
+            memcpy(l[k], listen[i], 80);
+            memcpy(b[k++], bound[i], 80);
         }
-    for (unsigned i = 0; i < first->nopen && nl < CLI_MAX_LISTEN; i++)
-        if (first->bound[i][0]) {
-            snprintf(listen[nl], 80, "%s", first->open[i]);
-            memcpy(bound[nl++], first->bound[i], 80);
+    for (unsigned i = 0; i < nopened && k < CLI_MAX_LISTEN; i++)
+        if (opened_bound[i][0]) {
+            snprintf(l[k], 80, "%s", opened[i]);
+            memcpy(b[k++], opened_bound[i], 80);
         }
-    memcpy(p->listen, listen, sizeof(listen));
-    memcpy(p->bound, bound, sizeof(bound));
-    p->nlisten = nl;
-    for (unsigned i = 0; i < p->nlisten_tls; i++)
-        if (listed(n->listen_tls, n->nlisten_tls, p->listen_tls[i])) {
-            memcpy(listen[nt], p->listen_tls[i], 80);
-            memcpy(bound[nt++], p->bound_tls[i], 80);
-        }
-    for (unsigned i = 0; i < first->nopen_tls && nt < CLI_MAX_LISTEN; i++)
-        if (first->bound_tls[i][0]) {
-            snprintf(listen[nt], 80, "%s", first->open_tls[i]);
-            memcpy(bound[nt++], first->bound_tls[i], 80);
-        }
-    memcpy(p->listen_tls, listen, sizeof(listen));
-    memcpy(p->bound_tls, bound, sizeof(bound));
-    p->nlisten_tls = nt;
+    memcpy(listen, l, sizeof(l));
+    memcpy(bound, b, sizeof(b));
+    return k;
+}
+
+static void record_listeners(program *p, const cli_options *n, reload_job *first)
+{
+    p->nlisten = record_kind(p->listen, p->bound, p->nlisten, n->listen, n->nlisten, first->open,
+                             first->bound, first->nopen);
+    p->nlisten_tls = record_kind(p->listen_tls, p->bound_tls, p->nlisten_tls, n->listen_tls,
+                                 n->nlisten_tls, first->open_tls, first->bound_tls,
+                                 first->nopen_tls);
 }
 
 void reload(program *p)
