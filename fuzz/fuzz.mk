@@ -17,7 +17,7 @@
 FUZZ_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_DIR := $(or $(BUILD),build)/fuzz
-FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields fuzz_h2
+FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields fuzz_h2 fuzz_config
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
@@ -26,7 +26,10 @@ FUZZ_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(LLHTTP_CFLAGS)
 FUZZ_WARN := -Wall -Wextra -Wno-unused-parameter
 FUZZ_LLHTTP_SRC := $(LLHTTP_SRC)
 
-FUZZ_LIB_SRCS := $(LIB_SRCS)
+# With the program's configuration loader and flags (fuzz_config): in the
+# archive, they are linked only into the targets that call them.
+FUZZ_PROG_SRCS := src/server/config.c src/server/cli.c src/server/delay.c
+FUZZ_LIB_SRCS := $(LIB_SRCS) $(FUZZ_PROG_SRCS)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LLHTTP_OBJS := $(FUZZ_DIR)/obj/llhttp/api.o $(FUZZ_DIR)/obj/llhttp/http.o \
     $(FUZZ_DIR)/obj/llhttp/llhttp.o

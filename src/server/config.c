@@ -32,13 +32,21 @@ static conf_mark mark_of(const yaml_node_t *n)
 
 static void verror_at(loader *ld, conf_mark m, const char *fmt, va_list ap)
 {
-    if (ld->nerrors++ >= CONFIG_MAX_ERRORS)
-        return;
+    ld->nerrors++;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* One line each, whatever a value quoted in it holds: a newline must
+     * not forge another error, nor an escape reach the terminal. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    if (ld->nerrors > CONFIG_MAX_ERRORS) {
+        if (ld->nerrors == CONFIG_MAX_ERRORS + 1)
+            fprintf(ld->errs, "%s: more errors than %d; the rest are not shown\n", ld->name,
+                    CONFIG_MAX_ERRORS);
+        return;
+    }
     fprintf(ld->errs, "%s:%u:%u: %s\n", ld->name, m.line, m.col, msg);
-    if (ld->nerrors == CONFIG_MAX_ERRORS)
-        fprintf(ld->errs, "%s: too many errors, stopping here\n", ld->name);
 }
 
 static void error_at(loader *ld, conf_mark m, const char *fmt, ...)
@@ -277,12 +285,20 @@ static void each_entry(loader *ld, yaml_node_t *map, const char *what, const key
         error_node(ld, map, "%s wants a mapping of keys to values", what);
         return;
     }
+    if (map->data.mapping.pairs.top - map->data.mapping.pairs.start > CONFIG_MAX_KEYS) {
+        error_node(ld, map, "%s has more than %d keys", what, CONFIG_MAX_KEYS);
+        return;
+    }
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
         if (!k || !v)
             return;
         if (k->type != YAML_SCALAR_NODE) {
             error_node(ld, k, "a key in %s must be a name", what);
+            continue;
+        }
+        if (strlen((const char *)k->data.scalar.value) != k->data.scalar.length) {
+            error_node(ld, k, "a key in %s holds a NUL byte", what);
             continue;
         }
         entry e = {(const char *)k->data.scalar.value, k, v};
@@ -369,6 +385,10 @@ static bool header_field(loader *ld, entry *e, void *data)
 {
     header_ctx h = *(header_ctx *)data;
     h.name = e->key;
+    if (!*e->key || strpbrk(e->key, ": \t")) {
+        error_node(ld, e->key_node, "'%s' is not a field name (a token: no ':' or space)", e->key);
+        return true;
+    }
     if (h.op == EDDY_HEADER_SET && e->value->type == YAML_SEQUENCE_NODE) {
         error_node(ld, e->value, "set gives a field one value; add gives it several");
         return true;
@@ -563,8 +583,10 @@ static bool path_key(loader *ld, entry *e, void *data)
     enum conf_handler h = CONF_NO_HANDLER;
     if (strcmp(e->key, "path") == 0) {
         char *v = scalar(ld, e->value, "path");
-        if (v && (v[0] != '/' || !one_line(ld, e->value, "path", v)))
+        if (v && v[0] != '/')
             error_node(ld, e->value, "a path begins with '/', like /static, not '%s'", v);
+        else if (v)
+            one_line(ld, e->value, "path", v);
         p->path = v; /* given, even if wrong: one error for it is enough */
         return true;
     }
@@ -741,7 +763,10 @@ static bool site_key(loader *ld, entry *e, void *data)
 {
     conf_site *s = data;
     if (strcmp(e->key, "names") == 0) {
-        s->names_given = true;
+        /* An empty list names nothing: such a site is reached by nothing. */
+        s->names_given = e->value->type == YAML_SCALAR_NODE ||
+                         (e->value->type == YAML_SEQUENCE_NODE &&
+                          e->value->data.sequence.items.top > e->value->data.sequence.items.start);
         each_item(ld, e->value, site_name, s);
     }
     else if (strcmp(e->key, "default") == 0)
@@ -794,9 +819,11 @@ static void one_site(loader *ld, yaml_node_t *n, void *data)
                               "TLS-ALPN-01 validate one name at a time, not wildcards",
                        s->names[i]);
     for (unsigned i = 0; s->is_default && i + 1 < c->nsites; i++)
-        if (c->sites[i].is_default)
+        if (c->sites[i].is_default) {
             error_node(ld, n, "a second default site (the first is at line %u)",
                        c->sites[i].mark.line);
+            break;
+        }
 }
 
 /* ------------------------------------------------------------ top level -- */
@@ -889,6 +916,32 @@ static void check_top(loader *ld, yaml_node_t *root)
         error_at(ld, ld->no_match_at, "no-match is for hosts no site names, and the default site takes them");
 }
 
+/* Where libyaml stopped: its mark, or for a reader error (bad UTF-8, a
+ * control character), which has only a byte offset, the line and column
+ * of that byte. */
+static void parse_error(loader *ld, const yaml_parser_t *parser, const char *text, size_t len)
+{
+    conf_mark m = {(unsigned)parser->problem_mark.line + 1, (unsigned)parser->problem_mark.column + 1};
+    if (parser->error == YAML_READER_ERROR) {
+        m = (conf_mark){1, 1};
+        for (size_t i = 0; i < parser->problem_offset && i < len; i++) {
+            bool eol = text[i] == '\n' || (text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n'));
+            m = eol ? (conf_mark){m.line + 1, 1} : (conf_mark){m.line, m.col + 1};
+        }
+    }
+    error_at(ld, m, "%s%s%s", parser->problem ? parser->problem : "not YAML",
+             parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* An empty document, or one that is just null: no keys, all defaults. */
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = (const char *)n->data.scalar.value;
+    return !*v || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
 int config_load_text(const char *name, const char *text, size_t len, cli_options *opt, conf *c,
                      FILE *errs)
 {
@@ -905,21 +958,32 @@ int config_load_text(const char *name, const char *text, size_t len, cli_options
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
-        conf_mark m = {(unsigned)parser.problem_mark.line + 1,
-                       (unsigned)parser.problem_mark.column + 1};
-        error_at(&ld, m, "%s%s%s", parser.problem ? parser.problem : "not YAML",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
+        parse_error(&ld, &parser, text, len);
         yaml_parser_delete(&parser);
         return ld.nerrors;
     }
+    /* One document: what follows a second "---" would be silently unread. */
+    yaml_document_t more;
+    if (!yaml_parser_load(&parser, &more)) {
+        parse_error(&ld, &parser, text, len);
+    } else {
+        yaml_node_t *extra = yaml_document_get_root_node(&more);
+        if (extra)
+            error_node(&ld, extra, "a second document: a configuration is one");
+        yaml_document_delete(&more);
+    }
     yaml_parser_delete(&parser);
+    if (ld.nerrors) {
+        yaml_document_delete(&ld.doc);
+        return ld.nerrors;
+    }
     ld.scratch = eddy_sites_new();
     ld.scratch_site = ld.scratch ? eddy_sites_add(ld.scratch) : NULL;
     yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
     if (!ld.scratch_site) {
         fprintf(errs, "%s: out of memory\n", name);
         ld.nerrors++;
-    } else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+    } else if (root && !is_null(root)) {
         each_entry(&ld, root, "the configuration", NULL, top_key, NULL);
         if (root->type == YAML_MAPPING_NODE && ld.visits < CONFIG_MAX_NODES)
             check_top(&ld, root);

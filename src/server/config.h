@@ -19,6 +19,8 @@
 #define CONFIG_MAX_PATHS 256
 #define CONFIG_MAX_NAMES 64
 #define CONFIG_MAX_ERRORS 50
+/* Most keys in one mapping (each is compared with the others). */
+#define CONFIG_MAX_KEYS 1000
 /* Most header rules of one site or path (the core's bound). */
 #define CONFIG_MAX_HEADER_RULES 64
 /* Longest timeout a limit takes: a day, as the flags. */
