@@ -384,3 +384,18 @@ for name, data in H2.items():
 if __name__ == "__main__":
     total = sum(len(fs) for _, _, fs in os.walk(ROOT))
     print("wrote %d seeds under %s" % (total, ROOT))
+
+
+# ------------------------------------------------------------- fuzz_config --
+# Configuration files: good ones (flags' keys, sites, aliases) and broken
+# ones (many errors, a NUL escape and a second document, a syntax error).
+CONFIG = {
+    'aliases.yaml': b'sites:\n  - names: [a.test]\n    headers: &h {set: {X-A: "1"}, remove: X-B}\n    paths:\n      - &p {path: /, respond: {status: 204}, headers: *h}\n  - default: true\n    headers: *h\n    paths: [*p]\n',
+    'errors.yaml': b'bogus: 1\nmax-body: x\nno-http2: yes\nsites:\n  - names: [a.test, A.TEST., "b.test:80"]\n    paths:\n      - path: nope\n        respond: {status: 99}\n      - path: /r\n        redirect: {status: 300}\n        files: {dotfiles: true}\n      - path: /h\n        headers: {set: {Content-Length: "1", "Bad Name": v, X-L: [a, b]}}\n  - default: true\n  - default: true\n    acme: true\nroot: www\n',
+    'flags.yaml': b'# the one site of flags\nlisten: [127.0.0.1:8080, "[::1]:8081"]\nroot: www\nindex: [index.html, home.html]\ndotfiles: false\nno-http2: true\nmax-body: 1048576\nheader-timeout: 2.5\nheader: "X-Frame-Options: DENY"\ndelay: /sleep=0.5\n',
+    'odd.yaml': b'listen: "a\\0b"\nheader: "X: \\e\\x01"\nsites: [{names: [], paths: {path: /}}]\n---\nmore: [\n',
+    'sites.yaml': b'listen: 127.0.0.1:8080\nlisten-tls: 127.0.0.1:8443\nno-match: 404\nsites:\n  - names: [a.test, "*.b.test"]\n    listen: [127.0.0.1:8443]\n    tls:\n      - {cert: a.pem, key: a.key}\n    headers:\n      set: {Cache-Control: no-store}\n      add: {Link: ["</a>; rel=preload", "</b>; rel=preload"]}\n      remove: [Server-Timing]\n    limits: {max-body: 1000, send-timeout: 30, body-timeout: 0.5}\n    paths:\n      - path: /\n        files: {root: /srv/a, autoindex: true, index: [index.html], precompressed: false}\n      - path: /old\n        redirect: {to: "https://a.test/new", status: 301, append-path: true}\n      - path: /health\n        respond: {status: 200, body: "ok\\n", type: text/plain}\n        limits: {max-body: 10}\n  - names: c.test\n    acme: true\n',
+    'syntax.yaml': b'key: "unclosed\n\t- tab\n',
+}
+for name, data in CONFIG.items():
+    put("fuzz_config", name, data)
