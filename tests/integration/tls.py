@@ -1154,7 +1154,7 @@ def test_sighup_reload():
             replace_pair(d, c.reload.cert, c.reload.key)
             mark = len(srv.stderr_text())
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_stderr(r"eddy: SIGHUP: certificates reloaded\n", "reload", after=mark)
+            srv.wait_stderr(r"eddy: SIGHUP: configuration reloaded\n", "reload", after=mark)
             for i in range(4):
                 resp, der = tls_get(srv)
                 check_index(resp, f"GET / on new connection #{i + 1} after the reload")
@@ -1172,7 +1172,7 @@ def test_sighup_reload():
                 session = conn.sock.session
             mark = len(srv.stderr_text())
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_stderr(r"eddy: SIGHUP: certificates reloaded\n", "second reload", after=mark)
+            srv.wait_stderr(r"eddy: SIGHUP: configuration reloaded\n", "second reload", after=mark)
             with TLSConn(srv.addr, ctx=ctx, session=session) as conn:
                 conn.send(get())
                 check_index(conn.read_response(), "GET / with a session from before a reload")
@@ -1203,7 +1203,7 @@ def test_sighup_broken_file_keeps_old():
                 replace_pair(d, cert_src, key_src)
                 mark = len(srv.stderr_text())
                 srv.proc.send_signal(signal.SIGHUP)
-                m = srv.wait_stderr(r"eddy: SIGHUP: keeping the certificates in use: (.*)\n",
+                m = srv.wait_stderr(r"eddy: SIGHUP: keeping the configuration in use: (.*)\n",
                                     what, after=mark)
                 check(re.search(says, m.group(1)), f"{what}: the reason {m.group(1)!r} "
                                                    f"does not say {says!r}")
@@ -1215,14 +1215,14 @@ def test_sighup_broken_file_keeps_old():
             os.unlink(d / "site.key")
             mark = len(srv.stderr_text())
             srv.proc.send_signal(signal.SIGHUP)
-            m = srv.wait_stderr(r"keeping the certificates in use: (.*)\n", "key gone", after=mark)
+            m = srv.wait_stderr(r"keeping the configuration in use: (.*)\n", "key gone", after=mark)
             check(re.search(key_path, m.group(1)) and "No such file" in m.group(1),
                   f"key gone: {m.group(1)!r}")
             healthy(srv, "after a reload with the key gone")
             replace_pair(d, c.reload.cert, c.reload.key)
             mark = len(srv.stderr_text())
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_stderr(r"certificates reloaded", "good files again", after=mark)
+            srv.wait_stderr(r"configuration reloaded", "good files again", after=mark)
             resp, der = tls_get(srv)
             check(der == c.reload.der, "good files after broken ones: not taken")
 
