@@ -69,45 +69,57 @@ static bool same_name(const resp_field *a, const resp_field *b)
     return a->name_len == b->name_len && strncasecmp(a->name, b->name, a->name_len) == 0;
 }
 
+static size_t drop_named(resp_field *f, size_t n, const resp_field *name)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!same_name(&f[i], name))
+            f[kept++] = f[i];
+    return kept;
+}
+
 /* The operator's rules over the fields gathered so far: SET and REMOVE
- * drop each field of the name, SET and ADD append one. */
-static size_t apply_rules(resp_field *out, size_t n, const header_rules *rules)
+ * drop each field of the name (eddy's and the handler's alike), SET and
+ * ADD put one among eddy's, so the handler's stay last (eddy.h promises
+ * them after the operator's). */
+static void apply_rules(resp_field *own, size_t *nown, resp_field *handler, size_t *nhandler,
+                        const header_rules *rules)
 {
     for (size_t r = 0; r < rules->n; r++) {
         const header_rule *rule = &rules->rule[r];
         if (rule->op != HEADER_ADD) {
-            size_t kept = 0;
-            for (size_t i = 0; i < n; i++)
-                if (!same_name(&out[i], &rule->field))
-                    out[kept++] = out[i];
-            n = kept;
+            *nown = drop_named(own, *nown, &rule->field);
+            *nhandler = drop_named(handler, *nhandler, &rule->field);
         }
-        if (rule->op != HEADER_REMOVE && n < RESPONSE_FIELDS_ALL)
-            out[n++] = rule->field;
+        if (rule->op != HEADER_REMOVE && *nown + *nhandler < RESPONSE_FIELDS_ALL)
+            own[(*nown)++] = rule->field;
     }
-    return n;
 }
 
-/* The response's own fields, Strict-Transport-Security, the handler's,
- * then the server's rules, the site's and its route's over them. */
+/* The response's own fields and Strict-Transport-Security, what the
+ * server's, the site's and the route's rules make of them, then the
+ * handler's. */
 static size_t all_fields(const request *req, const response *resp, resp_field *out)
 {
     const front *f = req->front;
-    size_t n = 0;
+    resp_field handler[RESPONSE_MAX_FIELDS];
+    size_t n = 0, nh = 0;
     for (size_t i = 0; i < resp->nfields && n < RESPONSE_FIELDS_ALL; i++)
         out[n++] = resp->fields[i];
     if (req->secure && f->hsts.value_len && n < RESPONSE_FIELDS_ALL)
         out[n++] = f->hsts;
     const char *p = req->extra;
-    for (unsigned i = 0; i < req->nextra && n < RESPONSE_FIELDS_ALL; i++) {
+    for (unsigned i = 0; i < req->nextra && nh < RESPONSE_MAX_FIELDS; i++) {
         size_t nl = strlen(p), vl = strlen(p + nl + 1);
-        out[n++] = (resp_field){p, p + nl + 1, (uint32_t)nl, (uint32_t)vl};
+        handler[nh++] = (resp_field){p, p + nl + 1, (uint32_t)nl, (uint32_t)vl};
         p += nl + vl + 2;
     }
-    n = apply_rules(out, n, &f->headers);
-    n = apply_rules(out, n, &req->site->headers);
+    apply_rules(out, &n, handler, &nh, &f->headers);
+    apply_rules(out, &n, handler, &nh, &req->site->headers);
     if (req->route)
-        n = apply_rules(out, n, &req->route->headers);
+        apply_rules(out, &n, handler, &nh, &req->route->headers);
+    for (size_t i = 0; i < nh && n < RESPONSE_FIELDS_ALL; i++)
+        out[n++] = handler[i];
     return n;
 }
 
