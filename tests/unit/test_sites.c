@@ -154,6 +154,8 @@ static void header_rules_by_site_and_path(void **state)
     assert_null(strstr(out, "DENY"));
     assert_non_null(strstr(out, "X-Site: a\r\n"));
     assert_non_null(strstr(out, "X-Handler: yes\r\n"));
+    assert_before(out, "X-Site: a\r\n", "X-Handler: yes\r\n"); /* a handler's come last */
+    assert_before(out, "X-Server: s\r\n", "X-Handler: yes\r\n");
     assert_null(strstr(out, "Cache-Control"));
     free(out);
     out = get_host(fx, "/static/x.css", "a");
