@@ -309,8 +309,10 @@ typedef struct eddy_route {
     void *data;
 } eddy_route;
 
-/* Adds a route (copied).  -EINVAL for a path not starting with '/', no
- * handler or a bad method list; -EEXIST for a path (and kind) already routed. */
+/* Adds a route (copied) to the server's default site.  -EINVAL for a path
+ * not starting with '/', no handler or a bad method list; -EEXIST for a
+ * path (and kind) already routed; -ENOENT when the sites given with
+ * eddy_server_use_sites have no default. */
 int eddy_server_route(eddy_server *srv, const eddy_route *route);
 
 /* ---- Sites ----------------------------------------------------------------

@@ -66,6 +66,8 @@ int request_split_target(request *r)
 
 int request_decode_path(request *req)
 {
+    if (req->decoded)
+        return 0; /* decoded before the body came (the route was wanted then) */
     eddy_str raw = request_span(req, req->path);
     if (raw.len == 1 && raw.ptr[0] == '*')
         return 0; /* asterisk-form: not a path */

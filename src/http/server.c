@@ -186,8 +186,8 @@ int eddy_server_unlisten(eddy_server *srv, const char *bound)
 
 int eddy_server_route(eddy_server *srv, const eddy_route *r)
 {
-    return site_add_route(srv->front.sites->fallback ? srv->front.sites->fallback
-                                                     : srv->front.sites->sites[0], r);
+    site *fallback = srv->front.sites->fallback;
+    return fallback ? site_add_route(fallback, r) : -ENOENT;
 }
 
 int server_every_site(eddy_server *srv, const eddy_route *r)

@@ -460,7 +460,7 @@ static int program_flag(const char *a, int *i, int argc, char **argv, cli_option
     return 0;
 }
 
-static bool in_list(const char *const *list, unsigned n, const char *s)
+bool cli_listed(const char *const *list, unsigned n, const char *s)
 {
     for (unsigned i = 0; i < n; i++)
         if (strcmp(list[i], s) == 0)
@@ -476,7 +476,7 @@ static int check_site_listeners(const cli_options *opt, char *err, size_t err_le
     for (unsigned i = 0; i < c->nsites; i++)
         for (unsigned j = 0; j < c->sites[i].nlisten; j++) {
             const char *a = c->sites[i].listen[j];
-            if (!in_list(opt->listen, opt->nlisten, a) && !in_list(opt->listen_tls, opt->nlisten_tls, a)) {
+            if (!cli_listed(opt->listen, opt->nlisten, a) && !cli_listed(opt->listen_tls, opt->nlisten_tls, a)) {
                 snprintf(err, err_len, "%s:%u:%u: a site listens on '%s', which is not in listen or "
                                        "listen-tls (write it the same way)",
                          c->file, c->sites[i].listen_mark.line, c->sites[i].listen_mark.col, a);

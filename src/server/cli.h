@@ -58,6 +58,9 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
  * hash of the address as given, 1..EDDY_LISTENER_TAG_MAX). */
 unsigned cli_listen_tag(const char *addr);
 
+/* Whether s is one of list's n strings. */
+bool cli_listed(const char *const *list, unsigned n, const char *s);
+
 /* What a configuration key (a flag's name without "--") takes. */
 enum cli_key { CLI_KEY_UNKNOWN, CLI_KEY_SWITCH, CLI_KEY_VALUE, CLI_KEY_LIST };
 enum cli_key cli_key_kind(const char *key);

@@ -140,14 +140,6 @@ static void restart_only(const cli_options *o, const cli_options *n, bool tls_no
                         "next start\n");
 }
 
-static bool listed(const char *const *list, unsigned n, const char *addr)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (strcmp(list[i], addr) == 0)
-            return true;
-    return false;
-}
-
 static bool kept(const char (*list)[80], unsigned n, const char *addr)
 {
     for (unsigned i = 0; i < n; i++)
@@ -160,10 +152,10 @@ static bool kept(const char (*list)[80], unsigned n, const char *addr)
 static void plan_listeners(const program *p, const cli_options *n, bool tls, reload_job *job)
 {
     for (unsigned i = 0; i < p->nlisten; i++)
-        if (!listed(n->listen, n->nlisten, p->listen[i]))
+        if (!cli_listed(n->listen, n->nlisten, p->listen[i]))
             job->close[job->nclose++] = p->bound[i];
     for (unsigned i = 0; i < p->nlisten_tls; i++)
-        if (!listed(n->listen_tls, n->nlisten_tls, p->listen_tls[i]))
+        if (!cli_listed(n->listen_tls, n->nlisten_tls, p->listen_tls[i]))
             job->close[job->nclose++] = p->bound_tls[i];
     for (unsigned i = 0; i < n->nlisten; i++)
         if (!kept(p->listen, p->nlisten, n->listen[i])) {
@@ -186,7 +178,7 @@ static unsigned record_kind(char (*listen)[80], char (*bound)[80], unsigned n,
     char l[CLI_MAX_LISTEN][80], b[CLI_MAX_LISTEN][80];
     unsigned k = 0;
     for (unsigned i = 0; i < n; i++)
-        if (listed(wanted, nwanted, listen[i])) {
+        if (cli_listed(wanted, nwanted, listen[i])) {
             memcpy(l[k], listen[i], 80);
             memcpy(b[k++], bound[i], 80);
         }

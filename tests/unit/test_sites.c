@@ -105,6 +105,12 @@ static void no_default_site_is_421_or_404(void **state)
     assert_int_equal(eddy_sites_no_match(set, 500), -EINVAL);
     assert_int_equal(eddy_server_use_sites(fx->srv, set), 0);
     expect(fx, "/", "c.test", "HTTP/1.1 404 Not Found\r\n");
+    /* No default site: nothing for eddy_server_route to add to. */
+    eddy_route r = {.path = "/x", .handler = named, .data = "x"};
+    assert_int_equal(eddy_server_route(fx->srv, &r), -ENOENT);
+    assert_int_equal(eddy_server_use_sites(fx->srv, eddy_sites_new()), 0);
+    assert_int_equal(eddy_server_route(fx->srv, &r), -ENOENT);
+    expect(fx, "/", "a.test", "HTTP/1.1 421 ");
     fx_free(fx);
 }
 
