@@ -1082,6 +1082,56 @@ static void a_mapping_of_too_many_keys_is_refused(void **state)
     cli_free(&opt);
 }
 
+/* Loads text (a stream the caller filled) and wants one error, saying want. */
+static void one_error(char *text, const char *want)
+{
+    cli_options opt;
+    fresh(&opt);
+    int n;
+    char *out = load(text, &opt, &n);
+    if (n != 1 || !strstr(out, want))
+        fail_msg("%d errors, wanted one with '%s':\n%s", n, want, out);
+    free(out);
+    free(text);
+    cli_free(&opt);
+}
+
+/* Each count bound, crossed by one: sites, paths in a site, names in a
+ * site, header rules in a site. */
+static void count_bounds_are_crossed(void **state)
+{
+    (void)state;
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, "sites:\n");
+    for (int i = 0; i <= CONFIG_MAX_SITES; i++)
+        fprintf(f, "  - names: s%d.test\n", i);
+    fclose(f);
+    one_error(text, "at most 256 sites");
+
+    f = open_memstream(&text, &len);
+    fprintf(f, "sites:\n  - default: true\n    paths:\n");
+    for (int i = 0; i <= CONFIG_MAX_PATHS; i++)
+        fprintf(f, "      - path: /p%d\n", i);
+    fclose(f);
+    one_error(text, "at most 256 paths in a site");
+
+    f = open_memstream(&text, &len);
+    fprintf(f, "sites:\n  - names:\n");
+    for (int i = 0; i <= CONFIG_MAX_NAMES; i++)
+        fprintf(f, "      - n%d.test\n", i);
+    fclose(f);
+    one_error(text, "at most 64 names in a site");
+
+    f = open_memstream(&text, &len);
+    fprintf(f, "sites:\n  - default: true\n    headers:\n      add:\n");
+    for (int i = 0; i <= CONFIG_MAX_HEADER_RULES; i++)
+        fprintf(f, "        X-H%d: v\n", i);
+    fclose(f);
+    one_error(text, "at most 64 header rules here");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1114,6 +1164,7 @@ int main(void)
         cmocka_unit_test(a_path_with_a_control_character_is_one_error),
         cmocka_unit_test(a_site_with_an_empty_names_list_is_refused),
         cmocka_unit_test(a_mapping_of_too_many_keys_is_refused),
+        cmocka_unit_test(count_bounds_are_crossed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
