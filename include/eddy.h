@@ -545,6 +545,101 @@ void eddy_files_handler(eddy_request *req, void *files);
  * streaming, -ESTALE once answered. */
 int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
 
+/* --------------------------------------------------------------- proxy -- */
+
+/* The reverse proxy: a handler like any other, registered for the paths it
+ * forwards (route it with body EDDY_BODY_STREAM; other routes get 500).
+ * Each request is forwarded over HTTP/1.1 to one of the backends, rebuilt
+ * from what eddy parsed (never the client's bytes), without hop-by-hop
+ * fields (RFC 9110 §7.6.1: Connection and the fields it names,
+ * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer,
+ * Expect), with the client told of by Forwarded or X-Forwarded-*.  Bodies
+ * stream both ways as they come, with backpressure: a slow client slows
+ * the backend's reads and a slow backend the client's upload.  The
+ * backend's response is checked as strictly as a request (bad framing, a
+ * bad field: 502, nothing passed on).  Connections to a backend are kept
+ * alive and reused by later requests.
+ *
+ * Failures: 502 when a backend refuses or breaks the exchange before the
+ * response's head, 504 when it times out (connect, first byte), 503 when
+ * every backend is marked down; once the head was passed on, a failure
+ * cuts the response (the client's connection closes).  A request that is
+ * safe to send again (idempotent method, no body bytes sent yet) goes to
+ * another backend when a connect fails or a reused connection turns out
+ * closed.  Passive health: a backend failing max_fails times in a row is
+ * skipped for fail_ms; active health: GET health_path every health_ms,
+ * a backend answering other than 2xx or 3xx is skipped until it passes. */
+typedef struct eddy_proxy eddy_proxy;
+
+enum eddy_balance {
+    EDDY_BALANCE_ROUND_ROBIN = 0, /* each backend in turn */
+    EDDY_BALANCE_LEAST_CONN = 1,  /* the one with the fewest requests in flight */
+};
+
+/* How the backend learns who the client is.  Fields of the same names the
+ * client sent are dropped, unless it connected from a trusted address:
+ * then they are kept and the client's address is appended. */
+enum eddy_forwarded {
+    EDDY_FORWARDED_X = 0,       /* X-Forwarded-For, -Proto, -Host (the default) */
+    EDDY_FORWARDED_RFC7239 = 1, /* Forwarded: for=...;proto=...;host=... */
+    EDDY_FORWARDED_BOTH = 2,
+    EDDY_FORWARDED_NONE = 3,    /* neither: such fields pass as any other */
+};
+
+typedef struct eddy_proxy_config {
+    /* "http://HOST[:PORT]" (a name, an IPv4 address or an [IPv6] one; port
+     * 80 when left out; no path) or "unix:/PATH".  A name is resolved when
+     * the proxy is made, and each address it has is a backend. */
+    const char *const *backends;
+    unsigned nbackends;
+    enum eddy_balance balance;
+    /* The Host sent: NULL keeps the client's (HTTP/2's :authority). */
+    const char *host;
+    /* Taken off the start of the path before forwarding when the path
+     * lies at or below it ("/api" makes "/api/x" "/x" and "/api" "/");
+     * NULL: the path goes as it is. */
+    const char *strip_prefix;
+    enum eddy_forwarded forwarded;
+    /* Addresses or CIDR blocks ("10.0.0.0/8", "::1") of proxies in front
+     * of eddy, whose forwarding fields are kept. */
+    const char *const *trusted;
+    unsigned ntrusted;
+    /* Idle connections kept per backend for later requests: 0 means the
+     * default (32); no_keepalive closes each after its response. */
+    unsigned keepalive;
+    bool no_keepalive;
+    /* Connections to one backend at once (0: no limit); a backend at its
+     * limit is passed over like one that is down. */
+    unsigned max_conns;
+    /* Timeouts in milliseconds; 0 means the default. */
+    unsigned idle_ms;          /* an idle kept connection is closed; 4 s */
+    unsigned connect_ms;       /* connecting (504 past it); 5 s */
+    unsigned first_byte_ms;    /* from the request sent to the response's first byte (504); 60 s */
+    unsigned read_ms;          /* between reads of the response, and while the
+                                  backend takes no more of the request body; 60 s */
+    unsigned tunnel_ms;        /* an upgraded connection (WebSocket) with no byte either way; 300 s */
+    /* Passive health: failures in a row that mark a backend down (0: 3),
+     * and for how long (0: 10 s). */
+    unsigned max_fails;
+    unsigned fail_ms;
+    /* Active health: GET this path (NULL: no checks) every health_ms (0: 5 s). */
+    const char *health_path;
+    unsigned health_ms;
+} eddy_proxy_config;
+
+/* A proxy for one loop: it keeps its own connections and health state.
+ * Resolves names now (a blocking lookup: make proxies off the loops that
+ * serve).  Strings are copied.  -EINVAL (with a line in err) for a bad
+ * backend, trusted address or path, -ENOENT for a name with no address,
+ * -ENOMEM. */
+int eddy_proxy_new(eddy_loop *loop, const eddy_proxy_config *config, eddy_proxy **out, char *err,
+                   size_t err_len);
+/* After the servers whose routes use it; requests it still forwards are
+ * answered 502 or cut. */
+void eddy_proxy_free(eddy_proxy *proxy);
+/* The handler: route it with data = the eddy_proxy and body EDDY_BODY_STREAM. */
+void eddy_proxy_handler(eddy_request *req, void *proxy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,8 @@ typedef struct front {
     resp_field hsts;
     char hsts_value[24];
     unsigned redirect_https_port; /* > 0: plain requests get 308 to https */
+    uint64_t max_body;     /* the server's body limit, for handlers that
+                              stream a body and keep to the limit themselves */
     /* A route every site gets (ACME's HTTP-01 answers), served on plain
      * listeners even while redirecting to https: the CA fetches it over
      * plain HTTP, before a certificate exists.  path NULL: none. */

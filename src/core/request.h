@@ -82,6 +82,8 @@ struct request {
     uint8_t version_major, version_minor;
     bool keep_alive;
     bool expect_continue;  /* Expect: 100-continue was asked */
+    bool has_body;         /* a body follows the head (HTTP/1.1: a Content-Length
+                              above 0 or chunked; HTTP/2: no END_STREAM on it) */
     bool is_head;          /* HEAD: answer without a body */
     bool secure;           /* it came over TLS */
     bool site_chosen;

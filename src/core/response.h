@@ -77,9 +77,13 @@ bool status_has_body(int status);
 /* Most fields a handler may add to one response, and an operator to every
  * response (each). */
 #define RESPONSE_MAX_FIELDS 64
-/* All a response may carry: its own (a file's: 6), a handler's, and what
- * an operator's rules add for the site and for the path. */
-#define RESPONSE_FIELDS_ALL (3 * RESPONSE_MAX_FIELDS + 8)
+/* Most fields of a response's own: a file's are 6, a proxied backend's
+ * up to this many (more is a 502). */
+#define RESPONSE_MAX_OWN_FIELDS 100
+/* All a response may carry: its own, Strict-Transport-Security, a
+ * handler's, and what an operator's rules add for the server, the site
+ * and the path. */
+#define RESPONSE_FIELDS_ALL (RESPONSE_MAX_OWN_FIELDS + 1 + 3 * RESPONSE_MAX_FIELDS)
 
 /* A value eddy may write into a head as it is: no CR, LF, NUL or other
  * control but HTAB, no space or HTAB at either end. */
@@ -104,5 +108,16 @@ void response_with_fields(request *req, response *resp,
 void response_send(request *req, response *resp);
 /* Answers with a short text body eddy provides ("404 Not Found\n"). */
 void response_simple(request *req, int status, const resp_field *fields, size_t nfields);
+
+/* Streamed responses (core/stream.c), for eddy_stream_* and for handlers
+ * inside eddy that bound their own buffering (the proxy):
+ * stream_begin sends resp's head (content_length < 0: unknown) and starts
+ * the body; stream_put queues body bytes whatever is buffered already
+ * (the caller looks at proto->buffered); stream_cut ends a body that
+ * cannot end well (the connection closes, so the client sees it cut
+ * short) and finishes the request. */
+void stream_begin(request *req, response *resp);
+void stream_put(request *req, const void *data, size_t len);
+void stream_cut(request *req);
 
 #endif

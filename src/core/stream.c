@@ -20,19 +20,44 @@ int eddy_stream_start(eddy_request *h, int status, const char *content_type, int
         req->proto->finish(req); /* nobody to stream to */
         return -EPIPE;
     }
-    bool body = status_has_body(status);
-    response resp = {
-        .status = status,
-        .content_type = content_type,
-        .content_length = body ? length : -1,
-    };
+    response resp = {.status = status, .content_type = content_type, .content_length = length};
+    stream_begin(req, &resp);
+    return 0;
+}
+
+void stream_begin(request *req, response *resp)
+{
+    bool body = status_has_body(resp->status);
+    if (!body)
+        resp->content_length = -1;
     req->streaming = true;
     req->stream_discard = !body || req->is_head;
-    req->stream_status = status;
-    req->stream_left = body && length >= 0 ? length : -1;
+    req->stream_status = resp->status;
+    req->stream_left = body ? resp->content_length : -1;
     req->stream_sent = 0;
-    response_with_fields(req, &resp, req->proto->stream_head);
-    return 0;
+    response_with_fields(req, resp, req->proto->stream_head);
+}
+
+void stream_put(request *req, const void *data, size_t len)
+{
+    if (len == 0 || req->stream_discard)
+        return;
+    req->proto->stream_data(req, data, len);
+    if (req->stream_left >= 0)
+        req->stream_left -= (int64_t)len;
+    req->stream_sent += len;
+}
+
+void stream_cut(request *req)
+{
+    if (!req->aborted) {
+        req->proto->stream_end(req, false);
+        front *f = req->front;
+        if (f->log)
+            access_log_response(f->log, req, req->stream_status, (int64_t)req->stream_sent);
+    }
+    req->streaming = false;
+    req->proto->finish(req);
 }
 
 int eddy_stream_write(eddy_request *h, const void *data, size_t len)
@@ -52,10 +77,7 @@ int eddy_stream_write(eddy_request *h, const void *data, size_t len)
         req->drain_wanted = true;
         return -EAGAIN;
     }
-    req->proto->stream_data(req, data, len);
-    if (req->stream_left >= 0)
-        req->stream_left -= (int64_t)len;
-    req->stream_sent += len;
+    stream_put(req, data, len);
     return 0;
 }
 

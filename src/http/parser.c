@@ -232,6 +232,7 @@ static int on_headers_complete(llhttp_t *p)
     r->version_major = (uint8_t)p->http_major;
     r->version_minor = (uint8_t)p->http_minor;
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+    r->has_body = has_body;
     /* eddy speaks only HTTP/1.1 here: an Upgrade offer is ignored and the
      * request served as is (RFC 9110 §7.8); CONNECT is refused and the
      * connection closed, since what follows it is not HTTP. */

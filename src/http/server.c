@@ -82,6 +82,7 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
     srv->max_header_bytes = OR_DEFAULT(config->max_header_bytes, SERVER_DEFAULT_MAX_HEADER_BYTES);
     srv->max_headers = OR_DEFAULT(config->max_headers, SERVER_DEFAULT_MAX_HEADERS);
     srv->max_body = OR_DEFAULT(config->max_body, SERVER_DEFAULT_MAX_BODY);
+    srv->front.max_body = srv->max_body;
     srv->keepalive_ms = OR_DEFAULT(config->keepalive_ms, SERVER_DEFAULT_KEEPALIVE_MS);
     srv->header_ms = OR_DEFAULT(config->header_ms, SERVER_DEFAULT_HEADER_MS);
     srv->send_ms = OR_DEFAULT(config->send_ms, SERVER_DEFAULT_SEND_MS);

@@ -105,6 +105,7 @@ int h2_request_begin(h2stream *st)
     r->listener = c->listener;
     r->host_count = st->has_authority || st->has_host;
     st->body_mode = EDDY_BODY_DROP;
+    r->has_body = !st->end_recv;
     if (st->end_recv || st->refuse)
         return 0;
     /* A body comes: routes that take one are found now, before it does. */
