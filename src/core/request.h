@@ -48,6 +48,11 @@ typedef struct proto_ops {
     void (*stream_head)(request *req, const response *resp);
     void (*stream_data)(request *req, const void *data, size_t len);
     void (*stream_end)(request *req, bool complete);
+    /* A 101 (Switching Protocols) head, after which the connection
+     * carries raw bytes both ways: the client's come as body pieces, the
+     * handler's go as stream data, and the stream's end closes it.  NULL
+     * where the protocol cannot (HTTP/2). */
+    void (*tunnel)(request *req, const response *resp);
     /* Response bytes queued and not yet taken by the transport. */
     size_t (*buffered)(const request *req);
     /* The handler started reading the body, paused or resumed it. */

@@ -119,5 +119,9 @@ void response_simple(request *req, int status, const resp_field *fields, size_t 
 void stream_begin(request *req, response *resp);
 void stream_put(request *req, const void *data, size_t len);
 void stream_cut(request *req);
+/* Answers 101 with resp (its Upgrade field among its fields) and turns
+ * the connection into a tunnel (proto_ops.tunnel): -ENOTSUP where the
+ * protocol has none. */
+int stream_tunnel(request *req, response *resp);
 
 #endif

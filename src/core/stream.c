@@ -38,6 +38,23 @@ void stream_begin(request *req, response *resp)
     response_with_fields(req, resp, req->proto->stream_head);
 }
 
+int stream_tunnel(request *req, response *resp)
+{
+    if (!req->proto->tunnel)
+        return -ENOTSUP;
+    resp->status = 101;
+    resp->content_type = NULL;
+    resp->content_length = -1;
+    req->streaming = true;
+    req->stream_discard = false;
+    req->stream_status = 101;
+    req->stream_left = -1;
+    req->stream_sent = 0;
+    req->keep_alive = false; /* what follows is not HTTP */
+    response_with_fields(req, resp, req->proto->tunnel);
+    return 0;
+}
+
 void stream_put(request *req, const void *data, size_t len)
 {
     if (len == 0 || req->stream_discard)

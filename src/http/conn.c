@@ -90,6 +90,13 @@ static void set_deadline(conn *c, uint64_t when)
 
 static void arm(conn *c, unsigned ms) { set_deadline(c, eddy_loop_now(c->srv->loop) + ms); }
 
+void conn_tunnel(conn *c)
+{
+    c->phase = PHASE_TUNNEL;
+    c->deadline = CONN_NO_DEADLINE; /* the handler times the tunnel */
+    conn_kick(c);
+}
+
 void conn_kick(conn *c)
 {
     if (c->in_batch || c->kick || c->phase == PHASE_CLOSED)
@@ -328,7 +335,7 @@ static void flush(conn *c)
             c->deadline = CONN_NO_DEADLINE; /* its handler's to resume */
         else
             arm(c, request_body_ms(c->req, c->srv->header_ms));
-    } else if (c->phase == PHASE_HANDLER) {
+    } else if (c->phase == PHASE_HANDLER || c->phase == PHASE_TUNNEL) {
         c->deadline = CONN_NO_DEADLINE; /* all sent: the handler's time again */
     }
 }
@@ -338,6 +345,8 @@ static void flush(conn *c)
 /* True when c may parse and answer another request now. */
 static bool can_proceed(const conn *c)
 {
+    if (c->phase == PHASE_TUNNEL) /* reading does not wait for writing */
+        return !c->req->body_paused && !c->tunnel_eof && !c->broken && !c->srv->free_pending;
     if (c->phase == PHASE_BODY && c->req && c->req->body_paused)
         return false; /* its handler is not taking more body now */
     return !c->srv->free_pending && c->phase != PHASE_HANDLER && c->phase != PHASE_CLOSED && !c->fatal && !c->broken &&
@@ -412,6 +421,13 @@ static bool has_bare_cr_before_request(conn *c, const char *p, size_t len)
 
 static const char *feed(conn *c, const char *p, size_t len)
 {
+    if (c->phase == PHASE_TUNNEL) {
+        /* Not HTTP any more: every byte is the handler's. */
+        if (c->req->body_paused)
+            return p;
+        request_body_piece(c->req, p, len);
+        return p + len;
+    }
     if (c->method_unknown) {
         decide_unknown_method(c, p + len);
         return p + len;
@@ -597,6 +613,12 @@ static bool head_too_large(const conn *c, const char *region_end)
 
 static void on_eof(conn *c, ssize_t err)
 {
+    if (err == 0 && c->phase == PHASE_TUNNEL) {
+        /* The client sends no more; the handler may still send. */
+        c->tunnel_eof = true;
+        request_body_piece(c->req, NULL, 0);
+        return;
+    }
     if (err == 0 && c->phase == PHASE_IDLE && output_pending(c)) {
         /* Half-closed after its last request: finish sending, then close. */
         c->close_after_write = true;
@@ -674,7 +696,8 @@ static void conn_run(conn *c)
     while (c->phase != PHASE_CLOSED) {
         if (output_pending(c)) {
             flush(c);
-            if (c->phase == PHASE_CLOSED || output_pending(c))
+            if (c->phase == PHASE_CLOSED ||
+                (output_pending(c) && c->phase != PHASE_TUNNEL))
                 break; /* the peer must take our answers before we read on */
         }
         if (c->body_end_due && c->req) {
@@ -682,7 +705,8 @@ static void conn_run(conn *c)
             request_body_piece(c->req, NULL, 0);
             continue;
         }
-        if (c->req && c->req->drain_wanted && c->phase == PHASE_HANDLER) {
+        if (c->req && c->req->drain_wanted && !output_pending(c) &&
+            (c->phase == PHASE_HANDLER || c->phase == PHASE_TUNNEL)) {
             /* A stream's buffer has drained: its handler may write again. */
             c->req->drain_wanted = false;
             if (c->req->on_drain) {
@@ -836,7 +860,8 @@ static void conn_free(conn *c)
 /* A handler has c's request (answered ones are gone). */
 static bool conn_holds(const conn *c)
 {
-    return c->req && (c->phase == PHASE_HANDLER || (c->phase == PHASE_BODY && c->body_dispatched));
+    return c->req && (c->phase == PHASE_HANDLER || c->phase == PHASE_TUNNEL ||
+                      (c->phase == PHASE_BODY && c->body_dispatched));
 }
 
 static void conn_close(conn *c)
@@ -947,9 +972,9 @@ static void conn_finish(request *r)
     /* Answered before its streamed body ended: the rest is not read, and
      * nothing after it parsed; the client may still be sending it, so the
      * close lingers (see conn_linger) rather than reset the answer away. */
-    bool keep_alive = r->keep_alive && c->phase != PHASE_BODY;
-    if (c->phase == PHASE_BODY)
-        c->fatal = true;
+    bool keep_alive = r->keep_alive && c->phase != PHASE_BODY && c->phase != PHASE_TUNNEL;
+    if (c->phase == PHASE_BODY || c->phase == PHASE_TUNNEL)
+        c->fatal = true; /* nothing after it is parsed */
     /* The answer is queued: the request is done with, its handle stale;
      * what is left of the answer keeps its path's send timeout. */
     c->send_ms = request_send_ms(r, 0);
@@ -1025,6 +1050,11 @@ static void conn_body_flow(request *r)
     conn *c = r->conn;
     if (c->phase == PHASE_CLOSED)
         return;
+    if (c->phase == PHASE_TUNNEL) {
+        if (!r->body_paused)
+            conn_kick(c); /* input kept or waiting in the socket goes on */
+        return;
+    }
     if (!c->stream_body) {
         /* Not streamed: the body (if any) was dropped or kept whole, so
          * its end is all there is to tell, on the next turn. */
@@ -1060,6 +1090,7 @@ const proto_ops conn_proto = {
     .stream_head = response_h1_stream_head,
     .stream_data = response_h1_stream_data,
     .stream_end = response_h1_stream_end,
+    .tunnel = response_h1_tunnel,
     .buffered = conn_buffered,
     .body_flow = conn_body_flow,
     .field_next = conn_field_next,

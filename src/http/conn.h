@@ -24,6 +24,7 @@ enum conn_phase {
     PHASE_HEAD,        /* inside a request head */
     PHASE_BODY,        /* head done, reading (and discarding) its body */
     PHASE_HANDLER,     /* a handler holds the request */
+    PHASE_TUNNEL,      /* after a 101: raw bytes both ways, to and from a handler */
     PHASE_LINGER,      /* last answer sent and FIN with it; draining input */
     PHASE_CLOSED,      /* stream closed; only a handler's reference remains */
 };
@@ -94,6 +95,7 @@ struct conn {
     bool send_waiting : 1; /* output is pending and the send clock runs */
     bool had_request : 1;  /* a request was answered: no HTTP/2 preface now */
     bool alpn_checked : 1; /* the first read looked for ALPN h2 */
+    bool tunnel_eof : 1;   /* a tunnel's client sent its FIN, and was told */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX
@@ -124,6 +126,8 @@ void conn_queue_file_parts(conn *c, body_file *f, file_parts *parts);
  * later): it is written on the next turn, never from inside the handler's
  * own call, so no callback of the handler's runs beneath it. */
 void conn_kick(conn *c);
+/* After a 101 head is queued: raw bytes both ways (PHASE_TUNNEL). */
+void conn_tunnel(conn *c);
 /* The core's proto_ops for HTTP/1.1 requests. */
 extern const proto_ops conn_proto;
 

@@ -74,7 +74,9 @@ static bool queue_head(request *req, const response *resp, bool chunked)
     }
     if (chunked)
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    if (closing)
+    if (resp->status == 101)
+        p = PUT_LIT(p, "Connection: upgrade\r\n"); /* its Upgrade is among the fields */
+    else if (closing)
         p = PUT_LIT(p, "Connection: close\r\n");
     else if (req->version_minor == 0)
         p = PUT_LIT(p, "Connection: keep-alive\r\n");
@@ -118,6 +120,14 @@ void response_h1_stream_head(request *req, const response *resp)
         req->keep_alive = false;
     queue_head(req, resp, c->out_chunked);
     conn_kick(c);
+}
+
+void response_h1_tunnel(request *req, const response *resp)
+{
+    conn *c = req->conn;
+    c->out_chunked = false;
+    queue_head(req, resp, false);
+    conn_tunnel(c);
 }
 
 void response_h1_stream_data(request *req, const void *data, size_t len)

@@ -12,6 +12,8 @@ void response_h1(request *req, const response *resp);
 void response_h1_stream_head(request *req, const response *resp);
 void response_h1_stream_data(request *req, const void *data, size_t len);
 void response_h1_stream_end(request *req, bool complete);
+/* proto_ops.tunnel: the 101 head, then the connection is a tunnel. */
+void response_h1_tunnel(request *req, const response *resp);
 /* Answers a request eddy itself rejects; the connection closes after it. */
 void response_error(conn *c, int status);
 

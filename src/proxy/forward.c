@@ -182,7 +182,7 @@ int forward_head(const eddy_proxy *px, const backend *be, const request *req, bo
             is(name, "proxy-connection") || is(name, "te") || is(name, "transfer-encoding") ||
             is(name, "trailer") || is(name, "expect") || is(name, "content-length") ||
             (is(name, "upgrade") && !upgrade) || is(name, "http2-settings") ||
-            listed(tokens, ntokens, name))
+            (listed(tokens, ntokens, name) && !(upgrade && is(name, "upgrade"))))
             continue;
         if (managed && (is(name, "x-forwarded-for") || is(name, "forwarded")))
             continue; /* joined with ours below, when trusted */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void health_start(eddy_proxy *px);
 void health_stop(eddy_proxy *px);
@@ -104,6 +105,7 @@ static void attempt_failed(exchange *x, int status, bool retry)
 /* ----------------------------------------------------- to the backend -- */
 
 static void on_piece(eddy_request *h, const void *data, size_t len, void *ud);
+static void tunnel_piece(exchange *x, const void *data, size_t len);
 
 /* After a write: what the backend has not taken holds the client's body
  * back and runs the read timeout; once all is sent the first byte is
@@ -120,6 +122,12 @@ static void after_write(exchange *x)
     }
     if (x->reading && x->req)
         eddy_request_pause(x->h, false);
+    if (x->tunnel) {
+        if (x->client_eof)
+            stream_shutdown_write(uc->stream); /* the client's FIN, passed on */
+        upconn_arm(uc, px->tunnel_ms);
+        return;
+    }
     if (x->responding)
         return; /* the response's reads keep their own timer */
     if (x->body_done)
@@ -134,7 +142,7 @@ static void send_head(exchange *x)
     upconn *uc = x->uc;
     size_t len;
     enum fwd_body body;
-    int st = forward_head(px, x->be, x->req, false, px->head, sizeof(px->head), &len, &body);
+    int st = forward_head(px, x->be, x->req, x->upgrade, px->head, sizeof(px->head), &len, &body);
     if (st) {
         upconn_keep(uc); /* nothing was sent on it */
         x->uc = NULL;
@@ -170,6 +178,10 @@ static void on_piece(eddy_request *h, const void *data, size_t len, void *ud)
     exchange *x = ud;
     eddy_proxy *px = x->px;
     upconn *uc = x->uc;
+    if (x->tunnel) {
+        tunnel_piece(x, data, len);
+        return;
+    }
     if (len == 0) {
         x->reading = false;
         if (!uc || x->complete)
@@ -236,6 +248,52 @@ void exchange_body(exchange *x, const char *data, size_t len)
 
 void exchange_complete(exchange *x) { x->complete = true; }
 
+int exchange_tunnel(exchange *x, response *resp)
+{
+    if (!x->req || stream_tunnel(x->req, resp) < 0)
+        return -1;
+    backend_ok(x->be);
+    x->responding = true;
+    x->tunnel = true;
+    x->reading = true;
+    eddy_request_read(x->h, on_piece, x);
+    upconn_arm(x->uc, x->px->tunnel_ms);
+    return 0;
+}
+
+/* The tunnel is over (either side closed, or it idled too long): what
+ * each side was sent stays sent, then both close. */
+static void end_tunnel(exchange *x)
+{
+    if (x->uc) {
+        upconn_close(x->uc, false);
+        x->uc = NULL;
+    }
+    if (x->req)
+        eddy_stream_end(x->h);
+    x->req = NULL;
+    exchange_put(x);
+}
+
+/* Client bytes for the backend, as they are. */
+static void tunnel_piece(exchange *x, const void *data, size_t len)
+{
+    upconn *uc = x->uc;
+    if (len == 0) {
+        x->reading = false;
+        x->client_eof = true;
+        if (!upconn_pending(uc))
+            stream_shutdown_write(uc->stream);
+        return;
+    }
+    struct iovec v = {(void *)data, len};
+    if (upconn_write(uc, &v, 1) < 0) {
+        end_tunnel(x);
+        return;
+    }
+    after_write(x);
+}
+
 static void read_response(exchange *x);
 
 static void on_client_drained(void *data)
@@ -243,7 +301,7 @@ static void on_client_drained(void *data)
     exchange *x = data;
     x->waiting_client = false;
     if (x->uc) {
-        upconn_arm(x->uc, x->px->read_ms);
+        upconn_arm(x->uc, x->tunnel ? x->px->tunnel_ms : x->px->read_ms);
         read_response(x);
     }
 }
@@ -271,6 +329,13 @@ static bool execute(exchange *x, const char *from, size_t len)
 {
     upconn *uc = x->uc;
     llhttp_errno_t e = llhttp_execute(&uc->parser, from, len);
+    if (x->tunnel && (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE)) {
+        /* Bytes after the 101 are the tunnel's first. */
+        const char *at = llhttp_get_error_pos(&uc->parser);
+        if (x->req && at && at < from + len)
+            stream_put(x->req, at, (size_t)(from + len - at));
+        return true;
+    }
     if (e == HPE_PAUSED && x->complete) {
         size_t used = (size_t)(llhttp_get_error_pos(&uc->parser) - from);
         finish(x, len - used);
@@ -389,12 +454,21 @@ static void read_response(exchange *x)
             return;
         }
         if (n <= 0) {
-            backend_gone(x, n);
+            if (x->tunnel)
+                end_tunnel(x);
+            else
+                backend_gone(x, n);
             return;
         }
-        upconn_arm(uc, px->read_ms);
-        if (!feed(x, px->rbuf, (size_t)n))
-            return;
+        if (x->tunnel) {
+            upconn_arm(uc, px->tunnel_ms);
+            if (x->req)
+                stream_put(x->req, px->rbuf, (size_t)n);
+        } else {
+            upconn_arm(uc, px->read_ms);
+            if (!feed(x, px->rbuf, (size_t)n))
+                return;
+        }
         if (x->responding && x->req &&
             x->req->proto->buffered(x->req) >= EDDY_STREAM_BUFFER) {
             /* The client takes no more for now: so neither do we. */
@@ -414,6 +488,10 @@ void proxy_upconn_ready(upconn *uc, unsigned events)
         return;
     if ((events & STREAM_WRITABLE) && upconn_pending(uc)) {
         int rc = upconn_flush(uc);
+        if (rc < 0 && x->tunnel) {
+            end_tunnel(x);
+            return;
+        }
         if (rc < 0) {
             if (x->responding) {
                 x->reading = false;
@@ -444,6 +522,10 @@ void proxy_upconn_connected(upconn *uc, int err)
 void proxy_upconn_timeout(upconn *uc)
 {
     exchange *x = uc->x;
+    if (x->tunnel) {
+        end_tunnel(x); /* nothing either way for tunnel_ms */
+        return;
+    }
     if (!x->responding)
         backend_failed(x->px, x->be);
     /* Only a connect that timed out lets the request go elsewhere: once
@@ -512,6 +594,29 @@ static int64_t declared_length(const request *req)
     return -1;
 }
 
+/* Whether the client asks to switch protocols (RFC 9110 §7.8) in a way
+ * a tunnel can carry: HTTP/1.1, no body, Upgrade listed in Connection,
+ * and not to HTTP/2 (whose h2c upgrade needs its hop-by-hop settings). */
+static bool wants_upgrade(const request *req)
+{
+    if (!req->proto->tunnel || req->version_major != 1 || req->version_minor != 1 ||
+        req->has_body)
+        return false;
+    eddy_str name, value, upgrade = {NULL, 0};
+    bool listed = false;
+    for (size_t it = 0; req->proto->field_next(req, &it, &name, &value);) {
+        if (name.len == 7 && strncasecmp(name.ptr, "upgrade", 7) == 0)
+            upgrade = value;
+        else if (name.len == 10 && strncasecmp(name.ptr, "connection", 10) == 0)
+            for (size_t i = 0; i + 7 <= value.len; i++)
+                if (strncasecmp(value.ptr + i, "upgrade", 7) == 0 &&
+                    (i == 0 || value.ptr[i - 1] == ',' || value.ptr[i - 1] == ' ') &&
+                    (i + 7 == value.len || value.ptr[i + 7] == ',' || value.ptr[i + 7] == ' '))
+                    listed = true;
+    }
+    return listed && upgrade.len && !(upgrade.len >= 3 && strncasecmp(upgrade.ptr, "h2c", 3) == 0);
+}
+
 void eddy_proxy_handler(eddy_request *h, void *data)
 {
     eddy_proxy *px = data;
@@ -540,6 +645,7 @@ void eddy_proxy_handler(eddy_request *h, void *data)
     x->h = h;
     x->req = req;
     x->max_body = max_body;
+    x->upgrade = wants_upgrade(req);
     eddy_request_on_abort(h, on_abort, x);
     attempt(x);
 }

@@ -230,6 +230,9 @@ void reply_start(upconn *uc, exchange *x);
  * (hop-by-hop ones gone), content type and length.  Returns 0, or -1 when
  * parsing must stop (the client left, the head could not be sent). */
 int exchange_head(exchange *x, response *resp, bool no_body);
+/* The backend switched protocols (101) as the client asked: 0, or -1
+ * when the tunnel cannot be. */
+int exchange_tunnel(exchange *x, response *resp);
 /* A piece of the response body (de-chunked). */
 void exchange_body(exchange *x, const char *data, size_t len);
 /* The response is complete. */
@@ -254,6 +257,9 @@ struct exchange {
     bool complete : 1;     /* the backend's response ended */
     bool waiting_client : 1; /* backend reads wait for the client to drain */
     bool reused : 1;       /* sent on a kept connection */
+    bool upgrade : 1;      /* the client's Upgrade went to the backend */
+    bool tunnel : 1;       /* the backend said 101: raw bytes both ways */
+    bool client_eof : 1;   /* the tunnel's client sent its FIN */
     reply rp;              /* last: large, and set up by reply_start */
 };
 

@@ -91,15 +91,18 @@ static int on_header_value_complete(llhttp_t *p)
 }
 
 /* Fields that are the hop's or eddy's: never passed to the client. */
-static bool dropped(const reply *rp, const reply_field *f, const reply_field *conn, unsigned nconn)
+static bool dropped(const reply *rp, const reply_field *f, const reply_field *conn, unsigned nconn,
+                    bool switching)
 {
     static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
         "trailer", "content-length", "date", "server",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (name_is(rp, f, hop[i]))
             return true;
+    if (name_is(rp, f, "upgrade"))
+        return !switching; /* a 101 says what it switches to */
     /* Fields the Connection field lists are the hop's too. */
     for (unsigned i = 0; i < nconn; i++) {
         const char *v = rp->base + conn[i].value_off;
@@ -125,11 +128,11 @@ static int on_headers_complete(llhttp_t *p)
     int status = p->status_code;
     if (p->http_major != 1 || p->http_minor > 1 || status < 100 || status > 999)
         return BAD;
-    if (status < 200) {
-        if (status == 101)
-            return BAD; /* no upgrade was asked for */
+    bool switching = status == 101;
+    if (switching && !x->upgrade)
+        return BAD; /* no upgrade was asked for */
+    if (status < 200 && !switching)
         return 0;  /* 1xx: read past; llhttp expects the next head */
-    }
     if (rp->has_te && (p->http_minor == 0 || rules_te_status(&rp->te) != 0))
         return BAD; /* only "chunked", and only from HTTP/1.1 (RFC 9112 §6.1) */
     reply_field conn[RESPONSE_MAX_OWN_FIELDS];
@@ -143,7 +146,7 @@ static int on_headers_complete(llhttp_t *p)
     char *base = (char *)rp->base;
     for (unsigned i = 0; i < rp->nfields; i++) {
         const reply_field *f = &rp->f[i];
-        if (dropped(rp, f, conn, nconn))
+        if (dropped(rp, f, conn, nconn, switching))
             continue;
         if (!ctype && name_is(rp, f, "content-type")) {
             /* The core wants it as a C string: the CR after it is ours to
@@ -167,6 +170,8 @@ static int on_headers_complete(llhttp_t *p)
         .nfields = n,
     };
     rp->head_done = true;
+    if (switching) /* what follows the head is the tunnel's */
+        return exchange_tunnel(x, &resp) < 0 ? BAD : 2;
     if (exchange_head(x, &resp, no_body) < 0)
         return BAD;
     /* HEAD: the length a GET would get, and no body follows. */
@@ -183,6 +188,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     exchange *x = x_of(p);
+    if (x->tunnel)
+        return HPE_PAUSED;
     if (!x->rp.head_done)
         return 0; /* a 1xx head ended: the final one comes next */
     exchange_complete(x);
