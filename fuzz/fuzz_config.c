@@ -18,7 +18,10 @@
  *  - paths: begin with '/', one line, none twice in a site; files has a
  *    root and file-name index entries; a redirect has a target and a 3xx
  *    redirect status; respond a status from 200 to 599 and body_len the
- *    body's length;
+ *    body's length; a proxy 1 to CONFIG_MAX_BACKENDS backends of its two
+ *    schemes, at most CONFIG_MAX_TRUSTED trusted addresses, its enums,
+ *    keepalive, max-fails and timeouts within their bounds, a health path
+ *    beginning with '/' (and an interval only with one);
  *  - header rules: at most CONFIG_MAX_HEADER_RULES each, every one taken
  *    by eddy_site_header; no-match is 0, 404 or 421, and only with sites
  *    and no default; no key of the one site of flags beside sites;
@@ -159,6 +162,33 @@ static void check_path(const conf_site *s, unsigned at)
         FZ_CHECK(p->body_len == (p->body ? strlen(p->body) : 0), "body_len %zu", p->body_len);
         FZ_CHECK(!p->type || one_line(p->type), "respond type");
         break;
+    case CONF_PROXY: {
+        const eddy_proxy_config *x = &p->proxy;
+        FZ_CHECK(x->nbackends >= 1 && x->nbackends <= CONFIG_MAX_BACKENDS, "%u backends at %s",
+                 x->nbackends, p->path);
+        for (unsigned i = 0; i < x->nbackends; i++)
+            FZ_CHECK(cli_backend_url(x->backends[i]) && one_line(x->backends[i]), "backend '%s'",
+                     x->backends[i]);
+        FZ_CHECK(x->ntrusted <= CONFIG_MAX_TRUSTED, "%u trusted", x->ntrusted);
+        for (unsigned i = 0; i < x->ntrusted; i++)
+            FZ_CHECK(x->trusted[i] && *x->trusted[i], "trusted %u", i);
+        FZ_CHECK(x->balance == EDDY_BALANCE_ROUND_ROBIN || x->balance == EDDY_BALANCE_LEAST_CONN,
+                 "balance %d", (int)x->balance);
+        FZ_CHECK((unsigned)x->forwarded <= EDDY_FORWARDED_NONE, "forwarded %d", (int)x->forwarded);
+        FZ_CHECK(x->keepalive <= CONFIG_MAX_PROXY_KEEPALIVE && !(x->keepalive && x->no_keepalive),
+                 "keepalive %u, off %d", x->keepalive, x->no_keepalive);
+        FZ_CHECK(x->max_fails <= CONFIG_MAX_PROXY_FAILS, "max-fails %u", x->max_fails);
+        unsigned ms[] = {x->idle_ms, x->connect_ms, x->first_byte_ms, x->read_ms,
+                         x->tunnel_ms, x->fail_ms, x->health_ms};
+        for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+            FZ_CHECK(ms[i] <= CONFIG_MAX_TIMEOUT_S * 1000, "a proxy timeout of %u ms", ms[i]);
+        FZ_CHECK(!x->health_path || (x->health_path[0] == '/' && one_line(x->health_path)),
+                 "health '%s'", x->health_path);
+        FZ_CHECK(!x->health_ms || x->health_path, "health-interval without health");
+        FZ_CHECK(!x->host || (*x->host && one_line(x->host)), "host");
+        FZ_CHECK(!x->strip_prefix, "strip_prefix set before site_build");
+        break;
+    }
     case CONF_NO_HANDLER:
         break;
     default:
@@ -175,6 +205,19 @@ static void check_model(const cli_options *opt)
     FZ_CHECK(!c->has_sites || !opt->site_option, "%s beside sites", opt->site_option);
     FZ_CHECK(c->no_match == 0 || c->no_match == 404 || c->no_match == 421, "no-match %d",
              c->no_match);
+    /* The proxy key: routes of the one site, as --proxy makes them. */
+    FZ_CHECK(opt->nproxies <= CLI_MAX_PROXIES, "%u proxies", opt->nproxies);
+    for (unsigned i = 0; i < opt->nproxies; i++) {
+        const cli_proxy *x = &opt->proxies[i];
+        FZ_CHECK(x->path[0] == '/' && one_line(x->path), "proxy path '%s'", x->path);
+        FZ_CHECK(x->nbackends >= 1 && x->nbackends <= CONFIG_MAX_BACKENDS, "%u backends",
+                 x->nbackends);
+        for (unsigned j = 0; j < x->nbackends; j++)
+            FZ_CHECK(cli_backend_url(x->backends[j]) && !strchr(x->backends[j], ','),
+                     "backend '%s'", x->backends[j]);
+        for (unsigned j = 0; j < i; j++)
+            FZ_CHECK(strcmp(opt->proxies[j].path, x->path) != 0, "proxy path %s twice", x->path);
+    }
     unsigned defaults = 0;
     eddy_sites *scratch = eddy_sites_new();
     eddy_site *names_site = scratch ? eddy_sites_add(scratch) : NULL;

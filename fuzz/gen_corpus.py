@@ -388,7 +388,9 @@ if __name__ == "__main__":
 
 # ------------------------------------------------------------- fuzz_config --
 # Configuration files: good ones (flags' keys, sites, aliases) and broken
-# ones (many errors, a NUL escape and a second document, a syntax error).
+# ones (many errors, a NUL escape and a second document, a syntax error);
+# proxy*.yaml: proxy paths with every key, the proxy key of the one site,
+# and proxy mistakes.
 CONFIG = {
     'aliases.yaml': b'sites:\n  - names: [a.test]\n    headers: &h {set: {X-A: "1"}, remove: X-B}\n    paths:\n      - &p {path: /, respond: {status: 204}, headers: *h}\n  - default: true\n    headers: *h\n    paths: [*p]\n',
     'errors.yaml': b'bogus: 1\nmax-body: x\nno-http2: yes\nsites:\n  - names: [a.test, A.TEST., "b.test:80"]\n    paths:\n      - path: nope\n        respond: {status: 99}\n      - path: /r\n        redirect: {status: 300}\n        files: {dotfiles: true}\n      - path: /h\n        headers: {set: {Content-Length: "1", "Bad Name": v, X-L: [a, b]}}\n  - default: true\n  - default: true\n    acme: true\nroot: www\n',
@@ -396,6 +398,9 @@ CONFIG = {
     'odd.yaml': b'listen: "a\\0b"\nheader: "X: \\e\\x01"\nsites: [{names: [], paths: {path: /}}]\n---\nmore: [\n',
     'sites.yaml': b'listen: 127.0.0.1:8080\nlisten-tls: 127.0.0.1:8443\nno-match: 404\nsites:\n  - names: [a.test, "*.b.test"]\n    listen: [127.0.0.1:8443]\n    tls:\n      - {cert: a.pem, key: a.key}\n    headers:\n      set: {Cache-Control: no-store}\n      add: {Link: ["</a>; rel=preload", "</b>; rel=preload"]}\n      remove: [Server-Timing]\n    limits: {max-body: 1000, send-timeout: 30, body-timeout: 0.5}\n    paths:\n      - path: /\n        files: {root: /srv/a, autoindex: true, index: [index.html], precompressed: false}\n      - path: /old\n        redirect: {to: "https://a.test/new", status: 301, append-path: true}\n      - path: /health\n        respond: {status: 200, body: "ok\\n", type: text/plain}\n        limits: {max-body: 10}\n  - names: c.test\n    acme: true\n',
     'syntax.yaml': b'key: "unclosed\n\t- tab\n',
+    'proxy.yaml': b'sites:\n  - default: true\n    paths:\n      - path: /api\n        proxy:\n          to: [http://127.0.0.1:9, "unix:/run/app.sock"]\n          balance: least-conn\n          host: api.internal\n          strip-prefix: true\n          forwarded: both\n          trust: [10.0.0.0/8, "::1"]\n          keepalive: off\n          max-conns: 10\n          idle-timeout: 0.5\n          connect-timeout: 1\n          first-byte-timeout: 30\n          read-timeout: 30\n          tunnel-timeout: 600\n          max-fails: 2\n          fail-timeout: 5\n          health: /health\n          health-interval: 2\n      - path: /api/v2\n        headers: {set: {X-V: "2"}}\n      - path: /\n        proxy: {to: "http://[::1]:8080", keepalive: 64}\n',
+    'proxy_flags.yaml': b'proxy: ["/a=http://127.0.0.1:9,unix:/run/a.sock", "/=http://[::1]:8080"]\nroot: www\ndelay: /sleep=1\n',
+    'proxy_errors.yaml': b'proxy: ["a=http://x", "/b=ftp://y"]\nsites:\n  - default: true\n    paths:\n      - path: /b\n        proxy: {to: "https://x", balance: random, forwarded: X, keepalive: 0, health: h, trust: [1.2.3.4/40], health-interval: 1}\n        files: {root: www}\n      - path: /c\n        proxy: {max-fails: 0}\n'
 }
 for name, data in CONFIG.items():
     put("fuzz_config", name, data)

@@ -11,7 +11,7 @@
 #define CLI_MAX_TIMEOUT_S 86400.0
 
 enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ACME_DOMAIN,
-                OPT_ACME_TEXT, OPT_ACME_CHALLENGE, OPT_ACME_SECONDS, OPT_ROOT, OPT_DELAY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
+                OPT_ACME_TEXT, OPT_ACME_CHALLENGE, OPT_ACME_SECONDS, OPT_ROOT, OPT_DELAY, OPT_PROXY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
                 OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
                 OPT_FILES_TEXT, OPT_INDEX };
 
@@ -82,6 +82,10 @@ static const opt_spec specs[] = {
      "kernel's backlog until one ends (default 0: no limit)"},
     {"--delay", "PATH=SECONDS", OPT_DELAY, 0,
      "answer PATH as / is answered, after SECONDS; repeatable"},
+    {"--proxy", "PATH=URL[,URL...]", OPT_PROXY, 0,
+     "forward requests under PATH to the backends, each\n"
+     "http://HOST[:PORT] or unix:/PATH, in turn; repeatable;\n"
+     "PATH / takes the place of the files"},
     {"--max-request-line", "BYTES", OPT_BYTES, CFG(max_request_line),
      "longest request line, else 414 (default 8192)"},
     {"--max-header-bytes", "BYTES", OPT_BYTES, CFG(max_header_bytes),
@@ -172,6 +176,72 @@ static int parse_seconds_ms(const char *s, unsigned *ms)
     return 0;
 }
 
+bool cli_backend_url(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "unix:/", 6) == 0;
+}
+
+/* --proxy PATH=URL[,URL...]: the path up to the first '=' (a prefix is
+ * rarely written with one; a backend's URL may hold one, in a unix path). */
+static int add_proxy(cli_options *opt, const char *val, char *err, size_t err_len)
+{
+    if (opt->nproxies == CLI_MAX_PROXIES) {
+        snprintf(err, err_len, "at most %d --proxy routes", CLI_MAX_PROXIES);
+        return -1;
+    }
+    for (const char *q = val; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+            snprintf(err, err_len, "--proxy must be one line of text");
+            return -1;
+        }
+    const char *eq = strchr(val, '=');
+    if (val[0] != '/' || !eq || !eq[1]) {
+        snprintf(err, err_len,
+                 "--proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, not '%s'", val);
+        return -1;
+    }
+    cli_proxy *p = &opt->proxies[opt->nproxies];
+    memset(p, 0, sizeof(*p));
+    p->spec = strdup(val);
+    if (!p->spec) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    char *cut = p->spec + (eq - val);
+    *cut = 0;
+    p->path = p->spec;
+    for (unsigned i = 0; i < opt->nproxies; i++)
+        if (strcmp(opt->proxies[i].path, p->path) == 0) {
+            snprintf(err, err_len, "--proxy routes %s twice", p->path);
+            free(p->spec);
+            return -1;
+        }
+    for (char *url = cut + 1, *next; url; url = next) {
+        next = strchr(url, ',');
+        if (next)
+            *next++ = 0;
+        if (!cli_backend_url(url) || p->nbackends == CONFIG_MAX_BACKENDS) {
+            if (p->nbackends == CONFIG_MAX_BACKENDS)
+                snprintf(err, err_len, "at most %d backends in a --proxy", CONFIG_MAX_BACKENDS);
+            else
+                snprintf(err, err_len, "--proxy wants backends as http://HOST[:PORT] or "
+                                       "unix:/PATH, not '%s'", url);
+            free(p->spec);
+            return -1;
+        }
+        p->backends[p->nbackends++] = url;
+    }
+    opt->nproxies++;
+    return 0;
+}
+
+static void free_proxies(cli_options *opt)
+{
+    for (unsigned i = 0; i < opt->nproxies; i++)
+        free(opt->proxies[i].spec);
+    opt->nproxies = 0;
+}
+
 static const opt_spec *find_spec(const char *name)
 {
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -191,7 +261,8 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
                  : acme  ? (char *)&opt->acme
                          : (char *)&opt->config;
     uint64_t n;
-    if (sp->kind == OPT_ROOT || files || sp->kind == OPT_DELAY || sp->kind == OPT_INDEX)
+    if (sp->kind == OPT_ROOT || files || sp->kind == OPT_DELAY || sp->kind == OPT_INDEX ||
+        sp->kind == OPT_PROXY)
         opt->site_option = sp->name; /* what the one site of flags is made of */
     switch (sp->kind) {
     case OPT_INDEX:
@@ -285,6 +356,8 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         }
         opt->ndelays++;
         return 0;
+    case OPT_PROXY:
+        return add_proxy(opt, val, err, err_len);
     case OPT_PROG_COUNT:
         if (parse_u64(val, CLI_MAX_WORKERS, &n) < 0 || n == 0) {
             snprintf(err, err_len, "%s wants a number from 1 to %d, not '%s'", sp->name,
@@ -354,7 +427,7 @@ static bool is_list(const opt_spec *sp)
 {
     return sp->kind == OPT_LISTEN || sp->kind == OPT_LISTEN_TLS || sp->kind == OPT_CERT ||
            sp->kind == OPT_KEY || sp->kind == OPT_ACME_DOMAIN || sp->kind == OPT_HEADER ||
-           sp->kind == OPT_DELAY || sp->kind == OPT_INDEX;
+           sp->kind == OPT_DELAY || sp->kind == OPT_INDEX || sp->kind == OPT_PROXY;
 }
 
 /* A list flag on the command line replaces what the file listed. */
@@ -373,6 +446,7 @@ static void clear_list(cli_options *opt, const opt_spec *sp)
             free(opt->delays[i].path);
         opt->ndelays = 0;
         break;
+    case OPT_PROXY: free_proxies(opt); break;
     default: break;
     }
 }
@@ -646,4 +720,5 @@ void cli_free(cli_options *opt)
     for (unsigned i = 0; i < opt->ndelays; i++)
         free(opt->delays[i].path);
     opt->ndelays = 0;
+    free_proxies(opt);
 }

@@ -19,6 +19,17 @@
 #define CLI_MAX_CERTS 32
 #define CLI_MAX_ACME_NAMES 32
 #define CLI_MAX_INDEX 16
+#define CLI_MAX_PROXIES 16
+
+/* One --proxy PATH=URL[,URL...]: its own copy of the value, cut in place
+ * into the path and the backends (the value itself is left whole: a
+ * reload parses the same argv again). */
+typedef struct cli_proxy {
+    char *spec;                               /* owned: PATH\0URL\0URL... */
+    const char *path;                         /* into spec */
+    const char *backends[CONFIG_MAX_BACKENDS]; /* into spec */
+    unsigned nbackends;
+} cli_proxy;
 
 typedef struct cli_options {
     eddy_config config;
@@ -37,6 +48,8 @@ typedef struct cli_options {
     const char *headers[CLI_MAX_HEADERS]; /* --header, for config.response_fields */
     delay_route delays[CLI_MAX_DELAYS];
     unsigned ndelays;
+    cli_proxy proxies[CLI_MAX_PROXIES]; /* --proxy */
+    unsigned nproxies;
     unsigned shutdown_ms;  /* --shutdown-timeout */
     unsigned workers;      /* --workers, or the default chosen by cli_parse */
     bool no_io_uring;      /* --no-io-uring */
@@ -57,6 +70,10 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
  * limited to it name: the same for every worker and across reloads (a
  * hash of the address as given, 1..EDDY_LISTENER_TAG_MAX). */
 unsigned cli_listen_tag(const char *addr);
+
+/* Whether url names a backend as the proxy takes one: "http://..." or
+ * "unix:/..." (the proxy itself checks the rest when it is made). */
+bool cli_backend_url(const char *url);
 
 /* Whether s is one of list's n strings. */
 bool cli_listed(const char *const *list, unsigned n, const char *s);

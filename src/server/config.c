@@ -1,8 +1,10 @@
 #include "server/config.h"
 #include "server/cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +208,7 @@ static const key_doc path_keys[] = {
     {"files", "mapping", "serve files from a directory"},
     {"redirect", "mapping", "send clients elsewhere"},
     {"respond", "mapping", "answer with a fixed status and body"},
+    {"proxy", "mapping", "forward requests to backends (a reverse proxy)"},
     {"headers", "mapping", "header rules for responses under the path, after the site's and "
                            "those of shorter paths"},
     {"limits", "mapping", "limits for requests under the path (a longer path's win)"},
@@ -237,6 +240,49 @@ static const key_doc respond_keys[] = {
     {"status", "200..599", "the status (default 200)"},
     {"body", "TEXT", "the body (default: empty)"},
     {"type", "VALUE", "its Content-Type (default: none)"},
+    {NULL, NULL, NULL},
+};
+
+/* A bound as the reference writes it (the constants are plain numbers). */
+#define BOUND_(n) #n
+#define BOUND(n) BOUND_(n)
+
+static const key_doc proxy_keys[] = {
+    {"to", "URL or list", "the backends (required): `http://HOST[:PORT]` (a name, an IPv4 or "
+                          "an [IPv6] address; port 80 when left out; no path) or `unix:/PATH`; "
+                          "a name's every address is a backend, resolved at start and reload"},
+    {"balance", "round-robin/least-conn", "how a backend is chosen: each in turn, or the one "
+                                          "with the fewest requests in flight (default "
+                                          "round-robin)"},
+    {"host", "VALUE", "the Host sent to the backends (default: the client's)"},
+    {"strip-prefix", "true/false", "take the path's prefix off the request's path before "
+                                   "forwarding (`/api/x` goes as `/x`; default false: as it is)"},
+    {"forwarded", "x-forwarded/forwarded/both/none", "how the backend learns who the client "
+                                                     "is: X-Forwarded-For, -Proto and -Host, "
+                                                     "Forwarded (RFC 7239), both, or neither "
+                                                     "(default x-forwarded)"},
+    {"trust", "ADDRESS[/BITS] or list", "proxies in front of eddy (`10.0.0.0/8`, `::1`), whose "
+                                        "forwarding fields are kept and added to; others' are "
+                                        "dropped (default: none)"},
+    {"keepalive", "1.." BOUND(CONFIG_MAX_PROXY_KEEPALIVE) " or off",
+     "idle connections kept per backend for later requests; off closes each after its "
+     "response (default 32)"},
+    {"max-conns", "N", "connections to one backend at once; a backend at its limit is passed "
+                       "over (default 0: no limit)"},
+    {"idle-timeout", "SECONDS", "an idle kept connection is closed (default 4)"},
+    {"connect-timeout", "SECONDS", "time to connect to a backend, else 504 (default 5)"},
+    {"first-byte-timeout", "SECONDS", "from the request sent to the response's first byte, "
+                                      "else 504 (default 60)"},
+    {"read-timeout", "SECONDS", "between reads of the response, and while the backend takes "
+                                "no more of the request body (default 60)"},
+    {"tunnel-timeout", "SECONDS", "an upgraded connection (WebSocket) with no byte either way "
+                                  "is closed (default 300)"},
+    {"max-fails", "1.." BOUND(CONFIG_MAX_PROXY_FAILS),
+     "failures in a row that mark a backend down (default 3)"},
+    {"fail-timeout", "SECONDS", "how long a backend marked down is skipped (default 10)"},
+    {"health", "/PATH", "GET this path on every backend; one answering other than 2xx or 3xx "
+                        "is skipped until it passes (default: no checks)"},
+    {"health-interval", "SECONDS", "how often health is checked (default 5)"},
     {NULL, NULL, NULL},
 };
 
@@ -575,6 +621,199 @@ static bool respond_key(loader *ld, entry *e, void *data)
     return true;
 }
 
+/* Whether map (a mapping, or not) has key. */
+static bool has_key(loader *ld, yaml_node_t *map, const char *key)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return false;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* An item of a proxy's `to`. */
+static void proxy_backend(loader *ld, yaml_node_t *n, void *data)
+{
+    eddy_proxy_config *x = data;
+    char *v = scalar(ld, n, "to");
+    if (!v || !one_line(ld, n, "to", v))
+        return;
+    if (!cli_backend_url(v)) {
+        error_node(ld, n, "to wants http://HOST[:PORT] or unix:/PATH, not '%s'", v);
+        return;
+    }
+    if (x->nbackends == CONFIG_MAX_BACKENDS) {
+        error_node(ld, n, "at most %d backends in a proxy", CONFIG_MAX_BACKENDS);
+        return;
+    }
+    const char **list = (const char **)x->backends;
+    if (!list) {
+        list = calloc(CONFIG_MAX_BACKENDS, sizeof(*list));
+        if (!list) {
+            error_node(ld, n, "out of memory");
+            return;
+        }
+        x->backends = list;
+    }
+    list[x->nbackends++] = v;
+}
+
+/* Whether v is an address, or a CIDR block: ADDRESS/BITS, BITS at most the
+ * address's (checked here rather than when the proxy is made, so that the
+ * error points at the value). */
+static bool address_or_block(const char *v)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(v, '/');
+    size_t len = slash ? (size_t)(slash - v) : strlen(v);
+    if (len == 0 || len >= sizeof(addr))
+        return false;
+    memcpy(addr, v, len);
+    addr[len] = 0;
+    unsigned char bin[16];
+    int max_bits = inet_pton(AF_INET, addr, bin) == 1    ? 32
+                   : inet_pton(AF_INET6, addr, bin) == 1 ? 128
+                                                         : -1;
+    if (max_bits < 0)
+        return false;
+    if (!slash)
+        return true;
+    const char *b = slash + 1;
+    char *end;
+    errno = 0;
+    long bits = *b >= '0' && *b <= '9' ? strtol(b, &end, 10) : -1;
+    return bits >= 0 && !*end && !errno && bits <= max_bits;
+}
+
+/* An item of a proxy's `trust`. */
+static void proxy_trusted(loader *ld, yaml_node_t *n, void *data)
+{
+    eddy_proxy_config *x = data;
+    char *v = scalar(ld, n, "trust");
+    if (!v)
+        return;
+    if (!address_or_block(v)) {
+        error_node(ld, n, "trust wants an address or a CIDR block, like 10.0.0.0/8 or ::1, "
+                          "not '%s'", v);
+        return;
+    }
+    if (x->ntrusted == CONFIG_MAX_TRUSTED) {
+        error_node(ld, n, "at most %d trusted addresses in a proxy", CONFIG_MAX_TRUSTED);
+        return;
+    }
+    const char **list = (const char **)x->trusted;
+    if (!list) {
+        list = calloc(CONFIG_MAX_TRUSTED, sizeof(*list));
+        if (!list) {
+            error_node(ld, n, "out of memory");
+            return;
+        }
+        x->trusted = list;
+    }
+    list[x->ntrusted++] = v;
+}
+
+/* keepalive: a count, or off (no connection kept). */
+static void proxy_keepalive(loader *ld, yaml_node_t *n, eddy_proxy_config *x)
+{
+    char *v = scalar(ld, n, "keepalive");
+    if (!v)
+        return;
+    if (strcmp(v, "off") == 0) {
+        x->no_keepalive = true;
+        return;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long k = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (*v < '0' || *v > '9' || *end || errno || k < 1 || k > CONFIG_MAX_PROXY_KEEPALIVE) {
+        error_node(ld, n, "keepalive wants a number from 1 to %d, or off, not '%s'",
+                   CONFIG_MAX_PROXY_KEEPALIVE, v);
+        return;
+    }
+    x->keepalive = (unsigned)k;
+}
+
+/* A word of a few, as its index in words (NULL-ended); -1 after an error. */
+static int one_of(loader *ld, yaml_node_t *n, const char *what, const char *const *words,
+                  const char *wanted)
+{
+    char *v = scalar(ld, n, what);
+    if (!v)
+        return -1;
+    for (int i = 0; words[i]; i++)
+        if (strcmp(v, words[i]) == 0)
+            return i;
+    error_node(ld, n, "%s is %s, not '%s'", what, wanted, v);
+    return -1;
+}
+
+static bool proxy_key(loader *ld, entry *e, void *data)
+{
+    conf_path *p = data;
+    eddy_proxy_config *x = &p->proxy;
+    uint64_t v;
+    int w;
+    /* In the order of enum eddy_balance and enum eddy_forwarded. */
+    static const char *const balances[] = {"round-robin", "least-conn", NULL};
+    static const char *const forwardings[] = {"x-forwarded", "forwarded", "both", "none", NULL};
+    if (strcmp(e->key, "to") == 0) {
+        each_item(ld, e->value, proxy_backend, x);
+    } else if (strcmp(e->key, "balance") == 0) {
+        if ((w = one_of(ld, e->value, "balance", balances, "round-robin or least-conn")) >= 0)
+            x->balance = (enum eddy_balance)w;
+    } else if (strcmp(e->key, "host") == 0) {
+        char *h = scalar(ld, e->value, "host");
+        if (h && !*h)
+            error_node(ld, e->value, "host wants the Host value sent to the backends");
+        else if (h && one_line(ld, e->value, "host", h))
+            x->host = h;
+    } else if (strcmp(e->key, "strip-prefix") == 0) {
+        boolean(ld, e->value, "strip-prefix", &p->strip_prefix);
+    } else if (strcmp(e->key, "forwarded") == 0) {
+        if ((w = one_of(ld, e->value, "forwarded", forwardings,
+                        "x-forwarded, forwarded, both or none")) >= 0)
+            x->forwarded = (enum eddy_forwarded)w;
+    } else if (strcmp(e->key, "trust") == 0) {
+        each_item(ld, e->value, proxy_trusted, x);
+    } else if (strcmp(e->key, "keepalive") == 0) {
+        proxy_keepalive(ld, e->value, x);
+    } else if (strcmp(e->key, "max-conns") == 0) {
+        if (number(ld, e->value, "max-conns", 0, UINT_MAX, &v) == 0)
+            x->max_conns = (unsigned)v;
+    } else if (strcmp(e->key, "max-fails") == 0) {
+        if (number(ld, e->value, "max-fails", 1, CONFIG_MAX_PROXY_FAILS, &v) == 0)
+            x->max_fails = (unsigned)v;
+    } else if (strcmp(e->key, "health") == 0) {
+        char *h = scalar(ld, e->value, "health");
+        if (h && h[0] != '/')
+            error_node(ld, e->value, "health wants a path starting with '/', like /health, "
+                                     "not '%s'", h);
+        else if (h && one_line(ld, e->value, "health", h))
+            x->health_path = h;
+    } else if (strcmp(e->key, "idle-timeout") == 0) {
+        seconds(ld, e->value, "idle-timeout", &x->idle_ms);
+    } else if (strcmp(e->key, "connect-timeout") == 0) {
+        seconds(ld, e->value, "connect-timeout", &x->connect_ms);
+    } else if (strcmp(e->key, "first-byte-timeout") == 0) {
+        seconds(ld, e->value, "first-byte-timeout", &x->first_byte_ms);
+    } else if (strcmp(e->key, "read-timeout") == 0) {
+        seconds(ld, e->value, "read-timeout", &x->read_ms);
+    } else if (strcmp(e->key, "tunnel-timeout") == 0) {
+        seconds(ld, e->value, "tunnel-timeout", &x->tunnel_ms);
+    } else if (strcmp(e->key, "fail-timeout") == 0) {
+        seconds(ld, e->value, "fail-timeout", &x->fail_ms);
+    } else if (strcmp(e->key, "health-interval") == 0) {
+        seconds(ld, e->value, "health-interval", &x->health_ms);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- paths -- */
 
 static bool path_key(loader *ld, entry *e, void *data)
@@ -598,10 +837,12 @@ static bool path_key(loader *ld, entry *e, void *data)
         h = CONF_REDIRECT;
     else if (strcmp(e->key, "respond") == 0)
         h = CONF_RESPOND;
+    else if (strcmp(e->key, "proxy") == 0)
+        h = CONF_PROXY;
     else
         return false;
     if (p->handler != CONF_NO_HANDLER) {
-        error_node(ld, e->key_node, "a path has one handler: files, redirect or respond");
+        error_node(ld, e->key_node, "a path has one handler: files, redirect, respond or proxy");
         return true;
     }
     p->handler = h;
@@ -615,6 +856,16 @@ static bool path_key(loader *ld, entry *e, void *data)
         each_entry(ld, e->value, "redirect", redirect_keys, redirect_key, p);
         if (!p->to)
             error_node(ld, e->key_node, "redirect wants to: where clients are sent");
+    } else if (h == CONF_PROXY) {
+        each_entry(ld, e->value, "proxy", proxy_keys, proxy_key, p);
+        if (!p->proxy.nbackends)
+            error_node(ld, e->key_node, "proxy wants to: the backends requests go to "
+                                        "(http://HOST[:PORT] or unix:/PATH)");
+        /* An interval alone checks nothing: a mistake, not a setting (a
+         * health path given wrong has its own error already). */
+        if (p->proxy.health_ms && !p->proxy.health_path && !has_key(ld, e->value, "health"))
+            error_node(ld, e->key_node, "health-interval is how often health is checked, and "
+                                        "there is no health path");
     } else {
         p->status = 200;
         each_entry(ld, e->value, "respond", respond_keys, respond_key, p);
@@ -832,7 +1083,7 @@ static void one_site(loader *ld, yaml_node_t *n, void *data)
 static bool flag_site_key(const char *key)
 {
     static const char *const keys[] = {"root", "dotfiles", "autoindex", "cache-control",
-                                       "index", "no-precompressed", "delay"};
+                                       "index", "no-precompressed", "delay", "proxy"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(key, keys[i]) == 0)
             return true;
@@ -1038,6 +1289,8 @@ void config_free(conf *c)
         conf_site *s = &c->sites[i];
         for (unsigned j = 0; j < s->npaths; j++) {
             free((void *)s->paths[j].files.index);
+            free((void *)s->paths[j].proxy.backends);
+            free((void *)s->paths[j].proxy.trusted);
             free_rules(&s->paths[j].rules);
         }
         free(s->paths);
@@ -1072,11 +1325,12 @@ void config_reference(FILE *out)
     cli_keys_reference(out);
     reference_table(out, "A site (an item of `sites`):", site_keys);
     reference_table(out, "A path (an item of a site's `paths`), with one handler "
-                         "(`files`, `redirect` or `respond`) or none (rules only; the "
+                         "(`files`, `redirect`, `respond` or `proxy`) or none (rules only; the "
                          "handler is then the longest shorter path's):", path_keys);
     reference_table(out, "`files`:", files_keys);
     reference_table(out, "`redirect`:", redirect_keys);
     reference_table(out, "`respond`:", respond_keys);
+    reference_table(out, "`proxy` (timeouts take fractions, like `0.5`):", proxy_keys);
     reference_table(out, "`headers` (of a site or a path):", headers_keys);
     reference_table(out, "`limits` (of a site or a path):", limits_keys);
     reference_table(out, "An item of a site's `tls`:", pair_keys);

@@ -25,6 +25,16 @@
 #define CONFIG_MAX_HEADER_RULES 64
 /* Longest timeout a limit takes: a day, as the flags. */
 #define CONFIG_MAX_TIMEOUT_S 86400.0
+/* A proxy's backends and trusted addresses (each request looks through
+ * them: a short list, a mistake past these). */
+#define CONFIG_MAX_BACKENDS 64
+#define CONFIG_MAX_TRUSTED 64
+/* Idle connections a proxy keeps per backend: each is a descriptor held
+ * in every worker, so far fewer than a process may open. */
+#define CONFIG_MAX_PROXY_KEEPALIVE 10000
+/* Failures in a row that mark a backend down: past this, passive health
+ * checks would never fire. */
+#define CONFIG_MAX_PROXY_FAILS 1000
 
 /* Where something was written, for messages about it found later. */
 typedef struct conf_mark {
@@ -45,7 +55,7 @@ typedef struct conf_rules {
     unsigned body_ms;   /* 0: not set here */
 } conf_rules;
 
-enum conf_handler { CONF_NO_HANDLER, CONF_FILES, CONF_REDIRECT, CONF_RESPOND };
+enum conf_handler { CONF_NO_HANDLER, CONF_FILES, CONF_REDIRECT, CONF_RESPOND, CONF_PROXY };
 
 typedef struct conf_path {
     char *path;
@@ -60,6 +70,11 @@ typedef struct conf_path {
     char *body;               /* CONF_RESPOND */
     size_t body_len;
     char *type;               /* CONF_RESPOND: Content-Type, NULL: none */
+    eddy_proxy_config proxy;  /* CONF_PROXY; strings owned by the conf, the
+                                 backends and trusted arrays by the path;
+                                 strip_prefix is left NULL (see below) */
+    bool strip_prefix;        /* CONF_PROXY: strip this path, which is only
+                                 known once the whole mapping is read */
     conf_rules rules;
 } conf_path;
 

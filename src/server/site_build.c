@@ -20,6 +20,8 @@ typedef struct answer {
 typedef struct holdings {
     eddy_files **files;
     size_t nfiles;
+    eddy_proxy **proxies;
+    size_t nproxies;
     answer **answers;
     size_t nanswers;
     delay_route *routes;   /* copies of the --delay routes */
@@ -33,6 +35,13 @@ static void holdings_free(void *data)
     for (size_t i = 0; i < h->nfiles; i++)
         eddy_files_free(h->files[i]);
     free(h->files);
+    /* A set given to a server is freed on its worker's loop after its last
+     * request; one never given (a failed build, -t, a reload given up) is
+     * freed on the main thread, which is safe too: a proxy no request used
+     * holds nothing of the loop it was made for. */
+    for (size_t i = 0; i < h->nproxies; i++)
+        eddy_proxy_free(h->proxies[i]);
+    free(h->proxies);
     for (size_t i = 0; i < h->nanswers; i++) {
         answer *a = h->answers[i];
         free(a->path);
@@ -84,6 +93,41 @@ static int hold_files(holdings *h, eddy_files *f)
     h->files = grown;
     grown[h->nfiles++] = f;
     return 0;
+}
+
+static int hold_proxy(holdings *h, eddy_proxy *p)
+{
+    eddy_proxy **grown = realloc(h->proxies, (h->nproxies + 1) * sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    h->proxies = grown;
+    grown[h->nproxies++] = p;
+    return 0;
+}
+
+/* A held proxy for loop, or NULL after writing to perr why not (the
+ * engine's line, else the error's name).  Thread rule: site_build runs on
+ * the main thread for every worker's loop, not on that loop;
+ * eddy_proxy_new does not touch the loop (it resolves names, blocking,
+ * which is also why it must not run on a loop that serves), so this is
+ * safe. */
+static eddy_proxy *new_proxy(eddy_loop *loop, holdings *h, const eddy_proxy_config *cfg,
+                             char *perr, size_t perr_len)
+{
+    eddy_proxy *p;
+    perr[0] = 0;
+    int rc = eddy_proxy_new(loop, cfg, &p, perr, perr_len);
+    if (rc < 0) {
+        if (!perr[0])
+            snprintf(perr, perr_len, "%s", strerror(-rc));
+        return NULL;
+    }
+    if (hold_proxy(h, p) < 0) {
+        eddy_proxy_free(p);
+        snprintf(perr, perr_len, "out of memory");
+        return NULL;
+    }
+    return p;
 }
 
 /* ------------------------------------------------------------ handlers -- */
@@ -192,8 +236,18 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
     if (!data)
         return fail(err, err_len, c, cs->mark, "out of memory%s%s", "", "");
     int rc = 0;
+    /* One file server and one proxy per path that has the handler, shared
+     * by the paths below it that inherit it. */
     for (unsigned i = 0; i < cs->npaths && rc == 0; i++) {
         const conf_path *p = &cs->paths[i];
+        if (p->handler == CONF_PROXY) {
+            eddy_proxy_config cfg = p->proxy;
+            cfg.strip_prefix = p->strip_prefix ? p->path : NULL;
+            char perr[256];
+            if (!(data[i] = new_proxy(loop, h, &cfg, perr, sizeof(perr))))
+                rc = fail(err, err_len, c, p->mark, "cannot proxy %s: %s", p->path, perr);
+            continue;
+        }
         if (p->handler != CONF_FILES)
             continue;
         eddy_files *f;
@@ -233,6 +287,8 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
         eddy_route r = {.path = p->path, .prefix = true, .handler = not_found};
         if (owner && owner->handler == CONF_FILES)
             r.handler = eddy_files_handler, r.data = data[owner_at];
+        else if (owner && owner->handler == CONF_PROXY)
+            r.handler = eddy_proxy_handler, r.body = EDDY_BODY_STREAM, r.data = data[owner_at];
         else if (owner && (owner->handler == CONF_REDIRECT || owner->handler == CONF_RESPOND)) {
             if (!data[owner_at] && !(data[owner_at] = hold_answer(h, owner))) {
                 rc = fail(err, err_len, c, p->mark, "out of memory%s%s", "", "");
@@ -265,23 +321,48 @@ static int build_site(eddy_loop *loop, const conf *c, const conf_site *cs, eddy_
     return rc;
 }
 
-/* The one site flags make: files at "/", and the --delay routes. */
+/* The one site flags make: files at "/", the --proxy routes and the
+ * --delay routes.  A --proxy at "/" takes the place of the files there
+ * (the two prefix routes would collide); the files are then made only for
+ * the --delay routes, which answer from them, so a proxy alone needs no
+ * root. */
 static int build_flag_site(eddy_loop *loop, const cli_options *opt, eddy_site *site, holdings *h,
                            char *err, size_t err_len)
 {
-    eddy_files *f;
-    int rc = eddy_files_new(loop, &opt->files, &f);
-    if (rc < 0) {
-        snprintf(err, err_len, "cannot serve root '%s': %s", opt->files.root, strerror(-rc));
-        return -1;
+    bool proxy_root = false;
+    int rc;
+    for (unsigned i = 0; i < opt->nproxies; i++) {
+        const cli_proxy *x = &opt->proxies[i];
+        eddy_proxy_config cfg = {.backends = x->backends, .nbackends = x->nbackends};
+        char perr[256];
+        eddy_proxy *p = new_proxy(loop, h, &cfg, perr, sizeof(perr));
+        if (!p) {
+            snprintf(err, err_len, "cannot proxy %s: %s", x->path, perr);
+            return -1;
+        }
+        eddy_route r = {.path = x->path, .prefix = true, .body = EDDY_BODY_STREAM,
+                        .handler = eddy_proxy_handler, .data = p};
+        if ((rc = eddy_site_route(site, &r)) < 0) {
+            snprintf(err, err_len, "cannot add route '%s': %s", x->path, strerror(-rc));
+            return -1;
+        }
+        proxy_root |= strcmp(x->path, "/") == 0;
     }
-    if (hold_files(h, f) < 0) {
-        eddy_files_free(f);
-        snprintf(err, err_len, "out of memory");
-        return -1;
+    eddy_files *f = NULL;
+    if (!proxy_root || opt->ndelays) {
+        rc = eddy_files_new(loop, &opt->files, &f);
+        if (rc < 0) {
+            snprintf(err, err_len, "cannot serve root '%s': %s", opt->files.root, strerror(-rc));
+            return -1;
+        }
+        if (hold_files(h, f) < 0) {
+            eddy_files_free(f);
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
     }
     eddy_route files = {.path = "/", .prefix = true, .handler = eddy_files_handler, .data = f};
-    if ((rc = eddy_site_route(site, &files)) < 0) {
+    if (!proxy_root && (rc = eddy_site_route(site, &files)) < 0) {
         snprintf(err, err_len, "cannot add the file server: %s", strerror(-rc));
         return -1;
     }

@@ -1,5 +1,6 @@
 /* The configuration file (src/server/config.c): every key of every mapping
- * lands in the model or in the options as its flag would set them; every
+ * lands in the model or in the options as its flag would set them (the
+ * --proxy flag's checks too, and site_build making the proxies); every
  * mistake is one "NAME:LINE:COL: message" line, counted; hostile files
  * (alias bombs, NUL bytes, huge inputs) are refused without harm; and
  * config_free releases it all (the ASan build checks for leaks). */
@@ -7,6 +8,7 @@
 
 #include "server/cli.h"
 #include "server/config.h"
+#include "server/site_build.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,7 +541,7 @@ static void duplicates_are_refused(void **state)
     expect_errors("sites:\n  - default: true\n  - names: a.test\n  - default: true\n",
                   NAME ":4:5: a second default site (the first is at line 2)\n");
     expect_errors(SITE_PATH("        files: {root: /srv}\n        respond: {}\n"),
-                  NAME ":6:9: a path has one handler: files, redirect or respond\n");
+                  NAME ":6:9: a path has one handler: files, redirect, respond or proxy\n");
 }
 
 static void missing_parts_are_refused(void **state)
@@ -1132,6 +1134,388 @@ static void count_bounds_are_crossed(void **state)
     one_error(text, "at most 64 header rules here");
 }
 
+/* ------------------------------------------------------------- proxies -- */
+
+static void a_proxy_path_takes_every_key(void **state)
+{
+    (void)state;
+    cli_options opt;
+    load_ok(SITE_PATH("        proxy:\n"
+                      "          to: [\"http://127.0.0.1:8080\", \"unix:/run/app.sock\"]\n"
+                      "          balance: least-conn\n"
+                      "          host: app.internal\n"
+                      "          strip-prefix: true\n"
+                      "          forwarded: both\n"
+                      "          trust: [10.0.0.0/8, \"::1\", 192.168.1.7/32]\n"
+                      "          keepalive: 64\n"
+                      "          max-conns: 100\n"
+                      "          idle-timeout: 2.5\n"
+                      "          connect-timeout: 1\n"
+                      "          first-byte-timeout: 30\n"
+                      "          read-timeout: 45\n"
+                      "          tunnel-timeout: 600\n"
+                      "          max-fails: 5\n"
+                      "          fail-timeout: 0.25\n"
+                      "          health: /healthz\n"
+                      "          health-interval: 2\n"
+                      "      - path: /p/below\n" /* no handler: the proxy above serves it */
+                      "        headers: {set: {X-A: b}}\n"
+                      "      - path: /q\n"
+                      "        proxy: {to: \"http://b.test\", keepalive: \"off\"}\n"),
+            &opt);
+    conf_path *p = opt.conf.sites[0].paths;
+    assert_int_equal(opt.conf.sites[0].npaths, 3);
+    assert_int_equal(p[0].handler, CONF_PROXY);
+    const eddy_proxy_config *x = &p[0].proxy;
+    assert_int_equal(x->nbackends, 2);
+    assert_string_equal(x->backends[0], "http://127.0.0.1:8080");
+    assert_string_equal(x->backends[1], "unix:/run/app.sock");
+    assert_int_equal(x->balance, EDDY_BALANCE_LEAST_CONN);
+    assert_string_equal(x->host, "app.internal");
+    assert_true(p[0].strip_prefix);
+    assert_null(x->strip_prefix); /* the owner's path, set when the proxy is made */
+    assert_int_equal(x->forwarded, EDDY_FORWARDED_BOTH);
+    assert_int_equal(x->ntrusted, 3);
+    assert_string_equal(x->trusted[0], "10.0.0.0/8");
+    assert_string_equal(x->trusted[1], "::1");
+    assert_string_equal(x->trusted[2], "192.168.1.7/32");
+    assert_int_equal(x->keepalive, 64);
+    assert_false(x->no_keepalive);
+    assert_int_equal(x->max_conns, 100);
+    assert_int_equal(x->idle_ms, 2500);
+    assert_int_equal(x->connect_ms, 1000);
+    assert_int_equal(x->first_byte_ms, 30000);
+    assert_int_equal(x->read_ms, 45000);
+    assert_int_equal(x->tunnel_ms, 600000);
+    assert_int_equal(x->max_fails, 5);
+    assert_int_equal(x->fail_ms, 250);
+    assert_string_equal(x->health_path, "/healthz");
+    assert_int_equal(x->health_ms, 2000);
+    assert_int_equal(p[1].handler, CONF_NO_HANDLER);
+
+    /* Defaults: every field 0 (the engine's defaults), one backend given
+     * as a lone value; keepalive off. */
+    x = &p[2].proxy;
+    assert_int_equal(p[2].handler, CONF_PROXY);
+    assert_int_equal(x->nbackends, 1);
+    assert_string_equal(x->backends[0], "http://b.test");
+    assert_int_equal(x->balance, EDDY_BALANCE_ROUND_ROBIN);
+    assert_null(x->host);
+    assert_false(p[2].strip_prefix);
+    assert_int_equal(x->forwarded, EDDY_FORWARDED_X);
+    assert_int_equal(x->ntrusted, 0);
+    assert_null(x->trusted);
+    assert_true(x->no_keepalive);
+    assert_int_equal(x->keepalive, 0);
+    assert_int_equal(x->max_conns, 0);
+    assert_int_equal(x->idle_ms + x->connect_ms + x->first_byte_ms + x->read_ms + x->tunnel_ms, 0);
+    assert_int_equal(x->max_fails + x->fail_ms + x->health_ms, 0);
+    assert_null(x->health_path);
+    cli_free(&opt);
+
+    /* Each enumeration's every word, as its enum has it. */
+    static const char *const fw[] = {"x-forwarded", "forwarded", "both", "none"};
+    for (int i = 0; i < 4; i++) {
+        char text[160];
+        snprintf(text, sizeof(text), SITE_PATH("        proxy: {to: \"http://a\", forwarded: %s, "
+                                               "balance: round-robin}\n"), fw[i]);
+        load_ok(text, &opt);
+        assert_int_equal(opt.conf.sites[0].paths[0].proxy.forwarded, i);
+        assert_int_equal(opt.conf.sites[0].paths[0].proxy.balance, EDDY_BALANCE_ROUND_ROBIN);
+        cli_free(&opt);
+    }
+}
+
+static void proxy_mistakes_are_refused_where_they_are(void **state)
+{
+    (void)state;
+    /* to: required, each URL of the two schemes the proxy speaks. */
+    expect_errors(SITE_PATH("        proxy: {balance: least-conn}\n"),
+                  NAME ":5:9: proxy wants to: the backends requests go to (http://HOST[:PORT] or "
+                  "unix:/PATH)\n");
+    expect_errors(SITE_PATH("        proxy: {to: []}\n"),
+                  NAME ":5:9: proxy wants to: the backends requests go to (http://HOST[:PORT] or "
+                  "unix:/PATH)\n");
+    expect_errors(SITE_PATH("        proxy: {to: [\"http://a\", \"https://b\", \"unix:s\"]}\n"),
+                  NAME ":5:34: to wants http://HOST[:PORT] or unix:/PATH, not 'https://b'\n"
+                  NAME ":5:47: to wants http://HOST[:PORT] or unix:/PATH, not 'unix:s'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"ftp://a\"}\n"),
+                  NAME ":5:21: to wants http://HOST[:PORT] or unix:/PATH, not 'ftp://a'\n"
+                  NAME ":5:9: proxy wants to: the backends requests go to (http://HOST[:PORT] or "
+                  "unix:/PATH)\n");
+    expect_errors(SITE_PATH("        proxy: x\n"),
+                  NAME ":5:16: proxy wants a mapping of keys to values\n"
+                  NAME ":5:9: proxy wants to: the backends requests go to (http://HOST[:PORT] or "
+                  "unix:/PATH)\n");
+    /* Enumerations. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", balance: random}\n"),
+                  NAME ":5:42: balance is round-robin or least-conn, not 'random'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", forwarded: X-Forwarded}\n"),
+                  NAME ":5:44: forwarded is x-forwarded, forwarded, both or none, not "
+                  "'X-Forwarded'\n");
+    /* keepalive: 1 to CONFIG_MAX_PROXY_KEEPALIVE, or off. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", keepalive: 0}\n"),
+                  NAME ":5:44: keepalive wants a number from 1 to 10000, or off, not '0'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", keepalive: 10001}\n"),
+                  NAME ":5:44: keepalive wants a number from 1 to 10000, or off, not '10001'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", keepalive: false}\n"),
+                  NAME ":5:44: keepalive wants a number from 1 to 10000, or off, not 'false'\n");
+    cli_options opt;
+    load_ok(SITE_PATH("        proxy: {to: \"http://a\", keepalive: 10000}\n"), &opt);
+    assert_int_equal(opt.conf.sites[0].paths[0].proxy.keepalive, CONFIG_MAX_PROXY_KEEPALIVE);
+    cli_free(&opt);
+    /* health: a path; its interval only with it. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", health: healthz}\n"),
+                  NAME ":5:41: health wants a path starting with '/', like /health, not "
+                  "'healthz'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", health-interval: 5}\n"),
+                  NAME ":5:9: health-interval is how often health is checked, and there is no "
+                  "health path\n");
+    /* Numbers and seconds. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", max-fails: 0, max-conns: -1}\n"),
+                  NAME ":5:44: max-fails wants a whole number from 1 to 1000, not '0'\n"
+                  NAME ":5:58: max-conns wants a whole number from 0 to 4294967295, not '-1'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", connect-timeout: 0, read-timeout: "
+                            "86401}\n"),
+                  NAME ":5:50: connect-timeout wants seconds above 0 and at most a day (like 30 "
+                  "or 0.5), not '0'\n"
+                  NAME ":5:67: read-timeout wants seconds above 0 and at most a day (like 30 or "
+                  "0.5), not '86401'\n");
+    /* trust: addresses and CIDR blocks. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", trust: [10.0.0.0/33, \"::1/129\", "
+                            "localhost, 10.0.0.0/]}\n"),
+                  NAME ":5:41: trust wants an address or a CIDR block, like 10.0.0.0/8 or ::1, "
+                  "not '10.0.0.0/33'\n"
+                  NAME ":5:54: trust wants an address or a CIDR block, like 10.0.0.0/8 or ::1, "
+                  "not '::1/129'\n"
+                  NAME ":5:65: trust wants an address or a CIDR block, like 10.0.0.0/8 or ::1, "
+                  "not 'localhost'\n"
+                  NAME ":5:76: trust wants an address or a CIDR block, like 10.0.0.0/8 or ::1, "
+                  "not '10.0.0.0/'\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", host: \"\", strip-prefix: yes}\n"),
+                  NAME ":5:39: host wants the Host value sent to the backends\n"
+                  NAME ":5:57: strip-prefix wants true or false, not 'yes'\n");
+    /* Unknown keys, and one handler per path. */
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\", backends: x}\n"),
+                  NAME ":5:33: unknown key 'backends' in proxy\n");
+    expect_errors(SITE_PATH("        proxy: {to: \"http://a\"}\n        files: {root: /srv}\n"),
+                  NAME ":6:9: a path has one handler: files, redirect, respond or proxy\n");
+    expect_errors(SITE_PATH("        respond: {}\n        proxy: {to: \"http://a\"}\n"),
+                  NAME ":6:9: a path has one handler: files, redirect, respond or proxy\n");
+}
+
+/* Bounds of a proxy's lists, crossed by one. */
+static void proxy_bounds_are_crossed(void **state)
+{
+    (void)state;
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, SITE_PATH("        proxy:\n          to:\n"));
+    for (int i = 0; i <= CONFIG_MAX_BACKENDS; i++)
+        fprintf(f, "            - http://10.0.0.%d\n", i);
+    fclose(f);
+    one_error(text, "at most 64 backends in a proxy");
+
+    f = open_memstream(&text, &len);
+    fprintf(f, SITE_PATH("        proxy:\n          to: http://a\n          trust:\n"));
+    for (int i = 0; i <= CONFIG_MAX_TRUSTED; i++)
+        fprintf(f, "            - 10.0.0.%d\n", i);
+    fclose(f);
+    one_error(text, "at most 64 trusted addresses in a proxy");
+}
+
+/* cli_parse on argv alone (no file); its error in err. */
+static int parse_args(int argc, char **argv, cli_options *opt, char *err, size_t err_len)
+{
+    err[0] = 0;
+    return cli_parse(argc, argv, opt, err, err_len);
+}
+
+static void proxy_flag_is_parsed_and_checked(void **state)
+{
+    (void)state;
+    cli_options opt;
+    char err[512];
+    char *good[] = {"eddy", "--proxy", "/api=http://127.0.0.1:8080,unix:/run/a.sock",
+                    "--proxy=/=http://[::1]:9", NULL};
+    assert_int_equal(parse_args(4, good, &opt, err, sizeof(err)), 0);
+    assert_int_equal(opt.nproxies, 2);
+    assert_string_equal(opt.proxies[0].path, "/api");
+    assert_int_equal(opt.proxies[0].nbackends, 2);
+    assert_string_equal(opt.proxies[0].backends[0], "http://127.0.0.1:8080");
+    assert_string_equal(opt.proxies[0].backends[1], "unix:/run/a.sock");
+    assert_string_equal(opt.proxies[1].path, "/");
+    assert_int_equal(opt.proxies[1].nbackends, 1);
+    assert_string_equal(opt.proxies[1].backends[0], "http://[::1]:9");
+    assert_string_equal(opt.site_option, "--proxy"); /* of the one site of flags */
+    cli_free(&opt);
+    assert_int_equal(opt.nproxies, 0);
+
+    static const struct {
+        const char *value, *want;
+    } bad[] = {
+        {"api=http://a", "--proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, not "
+                         "'api=http://a'"},
+        {"/api", "--proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, not '/api'"},
+        {"/api=", "--proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, not '/api='"},
+        {"=http://a", "--proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, not "
+                      "'=http://a'"},
+        {"/api=https://a", "--proxy wants backends as http://HOST[:PORT] or unix:/PATH, not "
+                           "'https://a'"},
+        {"/api=http://a,", "--proxy wants backends as http://HOST[:PORT] or unix:/PATH, not ''"},
+        {"/api=http://a,,http://b", "--proxy wants backends as http://HOST[:PORT] or unix:/PATH, "
+                                    "not ''"},
+        {"/api=HTTP://a", "--proxy wants backends as http://HOST[:PORT] or unix:/PATH, not "
+                          "'HTTP://a'"},
+        {"/a\nb=http://a", "--proxy must be one line of text"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *argv[] = {"eddy", "--proxy", (char *)bad[i].value, NULL};
+        assert_int_equal(parse_args(3, argv, &opt, err, sizeof(err)), -1);
+        assert_string_equal(err, bad[i].want);
+        cli_free(&opt);
+    }
+
+    /* The same path twice: two routes that would collide. */
+    char *twice[] = {"eddy", "--proxy", "/a=http://x", "--proxy", "/a=http://y", NULL};
+    assert_int_equal(parse_args(5, twice, &opt, err, sizeof(err)), -1);
+    assert_string_equal(err, "--proxy routes /a twice");
+    cli_free(&opt);
+
+    /* CLI_MAX_PROXIES routes, then one more. */
+    char *many[2 + 2 * (CLI_MAX_PROXIES + 1)];
+    char specs[CLI_MAX_PROXIES + 1][32];
+    int n = 1;
+    many[0] = "eddy";
+    for (int i = 0; i <= CLI_MAX_PROXIES; i++) {
+        snprintf(specs[i], sizeof(specs[i]), "/p%d=http://a", i);
+        many[n++] = "--proxy";
+        many[n++] = specs[i];
+    }
+    many[n] = NULL;
+    assert_int_equal(parse_args(n - 2, many, &opt, err, sizeof(err)), 0);
+    assert_int_equal(opt.nproxies, CLI_MAX_PROXIES);
+    cli_free(&opt);
+    assert_int_equal(parse_args(n, many, &opt, err, sizeof(err)), -1);
+    assert_string_equal(err, "at most 16 --proxy routes");
+    cli_free(&opt);
+
+    /* CONFIG_MAX_BACKENDS URLs, then one more. */
+    char urls[(CONFIG_MAX_BACKENDS + 1) * 16 + 8];
+    size_t at = (size_t)snprintf(urls, sizeof(urls), "/b=");
+    for (int i = 0; i <= CONFIG_MAX_BACKENDS; i++)
+        at += (size_t)snprintf(urls + at, sizeof(urls) - at, "%shttp://h%d", i ? "," : "", i);
+    char *wide[] = {"eddy", "--proxy", urls, NULL};
+    assert_int_equal(parse_args(3, wide, &opt, err, sizeof(err)), -1);
+    assert_string_equal(err, "at most 64 backends in a --proxy");
+    cli_free(&opt);
+    *strrchr(urls, ',') = 0;
+    assert_int_equal(parse_args(3, wide, &opt, err, sizeof(err)), 0);
+    assert_int_equal(opt.proxies[0].nbackends, CONFIG_MAX_BACKENDS);
+    cli_free(&opt);
+}
+
+static void proxy_key_is_the_flags(void **state)
+{
+    (void)state;
+    /* The top-level key: a list of the flag's values, checked alike. */
+    cli_options opt;
+    load_ok("proxy: [\"/a=http://x\", \"/b=unix:/s,http://y:81\"]\n", &opt);
+    assert_int_equal(opt.nproxies, 2);
+    assert_string_equal(opt.proxies[1].path, "/b");
+    assert_int_equal(opt.proxies[1].nbackends, 2);
+    assert_string_equal(opt.proxies[1].backends[1], "http://y:81");
+    assert_non_null(opt.site_option);
+    cli_free(&opt);
+    load_ok("proxy: /=http://x\n", &opt); /* a list key given one value */
+    assert_int_equal(opt.nproxies, 1);
+    cli_free(&opt);
+    expect_errors("proxy: [\"/a=http://x\", \"/b=ftp://y\", \"b=http://z\"]\n",
+                  NAME ":1:24: proxy wants backends as http://HOST[:PORT] or unix:/PATH, not "
+                  "'ftp://y'\n"
+                  NAME ":1:38: proxy wants PATH=URL[,URL...], like /api=http://127.0.0.1:8080, "
+                  "not 'b=http://z'\n");
+    /* Beside sites, it is refused as the other keys of the one site are. */
+    expect_errors("sites: [{names: a.test}]\nproxy: /=http://x\n",
+                  NAME ":2:1: proxy makes the one site of flags; with sites, give it in a site's "
+                  "paths\n");
+
+    /* The flag on the command line replaces the file's list. */
+    char err[512], path[64];
+    assert_int_equal(parse_file("proxy: [\"/a=http://x\", \"/b=http://y\"]\n", "--proxy=/c=http://z",
+                                &opt, err, sizeof(err), path, sizeof(path)),
+                     0);
+    assert_int_equal(opt.nproxies, 1);
+    assert_string_equal(opt.proxies[0].path, "/c");
+    cli_free(&opt);
+    unlink(path);
+    /* ... and beside a file with sites, the flag is refused. */
+    assert_int_equal(parse_file("sites: [{default: true}]\n", "--proxy=/=http://z", &opt, err,
+                                sizeof(err), path, sizeof(path)),
+                     -1);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "--proxy is for the one site flags make; with sites in %s, give it in a site's paths",
+             path);
+    assert_string_equal(err, want);
+    cli_free(&opt);
+    unlink(path);
+}
+
+/* site_build makes the proxies (eddy_proxy_new resolves, never connects:
+ * port 9 need not listen) and says where one could not be made. */
+static void proxies_are_built_into_the_sites(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    assert_non_null(loop);
+    char err[512];
+    cli_options opt;
+    load_ok(SITE_PATH("        proxy: {to: \"http://127.0.0.1:9\", strip-prefix: true}\n"
+                      "      - path: /p/below\n"
+                      "        headers: {set: {X-A: b}}\n"
+                      "      - path: /\n"
+                      "        proxy: {to: [\"http://127.0.0.1:9\", \"unix:/nonexistent.sock\"]}\n"),
+            &opt);
+    eddy_sites *set = site_build(loop, &opt, err, sizeof(err));
+    if (!set)
+        fail_msg("site_build: %s", err);
+    eddy_sites_free(set); /* never given to a server: off the loop is fine */
+    cli_free(&opt);
+
+    /* The engine's refusal, at the path's mark. */
+    load_ok(SITE_PATH("        proxy: {to: \"http://127.0.0.1:8080/no-path-here\"}\n"), &opt);
+    assert_null(site_build(loop, &opt, err, sizeof(err)));
+    const char *want = NAME ":4:9: cannot proxy /p: ";
+    if (strncmp(err, want, strlen(want)) != 0 || !err[strlen(want)])
+        fail_msg("wanted '%s' and the engine's line, got '%s'", want, err);
+    cli_free(&opt);
+
+    /* A --proxy at "/" takes the files' place: no root is opened for it,
+     * unless a --delay answers from the files. */
+    char *root_proxy[] = {"eddy", "--root", "/nonexistent/root", "--proxy", "/=http://127.0.0.1:9",
+                          "--proxy", "/api=unix:/nonexistent.sock", "--delay", "/slow=1", NULL};
+    assert_int_equal(parse_args(7, root_proxy, &opt, err, sizeof(err)), 0);
+    set = site_build(loop, &opt, err, sizeof(err));
+    if (!set)
+        fail_msg("site_build: %s", err);
+    eddy_sites_free(set);
+    cli_free(&opt);
+    assert_int_equal(parse_args(9, root_proxy, &opt, err, sizeof(err)), 0);
+    assert_null(site_build(loop, &opt, err, sizeof(err)));
+    assert_string_equal(err, "cannot serve root '/nonexistent/root': No such file or directory");
+    cli_free(&opt);
+    char *bad_backend[] = {"eddy", "--proxy", "/api=http://127.0.0.1:8080/no-path-here", NULL};
+    assert_int_equal(parse_args(3, bad_backend, &opt, err, sizeof(err)), 0);
+    assert_null(site_build(loop, &opt, err, sizeof(err)));
+    want = "cannot proxy /api: ";
+    if (strncmp(err, want, strlen(want)) != 0 || !err[strlen(want)])
+        fail_msg("wanted '%s' and the engine's line, got '%s'", want, err);
+    cli_free(&opt);
+    eddy_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1165,6 +1549,12 @@ int main(void)
         cmocka_unit_test(a_site_with_an_empty_names_list_is_refused),
         cmocka_unit_test(a_mapping_of_too_many_keys_is_refused),
         cmocka_unit_test(count_bounds_are_crossed),
+        cmocka_unit_test(a_proxy_path_takes_every_key),
+        cmocka_unit_test(proxy_mistakes_are_refused_where_they_are),
+        cmocka_unit_test(proxy_bounds_are_crossed),
+        cmocka_unit_test(proxy_flag_is_parsed_and_checked),
+        cmocka_unit_test(proxy_key_is_the_flags),
+        cmocka_unit_test(proxies_are_built_into_the_sites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
