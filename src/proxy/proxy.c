@@ -26,7 +26,9 @@ static exchange *exchange_get(eddy_proxy *px)
         px->free_exchanges = x->next_free;
     else if (!(x = malloc(sizeof(*x))))
         return NULL;
-    memset(x, 0, offsetof(exchange, rp)); /* rp: reply_start's */
+    memset(x, 0, offsetof(exchange, rp)); /* the rest of rp: reply_start's */
+    x->rp.any = false;
+    x->rp.head_done = false;
     x->px = px;
     return x;
 }
