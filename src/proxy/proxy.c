@@ -455,6 +455,10 @@ static void read_response(exchange *x)
             uc->readable = false;
             return;
         }
+        /* A short read drained the socket (reading again would only say
+         * EAGAIN) unless the backend's FIN is waiting behind it. */
+        if (n > 0 && (size_t)n < sizeof(px->rbuf) && !uc->peer_fin)
+            uc->readable = false;
         if (n <= 0) {
             if (x->tunnel)
                 end_tunnel(x);

@@ -160,7 +160,9 @@ struct upconn {
     unsigned requests;           /* requests it carried (reused when > 0) */
     bool readable : 1;           /* input may be waiting unread */
     bool writable : 1;
-    bool eof : 1;
+    bool eof : 1;                /* the backend closed its side (read EOF) */
+    bool peer_fin : 1;           /* the stream said the backend sent FIN: a short
+                                    read does not mean drained, EOF is next */
 };
 
 /* Opens a connection to be (connect in flight): the callback is

@@ -25,6 +25,8 @@ static void on_stream_ready(eddy_stream *s, unsigned events)
         uc->readable = true;
     if (events & STREAM_WRITABLE)
         uc->writable = true;
+    if (events & (STREAM_RDHUP | STREAM_HUP))
+        uc->peer_fin = true;
     if (uc->state == UC_IDLE) {
         /* A kept connection has nothing to say: data or EOF means the
          * backend closed it or broke the protocol. */
@@ -153,7 +155,7 @@ void upconn_keep(upconn *uc)
     free(uc->out);
     uc->out = NULL;
     uc->out_off = uc->out_len = uc->out_cap = 0;
-    if (be->nidle >= px->keepalive || uc->eof) {
+    if (be->nidle >= px->keepalive || uc->eof || uc->peer_fin) {
         upconn_close(uc, false);
         return;
     }

@@ -14,7 +14,8 @@
 
 enum {
     STREAM_READABLE = 1, /* read() may return data, EOF or an error */
-    STREAM_WRITABLE = 2, /* writes that returned -EAGAIN may now progress */
+    STREAM_WRITABLE = 2, /* writes that returned -EAGAIN, or wrote short,
+                            may now progress */
     STREAM_HUP = 4,      /* the peer is gone in both directions (reset) */
     STREAM_RDHUP = 8,    /* the peer sends no more: reads end in EOF */
 };

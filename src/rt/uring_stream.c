@@ -490,8 +490,14 @@ static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
     /* Big, or a file follows (it goes by sendfile() right behind, so
      * nothing waits for a turn), or this turn's arena is full: straight to
      * the socket, as the epoll stream does. */
-    if (more || total > RING_SEND_MAX || !(block = ring_stage(ring_of(us), total, &arena)))
-        return direct_result(us, socket_writev(us->fd, iov, iovcnt, more));
+    if (more || total > RING_SEND_MAX || !(block = ring_stage(ring_of(us), total, &arena))) {
+        ssize_t n = socket_writev(us->fd, iov, iovcnt, more);
+        /* A short write filled the socket: the owner hears when there is
+         * room, as after -EAGAIN (stream.h), and as epoll would tell it. */
+        if (n >= 0 && (size_t)n < total)
+            arm_pollout(us);
+        return direct_result(us, n);
+    }
     size_t off = 0;
     for (int i = 0; i < iovcnt; i++) {
         memcpy(block + off, iov[i].iov_base, iov[i].iov_len);

@@ -423,6 +423,32 @@ static void full_socket_keeps_order(void **state)
     pair_free(p);
 }
 
+/* A large write the socket took only part of, with no -EAGAIN after it:
+ * the owner still hears when there is room (conn.c's stage flush stops
+ * at such a write and waits; with nothing to wake it, a proxied body
+ * stalled). */
+static void short_write_then_writable(void **state)
+{
+    (void)state;
+    PAIR_OR_SKIP(p);
+    static char big[1024 * 1024], got[1024 * 1024];
+    fill(big, sizeof(big), 0);
+    struct iovec v = {big, sizeof(big)};
+    ssize_t n = stream_writev(p->s, &v, 1, false);
+    assert_true(n > 0 && (size_t)n < sizeof(big));
+    p->o.events = 0;
+    size_t have = 0;
+    for (int i = 0; i < 2000 && !(p->o.events & STREAM_WRITABLE); i++) {
+        peer_take(p, got, &have, sizeof(got) - have);
+        usleep(500);
+    }
+    assert_true(p->o.events & STREAM_WRITABLE);
+    have += peer_read(p, got + have, (size_t)n - have);
+    assert_int_equal(have, (size_t)n);
+    assert_true(pattern_ok(got, have));
+    pair_free(p);
+}
+
 static void close_delivers_staged_and_remaining_bytes(void **state)
 {
     (void)state;
@@ -557,6 +583,7 @@ int main(void)
         cmocka_unit_test(reset_after_fin_behind_held_input_reaches_the_owner),
         cmocka_unit_test(write_in_flight_then_writable),
         cmocka_unit_test(full_socket_keeps_order),
+        cmocka_unit_test(short_write_then_writable),
         cmocka_unit_test(close_delivers_staged_and_remaining_bytes),
         cmocka_unit_test(reset_close_drops_unsent),
         cmocka_unit_test(more_senders_than_buffers),
@@ -572,6 +599,7 @@ int main(void)
         cmocka_unit_test(held_input_notices_fin_once),
         cmocka_unit_test(reset_after_fin_behind_held_input_reaches_the_owner),
         cmocka_unit_test(full_socket_keeps_order),
+        cmocka_unit_test(short_write_then_writable),
     };
     int failed = cmocka_run_group_tests_name("io_uring stream", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("epoll stream", epoll_tests, use_epoll, NULL);
