@@ -605,7 +605,7 @@ typedef struct eddy_proxy_config {
     const char *const *trusted;
     unsigned ntrusted;
     /* Idle connections kept per backend for later requests: 0 means the
-     * default (32); no_keepalive closes each after its response. */
+     * default (128); no_keepalive closes each after its response. */
     unsigned keepalive;
     bool no_keepalive;
     /* Connections to one backend at once (0: no limit); a backend at its

@@ -28,7 +28,7 @@
 #include <sys/un.h>
 
 /* Defaults of eddy_proxy_config (eddy.h). */
-#define PROXY_DEFAULT_KEEPALIVE 32
+#define PROXY_DEFAULT_KEEPALIVE 128
 /* Below the keep-alive timeouts backends commonly use (Node, uvicorn,
  * Apache: 5 s), so eddy closes an idle connection before the backend
  * does and rarely sends a request into one the backend is closing. */

@@ -266,7 +266,7 @@ static const key_doc proxy_keys[] = {
                                         "dropped (default: none)"},
     {"keepalive", "1.." BOUND(CONFIG_MAX_PROXY_KEEPALIVE) " or off",
      "idle connections kept per backend for later requests; off closes each after its "
-     "response (default 32)"},
+     "response (default 128)"},
     {"max-conns", "N", "connections to one backend at once; a backend at its limit is passed "
                        "over (default 0: no limit)"},
     {"idle-timeout", "SECONDS", "an idle kept connection is closed (default 4)"},
