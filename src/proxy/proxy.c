@@ -96,6 +96,7 @@ static void attempt_failed(exchange *x, int status, bool retry)
         x->uc = NULL;
     }
     if (retry && retryable(x)) {
+        x->last_status = status;
         x->be->active--;
         x->be = NULL;
         attempt(x);
@@ -414,6 +415,7 @@ static void stale(exchange *x)
     be->active--;
     x->be = NULL;
     x->tried &= ~(UINT64_C(1) << (be - x->px->backends));
+    x->last_status = 502;
     attempt(x);
 }
 
@@ -547,7 +549,8 @@ static void attempt(exchange *x)
     bool all_down;
     backend *be = backend_pick(px, x->tried, &all_down);
     if (!be) {
-        fail_client(x, x->tried ? 502 : 503);
+        /* Every backend tried: the last failure; none to try: down. */
+        fail_client(x, x->tried && x->last_status ? x->last_status : 503);
         return;
     }
     x->tried |= UINT64_C(1) << (be - px->backends);

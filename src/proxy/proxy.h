@@ -253,6 +253,7 @@ struct exchange {
     enum fwd_body body;    /* how its body goes to the backend */
     uint64_t body_sent;    /* body bytes taken from the client */
     uint64_t max_body;     /* the most it may send (413 past it) */
+    int last_status;       /* what the last failed attempt would answer */
     bool reading : 1;      /* the client's body is being read */
     bool body_done : 1;    /* ... and has all gone to the backend */
     bool responding : 1;   /* the response's head went to the client */
