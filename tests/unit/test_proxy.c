@@ -625,6 +625,36 @@ static void expect_continue_is_eddys(void **state)
     finish(m);
 }
 
+/* A backend whose accept queue is full never completes a connect: 504
+ * once connect_ms passes (and its connections are let go). */
+static void connect_timeout_is_504(void **state)
+{
+    eddy_proxy_config cfg = {.connect_ms = 2000};
+    start(&cfg, 1, "/");
+    assert_int_equal(listen(S.be[0].lfd, 0), 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    getsockname(S.be[0].lfd, (struct sockaddr *)&a, &len);
+    int fill[4];
+    for (int i = 0; i < 4; i++) { /* fill the queue (and the SYN backlog's grace) */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    usleep(20000);
+    mock_stream *m = client("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    pump(S.fx);
+    char *out = fx_output(m);
+    assert_string_equal(out, "");
+    free(out);
+    fx_advance(S.fx, 2000);
+    out = client_got(m, "\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 504 Gateway Timeout\r\n"));
+    free(out);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    finish(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +665,7 @@ int main(void)
         cmocka_unit_test(head_too_large_or_too_many_fields),
         cmocka_unit_test(head_and_304_keep_their_fields),
         cmocka_unit_test(first_byte_timeout_is_504),
+        cmocka_unit_test(connect_timeout_is_504),
         cmocka_unit_test(read_timeout_cuts_the_body),
         cmocka_unit_test(refused_goes_to_the_other_backend),
         cmocka_unit_test(post_is_not_retried),
