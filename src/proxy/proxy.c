@@ -426,7 +426,7 @@ static void backend_gone(exchange *x, ssize_t rc)
     if (x->rp.head_done && rc == 0) {
         /* A body delimited by the close ends well; any other is cut. */
         llhttp_errno_t e = llhttp_finish(&uc->parser);
-        if (e == HPE_OK && x->complete) {
+        if ((e == HPE_OK || e == HPE_PAUSED) && x->complete) {
             uc->eof = true;
             finish(x, 0);
             return;

@@ -313,6 +313,30 @@ static void bodies_a_byte_at_a_time(void **state)
     finish(m);
 }
 
+/* A body delimited by the backend closing reaches an HTTP/1.1 client
+ * chunked, ended cleanly, on a connection that stays open. */
+static void close_delimited_body_ends_well(void **state)
+{
+    eddy_proxy_config cfg = {0};
+    start(&cfg, 1, "/");
+    mock_stream *m = client("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    be_accept(&S.be[0], S.fx);
+    free(be_read(&S.be[0], S.fx, "\r\n\r\n", NULL));
+    be_send(&S.be[0], "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nuntil");
+    pump(S.fx);
+    be_send(&S.be[0], " the end");
+    pump(S.fx);
+    close(S.be[0].fd);
+    S.be[0].fd = -1;
+    char *out = client_got(m, "0\r\n\r\n");
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(out, "until"));
+    assert_non_null(strstr(out, " the end\r\n0\r\n\r\n"));
+    assert_false(mock_ended(m));
+    free(out);
+    finish(m);
+}
+
 /* Each answer a backend must not give: 502, and none of it passes. */
 static void bad_answers_are_502(void **state)
 {
@@ -661,6 +685,7 @@ int main(void)
         cmocka_unit_test(forwards_a_rebuilt_head),
         cmocka_unit_test(strip_prefix_host_and_forwarded),
         cmocka_unit_test(bodies_a_byte_at_a_time),
+        cmocka_unit_test(close_delimited_body_ends_well),
         cmocka_unit_test(bad_answers_are_502),
         cmocka_unit_test(head_too_large_or_too_many_fields),
         cmocka_unit_test(head_and_304_keep_their_fields),
