@@ -383,6 +383,11 @@ static bool feed(exchange *x, const char *data, size_t n)
         n -= take;
         if (!n)
             return true;
+        if (x->tunnel) { /* the parser is done: the rest is the tunnel's */
+            if (x->req)
+                stream_put(x->req, data, n);
+            return true;
+        }
     }
     rp->base = data;
     if (!execute(x, data, n))
