@@ -4,6 +4,7 @@
  * answers, framing both ways a byte at a time, timeouts, retries, health,
  * backpressure, a client leaving, and an upgrade tunnel. */
 #include "harness.h"
+#include "proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -679,6 +680,124 @@ static void connect_timeout_is_504(void **state)
     finish(m);
 }
 
+/* Two requests at once open two connections; with keepalive 1 one is
+ * kept and the other closed; the kept one closes after idle_ms. */
+static void keepalive_cap_and_idle_timeout(void **state)
+{
+    eddy_proxy_config cfg = {.keepalive = 1, .idle_ms = 3000};
+    start(&cfg, 1, "/");
+    mock_stream *a = client("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    be_accept(&S.be[0], S.fx);
+    int fa = S.be[0].fd;
+    S.be[0].fd = -1;
+    free(be_read(&(backend_sock){.fd = fa}, S.fx, "\r\n\r\n", NULL));
+    mock_stream *b = client("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    be_accept(&S.be[0], S.fx);
+    int fb = S.be[0].fd;
+    free(be_read(&S.be[0], S.fx, "\r\n\r\n", NULL));
+    assert_int_equal(S.be[0].accepted, 2);
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    assert_int_equal(send(fa, ok, strlen(ok), MSG_NOSIGNAL), (ssize_t)strlen(ok));
+    free(client_got(a, "ok"));
+    be_send(&S.be[0], ok);
+    free(client_got(b, "ok"));
+    /* The first back is kept; the second finds the pool full. */
+    assert_true(be_sees_close(&S.be[0], S.fx));
+    backend_sock first = {.fd = fa};
+    assert_false(be_sees_close(&first, S.fx));
+    fx_advance(S.fx, 2999);
+    assert_false(be_sees_close(&first, S.fx));
+    fx_advance(S.fx, 1);
+    assert_true(be_sees_close(&first, S.fx));
+    close(fa);
+    (void)fb;
+    mock_push_reset(a);
+    fx_run(S.fx);
+    mock_stream_free(a);
+    finish(b);
+}
+
+/* A backend at max_conns is passed over: with one backend, 503. */
+static void max_conns_is_503(void **state)
+{
+    eddy_proxy_config cfg = {.max_conns = 1};
+    start(&cfg, 1, "/");
+    mock_stream *a = client("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    be_accept(&S.be[0], S.fx);
+    free(be_read(&S.be[0], S.fx, "\r\n\r\n", NULL));
+    mock_stream *b = client("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    char *out = client_got(b, "\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 503 Service Unavailable\r\n"));
+    free(out);
+    be_send(&S.be[0], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    free(client_got(a, "ok"));
+    /* Free again: the kept connection takes the next request. */
+    mock_clear_output(b);
+    mock_push_str(b, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    pump(S.fx);
+    char *got = be_read(&S.be[0], S.fx, "\r\n\r\n", NULL);
+    assert_true(strncmp(got, "GET /c ", 7) == 0);
+    free(got);
+    mock_push_reset(a);
+    fx_run(S.fx);
+    mock_stream_free(a);
+    finish(b);
+}
+
+/* More Connection tokens than PROXY_MAX_CONNECTION_TOKENS: 400, and the
+ * backend gets none of the request. */
+static void too_many_connection_tokens_is_400(void **state)
+{
+    eddy_proxy_config cfg = {0};
+    start(&cfg, 1, "/");
+    char req[1024] = "GET / HTTP/1.1\r\nHost: h\r\nConnection: ";
+    for (int i = 0; i <= PROXY_MAX_CONNECTION_TOKENS; i++)
+        snprintf(req + strlen(req), sizeof(req) - strlen(req), "%sx-%d", i ? ", " : "", i);
+    strcat(req, "\r\n\r\n");
+    mock_stream *m = client(req);
+    char *out = client_got(m, "\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request\r\n"));
+    free(out);
+    /* A connection may have been made for it: no byte came on it. */
+    int fd = accept4(S.be[0].lfd, NULL, NULL, SOCK_NONBLOCK);
+    if (fd >= 0) {
+        char c;
+        assert_true(recv(fd, &c, 1, 0) < 0 && errno == EAGAIN);
+        close(fd);
+    }
+    finish(m);
+}
+
+/* A head that cannot be forwarded in PROXY_HEAD_MAX: 431. */
+static void head_too_large_to_forward_is_431(void **state)
+{
+    memset(&S, 0, sizeof(S));
+    eddy_config scfg = {.max_header_bytes = 200000, .max_headers = 1000};
+    eddy_proxy_config cfg = {0};
+    /* start() with a server that takes large heads. */
+    S.fx = fx_new_without_files(&scfg);
+    be_open(&S.be[0]);
+    S.be[1].fd = S.be[1].lfd = -1;
+    const char *urls[] = {S.be[0].url};
+    cfg.backends = urls;
+    cfg.nbackends = 1;
+    char err[200];
+    assert_int_equal(eddy_proxy_new(S.fx->loop, &cfg, &S.px, err, sizeof(err)), 0);
+    eddy_route r = {.path = "/", .prefix = true, .body = EDDY_BODY_STREAM,
+                    .handler = eddy_proxy_handler, .data = S.px};
+    assert_int_equal(eddy_server_route(S.fx->srv, &r), 0);
+    static char req[PROXY_HEAD_MAX + 4096];
+    strcpy(req, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; strlen(req) < PROXY_HEAD_MAX + 100; i++)
+        snprintf(req + strlen(req), sizeof(req) - strlen(req), "X-%d: %0200d\r\n", i, 0);
+    strcat(req, "\r\n");
+    mock_stream *m = client(req);
+    char *out = client_got(m, "\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 431 "));
+    free(out);
+    finish(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -699,6 +818,10 @@ int main(void)
         cmocka_unit_test(slow_client_slows_the_backend),
         cmocka_unit_test(upgrade_tunnels_both_ways),
         cmocka_unit_test(expect_continue_is_eddys),
+        cmocka_unit_test(keepalive_cap_and_idle_timeout),
+        cmocka_unit_test(max_conns_is_503),
+        cmocka_unit_test(too_many_connection_tokens_is_400),
+        cmocka_unit_test(head_too_large_to_forward_is_431),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
