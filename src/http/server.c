@@ -19,11 +19,6 @@ static void on_accept(void *data, void *listener_data, uint32_t tag, int fd)
 {
     eddy_server *srv = data;
     eddy_stream *stream;
-    /* TLS writes its session ticket and the first answer apart, small
-     * records each: with Nagle the second waited for the client's delayed
-     * ACK of the first (tens of ms on a fresh connection). */
-    if (listener_data)
-        socket_nodelay(fd);
     if (socket_stream_new(srv->loop, fd, &stream) < 0) {
         close(fd);
         gate_release(&srv->gate);

@@ -231,6 +231,13 @@ int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t ta
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     int lowat = LISTENER_NOTSENT_LOWAT;
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    /* No Nagle on any accepted socket (inherited, so no call per
+     * connection): whenever eddy writes a response in more than one piece
+     * (a streamed or proxied body, TLS's ticket then its first answer, a
+     * file's last partial segment) a small later piece would wait for the
+     * client's delayed ACK of the earlier one, tens of ms.  eddy gathers
+     * what it can send at once into one write itself. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTENER_BACKLOG) < 0) {
         rc = -errno;
         goto out;

@@ -34,14 +34,8 @@ void socket_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len)
+ssize_t socket_sendfile(int fd, int file, off_t *off, size_t len)
 {
-    if (first) {
-        /* A file's last partial segment must not wait for the peer's ACK
-         * (Nagle): measured, it nearly halves server CPU per 1 MiB file.
-         * Set on first use only, so small answers never pay the call. */
-        socket_nodelay(fd);
-    }
     ssize_t n = sendfile(fd, file, off, len);
     return n < 0 ? -errno : n;
 }

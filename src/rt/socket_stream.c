@@ -8,7 +8,6 @@
 typedef struct socket_stream {
     eddy_stream base;
     eddy_io io;
-    bool nodelay; /* TCP_NODELAY set */
 } socket_stream;
 
 static void on_io(eddy_io *io, uint32_t events)
@@ -44,9 +43,7 @@ static ssize_t ss_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
 static ssize_t ss_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
 {
     socket_stream *ss = (socket_stream *)s;
-    ssize_t n = socket_sendfile(ss->io.fd, !ss->nodelay, fd, off, len);
-    ss->nodelay = true;
-    return n;
+    return socket_sendfile(ss->io.fd, fd, off, len);
 }
 
 static void ss_reset(eddy_stream *s) { socket_abort(((socket_stream *)s)->io.fd); }

@@ -93,8 +93,7 @@ int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 /* Plain calls on a connected non-blocking socket, shared by both socket
  * streams (socket_calls.c); each returns what the call did or -errno. */
 ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more);
-/* `first`: the stream's first file, when TCP_NODELAY is set. */
-ssize_t socket_sendfile(int fd, bool first, int file, off_t *off, size_t len);
+ssize_t socket_sendfile(int fd, int file, off_t *off, size_t len);
 /* Makes the coming close() send RST (SO_LINGER 0). */
 void socket_abort(int fd);
 /* Segments leave without waiting for the peer's ACK of earlier ones. */

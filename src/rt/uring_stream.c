@@ -66,7 +66,6 @@ typedef struct uring_stream {
     bool in_cb : 1; /* the owner's callback is running: do not free */
     bool shut_pending : 1;
     bool aborting : 1;
-    bool nodelay : 1;
     bool out_owned : 1; /* out is malloc'd (a remainder), not staged */
     bool out_arena : 1; /* the staging arena out is in */
     bool hangup_armed : 1; /* a poll watches for the peer leaving */
@@ -519,9 +518,7 @@ static ssize_t us_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
         return us->err;
     if (write_waits(us))
         return -EAGAIN;
-    ssize_t n = socket_sendfile(us->fd, !us->nodelay, fd, off, len);
-    us->nodelay = true;
-    return direct_result(us, n);
+    return direct_result(us, socket_sendfile(us->fd, fd, off, len));
 }
 
 static void us_reset(eddy_stream *s)

@@ -71,6 +71,8 @@ static void limit_holds_new_connections_in_backlog(void **state)
 }
 
 /* Accepted sockets carry the listener's send low-water mark. */
+/* ... and TCP_NODELAY, so a response written in pieces (a proxied or
+ * streamed body) never waits on the client's delayed ACK. */
 static void accepted_sockets_have_the_notsent_lowat(void **state)
 {
     (void)state;
@@ -85,6 +87,10 @@ static void accepted_sockets_have_the_notsent_lowat(void **state)
     socklen_t len = sizeof(lowat);
     assert_int_equal(getsockopt(a.fds[0], IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &len), 0);
     assert_int_equal(lowat, LISTENER_NOTSENT_LOWAT);
+    int nodelay = 0;
+    len = sizeof(nodelay);
+    assert_int_equal(getsockopt(a.fds[0], IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    assert_int_equal(nodelay, 1);
     close(a.fds[0]);
     gate_release(&a.gate);
     gate_close_all(&a.gate);
