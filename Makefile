@@ -38,7 +38,7 @@ EXAMPLES := $(BUILD)/examples/seed_server $(BUILD)/examples/sse_clock $(BUILD)/e
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all build-all run test unit unit-san integration integration-san deps deps-test bench clean
+.PHONY: all build-all run test unit unit-san integration integration-san deps deps-test bench bench-proxy clean
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
 # Public targets install missing packages first, then build in a fresh make:
@@ -145,9 +145,15 @@ integration-san:
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san
 
-# eddy beside nginx, h2o and lighttpd, pinned; writes bench/results/.
+# eddy beside nginx, h2o and lighttpd, pinned; then eddy's reverse proxy
+# beside nginx's and HAProxy's (bench/proxy.sh); writes bench/results/.
 bench: all
 	bench/run.sh
+	bench/proxy.sh
+
+# The proxy scenarios alone.
+bench-proxy: all
+	bench/proxy.sh
 
 clean:
 	rm -rf $(BUILD)

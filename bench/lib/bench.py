@@ -9,7 +9,8 @@ Subcommands:
                                  HTTPS, TLS 1.3, certificate not checked)
   measure ...                    run one load-generator command against a
                                  server, account the server's CPU time, and
-                                 append one JSON result line
+                                 append one JSON result line (--backend-pid:
+                                 also a backend's, for bench/proxy.sh)
   idle ...                       memory per idle keep-alive connection
   busy SECONDS                   CPU (% of one CPU) the machine spends meanwhile
   report ...                     print the table, write Markdown, JSON and SVG
@@ -359,6 +360,16 @@ def parse_h2load(out):
                 bytes=int(tm.group(1)) if tm else 0, errors=errs)
 
 
+def nginx_accepts(port):
+    """Connections an nginx has accepted so far, from its stub_status page
+    (served at / on 127.0.0.1:port)."""
+    with connect(port, 5) as s:
+        s.sendall(req("/", port, "Connection: close\r\n"))
+        _, _, body = read_response(s)
+    # "Active connections: N\nserver accepts handled requests\n A H R\n..."
+    return int(body.decode().split("\n")[2].split()[0])
+
+
 def cmd_measure(a):
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     result = dict(server=a.server, scenario=a.scenario, cmd=" ".join(cmd))
@@ -368,6 +379,9 @@ def cmd_measure(a):
         o0, s0 = busy_seconds(), self_cpu_seconds()
         u0, k0 = tree_cpu(a.pid)
         c0 = u0 + k0
+        # a proxy's backend (bench/proxy.sh): its CPU is its own, not "other"
+        b0 = sum(tree_cpu(a.backend_pid)) if a.backend_pid else 0.0
+        n0 = nginx_accepts(a.backend_status) if a.backend_status else 0
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -377,6 +391,8 @@ def cmd_measure(a):
         alive = os.path.exists(f"/proc/{a.pid}")
         u1, k1 = tree_cpu(a.pid) if alive else (u0, k0)
         c1 = u1 + k1
+        b1 = sum(tree_cpu(a.backend_pid)) if a.backend_pid else 0.0
+        n1 = nginx_accepts(a.backend_status) if a.backend_status else 0
         o1, s1 = busy_seconds(), self_cpu_seconds()
         if a.log:
             with open(a.log, "a") as f:
@@ -402,8 +418,16 @@ def cmd_measure(a):
         result["client_cpu_us_per_req"] = client_cpu / r["requests"] * 1e6 if r["requests"] else None
         # the rest of the machine: all CPU time spent minus the server's, the
         # client's and ours (kernel work not charged to any process counts here)
-        other = (o1 - o0) - (c1 - c0) - client_cpu - (s1 - s0)
+        other = (o1 - o0) - (c1 - c0) - client_cpu - (s1 - s0) - (b1 - b0)
         result["other_cpu_util"] = max(0.0, other) / wall
+        if a.backend_pid:
+            result["backend_cpu_util"] = (b1 - b0) / wall
+            result["backend_cpu_us_per_req"] = ((b1 - b0) / r["requests"] * 1e6
+                                                if r["requests"] else None)
+        if a.backend_status:
+            # connections the backend accepted meanwhile (a proxy that
+            # keeps its connections opens none once warmed up)
+            result["backend_conns"] = n1 - n0
         result["valid"] = not r["errors"] and r["ok"] > 0
     except Exception as e:  # a broken run is reported, not fatal
         result.update(valid=False, errors={"exception": f"{type(e).__name__}: {e}"})
@@ -411,9 +435,12 @@ def cmd_measure(a):
         f.write(json.dumps(result) + "\n")
     e = result.get("errors") or {}
     print("    %-9s %-6s %s%s" % (a.server, a.scenario,
-          "%.0f req/s, %.2f us CPU/req, CPU: server %.0f%%, client %.0f%%, other processes %.0f%%" % (
+          "%.0f req/s, %.2f us CPU/req, CPU: server %.0f%%, client %.0f%%, %sother processes %.0f%%" % (
               result["rps"], result["cpu_us_per_req"] or 0, 100 * result["server_cpu_util"],
-              100 * result["client_cpu_util"], 100 * result["other_cpu_util"])
+              100 * result["client_cpu_util"],
+              "backend %.0f%%, " % (100 * result["backend_cpu_util"])
+              if "backend_cpu_util" in result else "",
+              100 * result["other_cpu_util"])
           if "rps" in result else "",
           ("  ERRORS " + json.dumps(e)) if e else ""))
     if a.disturbed and (result.get("other_cpu_util") or 0) > a.disturbed:
@@ -1049,6 +1076,10 @@ def main():
     p.add_argument("--note")
     p.add_argument("--disturbed", type=float, default=0,
                    help="exit 3 when other processes used more than this share of a CPU")
+    p.add_argument("--backend-pid", type=int,
+                   help="a proxy's backend: its CPU time is recorded apart, not as other processes'")
+    p.add_argument("--backend-status", type=int,
+                   help="port of the backend nginx's stub_status: count the connections it accepts")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_measure)
     p = sub.add_parser("idle")
