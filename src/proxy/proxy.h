@@ -158,6 +158,7 @@ struct upconn {
     uint32_t in_len, in_cap;
     llhttp_t parser;
     unsigned requests;           /* requests it carried (reused when > 0) */
+    bool watched : 1;            /* io is registered with the loop (connecting) */
     bool readable : 1;           /* input may be waiting unread */
     bool writable : 1;
     bool eof : 1;                /* the backend closed its side (read EOF) */

@@ -75,6 +75,7 @@ static void on_connect(eddy_io *io, uint32_t events)
     if (!err && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return;
     loop_io_del(uc->px->loop, &uc->io, false);
+    uc->watched = false;
     if (!err) {
         eddy_stream *s;
         int rc = socket_stream_new(uc->px->loop, uc->fd, &s);
@@ -115,6 +116,7 @@ int upconn_open(eddy_proxy *px, backend *be, enum upconn_state state, upconn **o
         uc->io.cb = on_connect;
         uc->io.data = uc;
         rc = loop_io_add(px->loop, &uc->io, fd, EPOLLOUT, false);
+        uc->watched = rc == 0;
     }
     if (rc < 0) {
         close(fd);
@@ -194,7 +196,10 @@ void upconn_close(upconn *uc, bool reset)
             stream_reset(uc->stream);
         stream_close(uc->stream);
     } else {
-        loop_io_del(px->loop, &uc->io, false);
+        /* Each registration is counted by the loop, which runs while any
+         * is left: take this one back once only. */
+        if (uc->watched)
+            loop_io_del(px->loop, &uc->io, false);
         close(uc->fd);
     }
     if (uc->all_prev)

@@ -169,6 +169,10 @@ static void finish(mock_stream *m)
     fx_run(S.fx);
     if (m)
         mock_stream_free(m);
+    /* Nothing of the proxy's is left on the loop, and it took back no
+     * more than it registered (a loop that thinks itself idle stops). */
+    assert_int_equal(loop_pending_timers(S.fx->loop), 0);
+    assert_false(loop_alive(S.fx->loop));
     eddy_server_new(S.fx->loop, NULL, &S.fx->srv); /* fx_free frees one */
     fx_free(S.fx);
 }
