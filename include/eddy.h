@@ -344,6 +344,10 @@ void eddy_sites_default(eddy_sites *set, eddy_site *site);
 int eddy_sites_no_match(eddy_sites *set, int status);
 /* cb(data) when the set is freed: for what its routes' data hold. */
 void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data);
+/* cb(data) when a server takes the set (eddy_server_use_sites), on the
+ * server's loop's thread: for what its routes' data begin there (a
+ * proxy's health checks, eddy_proxy_start). */
+void eddy_sites_on_use(eddy_sites *set, eddy_callback cb, void *data);
 /* A name the site answers to: "example.com", or "*.example.com" for every
  * name below example.com (not itself).  -EINVAL for what is not a host
  * name (a port, a stray character, a wildcard over an IP address). */
@@ -637,6 +641,9 @@ int eddy_proxy_new(eddy_loop *loop, const eddy_proxy_config *config, eddy_proxy 
 /* After the servers whose routes use it; requests it still forwards are
  * answered 502 or cut. */
 void eddy_proxy_free(eddy_proxy *proxy);
+/* Starts the active health checks, on the proxy's loop's thread (a
+ * proxy not started starts them with its first request).  Idempotent. */
+void eddy_proxy_start(eddy_proxy *proxy);
 /* The handler: route it with data = the eddy_proxy and body EDDY_BODY_STREAM. */
 void eddy_proxy_handler(eddy_request *req, void *proxy);
 

@@ -58,6 +58,8 @@ int front_use_sites(front *f, site_table *t)
     }
     site_table_unref(f->sites);
     f->sites = t;
+    if (t->on_use)
+        t->on_use(t->use_data);
     return 0;
 }
 

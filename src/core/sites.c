@@ -150,6 +150,12 @@ void eddy_sites_on_free(eddy_sites *set, eddy_callback cb, void *data)
     set->t.free_data = data;
 }
 
+void eddy_sites_on_use(eddy_sites *set, eddy_callback cb, void *data)
+{
+    set->t.on_use = cb;
+    set->t.use_data = data;
+}
+
 int eddy_site_name(eddy_site *s, const char *name)
 {
     return name ? site_add_name(&s->s, name) : -EINVAL;

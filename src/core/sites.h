@@ -24,6 +24,9 @@ typedef struct site_table {
     /* Called as the table is freed, for what its routes' data hold. */
     void (*on_free)(void *data);
     void *free_data;
+    /* Called as a server puts the table to use, on its loop's thread. */
+    void (*on_use)(void *data);
+    void *use_data;
 } site_table;
 
 /* An empty table (one reference); NULL without memory. */

@@ -637,10 +637,7 @@ void eddy_proxy_handler(eddy_request *h, void *data)
     request *req = request_of(h);
     if (!req)
         return;
-    if (!px->started) {
-        px->started = true;
-        health_start(px);
-    }
+    eddy_proxy_start(px);
     if (!req->route || req->route->body != EDDY_BODY_STREAM) {
         eddy_respond(h, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
         return;
@@ -665,6 +662,14 @@ void eddy_proxy_handler(eddy_request *h, void *data)
 }
 
 /* ---------------------------------------------------------------- life -- */
+
+void eddy_proxy_start(eddy_proxy *px)
+{
+    if (px->started)
+        return;
+    px->started = true;
+    health_start(px);
+}
 
 int eddy_proxy_new(eddy_loop *loop, const eddy_proxy_config *cfg, eddy_proxy **out, char *err,
                    size_t err_len)

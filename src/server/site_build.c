@@ -29,6 +29,15 @@ typedef struct holdings {
     unsigned ndelays;
 } holdings;
 
+/* The set is in use on its worker's loop: proxies check their backends
+ * from now on, traffic or not. */
+static void holdings_start(void *data)
+{
+    holdings *h = data;
+    for (size_t i = 0; i < h->nproxies; i++)
+        eddy_proxy_start(h->proxies[i]);
+}
+
 static void holdings_free(void *data)
 {
     holdings *h = data;
@@ -37,7 +46,7 @@ static void holdings_free(void *data)
     free(h->files);
     /* A set given to a server is freed on its worker's loop after its last
      * request; one never given (a failed build, -t, a reload given up) is
-     * freed on the main thread, which is safe too: a proxy no request used
+     * freed on the main thread, which is safe too: a proxy never started
      * holds nothing of the loop it was made for. */
     for (size_t i = 0; i < h->nproxies; i++)
         eddy_proxy_free(h->proxies[i]);
@@ -399,6 +408,7 @@ eddy_sites *site_build(eddy_loop *loop, const cli_options *opt, char *err, size_
         return NULL;
     }
     eddy_sites_on_free(set, holdings_free, h);
+    eddy_sites_on_use(set, holdings_start, h);
     const conf *c = &opt->conf;
     int rc = 0;
     if (!c->has_sites) {

@@ -278,6 +278,8 @@ static void count_free(void *data)
     freed++;
 }
 
+static void count_use(void *data) { ++*(int *)data; }
+
 static void held_requests_finish_on_their_sites(void **state)
 {
     (void)state;
@@ -289,7 +291,11 @@ static void held_requests_finish_on_their_sites(void **state)
     add_route(s, "/", "old");
     eddy_sites_default(old, s);
     eddy_sites_on_free(old, count_free, NULL);
+    int used = 0;
+    eddy_sites_on_use(old, count_use, &used);
+    assert_int_equal(used, 0);
     assert_int_equal(eddy_server_use_sites(fx->srv, old), 0);
+    assert_int_equal(used, 1); /* told as the server takes it */
 
     mock_stream *m = fx_connect(fx);
     mock_push_str(m, "GET /held HTTP/1.1\r\nHost: a\r\n\r\n");
