@@ -572,7 +572,8 @@ int eddy_files_respond(eddy_files *files, eddy_request *req, const char *path);
  * another backend when a connect fails or a reused connection turns out
  * closed.  Passive health: a backend failing max_fails times in a row is
  * skipped for fail_ms; active health: GET health_path every health_ms,
- * a backend answering other than 2xx or 3xx is skipped until it passes. */
+ * a backend answering other than 2xx or 3xx is skipped until it passes.
+ * The path goes as the client wrote it (percent-encoded), the query too. */
 typedef struct eddy_proxy eddy_proxy;
 
 enum eddy_balance {

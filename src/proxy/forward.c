@@ -53,26 +53,40 @@ static void put_encoded(out *o, const char *s, size_t n)
     }
 }
 
-/* The target: the path routing saw (decoded and normalized, so the
- * backend gets exactly what eddy's routes decided on), without the strip
- * prefix, and the query as received. */
+/* Whether path starts with the strip prefix at a segment boundary. */
+static bool has_prefix(const eddy_proxy *px, eddy_str path)
+{
+    return path.len >= px->strip_len && memcmp(path.ptr, px->strip_prefix, px->strip_len) == 0 &&
+           (path.len == px->strip_len || path.ptr[px->strip_len] == '/' ||
+            px->strip_prefix[px->strip_len - 1] == '/');
+}
+
+/* The target: the path as the client sent it (still percent-encoded, so
+ * an encoded slash stays data, as the application meant it; routing saw
+ * it decoded and normalized, and a backend decoding it finds the same
+ * path), less the strip prefix, and the query as received.  A client that
+ * spelled the prefix otherwise ("/%61pi" for "/api") gets the normalized
+ * path, encoded again, with the prefix taken off that. */
 static void put_target(out *o, const eddy_proxy *px, const request *req)
 {
-    eddy_str path = request_decoded_path(req);
-    if (px->strip_prefix && path.len >= px->strip_len &&
-        memcmp(path.ptr, px->strip_prefix, px->strip_len) == 0 &&
-        (path.len == px->strip_len || path.ptr[px->strip_len] == '/' ||
-         px->strip_prefix[px->strip_len - 1] == '/')) {
+    eddy_str path = request_span(req, req->path);
+    bool encode = false;
+    if (px->strip_prefix && !has_prefix(px, path)) {
+        path = request_decoded_path(req);
+        encode = req->decoded != NULL;
+    }
+    if (px->strip_prefix && has_prefix(px, path)) {
         path.ptr += px->strip_len;
         path.len -= px->strip_len;
-        if (!path.len || path.ptr[0] != '/') {
+        if (!path.len || path.ptr[0] != '/')
             put(o, "/", 1); /* "/api" stripped of "/api", or "/a/b" of "/a/" */
-        }
+    } else if (!path.len) {
+        put(o, "/", 1); /* absolute-form with no path */
     }
-    if (req->decoded)
+    if (encode)
         put_encoded(o, path.ptr, path.len);
     else
-        put_str(o, path); /* unchanged by decoding: already a valid path */
+        put_str(o, path);
     eddy_str target = request_span(req, req->target);
     if (memchr(target.ptr, '?', target.len)) {
         put(o, "?", 1);

@@ -1,8 +1,8 @@
 /* Active health checks: every health_ms, each backend gets GET
  * health_path on a connection of its own; an answer other than 2xx or 3xx
  * within connect_ms, or none, marks it down until a check passes.  They
- * begin with the proxy's first request, since a proxy is made off its
- * loop's thread (health.c never runs before the loop is in use). */
+ * begin with eddy_proxy_start, on the loop's thread (a proxy is made off
+ * it), or with the first request. */
 #include "proxy/proxy.h"
 
 #include <errno.h>

@@ -213,7 +213,7 @@ static void forwards_a_rebuilt_head(void **state)
                             "User-Agent: t\r\nAccept: */*\r\n\r\n");
     be_accept(&S.be[0], S.fx);
     char *got = be_read(&S.be[0], S.fx, "\r\n\r\n", NULL);
-    assert_string_equal(got, "GET /api/c?q=%41 HTTP/1.1\r\n"
+    assert_string_equal(got, "GET /api/a%20b/../c?q=%41 HTTP/1.1\r\n"
                              "Host: example.com\r\n"
                              "User-Agent: t\r\nAccept: */*\r\n"
                              "X-Forwarded-For: mock\r\n"
