@@ -117,6 +117,7 @@ integration: build-all
 	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink
 	$(PYTHON) tests/integration/acme.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/config.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/proxy.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
@@ -125,6 +126,7 @@ integration: build-all
 	$(PYTHON) tests/integration/tls.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring --skip testssl
 	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink \
 	    --eddy-arg=--no-io-uring
+	$(PYTHON) tests/integration/proxy.py --eddy $(BUILD)/eddy --eddy-arg=--no-io-uring
 
 # The integration suites again against eddy built with ASan+UBSan: a
 # leak or memory error on any path they drive fails its test (leaks show
@@ -141,6 +143,7 @@ integration-san:
 	    --example-upload $(BUILD)/san/examples/upload_sink
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/acme.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/config.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/proxy.py --eddy $(BUILD)/san/eddy
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san

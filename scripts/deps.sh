@@ -14,7 +14,8 @@ build_pkgs="node-llhttp liburing-dev libssl-dev libnghttp2-dev libjansson-dev li
 # tests/integration/h2.py: python3-h2 (its hpack and hyperframe build the
 # frames), nghttp2-client (nghttp, h2load).
 # tests/integration/acme.py: pebble (the test CA and its DNS server), wrk.
-test_pkgs="libcmocka-dev python3 python3-h11 python3-h2 nghttp2-client curl slowhttptest openssl testssl.sh chromium libnss3-tools pebble wrk"
+# tests/integration/proxy.py: python3-websockets (WebSocket client and backend).
+test_pkgs="libcmocka-dev python3 python3-h11 python3-h2 nghttp2-client curl slowhttptest openssl testssl.sh chromium libnss3-tools pebble wrk python3-websockets"
 # CI's second compiler and make fuzz; Debian ships libFuzzer and the
 # sanitizer runtimes apart from clang, as a recommendation apt skips here.
 clang_pkgs="clang libclang-rt-14-dev"
