@@ -78,7 +78,7 @@ static void on_connect(eddy_io *io, uint32_t events)
     uc->watched = false;
     if (!err) {
         eddy_stream *s;
-        int rc = socket_stream_new(uc->px->loop, uc->fd, &s);
+        int rc = epoll_stream_new(uc->px->loop, uc->fd, &s);
         if (rc < 0) {
             err = -rc;
         } else {

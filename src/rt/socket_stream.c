@@ -74,6 +74,11 @@ int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {
     if (loop_ring_get(loop))
         return uring_stream_new(loop, fd, out);
+    return epoll_stream_new(loop, fd, out);
+}
+
+int epoll_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
+{
     socket_stream *ss = calloc(1, sizeof(*ss));
     if (!ss)
         return -ENOMEM;

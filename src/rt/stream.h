@@ -90,6 +90,8 @@ static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
  * else through epoll (socket_stream.c). */
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
+/* The epoll stream whatever the loop has. */
+int epoll_stream_new(eddy_loop *loop, int fd, eddy_stream **out);
 /* Plain calls on a connected non-blocking socket, shared by both socket
  * streams (socket_calls.c); each returns what the call did or -errno. */
 ssize_t socket_writev(int fd, const struct iovec *iov, int iovcnt, bool more);
