@@ -278,10 +278,15 @@ static void write_out(conn *c)
         c->sent_some |= n > 0;
     }
     if (c->out_off == c->out_len && c->out) {
-        /* Drained: memory follows activity. */
+        c->out_off = c->out_len = 0;
+        /* Drained: memory follows activity, but a stream still going
+         * keeps its buffer for its next pieces (a large buffer is mapped
+         * afresh, page by page, each time it is allocated). */
+        if (c->req && c->req->streaming)
+            return;
         free(c->out);
         c->out = NULL;
-        c->out_off = c->out_len = c->out_cap = 0;
+        c->out_cap = 0;
     }
 }
 
