@@ -56,7 +56,23 @@ class Closed(Exception):
 # --------------------------------------------------------------- requests --
 
 
-class Request:
+
+class HasFields:
+    """Lookups over self.headers, [(name, value)] in order (any case)."""
+
+    def values(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def header(self, name):
+        v = self.values(name)
+        return v[0] if v else None
+
+    def names(self):
+        return [k.lower() for k, _ in self.headers]
+
+
+class Request(HasFields):
     """One request as the backend received it.  Recorded as soon as its
     head is in: body grows while it arrives; complete is set when the whole
     body is in; error says what went wrong if it never was."""
@@ -75,17 +91,6 @@ class Request:
         self.trailers = []
         self.complete = False
         self.error = None
-
-    def values(self, name):
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    def header(self, name):
-        v = self.values(name)
-        return v[0] if v else None
-
-    def names(self):
-        return [k.lower() for k, _ in self.headers]
 
     def __repr__(self):
         state = "complete" if self.complete else f"error={self.error!r}"

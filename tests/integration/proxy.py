@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (run.EDDY is set by run.main)
 from run import Failure, Skip, SocketOwner, check, check_eq, short  # noqa: E402
-from backend import Backend, Closed, response, chunk_body, refused_port  # noqa: E402
+from backend import Backend, Closed, HasFields, response, chunk_body, refused_port  # noqa: E402
 
 try:
     import websockets
@@ -258,7 +258,7 @@ def flag(b, path="/"):
 # ---------------------------------------------------------------- client --
 
 
-class Resp:
+class Resp(HasFields):
     """A response as the client received it."""
 
     def __init__(self):
@@ -274,17 +274,6 @@ class Resp:
         self.last_chunk = False   # the 0-size chunk came
         self.trailers = []
         self.interim = []         # 1xx responses before this one
-
-    def values(self, name):
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    def header(self, name):
-        v = self.values(name)
-        return v[0] if v else None
-
-    def names(self):
-        return [k.lower() for k, _ in self.headers]
 
     def __repr__(self):
         return (f"<{self.version} {self.status} {self.framing} {len(self.body)} bytes "
