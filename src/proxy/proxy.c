@@ -251,6 +251,16 @@ void exchange_body(exchange *x, const char *data, size_t len)
 
 void exchange_complete(exchange *x) { x->complete = true; }
 
+/* The response to the client ends here, as it is (a known length not
+ * reached closes the connection), and x is over. */
+static void end_response(exchange *x)
+{
+    if (x->req)
+        eddy_stream_end(x->h);
+    x->req = NULL;
+    exchange_put(x);
+}
+
 int exchange_tunnel(exchange *x, response *resp)
 {
     if (!x->req || stream_tunnel(x->req, resp) < 0)
@@ -272,10 +282,7 @@ static void end_tunnel(exchange *x)
         upconn_close(x->uc, false);
         x->uc = NULL;
     }
-    if (x->req)
-        eddy_stream_end(x->h);
-    x->req = NULL;
-    exchange_put(x);
+    end_response(x);
 }
 
 /* Client bytes for the backend, as they are. */
@@ -321,10 +328,7 @@ static void finish(exchange *x, size_t leftover)
         upconn_keep(uc);
     else
         upconn_close(uc, false);
-    if (x->req)
-        eddy_stream_end(x->h);
-    x->req = NULL;
-    exchange_put(x);
+    end_response(x);
 }
 
 /* Runs the parser over len bytes at from.  False when x is over. */
