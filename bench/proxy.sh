@@ -44,166 +44,42 @@
 #   PYTHON=/usr/bin/python3
 set -u -o pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-LIB=$HERE/lib
-PY=${PYTHON:-/usr/bin/python3}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 SERVERS=${SERVERS:-"eddy nginx haproxy"}
-EDDY=${EDDY:-$REPO/build/eddy}
-OUTDIR=${OUTDIR:-$HERE/results}
-REPEAT=${REPEAT:-1}
-RETRIES=${RETRIES:-2}
-DISTURBED=${DISTURBED:-0.2}
 BACKEND_CPU=${BACKEND_CPU:-1}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-64}
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 1. deps --
-declare -A PKG=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk)
-missing=()
-for c in nginx haproxy wrk; do
-    command -v "$c" >/dev/null 2>&1 || missing+=("${PKG[$c]}")
-done
-command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
-if ((${#missing[@]})); then
-    if [ "$(id -u)" -ne 0 ]; then
-        say "bench: missing Debian packages: ${missing[*]}" >&2
-        say "bench: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
-        exit 1
-    fi
-    say "bench: installing ${missing[*]}"
-    # Installing may start system services (nginx on port 80, haproxy): this
-    # script never talks to them nor stops them; it runs its own instances.
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
-        apt-get update && apt-get install -y --no-install-recommends "${missing[@]}" \
-            || die "apt-get install failed"
-    fi
-fi
-for c in nginx wrk taskset prlimit; do
-    command -v "$c" >/dev/null 2>&1 || die "$c is still missing"
-done
-[ -x "$PY" ] || die "no $PY (set PYTHON=)"
-
-if [ ! -x "$EDDY" ]; then
-    say "bench: building eddy"
-    make -C "$REPO" all >/dev/null || die "make all failed"
-fi
-[ -x "$EDDY" ] || die "no eddy binary at $EDDY"
-
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then
-    PIN_PROXY="taskset -c 0"; PIN_CLIENT="taskset -c 1"; PIN_BACKEND="taskset -c $BACKEND_CPU"
-else
-    PIN_PROXY=""; PIN_CLIENT=""; PIN_BACKEND=""
-    say "bench: only $NCPU CPU: running unpinned, proxy, backend and client share it"
-fi
-
-NOFILE=65536
-if ! prlimit --nofile=$NOFILE:$NOFILE true 2>/dev/null; then
-    NOFILE=$(ulimit -Hn)
-    [ "$NOFILE" = unlimited ] && NOFILE=65536
-fi
+want_commands nginx nginx-light haproxy haproxy wrk wrk taskset util-linux prlimit util-linux
+install_missing
+require_commands nginx wrk taskset prlimit
+build_eddy
+pin_cpus "proxy, backend and client"   # the proxy is PIN_SERVER's
+PIN_BACKEND=""
+[ -n "$PIN_CLIENT" ] && PIN_BACKEND="taskset -c $BACKEND_CPU"
+find_nofile
 
 # ------------------------------------------------------------ temp dir -----
-SPID=""   # the running proxy's PID (one at a time)
-BPID=""   # the backend's
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-stop_server() { local p=$SPID; SPID=""; stop_pid "$p"; }
-cleanup() {
-    trap - EXIT INT TERM
-    stop_server
-    local b=$BPID; BPID=""; stop_pid "$b"
-    if [ "${KEEP_WORK:-0}" = 1 ]; then say "bench: kept $WORK"; else rm -rf "$WORK"; fi
-}
-WORK=$(mktemp -d /tmp/eddy-proxy-bench.XXXXXX) || die "mktemp failed"
-trap cleanup EXIT
-trap 'say "bench: interrupted"; exit 130' INT TERM
-chmod 755 "$WORK"   # nginx's worker runs as nobody and must read the docroot
-# A private copy of eddy: a rebuild during the run changes nothing measured.
-cp "$EDDY" "$WORK/eddy" || die "cannot copy $EDDY"
-EDDY_SRC=$EDDY
-EDDY=$WORK/eddy
-# (the help read whole first: grep -q leaving early would fail the pipe)
-EDDY_HELP=$("$EDDY" --help 2>&1)
-grep -q -- '--proxy' <<<"$EDDY_HELP" || die "$EDDY_SRC has no --proxy flag"
-EDDY_W=""
-grep -q -- '--workers' <<<"$EDDY_HELP" && EDDY_W="--workers 1"
-EDDY_BUILT=$(date -r "$EDDY_SRC" '+%Y-%m-%d %H:%M:%S')
-EDDY_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "?")
-RESULTS=$WORK/results.jsonl
-CLIENT_LOG=$WORK/clients.log
-: >"$RESULTS"
-declare -A STATUS DEAD
-
-# ------------------------------------------------------------- docroot -----
-ROOT=$WORK/root
-mkdir -p "$ROOT"
-"$PY" - "$ROOT/index.html" <<'EOF' || die "cannot write index.html"
-import sys
-head, tail = "<!DOCTYPE html><title>p</title><p>", "</p>\n"
-body = head + "x" * (100 - len(head) - len(tail)) + tail
-assert len(body.encode()) == 100
-open(sys.argv[1], "w").write(body)
-EOF
-head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
-chmod 644 "$ROOT"/*
-chmod 755 "$ROOT"
+BPID=""   # the backend's PID (SPID: the running proxy's)
+stop_others() { local b=$BPID; BPID=""; stop_pid "$b"; }   # at exit (cleanup)
+make_workdir eddy-proxy-bench
+eddy_has --proxy || die "$EDDY_SRC has no --proxy flag"
+make_docroot 100 '<!DOCTYPE html><title>p</title><p>' $'</p>\n'
 
 # ------------------------------------------------------------- backend -----
-# Shared temp paths for the nginx instances (neither writes to them here).
-nginx_temp_paths() {  # DIR
-    cat <<EOF
-    client_body_temp_path $1/tmp/body;
-    proxy_temp_path $1/tmp/proxy;
-    fastcgi_temp_path $1/tmp/fastcgi;
-    uwsgi_temp_path $1/tmp/uwsgi;
-    scgi_temp_path $1/tmp/scgi;
-EOF
-}
 start_backend() {
     local d=$WORK/backend
     mkdir -p "$d/logs" "$d/tmp"
-    BPORT=$("$PY" "$LIB/bench.py" freeport)
-    BSTATUS=$("$PY" "$LIB/bench.py" freeport)
+    BPORT=$(bench_py freeport)
+    BSTATUS=$(bench_py freeport)
     cat >"$d/nginx.conf" <<EOF
 # The backend: serves the files; stub_status (on its own port) counts the
 # connections the proxies open to it.
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { worker_connections $((NOFILE - 100)); }
+$(nginx_main "$d")
 http {
-    types { text/html html; application/octet-stream bin; }
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    gzip off;
-    open_file_cache max=1000 inactive=60s;
-    open_file_cache_valid 1s;
-    open_file_cache_min_uses 1;
-    open_file_cache_errors on;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000000;
-$(nginx_temp_paths "$d")
+$(nginx_files)
+$(nginx_keepalive "$d")
     server {
         listen 127.0.0.1:$BPORT;
         root $ROOT;
@@ -214,11 +90,10 @@ $(nginx_temp_paths "$d")
     }
 }
 EOF
-    prlimit --nofile=$NOFILE:$NOFILE $PIN_BACKEND nginx -p "$d" -c "$d/nginx.conf" \
-        -e "$d/logs/error.log" >"$WORK/backend.out" 2>&1 </dev/null &
-    BPID=$!
-    if ! "$PY" "$LIB/bench.py" wait-ready "$BPORT" "$BPID" 10 2>>"$WORK/backend.out" ||
-       ! "$PY" "$LIB/bench.py" check "$BPORT" "$ROOT" 2>>"$WORK/backend.out"; then
+    run_limited "$PIN_BACKEND" "$WORK/backend.out" nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log"
+    BPID=$LAST_PID
+    if ! bench_py wait-ready "$BPORT" "$BPID" 10 2>>"$WORK/backend.out" ||
+       ! bench_py check "$BPORT" "$ROOT" 2>>"$WORK/backend.out"; then
         cat "$WORK/backend.out" "$d/logs/error.log" >&2
         die "the backend nginx did not come up or answered wrongly"
     fi
@@ -231,6 +106,7 @@ EOF
 # and -Host added (eddy's default), no limit on requests per connection,
 # responses streamed through buffers of eddy's size (64 KiB reads), never
 # spooled to disk.
+# shellcheck disable=SC2206   # EDDY_W: flags, split on purpose
 conf_eddy() {
     if [ "$UPSTREAM_KEEPALIVE" = 32 ]; then   # eddy's default
         CMD=("$EDDY" --listen "127.0.0.1:$PORT" --proxy "/=http://127.0.0.1:$BPORT"
@@ -256,17 +132,10 @@ conf_nginx() {
     local d=$WORK/nginx
     mkdir -p "$d/logs" "$d/tmp"
     cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { worker_connections $((NOFILE - 100)); }
+$(nginx_main "$d")
 http {
     access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000000;
-$(nginx_temp_paths "$d")
+$(nginx_keepalive "$d")
     upstream backend {
         server 127.0.0.1:$BPORT;
         keepalive $UPSTREAM_KEEPALIVE;
@@ -327,58 +196,14 @@ EOF
     CMD=(haproxy -db -f "$d/haproxy.cfg")
 }
 
-start_server() {  # NAME → SPID, PORT; 1 (reason in STATUS[NAME]) on failure
-    local name=$1 was=${STATUS[$1]:-}
-    if [ "$name" != eddy ] && ! command -v "$name" >/dev/null 2>&1; then
-        STATUS[$name]="not installed"; return 1
-    fi
-    PORT=$("$PY" "$LIB/bench.py" freeport)
-    "conf_$name"
-    local out=$WORK/$name.out
-    prlimit --nofile=$NOFILE:$NOFILE $PIN_PROXY "${CMD[@]}" >"$out" 2>&1 </dev/null &
-    SPID=$!
-    if ! "$PY" "$LIB/bench.py" wait-ready "$PORT" "$SPID" 10 2>>"$out"; then
-        STATUS[$name]="failed to start"
-        if [ "$was" = ok ]; then
-            STATUS[$name]=ok; DEAD[$name]=1
-            printf '{"server": "%s", "scenario": "_died", "during": "start"}\n' "$name" >>"$RESULTS"
-        fi
-        say "  $name failed to start: ${CMD[*]}"; tail -n 5 "$out" "$WORK/$name"/logs/*.log 2>/dev/null | sed 's/^/    /'
-        stop_server; return 1
-    fi
-    # both files byte for byte through the proxy, keep-alive, pipelining,
-    # Connection: close
-    if ! "$PY" "$LIB/bench.py" check "$PORT" "$ROOT" 2>>"$out"; then
-        STATUS[$name]="wrong answers"
-        say "  $name answered wrongly:"; grep '^check:' "$out" | sed 's/^/    /'
-        stop_server; return 1
-    fi
-    STATUS[$name]=ok
-    return 0
-}
-
-PLANNED_RUNS=0
-RUNS_DONE=0
+# shellcheck disable=SC2086   # PIN_CLIENT: a command prefix, split on purpose
 measure() {  # NAME SCENARIO PID BACKEND(0/1) WRK-ARGS... (URL last)
     local name=$1 scen=$2 pid=$3 withb=$4; shift 4
-    local -a extra=()
-    [ -n "${MIN_BYTES:-}" ] && extra+=(--min-bytes "$MIN_BYTES")
-    [ "$withb" = 1 ] && extra+=(--backend-pid "$BPID" --backend-status "$BSTATUS")
+    local -a backend=()
+    [ "$withb" = 1 ] && backend=(--backend-pid "$BPID" --backend-status "$BSTATUS")
     $PIN_CLIENT wrk -d"${WARMUP}s" "$@" >>"$CLIENT_LOG" 2>&1
-    local attempt rc
-    for attempt in $(seq $((1 + RETRIES))); do
-        "$PY" "$LIB/bench.py" measure --out "$RESULTS" --log "$CLIENT_LOG" --server "$name" \
-            --scenario "$scen" --pid "$pid" --tool wrk --disturbed "$DISTURBED" "${extra[@]}" \
-            -- $PIN_CLIENT wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@"
-        rc=$?
-        [ $rc -eq 3 ] || break
-        local left=$(( (PLANNED_RUNS - RUNS_DONE) * (DURATION + WARMUP + 1) ))
-        [ $((SECONDS + DURATION + 1 + left)) -le "$TIME_BUDGET" ] || break
-        kill -0 "$pid" 2>/dev/null || break
-        say "    (disturbed by other processes: again)"
-    done
-    RUNS_DONE=$((RUNS_DONE + 1))
-    return 0
+    measure_retrying "$pid" --server "$name" --scenario "$scen" --pid "$pid" --tool wrk \
+        "${backend[@]}" -- $PIN_CLIENT wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@"
 }
 
 run_scenarios() {  # NAME PID BACKEND(0/1) PORT
@@ -397,14 +222,10 @@ run_scenarios() {  # NAME PID BACKEND(0/1) PORT
 
 bench_proxy() {  # NAME ROUND
     local name=$1 round=$2
-    say "== $name$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
-    start_server "$name" || return 0
+    say "== $name$(round_note "$round")"
+    start_server "$name" "$PIN_SERVER" || return 0
     if ! run_scenarios "$name" "$SPID" 1 "$PORT"; then
-        say "  $name DIED: its remaining scenarios are skipped"
-        tail -n 20 "$WORK/$name.out" "$WORK/$name"/logs/*.log 2>/dev/null | sed 's/^/    /'
-        printf '{"server": "%s", "scenario": "_died", "during": "run"}\n' "$name" >>"$RESULTS"
-        wait "$SPID" 2>/dev/null; SPID=""
-        DEAD[$name]=1
+        server_died "$name" "$name" run 20 "$name DIED: its remaining scenarios are skipped"
         return 0
     fi
     stop_server
@@ -419,40 +240,23 @@ eddy_cmd_desc() {  # how eddy ran, for the report
 }
 
 # ------------------------------------------------------------------ run ----
-say "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) x$NCPU, kernel $(uname -r)"
+say_machine
 say "bench: proxies on CPU 0, wrk on CPU 1, backend on CPU $BACKEND_CPU; ${DURATION}s runs after ${WARMUP}s warm-ups, workdir $WORK"
 NSERV=$(wc -w <<<"$SERVERS")
 PLANNED_RUNS=$(( REPEAT * (NSERV + 1) * 2 ))
 TIME_BUDGET=${TIME_BUDGET:-$(( PLANNED_RUNS * (DURATION + WARMUP + 2) * 3 / 2 + 60 ))}
-BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
-waited=0
-while [ "${BUSY:-0}" -gt 10 ] && [ "$waited" -lt "${WAIT_QUIET:-0}" ]; do
-    [ "$waited" = 0 ] && say "bench: other processes use ${BUSY}% of a CPU; waiting up to ${WAIT_QUIET}s for quiet"
-    sleep 4; waited=$((waited + 5))
-    BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
-done
-if [ "${BUSY:-0}" -gt 10 ]; then
-    say "bench: WARNING: other processes are using ${BUSY}% of a CPU right now; figures will be disturbed"
-fi
+wait_for_quiet
 
 start_backend
 STATUS[backend]=ok
 for round in $(seq "$REPEAT"); do
     # the backend alone: wrk straight to it, pinned as in the proxy runs
-    say "== backend alone (nginx on CPU $BACKEND_CPU, no proxy)$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
+    say "== backend alone (nginx on CPU $BACKEND_CPU, no proxy)$(round_note "$round")"
     run_scenarios backend "$BPID" 0 "$BPORT" || die "the backend died"
     for s in $SERVERS; do
-        if [ -z "${DEAD[$s]:-}" ] && { [ -z "${STATUS[$s]:-}" ] || [ "${STATUS[$s]}" = ok ]; }; then
-            bench_proxy "$s" "$round"
-        fi
+        if may_run "$s"; then bench_proxy "$s" "$round"; fi
     done
 done
 
-status_json=$(for k in "${!STATUS[@]}"; do printf '"%s": "%s",' "$k" "${STATUS[$k]}"; done)
-"$PY" "$LIB/proxy.py" report --results "$RESULTS" --status "{${status_json%,}}" \
-    --outdir "$OUTDIR" --workdir "$WORK" --eddy "$EDDY" --servers "$SERVERS" \
-    --eddy-desc "$EDDY_SRC, built $EDDY_BUILT; work tree at git $EDDY_REV" \
-    --eddy-cmd "$(eddy_cmd_desc)" \
-    --duration "$DURATION" --warmup "$WARMUP" --busy-before "$BUSY" \
-    --disturbed "$DISTURBED" --repeat "$REPEAT" --backend-cpu "$BACKEND_CPU" \
-    --upstream-keepalive "$UPSTREAM_KEEPALIVE"
+report proxy.py --servers "$SERVERS" --eddy-cmd "$(eddy_cmd_desc)" \
+    --backend-cpu "$BACKEND_CPU" --upstream-keepalive "$UPSTREAM_KEEPALIVE"

@@ -45,145 +45,40 @@
 #   PYTHON=/usr/bin/python3
 set -u -o pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-LIB=$HERE/lib
-PY=${PYTHON:-/usr/bin/python3}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SERVERS=${SERVERS:-"eddy nginx h2o lighttpd"}
-EDDY=${EDDY:-$REPO/build/eddy}
-OUTDIR=${OUTDIR:-$HERE/results}
-REPEAT=${REPEAT:-1}
-RETRIES=${RETRIES:-2}
-DISTURBED=${DISTURBED:-0.2}
 TLS=${TLS:-1}
 [ "$TLS" = 0 ] || TLS=1
 if [ "$TLS" = 1 ]; then TIME_BUDGET=${TIME_BUDGET:-900}; else TIME_BUDGET=${TIME_BUDGET:-540}; fi
 # What every TLS scenario agrees on.
 TLS_SUITE=TLS_AES_128_GCM_SHA256
 TLS_GROUP=X25519
-TLS_MODE=0       # 1 while a server is configured for HTTPS (the conf_* below)
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 1. deps --
-declare -A PKG=([nginx]=nginx-light [h2o]=h2o [lighttpd]=lighttpd [wrk]=wrk
-                [h2load]=nghttp2-client [gnuplot]=gnuplot-nox)
-missing=()
-for c in nginx h2o lighttpd wrk h2load gnuplot; do
-    command -v "$c" >/dev/null 2>&1 || missing+=("${PKG[$c]}")
-done
-command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+want_commands nginx nginx-light h2o h2o lighttpd lighttpd wrk wrk h2load nghttp2-client \
+              gnuplot gnuplot-nox taskset util-linux prlimit util-linux
 if [ "$TLS" = 1 ]; then
-    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-    command -v cc >/dev/null 2>&1 || missing+=(gcc)
-    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    want_commands openssl openssl cc gcc
     # lighttpd's TLS is a module in a package of its own
-    [ -e /usr/lib/lighttpd/mod_openssl.so ] || missing+=(lighttpd-mod-openssl)
+    want_files /usr/include/openssl/ssl.h libssl-dev \
+               /usr/lib/lighttpd/mod_openssl.so lighttpd-mod-openssl
 fi
-if ((${#missing[@]})); then
-    if [ "$(id -u)" -ne 0 ]; then
-        say "bench: missing Debian packages: ${missing[*]}" >&2
-        say "bench: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
-        exit 1
-    fi
-    say "bench: installing ${missing[*]}"
-    # Installing may start system services (nginx on port 80): this script
-    # never talks to them nor stops them; it runs its own instances below.
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
-        apt-get update && apt-get install -y --no-install-recommends "${missing[@]}" \
-            || die "apt-get install failed"
-    fi
-fi
-for c in wrk h2load taskset prlimit; do
-    command -v "$c" >/dev/null 2>&1 || die "$c is still missing"
-done
-[ -x "$PY" ] || die "no $PY (set PYTHON=)"
-
-if [ ! -x "$EDDY" ]; then
-    say "bench: building eddy"
-    make -C "$REPO" all >/dev/null || die "make all failed"
-fi
-[ -x "$EDDY" ] || die "no eddy binary at $EDDY"
-
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then
-    PIN_SERVER="taskset -c 0"; PIN_CLIENT="taskset -c 1"
-else
-    PIN_SERVER=""; PIN_CLIENT=""
-    say "bench: only $NCPU CPU: running unpinned, server and client share it"
-fi
-
-# Highest descriptor limit we may give the servers: 65536, or the hard
-# limit when raising it is not permitted (no CAP_SYS_RESOURCE).
-NOFILE=65536
-if ! prlimit --nofile=$NOFILE:$NOFILE true 2>/dev/null; then
-    NOFILE=$(ulimit -Hn)
-    [ "$NOFILE" = unlimited ] && NOFILE=65536
-fi
+install_missing
+require_commands wrk h2load taskset prlimit
+build_eddy
+pin_cpus "server and client"
+find_nofile
 if [ "$NOFILE" -lt $((IDLE_CONNS + 100)) ]; then
     say "bench: descriptor limit $NOFILE is too low for $IDLE_CONNS connections; using $((NOFILE - 200))"
     IDLE_CONNS=$((NOFILE - 200))
 fi
 
 # ------------------------------------------------------------ temp dir -----
-SPID=""          # the running server's PID (one at a time)
-stop_server() {
-    local pid=$SPID
-    [ -n "$pid" ] || return 0
-    SPID=""
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-cleanup() {
-    trap - EXIT INT TERM
-    stop_server
-    if [ "${KEEP_WORK:-0}" = 1 ]; then say "bench: kept $WORK"; else rm -rf "$WORK"; fi
-}
-WORK=$(mktemp -d /tmp/eddy-bench.XXXXXX) || die "mktemp failed"
-trap cleanup EXIT
-trap 'say "bench: interrupted"; exit 130' INT TERM
-chmod 755 "$WORK"   # nginx's worker runs as nobody and must read the docroot
-# Run a private copy of eddy: a rebuild of build/eddy during the run must
-# not change what is measured, nor what the report names.
-cp "$EDDY" "$WORK/eddy" || die "cannot copy $EDDY"
-EDDY_SRC=$EDDY
-EDDY=$WORK/eddy
-HAVE_WORKERS=0
-"$EDDY" --help 2>&1 | grep -q -- '--workers' && HAVE_WORKERS=1
-EDDY_BUILT=$(date -r "$EDDY_SRC" '+%Y-%m-%d %H:%M:%S')
-EDDY_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "?")
-RESULTS=$WORK/results.jsonl
-CLIENT_LOG=$WORK/clients.log
-: >"$RESULTS"
-declare -A STATUS DEAD
-
-
-# ------------------------------------------------------------- docroot -----
-ROOT=$WORK/root
-mkdir -p "$ROOT"
-"$PY" - "$ROOT/index.html" <<'EOF' || die "cannot write index.html"
-import sys
-head = "<!DOCTYPE html>\n<html><head><title>eddy bench</title></head><body><p>"
-tail = "</p></body></html>\n"
-body = head + "x" * (190 - len(head) - len(tail)) + tail
-assert len(body.encode()) == 190
-open(sys.argv[1], "w").write(body)
-EOF
-head -c 1048576 /dev/urandom >"$ROOT/1m.bin"
-chmod 644 "$ROOT"/*
-chmod 755 "$ROOT"
+make_workdir eddy-bench
+make_docroot 190 $'<!DOCTYPE html>\n<html><head><title>eddy bench</title></head><body><p>' \
+             $'</p></body></html>\n'
 
 # ------------------------------------------------------------------ TLS ----
 # One self-signed ECDSA P-256 certificate for every server; an OpenSSL config
@@ -223,6 +118,7 @@ fi
 
 # -------------------------------------------------------------- configs ----
 # Each returns the command line in CMD; PORT is chosen before.
+# shellcheck disable=SC2206   # $1: flags, split on purpose
 conf_eddy() {  # $1 = extra flags (--workers N)
     if [ "$TLS_MODE" = 1 ]; then
         # eddy's own order already puts AES-128-GCM and X25519 first, one ticket
@@ -248,36 +144,19 @@ conf_nginx() {
         ssl_conf_command NumTickets 1;
         ssl_session_tickets on;"
     fi
-    # nginx speaks h2c only on a port of its own (prior knowledge, no HTTP/1.1).
-    [ "$TLS_MODE" = 1 ] || h2c="
+    # nginx speaks h2c only on a port of its own (prior knowledge, no
+    # HTTP/1.1): H2C_PORT, which bench_server uses for nginx.
+    if [ "$TLS_MODE" = 0 ]; then
+        H2C_PORT=$(bench_py freeport)
+        h2c="
         listen 127.0.0.1:$H2C_PORT http2;"
+    fi
+    # open_file_cache as eddy's file cache: see nginx_files
     cat >"$d/$conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { worker_connections $((NOFILE - 100)); }
+$(nginx_main "$d")
 http {
-    types { text/html html; application/octet-stream bin; }
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    gzip off;
-    # eddy keeps hot files open between requests and looks a path up again
-    # only after 1 s (src/files/file_cache.h); nginx does the same only with
-    # open_file_cache, so give it one, else it pays open/fstat/close per request.
-    open_file_cache max=1000 inactive=60s;
-    open_file_cache_valid 1s;
-    open_file_cache_min_uses 1;
-    open_file_cache_errors on;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
+$(nginx_files)
+$(nginx_keepalive "$d")
     server {
         listen 127.0.0.1:$PORT$ssl;$h2c
         root $ROOT;$tls
@@ -368,49 +247,13 @@ EOF
     CMD=(lighttpd -D -f "$d/$conf")
 }
 
-# start_server NAME PIN "EXTRA" → SPID, PORT; returns 1 (with a reason in
-# STATUS[NAME]) when it does not come up or answers wrongly.
-start_server() {
-    local name=$1 pin=$2 extra=${3:-} base=${1%%-*}
-    local was=${STATUS[$name]:-} tlsflag=()
-    [ "$TLS_MODE" = 1 ] && tlsflag=(--tls)
-    if [ "$base" != eddy ] && ! command -v "$base" >/dev/null 2>&1; then
-        STATUS[$name]="not installed"; return 1
-    fi
-    PORT=$("$PY" "$LIB/bench.py" freeport)
-    # Where h2c is spoken: the same port, but for nginx (conf_nginx).
-    H2C_PORT=$PORT
-    [ "$base" = nginx ] && H2C_PORT=$("$PY" "$LIB/bench.py" freeport)
-    "conf_$base" "$extra"
-    local out=$WORK/$name.out
-    # exec chain: prlimit and taskset exec the server, so $! is its PID
-    prlimit --nofile=$NOFILE:$NOFILE $pin "${CMD[@]}" >"$out" 2>&1 </dev/null &
-    SPID=$!
-    if ! "$PY" "$LIB/bench.py" wait-ready "${tlsflag[@]}" "$PORT" "$SPID" 10 2>>"$out"; then
-        STATUS[$name]="failed to start"
-        if [ "$was" = ok ]; then   # it ran in an earlier round: keep those figures
-            STATUS[$name]=ok; DEAD[$name]=1
-            printf '{"server": "%s", "scenario": "_died", "during": "start"}\n' "$name" >>"$RESULTS"
-        fi
-        say "  $name failed to start: ${CMD[*]}"; tail -n 5 "$out" "$WORK/$base"/*.log 2>/dev/null | sed 's/^/    /'
-        stop_server; return 1
-    fi
-    if ! "$PY" "$LIB/bench.py" check "${tlsflag[@]}" "$PORT" "$ROOT" 2>>"$out"; then
-        STATUS[$name]="wrong answers"
-        say "  $name answered wrongly:"; grep '^check:' "$out" | sed 's/^/    /'
-        stop_server; return 1
-    fi
-    STATUS[$name]=ok
-    return 0
-}
-
+# shellcheck disable=SC2086   # the pin: a command prefix, split on purpose
 measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
     # TOOL: wrk, h2load, tlsload, or wrk-tls (wrk pinned to the TLS
     # parameters by PIN_CNF).  MIN_BYTES=N before the call: a run whose
-    # responses average fewer than N bytes is invalid.
+    # responses average fewer than N bytes is invalid (measure_retrying).
     local name=$1 scen=$2 tool=$3 pin=$4; shift 4
-    local -a warm=("$@") run=("$@") extra=()
-    [ -n "${MIN_BYTES:-}" ] && extra=(--min-bytes "$MIN_BYTES")
+    local -a warm=("$@") run=("$@")
     case $tool in
     wrk)  warm=(wrk -d"${WARMUP}s" "$@"); run=(wrk -d"${DURATION}s" -s "$LIB/wrk_report.lua" "$@") ;;
     wrk-tls)
@@ -427,40 +270,21 @@ measure() {  # NAME SCENARIO TOOL CLIENT-PIN ARGS... (URL last)
     *)    warm=(h2load -D "$WARMUP" "$@"); run=(h2load -D "$DURATION" "$@") ;;
     esac
     $pin "${warm[@]}" >>"$CLIENT_LOG" 2>&1
-    local attempt rc
-    for attempt in $(seq $((1 + RETRIES))); do
-        # exit 3: other processes took more than DISTURBED of a CPU meanwhile;
-        # try again while the time budget lasts (the least disturbed counts)
-        "$PY" "$LIB/bench.py" measure --out "$RESULTS" --log "$CLIENT_LOG" --server "$name" \
-            --scenario "$scen" --pid "$SPID" --tool "$tool" --disturbed "$DISTURBED" "${extra[@]}" \
-            -- $pin "${run[@]}"
-        rc=$?
-        [ $rc -eq 3 ] || break
-        local left=$(( (PLANNED_RUNS - RUNS_DONE) * (DURATION + WARMUP + 1) + SERVERS_LEFT * (8 + 8 * TLS) ))
-        [ $((SECONDS + DURATION + 1 + left)) -le "$TIME_BUDGET" ] || break
-        kill -0 "$SPID" 2>/dev/null || break
-        say "    (disturbed by other processes: again)"
-    done
-    RUNS_DONE=$((RUNS_DONE + 1))
-    return 0
+    measure_retrying "$SPID" --server "$name" --scenario "$scen" --pid "$SPID" --tool "$tool" \
+        -- $pin "${run[@]}"
 }
-
-# The server died during a scenario: recorded, and the rest of that
-# instance's scenarios skipped.
-server_died() {  # KEY (eddy, eddy-tls...) NAME SCENARIO
-    local key=$1 name=$2 scen=$3
-    say "  $key DIED during $scen: its remaining scenarios are skipped"
-    tail -n 5 "$WORK/$key.out" "$WORK/$name"/*.log 2>/dev/null | sed 's/^/    /'
-    printf '{"server": "%s", "scenario": "_died", "during": "%s"}\n' "$key" "$scen" >>"$RESULTS"
-    wait "$SPID" 2>/dev/null; SPID=""
-    DEAD[$key]=1
-}
+# While retrying a disturbed run (measure_retrying): the servers still to
+# start, each with its checks (and its TLS instance's).
+seconds_reserved() { echo $(( SERVERS_LEFT * (8 + 8 * TLS) )); }
 
 bench_server() {  # NAME EXTRA-FLAGS ROUND
     local name=$1 extra=${2:-} round=${3:-1}
-    say "== $name$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
+    say "== $name$(round_note "$round")"
     start_server "$name" "$PIN_SERVER" "$extra" || return 0
     local url=http://127.0.0.1:$PORT
+    # where h2c is spoken: the same port, but for nginx (conf_nginx)
+    local h2port=$PORT
+    [ "$name" = nginx ] && h2port=$H2C_PORT
     if [ "$round" = 1 ]; then
         # (e) first, on a fresh server: memory per idle keep-alive connection
         local serving=self
@@ -469,11 +293,11 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
             --port "$PORT" --n "$IDLE_CONNS" --serving "$serving"
         sleep 1
     fi
-    local scen h2url=http://127.0.0.1:$H2C_PORT
+    local scen h2url=http://127.0.0.1:$h2port
     if [ "$round" = 1 ]; then
         # (m) memory per idle h2c connection, also on a fresh server
         $PIN_CLIENT "$PY" "$LIB/bench.py" idle --h2 --out "$RESULTS" --server "$name" --pid "$SPID" \
-            --port "$H2C_PORT" --n "$IDLE_CONNS" --serving "$serving"
+            --port "$h2port" --n "$IDLE_CONNS" --serving "$serving"
         sleep 1
     fi
     for scen in ka close pipe 1m h2-small h2-1m; do
@@ -486,7 +310,7 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
         h2-1m) MIN_BYTES=1048576 measure "$name" h2-1m h2load "$PIN_CLIENT" -t1 -c64 -m32 "$h2url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
-            server_died "$name" "$name" "$scen"
+            server_died "$name" "$name" "$scen" 5 "$name DIED during $scen: its remaining scenarios are skipped"
             return 0
         fi
     done
@@ -495,7 +319,7 @@ bench_server() {  # NAME EXTRA-FLAGS ROUND
 
 bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
     local name=$1 extra=${2:-} round=${3:-1} key=$1-tls ok=0
-    say "== $name over TLS$( ((REPEAT > 1)) && echo " (round $round of $REPEAT)")"
+    say "== $name over TLS$(round_note "$round")"
     TLS_MODE=1
     start_server "$key" "$PIN_SERVER" "$extra" || ok=1
     TLS_MODE=0
@@ -510,7 +334,7 @@ bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
         h2tls-1m) MIN_BYTES=1048576 measure "$name" h2tls-1m h2load-tls "$PIN_CLIENT" -t1 -c64 -m32 "$url/1m.bin" ;;
         esac
         if ! kill -0 "$SPID" 2>/dev/null; then
-            server_died "$key" "$name" "$scen"
+            server_died "$key" "$name" "$scen" 5 "$key DIED during $scen: its remaining scenarios are skipped"
             return 0
         fi
     done
@@ -518,36 +342,21 @@ bench_tls() {  # NAME EXTRA-FLAGS ROUND: the same server again, HTTPS only
 }
 
 # ------------------------------------------------------------------ run ----
-say "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) x$NCPU, kernel $(uname -r)"
+say_machine
 say "bench: ${DURATION}s runs after ${WARMUP}s warm-ups, $IDLE_CONNS idle connections, fd limit $NOFILE, workdir $WORK"
-BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
-waited=0
-while [ "${BUSY:-0}" -gt 10 ] && [ "$waited" -lt "${WAIT_QUIET:-0}" ]; do
-    [ "$waited" = 0 ] && say "bench: other processes use ${BUSY}% of a CPU; waiting up to ${WAIT_QUIET}s for quiet"
-    sleep 4; waited=$((waited + 5))
-    BUSY=$("$PY" "$LIB/bench.py" busy 1 2>/dev/null || echo 0)
-done
-if [ "${BUSY:-0}" -gt 10 ]; then
-    say "bench: WARNING: other processes are using ${BUSY}% of a CPU right now; figures will be disturbed"
-fi
-EDDY_W=""
-[ "$HAVE_WORKERS" = 1 ] && EDDY_W="--workers 1"
+wait_for_quiet
 SERVERS_LEFT=$(wc -w <<<"$SERVERS")
 WITH_WORKERS=0
 [ "$HAVE_WORKERS" = 1 ] && [[ " $SERVERS " == *" eddy "* ]] && WITH_WORKERS=1
 PLANNED_RUNS=$(( REPEAT * (SERVERS_LEFT * (6 + 5 * TLS) + WITH_WORKERS * 2) ))
-RUNS_DONE=0
 [ "$WITH_WORKERS" = 1 ] || say "bench: eddy has no --workers flag yet: skipping the 1-vs-2-worker row"
 for round in $(seq "$REPEAT"); do
     for s in $SERVERS; do
         [ "$round" = 1 ] && SERVERS_LEFT=$((SERVERS_LEFT - 1))
         w=""
         [ "$s" = eddy ] && w=$EDDY_W
-        if [ -z "${DEAD[$s]:-}" ] && { [ -z "${STATUS[$s]:-}" ] || [ "${STATUS[$s]}" = ok ]; }; then
-            bench_server "$s" "$w" "$round"
-        fi
-        if [ "$TLS" = 1 ] && [ -z "${DEAD[$s-tls]:-}" ] &&
-           { [ -z "${STATUS[$s-tls]:-}" ] || [ "${STATUS[$s-tls]}" = ok ]; }; then
+        if may_run "$s"; then bench_server "$s" "$w" "$round"; fi
+        if [ "$TLS" = 1 ] && may_run "$s-tls"; then
             bench_tls "$s" "$w" "$round"
         fi
     done
@@ -562,9 +371,4 @@ for round in $(seq "$REPEAT"); do
     fi
 done
 
-status_json=$(for k in "${!STATUS[@]}"; do printf '"%s": "%s",' "$k" "${STATUS[$k]}"; done)
-"$PY" "$LIB/bench.py" report --results "$RESULTS" --status "{${status_json%,}}" \
-    --outdir "$OUTDIR" --workdir "$WORK" --eddy "$EDDY" \
-    --eddy-desc "$EDDY_SRC, built $EDDY_BUILT; work tree at git $EDDY_REV" \
-    --duration "$DURATION" --warmup "$WARMUP" --idle "$IDLE_CONNS" --busy-before "$BUSY" \
-    --disturbed "$DISTURBED" --repeat "$REPEAT" --tls "$TLS"
+report bench.py --idle "$IDLE_CONNS" --tls "$TLS"

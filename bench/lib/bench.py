@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Glue for bench/run.sh (Python 3 standard library only).
+"""Glue for bench/run.sh and bench/proxy.sh (Python 3 standard library
+only); bench/lib/proxy.py, bench/proxy.sh's report, imports its report parts.
 
 Subcommands:
   freeport                       print a free 127.0.0.1 TCP port
@@ -625,16 +626,28 @@ def _field(path, prefix, sep):
     return None
 
 
-def machine_info(a):
+def machine_info(a, versions):
+    """The report's Machine table: the machine, then eddy's version (a.eddy,
+    a.eddy_desc), then `versions` (program → its version line, in the
+    order given), then Python's."""
     cpu = _field("/proc/cpuinfo", "model name", ":") or "?"
     mem = _field("/proc/meminfo", "MemTotal", ":")
     mem = "%.1f GiB" % (int(mem.split()[0]) / 2**20) if mem else "?"
     os_name = (_field("/etc/os-release", "PRETTY_NAME=", "=") or "?").strip('"')
-    return {
+    info = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cpu": cpu, "cpus": os.cpu_count(), "memory": mem,
         "kernel": platform.release(), "os": os_name,
         "eddy": _version([a.eddy, "--version"]) + f" ({a.eddy_desc})",
+    }
+    info.update(versions)
+    info["python"] = platform.python_version()
+    return info
+
+
+def server_versions():
+    """The programs bench/run.sh runs, for machine_info."""
+    return {
         "nginx": _version(["nginx", "-v"]),
         "h2o": _version(["h2o", "--version"]),
         "lighttpd": _version(["lighttpd", "-v"]),
@@ -642,7 +655,6 @@ def machine_info(a):
         "h2load": _version(["h2load", "--version"]),
         "openssl": _version(["openssl", "version"]),
         "gnuplot": _version(["gnuplot", "--version"]) if shutil.which("gnuplot") else "missing",
-        "python": platform.python_version(),
     }
 
 
@@ -688,6 +700,54 @@ def fmt(v, f):
     return "–" if v is None else f.format(v)
 
 
+def cell(r, key, f):
+    """A table cell for record r's figure `key` (format f), and the figure
+    when it counts (a valid run), else None: "not run", "died", "N (!)" (a
+    run with errors) or "invalid"."""
+    if r is None:
+        return "not run", None
+    v = r.get(key)
+    if not r.get("valid"):
+        if "server died" in (r.get("errors") or {}):
+            return "died", None
+        return (f"{fmt(v, f)} (!)" if v is not None else "invalid"), None
+    return fmt(v, f), v
+
+
+def best_peer(vals, higher, against=None):
+    """(peer, its figure, eddy's ÷ it) for the best peer of eddy in vals
+    (server → figure; only `against` when given), or None when eddy or
+    every peer is missing."""
+    peers = {s: v for s, v in vals.items() if s != "eddy" and (against is None or s == against)}
+    if vals.get("eddy") is None or not peers:
+        return None
+    best = (max if higher else min)(peers, key=peers.get)
+    return best, peers[best], vals["eddy"] / peers[best]
+
+
+def ratio_cell(vals, higher):
+    """The "eddy ÷ best peer" cell: "0.87× vs nginx (eddy better)", or "–"
+    when eddy or every peer lacks a figure above zero."""
+    b = best_peer({s: v for s, v in vals.items() if v is not None}, higher)
+    if b is None or not (b[1] > 0 and vals["eddy"] > 0):
+        return "–"
+    best_s, _, rt = b
+    better = rt >= 1 if higher else rt <= 1
+    return "%.2f× vs %s (%s)" % (rt, best_s, "eddy better" if better and rt != 1
+                                 else "equal" if rt == 1 else "eddy worse")
+
+
+def valid_figures(res, scen, key, servers=None):
+    """server → its figure `key` in scenario scen, for valid runs with one
+    (of `servers` only, when given)."""
+    return {s: r.get(key) for (s, sc), r in res.items()
+            if sc == scen and (servers is None or s in servers) and r.get("valid") and r.get(key)}
+
+
+def invalid_note(server, scen_short, r):
+    return f"{server} {scen_short}: invalid — errors {json.dumps(r.get('errors'))}"
+
+
 def build_table(res, status):
     """Rows of cells (strings), plus footnotes, plus chart data."""
     header = ["scenario", "metric", *SERVERS, "eddy ÷ best peer"]
@@ -707,31 +767,15 @@ def build_table(res, status):
             if r is None and died:
                 cells.append("not run (died)")
                 continue
-            v = r.get(key) if r else None
-            if r is None:
-                cells.append("not run")
-            elif not r.get("valid"):
-                if "server died" in (r.get("errors") or {}):
-                    mark = "died"
-                else:
-                    mark = f"{fmt(v, f)} (!)" if v is not None else "invalid"
-                cells.append(mark)
-                note = f"{s} {SHORT[scen]}: invalid — errors {json.dumps(r.get('errors'))}"
+            text, v = cell(r, key, f)
+            cells.append(text)
+            if r is not None and r.get("valid"):
+                vals[s] = v
+            elif r is not None:
+                note = invalid_note(s, SHORT[scen], r)
                 if note not in notes:
                     notes.append(note)
-            else:
-                cells.append(fmt(v, f))
-                vals[s] = v
-        peers = {s: v for s, v in vals.items() if s != "eddy" and v is not None}
-        ratio = ""
-        if "eddy" in vals and vals["eddy"] is not None and peers:
-            best_s, best = (max if higher else min)(peers.items(), key=lambda kv: kv[1])
-            if best and best > 0 and vals["eddy"] > 0:
-                rt = vals["eddy"] / best
-                better = rt >= 1 if higher else rt <= 1
-                ratio = "%.2f× vs %s (%s)" % (rt, best_s, "eddy better" if better and rt != 1
-                                              else "equal" if rt == 1 else "eddy worse")
-        cells.append(ratio or "–")
+        cells.append(ratio_cell(vals, higher))
         rows.append(cells)
         good = {s: v for s, v in vals.items() if v and v > 0}
         if good:
@@ -746,16 +790,14 @@ def tls_goal_lines(res):
     """One line per TLS goal: eddy's CPU figure against the best peer's."""
     out = []
     for scen, what, goal in TLS_GOALS:
-        vals = {s: r.get("cpu_us_per_req") for (s, sc), r in res.items()
-                if sc == scen and r.get("valid") and r.get("cpu_us_per_req")}
-        peers = {s: v for s, v in vals.items() if s != "eddy"}
-        if "eddy" not in vals or not peers:
+        vals = valid_figures(res, scen, "cpu_us_per_req")
+        b = best_peer(vals, False)
+        if b is None:
             out.append(f"TLS {what}: not measured (goal ≤ {goal:.2f}× the best peer's)")
             continue
-        best = min(peers, key=peers.get)
-        rt = vals["eddy"] / peers[best]
+        best, peer, rt = b
         out.append(f"TLS {what}: eddy {vals['eddy']:.1f} µs, {rt:.2f}× {best}'s "
-                   f"{peers[best]:.1f} µs (goal ≤ {goal:.2f}×): "
+                   f"{peer:.1f} µs (goal ≤ {goal:.2f}×): "
                    + ("met" if rt <= goal else "NOT met"))
     return out
 
@@ -764,17 +806,15 @@ def h2_goal_lines(res):
     """One line per HTTP/2 goal: eddy's figure against h2o's or the best peer's."""
     out = []
     for scen, what, key, goal, against in H2_GOALS:
-        vals = {s: r.get(key) for (s, sc), r in res.items()
-                if sc == scen and r.get("valid") and r.get(key)}
-        peers = {s: v for s, v in vals.items() if s != "eddy" and (against is None or s == against)}
+        vals = valid_figures(res, scen, key)
         higher = key == "mbps"
-        if "eddy" not in vals or not peers:
+        b = best_peer(vals, higher, against)
+        if b is None:
             out.append(f"{what}: not measured")
             continue
-        best = (max if higher else min)(peers, key=peers.get)
-        rt = vals["eddy"] / peers[best]
+        best, peer, rt = b
         ok = rt >= goal if higher else rt <= goal
-        out.append(f"{what}: eddy {vals['eddy']:,.2f}, {rt:.2f}× {best}'s {peers[best]:,.2f} "
+        out.append(f"{what}: eddy {vals['eddy']:,.2f}, {rt:.2f}× {best}'s {peer:,.2f} "
                    f"(goal {'≥' if higher else '≤'} {goal:.2f}×): " + ("met" if ok else "NOT met"))
     return out
 
@@ -864,10 +904,88 @@ plot '{dat}' using 2:xtic(1) title columnheader(2) lc rgb '#d62728', \\
     return True
 
 
+def died_notes(res, short):
+    """"KEY DIED during SCENARIO" for each _died record (see record_death
+    in common.sh), scenarios named by `short` where it has them."""
+    return [f"{s} DIED during {short.get(r['during'], r['during'])}"
+            for (s, scen), r in sorted(res.items()) if scen == "_died"]
+
+
+def busy_before_hint(busy_before):
+    """The hint when other processes were busy as the run began, or None."""
+    if busy_before and float(busy_before) > 10:
+        return (f"before the run, other processes on this machine were using "
+                f"{busy_before}% of a CPU: every figure may be disturbed")
+    return None
+
+
+def disturbed_runs(res, short):
+    """The runs during which other processes used more than 10% of a CPU,
+    as (share, "server scenario") least disturbed first, and how many runs
+    were measured at all."""
+    busy = sorted(((r.get("other_cpu_util") or 0), f"{s} {short.get(sc, sc)}")
+                  for (s, sc), r in res.items() if (r.get("other_cpu_util") or 0) > 0.1)
+    return busy, sum(1 for r in res.values() if "other_cpu_util" in r)
+
+
+def machine_md(info):
+    """The report's "## Machine" section, as Markdown lines."""
+    return ["## Machine", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info.items()]
+
+
+def write_report(a, prefix, md, info, status, table, shown, svg=None):
+    """Write OUTDIR/PREFIXlatest.{md,json} and a copy of each named by the
+    date (and .svg, copies of svg when given: the Markdown's link to
+    latest.svg follows the name); then print the machine, the versions of
+    the programs named in `shown` (keys of info) and the files written."""
+    raw = {"info": info, "status": status, "table": table,
+           "runs": [json.loads(l) for l in open(a.results) if l.strip()]}
+    os.makedirs(a.outdir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    files = []
+    for name in (prefix + "latest", prefix + stamp):
+        p = os.path.join(a.outdir, name + ".md")
+        with open(p, "w") as f:
+            f.write("\n".join(md).replace("](latest.svg)", f"]({name}.svg)") if svg
+                    else "\n".join(md))
+        files.append(p)
+        p = os.path.join(a.outdir, name + ".json")
+        with open(p, "w") as f:
+            json.dump(raw, f, indent=1)
+        files.append(p)
+        if svg:
+            p = os.path.join(a.outdir, name + ".svg")
+            shutil.copyfile(svg, p)
+            files.append(p)
+    print()
+    print("machine: %s, %s CPUs, %s, kernel %s, %s" % (info["cpu"], info["cpus"], info["memory"],
+                                                      info["kernel"], info["os"]))
+    for k in shown:
+        print(f"  {k}: {info[k]}")
+    print("wrote: " + ", ".join(files))
+    return files
+
+
+def add_report_args(p):
+    """The arguments of every report (bench.py's and proxy.py's), as
+    common.sh's `report` passes them."""
+    p.add_argument("--results", required=True)
+    p.add_argument("--status", required=True, help="JSON {server: 'ok' | reason}")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--eddy-desc", default="")
+    p.add_argument("--eddy", required=True)
+    p.add_argument("--duration", default="10")
+    p.add_argument("--warmup", default="2")
+    p.add_argument("--busy-before", default="")
+    p.add_argument("--disturbed", type=float, default=0.2)
+    p.add_argument("--repeat", type=int, default=1)
+
+
 def cmd_report(a):
     res = load_results(a.results, a.disturbed)
     status = json.loads(a.status)
-    info = machine_info(a)
+    info = machine_info(a, server_versions())
     header, rows, notes, chart = build_table(res, status)
     wrows = worker_rows(res)
     print()
@@ -876,9 +994,7 @@ def cmd_report(a):
         wh = ["scenario", "metric", "--workers 1", "--workers 2", "2 ÷ 1"]
         print()
         print(render_text(wh, wrows))
-    for (s, scen), r in sorted(res.items()):
-        if scen == "_died":
-            notes.insert(0, f"{s} DIED during {SHORT.get(r['during'], r['during'])}")
+    notes[:0] = reversed(died_notes(res, SHORT))
     for n in notes:
         print("  note: " + n)
     # bottleneck hints: a client at ~100% CPU bounds the req/s it can show
@@ -888,16 +1004,15 @@ def cmd_report(a):
         if cu is not None and cu > 0.9 and (su or 0) < 0.9:
             hints.append(f"{s} {SHORT.get(scen, scen)}: load generator at {cu:.0%} CPU, server at "
                          f"{su:.0%} — req/s here is bounded by the client, compare CPU µs/req")
-    busy_runs = sorted(((r.get("other_cpu_util") or 0), f"{s} {SHORT.get(scen, scen)}")
-                       for (s, scen), r in res.items() if (r.get("other_cpu_util") or 0) > 0.1)
+    busy_runs, measured = disturbed_runs(res, SHORT)
     if busy_runs:
         hints.append(f"other processes on this machine used more than 10% of a CPU during "
-                     f"{len(busy_runs)} of {sum(1 for r in res.values() if 'other_cpu_util' in r)} "
-                     f"measured runs (up to ~{busy_runs[-1][0]:.0%}, in {busy_runs[-1][1]}): those "
-                     f"figures may be disturbed (per-run values in the JSON, other_cpu_util)")
-    if a.busy_before and float(a.busy_before) > 10:
-        hints.insert(0, f"before the run, other processes on this machine were using "
-                        f"{a.busy_before}% of a CPU: every figure may be disturbed")
+                     f"{len(busy_runs)} of {measured} measured runs (up to "
+                     f"~{busy_runs[-1][0]:.0%}, in {busy_runs[-1][1]}): those figures may be "
+                     f"disturbed (per-run values in the JSON, other_cpu_util)")
+    before = busy_before_hint(a.busy_before)
+    if before:
+        hints.insert(0, before)
     for h in hints:
         print("  hint: " + h)
     goals = tls_goal_lines(res) if a.tls else []
@@ -943,8 +1058,7 @@ def cmd_report(a):
         md += [f"- {g}" for g in h2goals] + [""]
     if notes or hints:
         md += ["Notes:", ""] + [f"- {n}" for n in notes + hints] + [""]
-    md += ["## Machine", "", "| | |", "|---|---|"]
-    md += [f"| {k} | {v} |" for k, v in info.items()]
+    md += machine_md(info)
     md += ["", "## Scenarios", "",
            f"- (a) `wrk -t1 -c64 -d{a.duration}s` GET /index.html (190 bytes), after a "
            f"{a.warmup} s warm-up.",
@@ -1015,34 +1129,13 @@ def cmd_report(a):
            "- Figures move by 10–30% between runs on a shared VM; run twice, or use REPEAT=2 "
            "DURATION=5 (same time, best of two rounds), before reading much into a gap below "
            "that.", ""]
-    raw = {"info": info, "status": status, "table": list(res.values()),
-           "runs": [json.loads(l) for l in open(a.results) if l.strip()]}
-    os.makedirs(a.outdir, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     svg_tmp = os.path.join(a.workdir, "chart.svg")
     have_svg = write_svg(chart, svg_tmp, a.workdir)
     if have_svg:
         md += ["![relative performance](latest.svg)", ""]
-    files = []
-    for name in ("latest", stamp):
-        p = os.path.join(a.outdir, name + ".md")
-        with open(p, "w") as f:
-            f.write("\n".join(md).replace("](latest.svg)", f"]({name}.svg)"))
-        files.append(p)
-        p = os.path.join(a.outdir, name + ".json")
-        with open(p, "w") as f:
-            json.dump(raw, f, indent=1)
-        files.append(p)
-        if have_svg:
-            p = os.path.join(a.outdir, name + ".svg")
-            shutil.copyfile(svg_tmp, p)
-            files.append(p)
-    print()
-    print("machine: %s, %s CPUs, %s, kernel %s, %s" % (info["cpu"], info["cpus"], info["memory"],
-                                                      info["kernel"], info["os"]))
-    for k in ("eddy", "nginx", "h2o", "lighttpd", "wrk", "h2load"):
-        print(f"  {k}: {info[k]}")
-    print("wrote: " + ", ".join(files))
+    write_report(a, "", md, info, status, list(res.values()),
+                 ("eddy", "nginx", "h2o", "lighttpd", "wrk", "h2load"),
+                 svg_tmp if have_svg else None)
     return 0
 
 
@@ -1098,18 +1191,8 @@ def main():
     p.add_argument("seconds", type=float)
     p.set_defaults(fn=cmd_busy)
     p = sub.add_parser("report")
-    p.add_argument("--results", required=True)
-    p.add_argument("--status", required=True, help="JSON {server: 'ok' | reason}")
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--eddy-desc", default="")
-    p.add_argument("--eddy", required=True)
-    p.add_argument("--duration", default="10")
-    p.add_argument("--warmup", default="2")
+    add_report_args(p)
     p.add_argument("--idle", default="10000")
-    p.add_argument("--busy-before", default="")
-    p.add_argument("--disturbed", type=float, default=0.2)
-    p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--tls", type=int, default=0, help="1: the TLS scenarios were run")
     p.set_defaults(fn=cmd_report)
     a = ap.parse_args()

@@ -7,13 +7,13 @@
 The runs themselves are bench.py's `measure` lines (with --backend-pid, so
 the backend's CPU is recorded apart); this merges them as bench.py does
 (best of the rounds, undisturbed attempts first) and compares eddy with the
-best peer.
+best peer.  The parts both reports share (table cells and ratios, the best
+peer, notes and hints on disturbed runs, the machine, writing the files,
+the common arguments) are bench.py's, imported.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,17 +72,6 @@ def cpu_labels(backend_cpu):
     return "CPU 0 busy (proxy)", "CPU 1 busy (wrk + backend)"
 
 
-def cell(r, key, f):
-    if r is None:
-        return "not run", None
-    v = r.get(key)
-    if not r.get("valid"):
-        if "server died" in (r.get("errors") or {}):
-            return "died", None
-        return (f"{bench.fmt(v, f)} (!)" if v is not None else "invalid"), None
-    return bench.fmt(v, f), v
-
-
 def build_table(res, status, servers, backend_cpu):
     header = ["scenario", "metric", "backend alone", *servers, "eddy ÷ best peer"]
     rows, notes = [], []
@@ -95,7 +84,7 @@ def build_table(res, status, servers, backend_cpu):
             cells.append("–")
         else:
             bkey = "cpu_us_per_req" if bcol == "self-cpu" else key
-            cells.append(cell(b, bkey, f)[0])
+            cells.append(bench.cell(b, bkey, f)[0])
         vals = {}
         for s in servers:
             if status.get(s) != "ok":
@@ -105,23 +94,15 @@ def build_table(res, status, servers, backend_cpu):
             if r is None and res.get((s, "_died")):
                 cells.append("not run (died)")
                 continue
-            text, v = cell(r, key, f)
+            text, v = bench.cell(r, key, f)
             cells.append(text)
-            if v is not None:
+            if v:
                 vals[s] = v
             if r is not None and not r.get("valid"):
-                note = f"{s} {SHORT[scen]}: invalid — errors {json.dumps(r.get('errors'))}"
+                note = bench.invalid_note(s, SHORT[scen], r)
                 if note not in notes:
                     notes.append(note)
-        ratio = "–"
-        peers = {s: v for s, v in vals.items() if s != "eddy" and v}
-        if higher is not None and vals.get("eddy") and peers:
-            best_s, best = (max if higher else min)(peers.items(), key=lambda kv: kv[1])
-            rt = vals["eddy"] / best
-            better = rt >= 1 if higher else rt <= 1
-            ratio = "%.2f× vs %s (%s)" % (rt, best_s, "equal" if rt == 1 else
-                                          "eddy better" if better else "eddy worse")
-        cells.append(ratio)
+        cells.append("–" if higher is None else bench.ratio_cell(vals, higher))
         rows.append(cells)
     for b in (res.get((BACKEND, s)) for s in SCEN):
         if b is not None and not b.get("valid"):
@@ -132,22 +113,20 @@ def build_table(res, status, servers, backend_cpu):
 def goal_lines(res, servers):
     out = []
     for scen, what, key, goal, unit in GOALS:
-        vals = {s: r.get(key) for (s, sc), r in res.items()
-                if sc == scen and s in servers and r.get("valid") and r.get(key)}
-        peers = {s: v for s, v in vals.items() if s != "eddy"}
+        vals = bench.valid_figures(res, scen, key, servers)
         higher = key == "mbps"
-        if "eddy" not in vals or not peers:
+        b = bench.best_peer(vals, higher)
+        if b is None:
             out.append(f"{what}: not measured (eddy or every peer without a valid run)")
             continue
-        best = (max if higher else min)(peers, key=peers.get)
-        rt = vals["eddy"] / peers[best]
+        best, peer, rt = b
         ok = rt >= goal if higher else rt <= goal
         line = (f"{what}: eddy {vals['eddy']:,.2f} {unit}, {rt:.2f}× {best}'s "
-                f"{peers[best]:,.2f} (goal {'≥' if higher else '≤'} {goal:.2f}×): "
+                f"{peer:,.2f} (goal {'≥' if higher else '≤'} {goal:.2f}×): "
                 + ("met" if ok else "NOT met"))
         if not ok and not higher:
-            line += (f" — eddy needs ≤ {goal * peers[best]:.2f} µs, "
-                     f"{vals['eddy'] / (goal * peers[best]):.2f}× over")
+            line += (f" — eddy needs ≤ {goal * peer:.2f} µs, "
+                     f"{vals['eddy'] / (goal * peer):.2f}× over")
         out.append(line)
     return out
 
@@ -155,9 +134,9 @@ def goal_lines(res, servers):
 def hints(res, servers, busy_before, backend_cpu):
     out = []
     other = "CPU 1 (wrk)" if backend_cpu == "0" else "CPU 1 (wrk + backend)"
-    if busy_before and float(busy_before) > 10:
-        out.append(f"before the run, other processes on this machine were using {busy_before}% "
-                   f"of a CPU: every figure may be disturbed")
+    before = bench.busy_before_hint(busy_before)
+    if before:
+        out.append(before)
     for scen, key in (("p1", "rps"), ("p2", "mbps")):
         b = res.get((BACKEND, scen))
         fastest = max(((r.get(key) or 0, s) for (s, sc), r in res.items()
@@ -189,30 +168,19 @@ def hints(res, servers, busy_before, backend_cpu):
                 out.append(f"{s} small: p99 latency {v / 1000:.1f} ms against {best / 1000:.2f} ms "
                            f"for the best: some responses stall (a ~40 ms stall is the mark of "
                            f"Nagle's algorithm waiting for a delayed ACK)")
-    busy = sorted(((r.get("other_cpu_util") or 0), f"{s} {SHORT.get(sc, sc)}")
-                  for (s, sc), r in res.items() if (r.get("other_cpu_util") or 0) > 0.1)
+    busy, measured = bench.disturbed_runs(res, SHORT)
     if busy:
         out.append(f"other processes used more than 10% of a CPU during {len(busy)} of "
-                   f"{sum(1 for r in res.values() if 'other_cpu_util' in r)} measured runs (up to "
-                   f"~{busy[-1][0]:.0%}, in {busy[-1][1]}): those figures may be disturbed")
+                   f"{measured} measured runs (up to ~{busy[-1][0]:.0%}, in {busy[-1][1]}): "
+                   f"those figures may be disturbed")
     return out
 
 
-def machine_info(a):
-    cpu = bench._field("/proc/cpuinfo", "model name", ":") or "?"
-    mem = bench._field("/proc/meminfo", "MemTotal", ":")
-    mem = "%.1f GiB" % (int(mem.split()[0]) / 2**20) if mem else "?"
-    os_name = (bench._field("/etc/os-release", "PRETTY_NAME=", "=") or "?").strip('"')
-    return {
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu": cpu, "cpus": os.cpu_count(), "memory": mem,
-        "kernel": platform.release(), "os": os_name,
-        "eddy": bench._version([a.eddy, "--version"]) + f" ({a.eddy_desc})",
-        "nginx": bench._version(["nginx", "-v"]),
-        "haproxy": bench._version(["haproxy", "-v"]),
-        "wrk": bench._version(["wrk", "-v"]),
-        "python": platform.python_version(),
-    }
+def proxy_versions():
+    """The programs bench/proxy.sh runs, for bench.machine_info."""
+    return {"nginx": bench._version(["nginx", "-v"]),
+            "haproxy": bench._version(["haproxy", "-v"]),
+            "wrk": bench._version(["wrk", "-v"])}
 
 
 def read(path):
@@ -226,13 +194,11 @@ def cmd_report(a):
     servers = a.servers.split()
     res = derive(bench.load_results(a.results, a.disturbed), a.backend_cpu)
     status = json.loads(a.status)
-    info = machine_info(a)
+    info = bench.machine_info(a, proxy_versions())
     header, rows, notes = build_table(res, status, servers, a.backend_cpu)
     goals = goal_lines(res, servers)
     hs = hints(res, servers, a.busy_before, a.backend_cpu)
-    for (s, scen), r in sorted(res.items()):
-        if scen == "_died":
-            notes.insert(0, f"{s} DIED during {r.get('during')}")
+    notes[:0] = reversed(bench.died_notes(res, SHORT))
     print()
     print(bench.render_text(header, rows))
     for n in notes:
@@ -261,8 +227,7 @@ def cmd_report(a):
         md += ["Goals (eddy against the best peer):", ""] + [f"- {g}" for g in goals] + [""]
     if notes or hs:
         md += ["Notes:", ""] + [f"- {n}" for n in notes + hs] + [""]
-    md += ["## Machine", "", "| | |", "|---|---|"]
-    md += [f"| {k} | {v} |" for k, v in info.items()]
+    md += bench.machine_md(info)
     md += ["", "## Scenarios", "",
            f"- (p1) `wrk -t1 -c64 -d{a.duration}s` GET /index.html (100 bytes) through the "
            f"proxy, after a {a.warmup} s warm-up; keep-alive on both sides.",
@@ -291,26 +256,9 @@ def cmd_report(a):
            "compare proxy CPU µs/req.",
            "- Figures move by 10–30% between runs on a shared VM; use REPEAT=2 or more before "
            "reading much into a gap below that.", ""]
-    raw = {"info": info, "status": status, "table": [dict(r, key=list(k)) for k, r in res.items()],
-           "runs": [json.loads(l) for l in open(a.results) if l.strip()]}
-    os.makedirs(a.outdir, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
-    files = []
-    for name in ("proxy-latest", "proxy-" + stamp):
-        p = os.path.join(a.outdir, name + ".md")
-        with open(p, "w") as f:
-            f.write("\n".join(md))
-        files.append(p)
-        p = os.path.join(a.outdir, name + ".json")
-        with open(p, "w") as f:
-            json.dump(raw, f, indent=1)
-        files.append(p)
-    print()
-    print("machine: %s, %s CPUs, %s, kernel %s, %s" % (info["cpu"], info["cpus"], info["memory"],
-                                                      info["kernel"], info["os"]))
-    for k in ("eddy", "nginx", "haproxy", "wrk"):
-        print(f"  {k}: {info[k]}")
-    print("wrote: " + ", ".join(files))
+    bench.write_report(a, "proxy-", md, info, status,
+                       [dict(r, key=list(k)) for k, r in res.items()],
+                       ("eddy", "nginx", "haproxy", "wrk"))
     return 0
 
 
@@ -318,19 +266,9 @@ def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("report")
-    p.add_argument("--results", required=True)
-    p.add_argument("--status", required=True, help="JSON {server: 'ok' | reason}")
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--workdir", required=True)
+    bench.add_report_args(p)
     p.add_argument("--servers", default="eddy nginx haproxy")
-    p.add_argument("--eddy", required=True)
-    p.add_argument("--eddy-desc", default="")
     p.add_argument("--eddy-cmd", default="")
-    p.add_argument("--duration", default="10")
-    p.add_argument("--warmup", default="2")
-    p.add_argument("--busy-before", default="")
-    p.add_argument("--disturbed", type=float, default=0.2)
-    p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--backend-cpu", default="1")
     p.add_argument("--upstream-keepalive", default="64")
     p.set_defaults(fn=cmd_report)
