@@ -17,7 +17,7 @@
 FUZZ_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_DIR := $(or $(BUILD),build)/fuzz
-FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields fuzz_h2 fuzz_config
+FUZZ_TARGETS := fuzz_request fuzz_conn fuzz_api fuzz_path fuzz_fields fuzz_h2 fuzz_config fuzz_proxy
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1

@@ -404,3 +404,238 @@ CONFIG = {
 }
 for name, data in CONFIG.items():
     put("fuzz_config", name, data)
+
+
+# -------------------------------------------------------------- fuzz_proxy --
+# Byte 0 the client's request, byte 1 flags, then the backend's raw bytes,
+# then op bytes and their count (see the comment at the top of
+# fuzz_proxy.c).  Every response names a field X-Backend-Marker: eddy's own
+# 502 must not carry it.
+GET, HEAD, POST_CL, POST_CHUNKED, UPGRADE, HTTP10, PUT_EXPECT, DELETE_CLOSE = range(8)
+NO_KEEPALIVE = 16
+STAYS, FIN, CLOSE, RST = 0, 1, 2, 3      # how the backend ends
+STRICT, BLOCKED = 4, 8
+REPEATS = [1, 2, 3, 5, 10, 20, 50, 98, 99, 100, 150, 200, 500, 700, 1000, 2000]
+ADVANCES = [0, 1, 5, 50, 100, 199, 200, 201, 250, 299, 300, 301, 350, 399, 400, 401, 450, 499,
+            500, 501, 600, 700, 999, 1000, 1001, 1200, 1500, 2000, 3000, 5000, 10000, 20000]
+
+
+def pop(o, a):
+    return bytes([o << 5 | a])
+
+
+def piece(n):                            # op 0: the next n bytes: 1..16, or 48*k up to 720
+    assert 1 <= n <= 16 or (n % 48 == 0 and n <= 720)
+    return pop(0, n - 1) if n <= 16 else pop(0, 15 + n // 48)
+
+
+def take(n):                             # the next n bytes in as few pieces as there are
+    out = b""
+    while n >= 48:
+        k = min(n // 48, 15)
+        out += piece(48 * k)
+        n -= 48 * k
+    while n > 0:
+        out += piece(min(n, 16))
+        n -= min(n, 16)
+    return out
+
+
+REST = pop(0, 31)
+BYTES = lambda n: pop(1, n - 1)          # the next n bytes, a byte per write
+SQ = lambda n: pop(6, n - 1)             # the next n*n bytes as one piece
+padv = lambda ms: pop(2, ADVANCES.index(ms))
+repeat = lambda times: pop(7, REPEATS.index(times))  # the last piece again
+C_BLOCK, C_UNBLOCK, C_RESET, C_EOF = pop(3, 0), pop(3, 1), pop(3, 10), pop(3, 11)
+C_PIPELINED, C_REST, C_GARBAGE = pop(3, 12), pop(3, 13), pop(3, 14)
+B_FIN, B_CLOSE, B_RST, B_READ = pop(4, 0), pop(4, 1), pop(4, 2), pop(4, 3)
+PRUN = pop(5, 2)
+
+
+def proxy_seed(kind, flags, payload, ops=b""):
+    assert len(ops) < 256
+    return bytes([kind, flags]) + payload + ops + bytes([len(ops)])
+
+
+M = b"X-Backend-Marker: m\r\n"
+
+
+def resp(status_line, *fields, body=b"", marker=True):
+    return (status_line.encode() + b"\r\n" + (M if marker else b"")
+            + b"".join(f.encode() + b"\r\n" for f in fields) + b"\r\n" + body)
+
+
+OK5 = resp("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Type: text/plain", body=b"hello")
+CHUNKED = resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked",
+               body=b"3;ext=1\r\nabc\r\n2;a=\"b c\";d\r\nde\r\n0\r\nX-Trailer: t\r\nX-More: u\r\n\r\n")
+HOP = resp("HTTP/1.1 200 OK", "Connection: keep-alive, X-Hop", "X-Hop: 1", "Keep-Alive: timeout=5",
+           "Proxy-Connection: x", "TE: trailers", "Trailer: X-T", "Server: backend",
+           "Date: yesterday", "Upgrade: h2c", "Content-Length: 2", body=b"ok")
+SWITCH = resp("HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+              "Sec-WebSocket-Accept: a")
+GOOD = {
+    "cl": (GET, STRICT, OK5),
+    "chunked_ext_trailers": (GET, STRICT, CHUNKED),
+    "close_delimited": (GET, CLOSE | STRICT, resp("HTTP/1.1 200 OK", body=b"until the close")),
+    "close_delimited_fin": (GET, FIN | STRICT, resp("HTTP/1.0 200 OK", body=b"until the FIN")),
+    "close_delimited_http10": (HTTP10, CLOSE | STRICT, resp("HTTP/1.1 200 OK", body=b"to 1.0")),
+    "chunked_http10": (HTTP10, STRICT, CHUNKED),
+    "head": (HEAD, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 1000", 'ETag: "e"')),
+    "head_chunked": (HEAD, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")),
+    "204": (GET, STRICT, resp("HTTP/1.1 204 No Content")),
+    "304": (GET, STRICT, resp("HTTP/1.1 304 Not Modified", 'ETag: "e"', "Content-Length: 9")),
+    "100_then_200": (POST_CL, STRICT, resp("HTTP/1.1 100 Continue", marker=False)
+                     + resp("HTTP/1.1 200 OK", "Content-Length: 2", body=b"ok")),
+    "103_then_200": (GET, STRICT, resp("HTTP/1.1 103 Early Hints", "Link: </a>; rel=preload")
+                     + resp("HTTP/1.1 200 OK", "Content-Length: 2", body=b"ok")),
+    "hop_by_hop": (GET, STRICT, HOP),
+    "404_own_body": (DELETE_CLOSE, STRICT, resp("HTTP/1.1 404 Not Found", "Content-Length: 3",
+                                                "Content-Type: text/html", body=b"no\n")),
+    "backend_502": (GET, STRICT, resp("HTTP/1.1 502 Bad Gateway", "Content-Length: 4", body=b"mine")),
+    "connection_close": (GET, STRICT, resp("HTTP/1.1 200 OK", "Connection: close",
+                                           "Content-Length: 2", body=b"ok")),
+    "upgrade_101": (UPGRADE, STRICT, SWITCH + b"first bytes of the tunnel"),
+}
+BAD = {
+    "cl_te": (GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 2", "Transfer-Encoding: chunked",
+                                body=b"0\r\n\r\n")),
+    "two_cl": (GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 2", "Content-Length: 3",
+                                 body=b"abc")),
+    "cl_list": (GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 2, 2", body=b"ab")),
+    "cl_plus": (GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: +2", body=b"ab")),
+    "obs_fold": (GET, STRICT, resp("HTTP/1.1 200 OK", "X-Folded: a", " b", "Content-Length: 0")),
+    "space_before_colon": (GET, STRICT, resp("HTTP/1.1 200 OK", "X-Space : a", "Content-Length: 0")),
+    "bare_lf": (GET, STRICT, b"HTTP/1.1 200 OK\n" + M[:-2] + b"\nContent-Length: 0\n\n"),
+    "bare_cr": (GET, STRICT, b"HTTP/1.1 200 OK\r\n" + M + b"X-A: a\rb\r\nContent-Length: 0\r\n\r\n"),
+    "http2": (GET, STRICT, resp("HTTP/2.0 200 OK", "Content-Length: 0")),
+    "http09": (GET, CLOSE | STRICT, b"<html>no status line</html>"),
+    "status_2_digits": (GET, STRICT, resp("HTTP/1.1 20 OK", "Content-Length: 0")),
+    "status_1000": (GET, STRICT, resp("HTTP/1.1 1000 OK", "Content-Length: 0")),
+    "te_gzip": (GET, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: gzip", body=b"xx")),
+    "te_gzip_chunked": (GET, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked",
+                                          body=b"0\r\n\r\n")),
+    "te_chunked_gzip": (GET, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked, gzip")),
+    "te_http10": (GET, STRICT, resp("HTTP/1.0 200 OK", "Transfer-Encoding: chunked", body=b"0\r\n\r\n")),
+    "101_unasked": (GET, STRICT, SWITCH),
+    "control_byte": (GET, STRICT, resp("HTTP/1.1 200 OK", "X-Ctl: a\x01b", "Content-Length: 0")),
+    "nul_byte": (GET, STRICT, resp("HTTP/1.1 200 OK", "X-Nul: a\x00b", "Content-Length: 0")),
+    "bad_chunk_size": (GET, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked",
+                                         body=b"3\r\nabc\r\nzz\r\n")),
+    "chunk_size_overflow": (GET, STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked",
+                                              body=b"fffffffffffffffff\r\nx\r\n")),
+    "leftover_after_body": (GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 2",
+                                              body=b"okHTTP/1.1 200 OK\r\n\r\n")),
+    "cut_body": (GET, CLOSE | STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 10", body=b"abc")),
+    "cut_chunked": (GET, RST | STRICT, resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked",
+                                            body=b"5\r\nab")),
+    "smtp": (GET, STRICT, b"220 smtp ready\r\n\r\n"),
+    "empty_then_close": (GET, CLOSE | STRICT, b""),
+}
+SCRIPTS = {                              # how the backend's bytes are cut
+    "whole": lambda p: b"",
+    "pieces7": lambda p: piece(7) * 12 + PRUN,
+    "bytewise": lambda p: BYTES(32) * 6,
+    "head_apart": lambda p: take(p.find(b"\r\n\r\n") + 2) + PRUN + take(2) + PRUN + SQ(3) + PRUN,
+}
+for name, (kind, flags, payload) in list(GOOD.items()) + list(BAD.items()):
+    for sname, ops in SCRIPTS.items():
+        if sname != "head_apart" or b"\r\n\r\n" in payload:
+            put("fuzz_proxy", "%s_%s" % (name, sname), proxy_seed(kind, flags, payload, ops(payload)))
+
+LINE = b"X-Big: " + b"a" * 91 + b"\r\n"                  # 100 bytes: one SQ(10) piece
+STATUS = b"HTTP/1.1 200 OK\r\n"
+TE_HEAD = resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")
+BIG_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 100100\r\n\r\n"
+PROXY = {
+    # a huge head: one field line again and again, past 64 KiB
+    "huge_head": proxy_seed(GET, STRICT, STATUS + LINE + b"\r\n",
+                            take(len(STATUS)) + SQ(10) + repeat(700) + REST),
+    # 200 fields (the limit is 100), and exactly 100
+    "200_fields": proxy_seed(GET, STRICT, STATUS + b"X-F: v\r\n\r\n",
+                             take(len(STATUS)) + piece(8) + repeat(200) + REST),
+    "100_fields": proxy_seed(GET, STRICT, STATUS + b"X-F: v\r\nContent-Length: 0\r\n\r\n",
+                             take(len(STATUS)) + piece(8) + repeat(98) + REST),
+    "101_fields": proxy_seed(GET, STRICT, STATUS + b"X-F: v\r\nContent-Length: 0\r\n\r\n",
+                             take(len(STATUS)) + piece(8) + repeat(99) + REST),
+    # chunk extensions, or trailers, without end
+    "chunk_ext_flood": proxy_seed(GET, STRICT, TE_HEAD + b"1;e=" + b"x" * 91 + b"\r\na\r\n",
+                                  take(len(TE_HEAD)) + SQ(10) + repeat(1000) + REST),
+    "trailer_flood": proxy_seed(GET, STRICT, TE_HEAD + b"0\r\n" + LINE + b"\r\n",
+                                take(len(TE_HEAD) + 3) + SQ(10) + repeat(700) + REST),
+    # a big body into a blocked client: eddy stops reading, then drains
+    "big_body_blocked": proxy_seed(GET, BLOCKED | STRICT, BIG_HEAD + b"0123456789" * 10,
+                                   take(len(BIG_HEAD)) + SQ(10) + repeat(1000) + PRUN + padv(500)
+                                   + C_UNBLOCK + PRUN),
+    "big_chunked_short_writes": proxy_seed(GET, STRICT | (3 << 5),
+                                           TE_HEAD + b"5e\r\n" + b"y" * 94 + b"\r\n0\r\n\r\n",
+                                           take(len(TE_HEAD)) + SQ(10) + repeat(500) + REST),
+    "client_send_timeout": proxy_seed(GET, BLOCKED, BIG_HEAD + b"z" * 100,
+                                      take(len(BIG_HEAD)) + SQ(10) + repeat(1000) + padv(1001)
+                                      + PRUN),
+    # timeouts: the first byte never comes; a body stops; a kept connection idles
+    "first_byte_timeout": proxy_seed(GET, STRICT, b"", padv(299) + padv(1)),
+    "read_timeout": proxy_seed(GET, 0, resp("HTTP/1.1 200 OK", "Content-Length: 10", body=b"abc"),
+                               REST + padv(300) + PRUN),
+    "read_timeout_chunked": proxy_seed(GET, 0, CHUNKED[:-12], REST + padv(301) + PRUN),
+    "read_timeout_strict": proxy_seed(GET, STRICT, resp("HTTP/1.1 200 OK", "Content-Length: 10",
+                                                        body=b"abc")),
+    "read_timeout_chunked_strict": proxy_seed(GET, STRICT, CHUNKED[:-12]),
+    "idle_then_reuse": proxy_seed(GET, STRICT, OK5 + OK5,
+                                  take(len(OK5)) + PRUN + padv(400) + C_PIPELINED + REST),
+    "idle_expires": proxy_seed(GET, STRICT, OK5 + OK5,
+                               take(len(OK5)) + PRUN + padv(501) + C_PIPELINED + REST),
+    "pipelined_keepalive": proxy_seed(GET, STRICT, OK5 + CHUNKED, take(len(OK5)) + PRUN
+                                      + C_PIPELINED + PRUN + REST),
+    "pipelined_at_once": proxy_seed(GET, STRICT, OK5 + OK5, C_PIPELINED + PRUN + REST),
+    "pipelined_no_keepalive": proxy_seed(GET | NO_KEEPALIVE, STRICT, OK5 + OK5,
+                                         take(len(OK5)) + C_PIPELINED + REST),
+    "stale_kept_connection": proxy_seed(GET, STRICT, OK5 + OK5,
+                                        take(len(OK5)) + PRUN + B_CLOSE + C_PIPELINED + PRUN + REST),
+    "backend_fin_then_reuse": proxy_seed(GET, STRICT, OK5 + OK5,
+                                         take(len(OK5)) + B_FIN + PRUN + C_PIPELINED + REST),
+    # a 204 (or 304) has no body whatever its Content-Length says: the next
+    # response on the kept connection follows it at once
+    "204_length_then_next": proxy_seed(GET, STRICT, resp("HTTP/1.1 204 No Content",
+                                                          "Content-Length: 5") + OK5,
+                                       take(len(resp("HTTP/1.1 204 No Content",
+                                                     "Content-Length: 5"))) + PRUN
+                                       + C_PIPELINED + REST),
+    # the client leaves, stops, or takes little at a time
+    "client_reset_mid_body": proxy_seed(GET, 0, resp("HTTP/1.1 200 OK", "Content-Length: 20",
+                                                     body=b"0123456789abcdefghij"),
+                                        piece(48) + PRUN + C_RESET + REST),
+    "client_reset_before_head": proxy_seed(GET, 0, OK5, C_RESET + REST),
+    "client_eof": proxy_seed(GET, STRICT, OK5, C_EOF + PRUN + REST),
+    "client_short_writes": proxy_seed(GET, STRICT | (1 << 5), CHUNKED),
+    # bodies to the backend
+    "post_cl_early_answer": proxy_seed(POST_CL, STRICT, OK5, REST + PRUN + C_REST),
+    "post_cl_whole": proxy_seed(POST_CL, STRICT, OK5, C_REST + PRUN + B_READ + REST),
+    "post_chunked": proxy_seed(POST_CHUNKED, STRICT, CHUNKED, C_REST + PRUN + REST),
+    "post_chunked_backend_resets": proxy_seed(POST_CHUNKED, STRICT, b"", B_RST + C_REST + PRUN),
+    "post_413_backend": proxy_seed(POST_CL, STRICT, resp("HTTP/1.1 413 Content Too Large",
+                                                          "Content-Length: 0", "Connection: close"),
+                                   REST + C_REST),
+    "expect_100": proxy_seed(PUT_EXPECT, STRICT, OK5, PRUN + C_REST + PRUN + REST),
+    "expect_backend_100": proxy_seed(PUT_EXPECT, STRICT, resp("HTTP/1.1 100 Continue", marker=False)
+                                     + OK5, take(25) + C_REST + REST),
+    # upgrades: bytes both ways, FIN, reset, a blocked client, an idle tunnel
+    "upgrade_tunnel": proxy_seed(UPGRADE, STRICT, SWITCH + b"first" + b"second",
+                                 take(len(SWITCH) + 5) + PRUN + C_REST + PRUN + REST + B_READ
+                                 + padv(401)),
+    "upgrade_bytewise_fin": proxy_seed(UPGRADE, FIN | STRICT, SWITCH + b"tunnel bytes\x00\xff",
+                                       BYTES(32) * 6 + C_REST + C_EOF + PRUN),
+    "upgrade_refused_200": proxy_seed(UPGRADE, STRICT, OK5, REST + C_PIPELINED),
+    "upgrade_client_reset": proxy_seed(UPGRADE, 0, SWITCH, REST + PRUN + C_RESET + PRUN),
+    "upgrade_blocked": proxy_seed(UPGRADE, BLOCKED | STRICT, SWITCH + b"t" * 100,
+                                  take(len(SWITCH)) + SQ(10) + repeat(1000) + padv(399)
+                                  + C_UNBLOCK + PRUN),
+    "upgrade_h2c": proxy_seed(UPGRADE, STRICT, resp("HTTP/1.1 101 Switching Protocols",
+                                                     "Upgrade: h2c", "Connection: upgrade")),
+    "upgrade_after_103": proxy_seed(UPGRADE, STRICT, resp("HTTP/1.1 103 Early Hints") + SWITCH + b"x"),
+    # what else the client may do
+    "client_garbage": proxy_seed(GET, STRICT, OK5, REST + C_GARBAGE + PRUN),
+    "http10_cl": proxy_seed(HTTP10, STRICT, OK5, REST),
+    "delete_close": proxy_seed(DELETE_CLOSE, STRICT, CHUNKED, REST),
+}
+for name, data in PROXY.items():
+    put("fuzz_proxy", name, data)

@@ -19,6 +19,7 @@ max_len() {
         fuzz_request) echo 4096 ;;
         fuzz_conn) echo 8192 ;;
         fuzz_api) echo 8192 ;;
+        fuzz_proxy) echo 8192 ;;
         fuzz_path) echo 5000 ;;
         *) echo 2048 ;;
     esac

@@ -57,7 +57,7 @@ typedef struct response {
 
 /* The statuses eddy knows by name; others are sent as "Unknown". */
 #define RESPONSE_STATUSES(X)                                                                  \
-    X(100, "Continue") X(200, "OK") X(201, "Created") X(202, "Accepted")                      \
+    X(100, "Continue") X(101, "Switching Protocols") X(200, "OK") X(201, "Created") X(202, "Accepted")                      \
     X(204, "No Content") X(206, "Partial Content") X(301, "Moved Permanently")                \
     X(302, "Found") X(303, "See Other") X(304, "Not Modified") X(307, "Temporary Redirect")  \
     X(308, "Permanent Redirect") X(400, "Bad Request") X(401, "Unauthorized")                 \

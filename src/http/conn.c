@@ -711,7 +711,8 @@ static void conn_run(conn *c)
             continue;
         }
         if (c->req && c->req->drain_wanted && !output_pending(c) &&
-            (c->phase == PHASE_HANDLER || c->phase == PHASE_TUNNEL)) {
+            (c->phase == PHASE_HANDLER || c->phase == PHASE_TUNNEL ||
+             (c->phase == PHASE_BODY && c->body_dispatched))) {
             /* A stream's buffer has drained: its handler may write again. */
             c->req->drain_wanted = false;
             if (c->req->on_drain) {

@@ -36,6 +36,8 @@ static bool queue_head(request *req, const response *resp, bool chunked)
     conn *c = req->conn;
     /* Answering before a streamed body ended leaves the rest unread. */
     bool closing = !req->keep_alive || c->draining || c->fatal || c->phase == PHASE_BODY;
+    if (closing)
+        req->keep_alive = false; /* said: kept to, whatever comes after */
     size_t ct_len = resp->content_type ? strlen(resp->content_type) : 0;
     size_t need = HEAD_FIXED_BYTES + ct_len;
     for (size_t i = 0; i < resp->nfields; i++)
@@ -170,6 +172,15 @@ void response_error(conn *c, int status)
         return;
     }
     c->fatal = true;
+    if (c->phase == PHASE_BODY && c->body_dispatched && !c->req->answered &&
+        !c->req->streaming && c->req->on_abort) {
+        /* A handler reading this body (a proxy) holds the request: the
+         * body is broken, so it is told as if the client had left, and
+         * lets go before eddy answers in its place. */
+        eddy_callback cb = c->req->on_abort;
+        c->req->on_abort = NULL;
+        cb(c->req->abort_data);
+    }
     c->req->keep_alive = false;
     c->req->is_head = false;
     response_simple(c->req, status, NULL, 0);

@@ -131,8 +131,19 @@ static int on_headers_complete(llhttp_t *p)
     bool switching = status == 101;
     if (switching && !x->upgrade)
         return BAD; /* no upgrade was asked for */
+    if (switching) {
+        /* A 101 names what it switches to (RFC 9110 §7.8): without it the
+         * client would get a tunnel to it knows not what. */
+        bool named = false;
+        for (unsigned i = 0; i < rp->nfields; i++)
+            named |= name_is(rp, &rp->f[i], "upgrade") && rp->f[i].value_len > 0;
+        if (!named)
+            return BAD;
+    }
     if (status < 200 && !switching)
-        return 0;  /* 1xx: read past; llhttp expects the next head */
+        return 1;  /* 1xx: read past, and bodiless whatever its fields say (RFC 9112
+                      §6.3; llhttp would read one by its Content-Length or chunks, and
+                      exchange_body pass it to the client before any head) */
     if (rp->has_te && (p->http_minor == 0 || rules_te_status(&rp->te) != 0))
         return BAD; /* only "chunked", and only from HTTP/1.1 (RFC 9112 §6.1) */
     reply_field conn[RESPONSE_MAX_OWN_FIELDS];
@@ -148,7 +159,9 @@ static int on_headers_complete(llhttp_t *p)
         const reply_field *f = &rp->f[i];
         if (dropped(rp, f, conn, nconn, switching))
             continue;
-        if (!ctype && name_is(rp, f, "content-type")) {
+        if (name_is(rp, f, "content-type")) {
+            if (ctype)
+                return BAD; /* twice: the client would get both, eddy's and another */
             /* The core wants it as a C string: the CR after it is ours to
              * overwrite, the head being in a buffer of ours. */
             base[f->value_off + f->value_len] = 0;
@@ -174,8 +187,9 @@ static int on_headers_complete(llhttp_t *p)
         return exchange_tunnel(x, &resp) < 0 ? BAD : 2;
     if (exchange_head(x, &resp, no_body) < 0)
         return BAD;
-    /* HEAD: the length a GET would get, and no body follows. */
-    return no_body ? 1 : 0;
+    /* HEAD: the length a GET would get, and no body follows; nor does one
+     * after a 204 or 304, whatever its fields say (RFC 9112 §6.3). */
+    return no_body || status == 204 || status == 304 ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
