@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 bool field_is_tchar(unsigned char ch)
 {
@@ -40,4 +41,19 @@ bool field_value_ok(const char *v, size_t len)
         if (!value_byte_ok((unsigned char)v[i]))
             return false;
     return true;
+}
+
+bool field_list_has(const char *v, size_t len, const char *token, size_t token_len)
+{
+    size_t k = 0;
+    while (k < len) {
+        while (k < len && (v[k] == ',' || v[k] == ' ' || v[k] == '\t'))
+            k++;
+        size_t start = k;
+        while (k < len && v[k] != ',' && v[k] != ' ' && v[k] != '\t')
+            k++;
+        if (k - start == token_len && token_len && strncasecmp(v + start, token, token_len) == 0)
+            return true;
+    }
+    return false;
 }

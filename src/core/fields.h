@@ -11,5 +11,8 @@ bool field_is_tchar(unsigned char ch);
 /* A field value: VCHAR, obs-text, SP and HTAB only — no NUL, CR, LF
  * (obs-fold), DEL or other controls (RFC 9110 §5.5). */
 bool field_value_ok(const char *v, size_t len);
+/* Whether a comma-separated list value (Connection, RFC 9110 §5.6.1)
+ * holds token, compared without case. */
+bool field_list_has(const char *v, size_t len, const char *token, size_t token_len);
 
 #endif

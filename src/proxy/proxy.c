@@ -6,6 +6,7 @@
  * head are answered (502, 503, 504), and retried on another backend when
  * the request may safely go twice; after it, the response is cut. */
 #include "proxy/proxy.h"
+#include "core/fields.h"
 #include "core/front.h"
 
 #include <errno.h>
@@ -232,9 +233,8 @@ static void on_piece(eddy_request *h, const void *data, size_t len, void *ud)
 
 /* ---------------------------------------------------- from the backend -- */
 
-int exchange_head(exchange *x, response *resp, bool no_body)
+int exchange_head(exchange *x, response *resp)
 {
-    (void)no_body;
     if (!x->req)
         return -1;
     backend_ok(x->be);
@@ -626,11 +626,7 @@ static bool wants_upgrade(const request *req)
         if (name.len == 7 && strncasecmp(name.ptr, "upgrade", 7) == 0)
             upgrade = value;
         else if (name.len == 10 && strncasecmp(name.ptr, "connection", 10) == 0)
-            for (size_t i = 0; i + 7 <= value.len; i++)
-                if (strncasecmp(value.ptr + i, "upgrade", 7) == 0 &&
-                    (i == 0 || value.ptr[i - 1] == ',' || value.ptr[i - 1] == ' ') &&
-                    (i + 7 == value.len || value.ptr[i + 7] == ',' || value.ptr[i + 7] == ' '))
-                    listed = true;
+            listed |= field_list_has(value.ptr, value.len, "upgrade", 7);
     }
     return listed && upgrade.len && !(upgrade.len >= 3 && strncasecmp(upgrade.ptr, "h2c", 3) == 0);
 }

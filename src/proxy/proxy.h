@@ -232,7 +232,7 @@ void reply_start(upconn *uc, exchange *x);
 /* The final head is parsed and checked: resp holds its status, fields
  * (hop-by-hop ones gone), content type and length.  Returns 0, or -1 when
  * parsing must stop (the client left, the head could not be sent). */
-int exchange_head(exchange *x, response *resp, bool no_body);
+int exchange_head(exchange *x, response *resp);
 /* The backend switched protocols (101) as the client asked: 0, or -1
  * when the tunnel cannot be. */
 int exchange_tunnel(exchange *x, response *resp);

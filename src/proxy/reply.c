@@ -104,20 +104,10 @@ static bool dropped(const reply *rp, const reply_field *f, const reply_field *co
     if (name_is(rp, f, "upgrade"))
         return !switching; /* a 101 says what it switches to */
     /* Fields the Connection field lists are the hop's too. */
-    for (unsigned i = 0; i < nconn; i++) {
-        const char *v = rp->base + conn[i].value_off;
-        size_t k = 0;
-        while (k < conn[i].value_len) {
-            while (k < conn[i].value_len && (v[k] == ',' || v[k] == ' ' || v[k] == '\t'))
-                k++;
-            size_t s = k;
-            while (k < conn[i].value_len && v[k] != ',' && v[k] != ' ' && v[k] != '\t')
-                k++;
-            if (k > s && k - s == f->name_len &&
-                strncasecmp(v + s, rp->base + f->name_off, f->name_len) == 0)
-                return true;
-        }
-    }
+    for (unsigned i = 0; i < nconn; i++)
+        if (field_list_has(rp->base + conn[i].value_off, conn[i].value_len,
+                           rp->base + f->name_off, f->name_len))
+            return true;
     return false;
 }
 
@@ -185,7 +175,7 @@ static int on_headers_complete(llhttp_t *p)
     rp->head_done = true;
     if (switching) /* what follows the head is the tunnel's */
         return exchange_tunnel(x, &resp) < 0 ? BAD : 2;
-    if (exchange_head(x, &resp, no_body) < 0)
+    if (exchange_head(x, &resp) < 0)
         return BAD;
     /* HEAD: the length a GET would get, and no body follows; nor does one
      * after a 204 or 304, whatever its fields say (RFC 9112 §6.3). */

@@ -54,10 +54,26 @@ static void host_characters(void **state)
     }
 }
 
+/* A token of a comma-separated list, whatever the case and the spaces
+ * around it; never part of a longer one. */
+static void list_has_its_tokens_only(void **state)
+{
+    (void)state;
+    const char *v = "keep-alive, Upgrade ,\tX-Drop,,";
+    assert_true(field_list_has(v, strlen(v), "upgrade", 7));
+    assert_true(field_list_has(v, strlen(v), "keep-alive", 10));
+    assert_true(field_list_has(v, strlen(v), "x-drop", 6));
+    assert_false(field_list_has(v, strlen(v), "up", 2));
+    assert_false(field_list_has(v, strlen(v), "upgrades", 8));
+    assert_false(field_list_has(v, strlen(v), "", 0));
+    assert_false(field_list_has("", 0, "upgrade", 7));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(field_value_every_byte_at_every_position),
+        cmocka_unit_test(list_has_its_tokens_only),
         cmocka_unit_test(host_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
