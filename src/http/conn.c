@@ -1043,11 +1043,8 @@ static bool conn_field_next(const request *r, size_t *it, eddy_str *name, eddy_s
 
 static void conn_peer_name(const request *r, char *buf, size_t len)
 {
-    const conn *c = r->conn;
-    if (c->stream)
-        stream_peer_name(c->stream, buf, len);
-    else
-        snprintf(buf, len, "-");
+    conn *c = r->conn;
+    stream_peer_cached(c->stream, &c->peer, buf, len);
 }
 
 /* The handler started reading its body, or paused or resumed it. */

@@ -66,6 +66,7 @@ struct conn {
     const char *piece;
     uint16_t parse_status; /* status a parser callback chose for its error */
     uint16_t listener;     /* the tag of the listener that accepted it */
+    peer_addr peer;        /* the client's address, once asked */
     bool head_len_known : 1;
     bool trailer_field : 1; /* inside a trailer field (not kept) */
     bool method_unknown : 1; /* llhttp refused the method; waiting to see if

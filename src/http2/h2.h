@@ -121,6 +121,7 @@ struct h2conn {
     char *out;
     uint32_t out_len, out_off, out_cap;
     eddy_timer timer;
+    peer_addr peer;        /* the client's address, once asked */
     uint64_t idle_since;   /* loop ms when the last stream closed */
     uint64_t last_input;   /* loop ms of the last bytes read */
     uint64_t last_sent;    /* loop ms the peer last took bytes */

@@ -137,7 +137,7 @@ static void calm(h2conn *c, const char *what)
     nghttp2_session_terminate_session(c->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     if (c->srv->event_log) {
         char peer[64], msg[160];
-        stream_peer_name(c->stream, peer, sizeof(peer));
+        stream_peer_cached(c->stream, &c->peer, peer, sizeof(peer));
         snprintf(msg, sizeof(msg), "HTTP/2 %s flood from %s: connection ended (ENHANCE_YOUR_CALM)",
                  what, peer);
         c->srv->event_log(c->srv->event_log_data, msg);
@@ -418,7 +418,7 @@ static void goaway_by_hand(h2conn *c, int ng_error)
                                                                 : NGHTTP2_INTERNAL_ERROR;
     if (code == NGHTTP2_ENHANCE_YOUR_CALM && c->srv->event_log) {
         char peer[64], msg[160];
-        stream_peer_name(c->stream, peer, sizeof(peer));
+        stream_peer_cached(c->stream, &c->peer, peer, sizeof(peer));
         snprintf(msg, sizeof(msg), "HTTP/2 flood from %s (%s): connection ended (ENHANCE_YOUR_CALM)",
                  peer, nghttp2_strerror(ng_error));
         c->srv->event_log(c->srv->event_log_data, msg);

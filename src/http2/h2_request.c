@@ -445,10 +445,7 @@ static bool h2_field_next(const request *r, size_t *it, eddy_str *name, eddy_str
 static void h2_peer_name(const request *r, char *buf, size_t len)
 {
     const h2stream *st = r->conn;
-    if (st->c->stream)
-        stream_peer_name(st->c->stream, buf, len);
-    else
-        snprintf(buf, len, "-");
+    stream_peer_cached(st->c->stream, &st->c->peer, buf, len);
 }
 
 const proto_ops h2_proto = {

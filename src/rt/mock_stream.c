@@ -1,5 +1,6 @@
 #include "rt/mock_stream.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct mock_stream {
     char *out;
     size_t out_len, out_cap;
     size_t write_calls;
+    size_t peer_asks;
     const char *alpn;     /* what a secure mock says ALPN chose; NULL: none */
 };
 
@@ -227,11 +229,15 @@ static void mock_close(eddy_stream *s)
     m->closed = true;
 }
 
-static void mock_peer_name(eddy_stream *s, char *buf, size_t len)
+static void mock_peer_addr(eddy_stream *s, peer_addr *out)
 {
-    (void)s;
-    snprintf(buf, len, "mock");
+    ((mock_stream *)s)->peer_asks++;
+    memset(out, 0, sizeof(*out));
+    out->bytes[10] = out->bytes[11] = 0xff;
+    inet_pton(AF_INET, MOCK_PEER, out->bytes + 12);
 }
+
+size_t mock_peer_asks(const mock_stream *m) { return m->peer_asks; }
 
 static size_t mock_alpn(eddy_stream *s, const unsigned char **proto)
 {
@@ -241,11 +247,11 @@ static size_t mock_alpn(eddy_stream *s, const unsigned char **proto)
 }
 
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close, mock_peer_name, false, NULL};
+                                    mock_shutdown_write, mock_close, mock_peer_addr, false, NULL};
 /* The same, standing for a TLS stream's plaintext side. */
 static const stream_ops mock_secure_ops = {mock_read,      mock_writev, mock_sendfile,
                                            mock_reset_stream, mock_shutdown_write, mock_close,
-                                           mock_peer_name, true, mock_alpn};
+                                           mock_peer_addr, true, mock_alpn};
 
 void mock_set_secure(mock_stream *m, bool secure)
 {

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -46,17 +47,29 @@ void socket_abort(int fd)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-void socket_peer_name(int fd, char *buf, size_t len)
+void socket_peer_addr(int fd, peer_addr *out)
 {
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
-    const void *addr = NULL;
-    if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0) {
-        if (sa.ss_family == AF_INET)
-            addr = &((struct sockaddr_in *)&sa)->sin_addr;
-        else if (sa.ss_family == AF_INET6)
-            addr = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+    memset(out, 0, sizeof(*out));
+    if (getpeername(fd, (struct sockaddr *)&sa, &sl) != 0)
+        return;
+    if (sa.ss_family == AF_INET) {
+        out->bytes[10] = out->bytes[11] = 0xff;
+        memcpy(out->bytes + 12, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+    } else if (sa.ss_family == AF_INET6) {
+        memcpy(out->bytes, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
     }
-    if (!addr || !inet_ntop(sa.ss_family, addr, buf, (socklen_t)len))
+}
+
+void peer_addr_text(const peer_addr *p, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    const struct in6_addr *a = (const struct in6_addr *)(const void *)p->bytes;
+    const char *ok = !peer_addr_known(p)        ? NULL
+                     : IN6_IS_ADDR_V4MAPPED(a) ? inet_ntop(AF_INET, p->bytes + 12, buf, (socklen_t)len)
+                                               : inet_ntop(AF_INET6, p->bytes, buf, (socklen_t)len);
+    if (!ok)
         snprintf(buf, len, "-");
 }

@@ -62,13 +62,13 @@ static void ss_close(eddy_stream *s)
     free(ss);
 }
 
-static void ss_peer_name(eddy_stream *s, char *buf, size_t len)
+static void ss_peer_addr(eddy_stream *s, peer_addr *out)
 {
-    socket_peer_name(((socket_stream *)s)->io.fd, buf, len);
+    socket_peer_addr(((socket_stream *)s)->io.fd, out);
 }
 
 static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
-                                      ss_shutdown_write, ss_close, ss_peer_name, false, NULL};
+                                      ss_shutdown_write, ss_close, ss_peer_addr, false, NULL};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -8,6 +8,7 @@
 
 #include "rt/loop.h"
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -22,6 +23,21 @@ enum {
 
 typedef struct eddy_stream eddy_stream;
 typedef void (*stream_ready_cb)(eddy_stream *s, unsigned events);
+
+/* A peer's IP address, small enough for a connection to keep (so a
+ * keep-alive connection asks the kernel once, not per request): IPv6, an
+ * IPv4 address mapped (::ffff:a.b.c.d); all zero (::, never a peer's)
+ * when unknown. */
+typedef struct peer_addr {
+    uint8_t bytes[16];
+} peer_addr;
+static inline bool peer_addr_known(const peer_addr *p)
+{
+    static const peer_addr none;
+    return memcmp(p, &none, sizeof(none)) != 0;
+}
+/* As text ("127.0.0.1", "::1"), "-" when unknown. */
+void peer_addr_text(const peer_addr *p, char *buf, size_t len);
 
 typedef struct stream_ops {
     /* > 0 bytes read, 0 at EOF, or -EAGAIN / -ECONNRESET / -errno. */
@@ -39,9 +55,9 @@ typedef struct stream_ops {
     void (*shutdown_write)(eddy_stream *s);
     /* Ends the stream: no more callbacks after this returns. */
     void (*close)(eddy_stream *s);
-    /* The peer's address as text ("127.0.0.1", "::1"), for logs; "-" when
-     * unknown.  Asked only when needed, so it costs nothing otherwise. */
-    void (*peer_name)(eddy_stream *s, char *buf, size_t len);
+    /* The peer's address (all zero when unknown).  Asked only when
+     * needed, so it costs nothing otherwise. */
+    void (*peer_addr)(eddy_stream *s, peer_addr *out);
     /* TLS: what the owner reads and writes is encrypted below (a property
      * of the kind, so it costs a stream nothing). */
     bool secure;
@@ -80,9 +96,18 @@ static inline bool stream_alpn_is(eddy_stream *s, const char *proto, size_t len)
     size_t n = s->ops->alpn ? s->ops->alpn(s, &p) : 0;
     return n == len && memcmp(p, proto, len) == 0;
 }
-static inline void stream_peer_name(eddy_stream *s, char *buf, size_t len)
+static inline void stream_peer_addr(eddy_stream *s, peer_addr *out)
 {
-    s->ops->peer_name(s, buf, len);
+    s->ops->peer_addr(s, out);
+}
+/* The peer's address as text, asked of the stream (s may be NULL: "-")
+ * only while *cache holds none, so a connection keeping a cache asks the
+ * kernel once, not per request. */
+static inline void stream_peer_cached(eddy_stream *s, peer_addr *cache, char *buf, size_t len)
+{
+    if (s && !peer_addr_known(cache))
+        s->ops->peer_addr(s, cache);
+    peer_addr_text(cache, buf, len);
 }
 
 /* Wraps a connected non-blocking socket; the stream owns and closes fd.
@@ -100,7 +125,7 @@ ssize_t socket_sendfile(int fd, int file, off_t *off, size_t len);
 void socket_abort(int fd);
 /* Segments leave without waiting for the peer's ACK of earlier ones. */
 void socket_nodelay(int fd);
-/* The peer's address of socket fd as text, "-" when unknown. */
-void socket_peer_name(int fd, char *buf, size_t len);
+/* The peer's address of socket fd (all zero when unknown). */
+void socket_peer_addr(int fd, peer_addr *out);
 
 #endif

@@ -560,13 +560,13 @@ static void us_close(eddy_stream *s)
     maybe_free(us);
 }
 
-static void us_peer_name(eddy_stream *s, char *buf, size_t len)
+static void us_peer_addr(eddy_stream *s, peer_addr *out)
 {
-    socket_peer_name(((uring_stream *)s)->fd, buf, len);
+    socket_peer_addr(((uring_stream *)s)->fd, out);
 }
 
 static const stream_ops uring_ops = {us_read, us_writev, us_sendfile, us_reset,
-                                     us_shutdown_write, us_close, us_peer_name, false, NULL};
+                                     us_shutdown_write, us_close, us_peer_addr, false, NULL};
 
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -431,9 +431,9 @@ static void tls_close(eddy_stream *s)
     tls_free(ts);
 }
 
-static void tls_peer_name(eddy_stream *s, char *buf, size_t len)
+static void tls_peer_addr(eddy_stream *s, peer_addr *out)
 {
-    stream_peer_name(((tls_stream *)s)->inner, buf, len);
+    stream_peer_addr(((tls_stream *)s)->inner, out);
 }
 
 static size_t tls_alpn(eddy_stream *s, const unsigned char **proto)
@@ -444,7 +444,7 @@ static size_t tls_alpn(eddy_stream *s, const unsigned char **proto)
 }
 
 static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile,  tls_reset,
-                                   tls_shutdown_write, tls_close,  tls_peer_name, true,
+                                   tls_shutdown_write, tls_close,  tls_peer_addr, true,
                                    tls_alpn};
 
 /* The handshake runs here, beneath the owner, which hears of the stream

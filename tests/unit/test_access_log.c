@@ -48,11 +48,31 @@ static void one_line_per_response(void **state)
     fx_advance(fx, ACCESS_LOG_FLUSH_MS);
     const char *log = slurp(path);
     assert_int_equal(count_of(log, "\n"), 3);
-    assert_non_null(strstr(log, "mock - - ["));
+    assert_non_null(strstr(log, MOCK_PEER " - - ["));
     assert_non_null(strstr(log, " +0000] \"GET /index.html?q=1 HTTP/1.1\" 200 13 \"http://r/\" "
                                 "\"tool \\x22quoted\\x22 \\x5c caf\\xc3\\xa9\"\n"));
     assert_non_null(strstr(log, "\"HEAD /missing HTTP/1.1\" 404 0 \"-\" \"-\"\n"));
     assert_non_null(strstr(log, "\"-\" 400 "));
+    fx_free(fx);
+    unlink(path);
+}
+
+/* A keep-alive connection asks for its peer's address once (a system call
+ * on a socket), however many requests it logs. */
+static void peer_is_asked_once_per_connection(void **state)
+{
+    (void)state;
+    char path[24];
+    fixture *fx = logging_fixture(path);
+    mock_stream *m = fx_connect(fx);
+    for (int i = 0; i < 3; i++) {
+        mock_push_str(m, "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+        fx_run(fx);
+    }
+    fx_advance(fx, ACCESS_LOG_FLUSH_MS);
+    assert_int_equal(count_of(slurp(path), MOCK_PEER " - - ["), 3);
+    assert_int_equal(mock_peer_asks(m), 1);
+    free(fx_output(m));
     fx_free(fx);
     unlink(path);
 }
@@ -122,6 +142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_line_per_response),
+        cmocka_unit_test(peer_is_asked_once_per_connection),
         cmocka_unit_test(long_fields_are_cut_to_one_line),
         cmocka_unit_test(lines_flush_when_the_buffer_fills_and_at_free),
         cmocka_unit_test(unwritable_path_fails_server_creation),

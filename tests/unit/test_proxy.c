@@ -216,7 +216,7 @@ static void forwards_a_rebuilt_head(void **state)
     assert_string_equal(got, "GET /api/a%20b/../c?q=%41 HTTP/1.1\r\n"
                              "Host: example.com\r\n"
                              "User-Agent: t\r\nAccept: */*\r\n"
-                             "X-Forwarded-For: mock\r\n"
+                             "X-Forwarded-For: " MOCK_PEER "\r\n"
                              "X-Forwarded-Proto: http\r\n"
                              "X-Forwarded-Host: example.com\r\n\r\n");
     free(got);
@@ -248,7 +248,7 @@ static void strip_prefix_host_and_forwarded(void **state)
     char *got = be_read(&S.be[0], S.fx, "\r\n\r\n", NULL);
     /* Not trusted: the client's X-Forwarded-For goes too. */
     assert_string_equal(got, "GET / HTTP/1.1\r\nHost: inner:8080\r\n"
-                             "Forwarded: for=mock;proto=http;host=\"ex.com:81\"\r\n\r\n");
+                             "Forwarded: for=" MOCK_PEER ";proto=http;host=\"ex.com:81\"\r\n\r\n");
     free(got);
     be_send(&S.be[0], "HTTP/1.1 204 No Content\r\n\r\n");
     char *out = client_got(m, "\r\n\r\n");
