@@ -74,6 +74,7 @@ static void peer_is_asked_once_per_connection(void **state)
     assert_int_equal(mock_peer_asks(m), 1);
     free(fx_output(m));
     fx_free(fx);
+    mock_stream_free(m);
     unlink(path);
 }
 
