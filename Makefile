@@ -15,8 +15,13 @@ LLHTTP_SRC    ?= /usr/share/llhttp
 LLHTTP_CFLAGS := -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1
 LLHTTP_OBJS   := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
 
-LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/http2/*.c src/files/*.c src/tls/*.c src/acme/*.c src/proxy/*.c)
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_SRCS := $(wildcard src/rt/*.c src/core/*.c src/http/*.c src/http2/*.c src/files/*.c src/tls/*.c src/acme/*.c src/proxy/*.c src/metrics/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/status_assets.o
+
+# The status page's files, built into the binary: the dashboard, and
+# Debian's libjs-dygraphs, which draws its charts.
+DYGRAPHS ?= /usr/share/javascript/dygraphs
+STATUS_ASSETS := $(wildcard src/metrics/assets/*) $(DYGRAPHS)/dygraph.min.js $(DYGRAPHS)/dygraph.min.css
 PROG_SRCS := $(wildcard src/server/*.c)
 PROG_OBJS := $(PROG_SRCS:%.c=$(BUILD)/%.o)
 # Two archives of the same objects.  The internal one keeps every symbol
@@ -39,6 +44,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
 .PHONY: all build-all run test unit unit-san integration integration-san deps deps-test bench bench-proxy clean
+.PHONY: install install-files uninstall deb test-package
 # Keep object files make considers intermediate (unit test objects).
 .SECONDARY:
 # Public targets install missing packages first, then build in a fresh make:
@@ -59,6 +65,13 @@ $(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_EDDY) $(LLHTTP_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
+$(BUILD)/gen/status_assets.c: $(STATUS_ASSETS) scripts/embed-assets.sh Makefile
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(STATUS_ASSETS)
+
+$(BUILD)/gen/status_assets.o: $(BUILD)/gen/status_assets.c
+	$(CC) $(CPPFLAGS_EDDY) $(CFLAGS) $(WARN) -c $< -o $@
+
 # llhttp is generated code: built with its own flags, not ours.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(dir $@)
@@ -77,15 +90,18 @@ $(LIB): $(BUILD)/libeddy.o
 	@rm -f $@
 	ar rcs $@ $<
 
+# The program alone talks to systemd (the library never does).
+PROG_LIBS := -lsystemd
+
 $(BUILD)/eddy: $(PROG_OBJS) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $(PROG_OBJS) $(LIB) $(LIBS) $(PROG_LIBS)
 
 $(EXAMPLES): %: %.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/harness.o $(LIB_INTERNAL) $(filter-out $(BUILD)/src/server/main.o,$(PROG_OBJS))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB_INTERNAL),$^) $(LIB_INTERNAL) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $(filter-out $(LIB_INTERNAL),$^) $(LIB_INTERNAL) $(LIBS) $(PROG_LIBS) -lcmocka
 
 run: all
 	exec $(BUILD)/eddy --root www --listen 127.0.0.1:7878 --delay /sleep=5
@@ -117,7 +133,10 @@ integration: build-all
 	$(PYTHON) tests/integration/h2.py --eddy $(BUILD)/eddy --example-upload $(BUILD)/examples/upload_sink
 	$(PYTHON) tests/integration/acme.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/config.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/logs.py --eddy $(BUILD)/eddy
 	$(PYTHON) tests/integration/proxy.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/metrics.py --eddy $(BUILD)/eddy
+	$(PYTHON) tests/integration/service.py --eddy $(BUILD)/eddy
 	@echo "== the same I/O paths on epoll alone (--no-io-uring)"
 	$(PYTHON) tests/integration/run.py --eddy $(BUILD)/eddy --example $(BUILD)/examples/seed_server \
 	    --example-sse $(BUILD)/examples/sse_clock --example-upload $(BUILD)/examples/upload_sink \
@@ -143,7 +162,10 @@ integration-san:
 	    --example-upload $(BUILD)/san/examples/upload_sink
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/acme.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/config.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/logs.py --eddy $(BUILD)/san/eddy
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/proxy.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/metrics.py --eddy $(BUILD)/san/eddy
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/integration/service.py --eddy $(BUILD)/san/eddy
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-all unit unit-san integration integration-san
@@ -157,6 +179,69 @@ bench: all
 # The proxy scenarios alone.
 bench-proxy: all
 	bench/proxy.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the program in sbin (a
+# daemon root starts and that then runs as --user, as nginx and sshd are),
+# its manual, the configuration example and the systemd units with their
+# paths rewritten to PREFIX and SYSCONFDIR.  SYSCONFDIR/eddy/eddy.yaml, the
+# configuration the unit starts eddy with, is written only when there is
+# none; logrotate reads /etc/logrotate.d alone, hence SYSCONFDIR /etc.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/eddy
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+UNITS      := eddy.service eddy.socket
+
+install: all
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/eddy
+	$(INSTALL) -m 0755 $(BUILD)/eddy $(DESTDIR)$(SBINDIR)/eddy
+	$(INSTALL) -m 0644 man/eddy.8 $(DESTDIR)$(MANDIR)/man8/eddy.8
+	$(INSTALL) -m 0644 eddy.yaml.example $(DESTDIR)$(DOCDIR)/eddy.yaml.example
+	@set -e; for u in $(UNITS); do \
+	    echo "dist/systemd/$$u -> $(DESTDIR)$(UNITDIR)/$$u"; \
+	    sed -e 's|/usr/sbin/eddy|$(SBINDIR)/eddy|g' -e 's|/etc/eddy/|$(SYSCONFDIR)/eddy/|g' \
+	        dist/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp; \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp; mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml"; \
+	else \
+	    echo "$(INSTALL) -m 0644 dist/eddy.yaml $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml"; \
+	    $(INSTALL) -m 0644 dist/eddy.yaml $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml; \
+	fi
+	@if [ -f dist/logrotate/eddy ]; then \
+	    echo "$(INSTALL) -D -m 0644 dist/logrotate/eddy $(DESTDIR)$(SYSCONFDIR)/logrotate.d/eddy"; \
+	    $(INSTALL) -D -m 0644 dist/logrotate/eddy $(DESTDIR)$(SYSCONFDIR)/logrotate.d/eddy; \
+	fi
+
+# Leaves SYSCONFDIR/eddy/eddy.yaml: the operator's.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/eddy $(DESTDIR)$(MANDIR)/man8/eddy.8 \
+	    $(DESTDIR)$(DOCDIR)/eddy.yaml.example $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/eddy
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml ]; then \
+	    echo "kept $(DESTDIR)$(SYSCONFDIR)/eddy/eddy.yaml (remove it by hand if unwanted)"; fi
+
+# The Debian package, built by dpkg-buildpackage from a copy of the tree
+# outside it (its output goes to the parent directory, and its .d files must
+# not reach this Makefile's); the .deb lands in $(BUILD)/.
+deb:
+	@scripts/deps.sh deb
+	@scripts/build-deb.sh $(BUILD)
+
+# make install's layout and the units (systemd-analyze), then the package:
+# its contents and, as root, an install in a fresh Debian 12 chroot.
+test-package:
+	tests/package/install.sh $(BUILD)
+	tests/package/deb.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -132,9 +132,19 @@ typedef struct eddy_config {
     unsigned header_ms;        /* a whole request head, from its first byte; 30 s */
     unsigned keepalive_ms;     /* idle between requests; 75 s */
     unsigned send_ms;          /* a response the client stops taking; 60 s */
-    /* Access log: a line per response in the combined log format, appended
-     * to this file ("-": standard output); NULL: none. */
+    /* Access log: a line per response, appended to this file ("-":
+     * standard output); NULL: none.  Lines are at most 4096 bytes (long
+     * fields are cut) and reach the file within a second. */
     const char *access_log;
+    enum eddy_log_format {
+        EDDY_LOG_COMBINED = 0, /* the combined log format (nginx's, Apache's) */
+        /* One JSON object per line: time (RFC 3339, ms, UTC), client,
+         * method, path (the target as received), status, bytes,
+         * duration_us, protocol, tls (the version, or null), host,
+         * referer, user_agent (null when absent).  Bytes that are not
+         * UTF-8 become U+FFFD. */
+        EDDY_LOG_JSON = 1,
+    } access_log_format;
     /* Fields added to every response, each "Name: value" (--header); at
      * most 64, checked as eddy_response_field checks (-EINVAL, -EPERM). */
     const char *const *response_fields;
@@ -226,6 +236,15 @@ int eddy_server_listen_tls(eddy_server *srv, const char *host_port, eddy_tls *tl
 #define EDDY_LISTENER_TAG_MAX 65535
 int eddy_server_listen_tagged(eddy_server *srv, const char *host_port, eddy_tls *tls, unsigned tag,
                               char *bound, size_t bound_len);
+/* Listens as eddy_server_listen_tagged does on fd, a socket already bound
+ * and listening (from systemd's socket activation, or from the eddy
+ * process being upgraded); the server owns fd once this returns 0.  Other
+ * processes and servers may accept from the same socket meanwhile. */
+int eddy_server_listen_fd(eddy_server *srv, int fd, eddy_tls *tls, unsigned tag, char *bound,
+                          size_t bound_len);
+/* The server's listening sockets (for handing them to a new process): how
+ * many there are, the first max written to fds.  They stay the server's. */
+size_t eddy_server_listening_fds(const eddy_server *srv, int *fds, size_t max);
 /* port > 0: from now on every request on a plain listener is answered 308
  * with the same host (from Host), path and query on https at this port
  * (left out when 443); 0: plain requests are served again. */
@@ -394,6 +413,12 @@ void eddy_server_shutdown(eddy_server *srv, eddy_callback done, void *data);
 
 /* Connections open now (counting those whose request a handler still holds). */
 unsigned eddy_server_connections(const eddy_server *srv);
+
+/* Reopens the access log by its path (after logrotate renamed it): lines
+ * buffered so far go to the old file first, new ones to the file now at
+ * the path.  From the server's loop thread.  0 (also without a log, or
+ * logging to standard output), or -errno with the old file kept. */
+int eddy_server_reopen_logs(eddy_server *srv);
 
 /* ------------------------------------------------------------- request -- */
 
@@ -647,6 +672,49 @@ void eddy_proxy_free(eddy_proxy *proxy);
 void eddy_proxy_start(eddy_proxy *proxy);
 /* The handler: route it with data = the eddy_proxy and body EDDY_BODY_STREAM. */
 void eddy_proxy_handler(eddy_request *req, void *proxy);
+
+/* ------------------------------------------------------------- metrics -- */
+
+/* Counters for a program's servers, one slot per worker: requests by
+ * status class and protocol, bytes in and out, open and idle connections,
+ * TLS handshakes, accept pauses and a request-duration histogram.  Each
+ * server counts into its own slot from its own thread (relaxed atomic
+ * stores, no lock, slots on separate cache lines); the status handler
+ * reads every slot, from any worker, without stopping them. */
+typedef struct eddy_metrics eddy_metrics;
+
+/* For nworkers servers (> 0, else -EINVAL); -ENOMEM. */
+int eddy_metrics_new(unsigned nworkers, eddy_metrics **out);
+/* After every server attached to it. */
+void eddy_metrics_free(eddy_metrics *m);
+/* srv counts into slot worker (0..nworkers-1, shown as worker="worker+1")
+ * from now on; attach before it listens.  -EINVAL for a slot out of range. */
+int eddy_server_metrics(eddy_server *srv, eddy_metrics *m, unsigned worker);
+
+/* The status page: a handler (route it at path as a prefix, GET) that
+ * answers clients inside the allow blocks, others 403:
+ *   path          a live dashboard (HTML, charts polling path/json)
+ *   path/metrics  Prometheus text format 0.0.4, each worker and the sum
+ *   path/json     the same as one JSON object
+ * from the eddy_metrics the serving server counts into (503 without). */
+typedef struct eddy_status eddy_status;
+
+typedef struct eddy_status_config {
+    const char *path;            /* "/status": segments of letters, digits, -._~ */
+    /* Addresses or blocks ("10.0.0.0/8", "::1") allowed; none: 127.0.0.1
+     * and ::1 alone.  At most 64. */
+    const char *const *allow;
+    unsigned nallow;
+} eddy_status_config;
+
+/* -EINVAL (with a line in err) for a bad path or block; -ENOMEM.  Strings
+ * are copied; the result is read-only, shareable between threads. */
+int eddy_status_new(const eddy_status_config *config, eddy_status **out, char *err,
+                    size_t err_len);
+/* After the servers whose routes use it. */
+void eddy_status_free(eddy_status *status);
+/* The handler: route it with data = the eddy_status. */
+void eddy_status_handler(eddy_request *req, void *status);
 
 #ifdef __cplusplus
 }

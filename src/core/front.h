@@ -9,12 +9,14 @@
 #include <time.h>
 
 struct access_log;
+struct metrics_slot;
 
 typedef struct front {
     eddy_loop *loop;
     request_pool requests; /* every request's slot */
     site_table *sites;     /* what new requests are routed by */
     struct access_log *log; /* NULL: no access log */
+    struct metrics_slot *metrics; /* this worker's counters; NULL: none */
     /* The server's own, over every site of every table: */
     header_rules headers;  /* --header: rules before the site's */
     /* Strict-Transport-Security, on responses over TLS: hsts_value is

@@ -2,6 +2,7 @@
 #include "core/path.h"
 #include "core/front.h"
 #include "core/site.h"
+#include "rt/loop.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -160,6 +161,7 @@ request *request_new(front *f, const proto_ops *proto, void *conn, const char *c
     site_table_ref(r->table);
     r->site = r->table->fallback ? r->table->fallback : &r->table->none;
     r->base = base;
+    r->start_us = loop_now_us(f->loop); /* the turn's clock: no system call */
     return r;
 }
 

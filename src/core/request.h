@@ -61,6 +61,9 @@ typedef struct proto_ops {
     bool (*field_next)(const request *req, size_t *it, eddy_str *name, eddy_str *value);
     /* The client's address as text, for logs. */
     void (*peer_name)(const request *req, char *buf, size_t len);
+    /* The TLS version its connection speaks ("TLSv1.3"), NULL over plain
+     * TCP, for logs. */
+    const char *(*tls_version)(const request *req);
 } proto_ops;
 
 struct request {
@@ -71,6 +74,7 @@ struct request {
     site *site;            /* its site once chosen (before: the default one) */
     const route *route;    /* its route, once routed (NULL: none) */
     uint16_t listener;     /* the tag of the listener its connection came from */
+    uint64_t start_us;     /* when it began (loop_now_us), for the access log */
     const char *const *base; /* where the spans point (the protocol's pointer,
                               which it moves with its buffer); *base NULL
                               before a request line */

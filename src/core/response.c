@@ -1,5 +1,6 @@
 #include "core/response.h"
 #include "core/access_log.h"
+#include "metrics/metrics.h"
 #include "core/fields.h"
 #include "core/request.h"
 #include "core/front.h"
@@ -162,6 +163,8 @@ void response_send(request *req, response *resp)
     front *f = req->front;
     if (f->log && resp->status >= 200)
         access_log_response(f->log, req, resp->status, req->is_head ? 0 : resp->content_length);
+    if (f->metrics)
+        metrics_response(f->metrics, req, resp->status);
     req->proto->finish(req);
 }
 

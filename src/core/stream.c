@@ -2,6 +2,7 @@
  * them, with backpressure (a full buffer says -EAGAIN, on_drain says when
  * to go on), so a stream costs at most EDDY_STREAM_BUFFER plus one write. */
 #include "core/access_log.h"
+#include "metrics/metrics.h"
 #include "core/request.h"
 #include "core/front.h"
 
@@ -72,6 +73,8 @@ void stream_cut(request *req)
         front *f = req->front;
         if (f->log)
             access_log_response(f->log, req, req->stream_status, (int64_t)req->stream_sent);
+        if (f->metrics)
+            metrics_response(f->metrics, req, req->stream_status);
     }
     req->streaming = false;
     req->proto->finish(req);
@@ -120,6 +123,8 @@ int eddy_stream_end(eddy_request *h)
         front *f = req->front;
         if (f->log)
             access_log_response(f->log, req, req->stream_status, (int64_t)req->stream_sent);
+        if (f->metrics)
+            metrics_response(f->metrics, req, req->stream_status);
     }
     req->streaming = false;
     req->proto->finish(req);

@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/site.h"
 #include "http2/h2.h"
+#include "metrics/metrics.h"
 #include "acme/challenge.h"
 
 #include <errno.h>
@@ -152,6 +153,7 @@ static void flush_stage(conn *c)
     if (c->out_off == c->out_len && c->writable) {
         struct iovec iov = {srv->stage, len};
         ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
+        metrics_bytes_out(srv->front.metrics, n);
         if (n >= 0)
             done = (size_t)n;
         else if (n != -EAGAIN) {
@@ -223,6 +225,7 @@ static void send_file(conn *c)
     while (c->file_left > 0 && c->writable) {
         size_t chunk = c->file_left > (1 << 30) ? (1u << 30) : (size_t)c->file_left;
         ssize_t n = stream_sendfile(c->stream, c->file->fd, &c->file_off, chunk);
+        metrics_bytes_out(c->srv->front.metrics, n);
         if (n == -EAGAIN) {
             c->writable = false;
             return;
@@ -266,6 +269,7 @@ static void write_out(conn *c)
     while (c->out_off < c->out_len && c->writable) {
         struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
         ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
+        metrics_bytes_out(c->srv->front.metrics, n);
         if (n == -EAGAIN) {
             c->writable = false;
             break;
@@ -328,11 +332,17 @@ static void flush(conn *c)
         return;
     }
     if (c->phase == PHASE_IDLE) {
-        if (c->draining && c->in_len == 0)
-            conn_close(c);
-        else
-            arm_wait_deadline(c); /* from when it went idle, not from now:
-                                     empty lines must not keep it open */
+        if (c->draining && c->in_len == 0) {
+            /* Idle while the server drains: a request may be on its way
+             * (a busy client writes its next one as the last answer
+             * arrives), and closing now would lose it.  One more is
+             * answered, with Connection: close, for a short while. */
+            uint64_t grace = eddy_loop_now(c->srv->loop) + CONN_DRAIN_IDLE_MS;
+            if (grace < c->wait_deadline)
+                c->wait_deadline = grace;
+        }
+        arm_wait_deadline(c); /* from when it went idle, not from now:
+                                 empty lines must not keep it open */
     } else if (c->phase == PHASE_HEAD) {
         arm_wait_deadline(c); /* a send timeout may have replaced it */
     } else if (c->phase == PHASE_BODY) {
@@ -594,6 +604,7 @@ static ssize_t read_some(conn *c, char **region)
             return -ENOBUFS;
         *region = c->in;
         ssize_t n = stream_read(c->stream, c->in + c->in_len, c->in_cap - c->in_len);
+        metrics_bytes_in(srv->front.metrics, n);
         if (n > 0 && (size_t)n < c->in_cap - c->in_len && !c->peer_eof)
             c->readable = false; /* a short read drained the socket */
         return n;
@@ -602,6 +613,7 @@ static ssize_t read_some(conn *c, char **region)
     char *scratch = loop_scratch(srv->loop, &cap);
     *region = scratch;
     ssize_t n = stream_read(c->stream, scratch, cap);
+    metrics_bytes_in(srv->front.metrics, n);
     /* A short read drained the socket, so reading again would only say
      * EAGAIN; unless the peer half-closed, when it says EOF and no new
      * event would tell us. */
@@ -741,6 +753,7 @@ static void linger_drain(conn *c)
     char *scratch = loop_scratch(c->srv->loop, &cap);
     while (c->readable && c->phase == PHASE_LINGER) {
         ssize_t n = stream_read(c->stream, scratch, cap);
+        metrics_bytes_in(c->srv->front.metrics, n);
         if (n == -EAGAIN) {
             c->readable = false;
             return;
@@ -807,10 +820,18 @@ static void on_ready(eddy_stream *s, unsigned events)
 
 /* ------------------------------------------------------------ lifecycle -- */
 
+/* Sets c's request; a connection holding one is busy, else idle (metrics). */
+static void set_req(conn *c, request *r)
+{
+    if (!c->req != !r)
+        metrics_busy(c->srv->front.metrics, r ? 1 : -1);
+    c->req = r;
+}
+
 int conn_request_begin(conn *c)
 {
     request_free(c->req);
-    c->req = request_new(&c->srv->front, &conn_proto, c, &c->req_base);
+    set_req(c, request_new(&c->srv->front, &conn_proto, c, &c->req_base));
     if (!c->req)
         return -ENOMEM;
     c->req->secure = c->stream->ops->secure;
@@ -858,6 +879,7 @@ conn *conn_new(server_t *srv, eddy_stream *stream, bool gated)
 static void conn_free(conn *c)
 {
     request_free(c->req);
+    set_req(c, NULL);
     free(c->in);
     server_session_freed(c->srv, &c->session, c->gated);
     free(c);
@@ -896,7 +918,7 @@ static void conn_close(conn *c)
             c->req->on_abort = NULL;
             cb(c->req->abort_data); /* the handler lets go of the request */
             request_free(c->req);   /* and its handle goes stale */
-            c->req = NULL;
+            set_req(c, NULL);
             held = false;
         }
     }
@@ -963,7 +985,7 @@ static void conn_drain(session *s)
         return; /* closes once its request in flight is answered */
     /* Idle as far as we know, but a request may be waiting unread in the
      * socket (its event not handled yet): read once; conn_run answers what
-     * is there with Connection: close, or closes at EAGAIN. */
+     * is there with Connection: close, or gives it CONN_DRAIN_IDLE_MS. */
     c->readable = true;
     conn_run(c);
 }
@@ -985,7 +1007,7 @@ static void conn_finish(request *r)
      * what is left of the answer keeps its path's send timeout. */
     c->send_ms = request_send_ms(r, 0);
     request_free(r);
-    c->req = NULL;
+    set_req(c, NULL);
     c->had_request = true;
     if (c->phase == PHASE_CLOSED) {
         /* Answered after the client left: just release. */
@@ -1047,6 +1069,12 @@ static void conn_peer_name(const request *r, char *buf, size_t len)
     stream_peer_cached(c->stream, &c->peer, buf, len);
 }
 
+static const char *conn_tls_version(const request *r)
+{
+    const conn *c = r->conn;
+    return stream_tls_version(c->stream);
+}
+
 /* The handler started reading its body, or paused or resumed it. */
 static void conn_body_flow(request *r)
 {
@@ -1098,4 +1126,5 @@ const proto_ops conn_proto = {
     .body_flow = conn_body_flow,
     .field_next = conn_field_next,
     .peer_name = conn_peer_name,
+    .tls_version = conn_tls_version,
 };

@@ -2,6 +2,7 @@
 #include "core/access_log.h"
 #include "http/parser.h"
 #include "http2/h2.h"
+#include "metrics/metrics.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -18,6 +19,10 @@
 static void on_accept(void *data, void *listener_data, uint32_t tag, int fd)
 {
     eddy_server *srv = data;
+    metrics_slot *m = srv->front.metrics;
+    metrics_count(m, m ? &m->conns_accepted : NULL);
+    if (srv->gate.limit && srv->gate.active == srv->gate.limit) /* this one closed the gate */
+        metrics_count(m, m ? &m->pauses[METRICS_PAUSE_MAX_CONNS] : NULL);
     eddy_stream *stream;
     if (socket_stream_new(srv->loop, fd, &stream) < 0) {
         close(fd);
@@ -33,6 +38,7 @@ static void on_accept(void *data, void *listener_data, uint32_t tag, int fd)
             gate_release(&srv->gate);
             return;
         }
+        tls_stream_metrics(stream, m);
     }
     conn *c = server_attach(srv, stream, true);
     if (!c) {
@@ -46,6 +52,9 @@ static void on_accept(void *data, void *listener_data, uint32_t tag, int fd)
 static void on_starved(void *data, int err)
 {
     eddy_server *srv = data;
+    metrics_slot *m = srv->front.metrics;
+    if (err)
+        metrics_count(m, m ? &m->pauses[METRICS_PAUSE_NO_FDS] : NULL);
     if (!srv->event_log)
         return;
     char msg[200];
@@ -89,7 +98,8 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         }
     }
     if (config->access_log) {
-        int rc = access_log_open(loop, config->access_log, &srv->front.log);
+        int rc = access_log_open(loop, config->access_log, config->access_log_format,
+                                 &srv->front.log);
         if (rc < 0) {
             eddy_server_free(srv);
             return rc;
@@ -114,6 +124,11 @@ int eddy_server_new(eddy_loop *loop, const eddy_config *config, eddy_server **ou
         signal(SIGPIPE, SIG_IGN);
     *out = srv;
     return 0;
+}
+
+int eddy_server_reopen_logs(eddy_server *srv)
+{
+    return srv->front.log ? access_log_reopen(srv->front.log) : 0;
 }
 
 static void server_destroy(eddy_server *srv)
@@ -173,6 +188,21 @@ int eddy_server_listen_tagged(eddy_server *srv, const char *host_port, eddy_tls 
     if (tag > EDDY_LISTENER_TAG_MAX)
         return -EINVAL;
     return listener_open(&srv->gate, host_port, tls, tag, bound, bound_len);
+}
+
+int eddy_server_listen_fd(eddy_server *srv, int fd, eddy_tls *tls, unsigned tag, char *bound,
+                          size_t bound_len)
+{
+    if (srv->shutting_down)
+        return -ESHUTDOWN;
+    if (tag > EDDY_LISTENER_TAG_MAX || fd < 0)
+        return -EINVAL;
+    return listener_adopt(&srv->gate, fd, tls, tag, bound, bound_len);
+}
+
+size_t eddy_server_listening_fds(const eddy_server *srv, int *fds, size_t max)
+{
+    return listener_fds(&srv->gate, fds, max);
 }
 
 int eddy_server_unlisten(eddy_server *srv, const char *bound)
@@ -242,6 +272,8 @@ void server_add_session(eddy_server *srv, session *s)
         srv->sessions->prev = s;
     srv->sessions = s;
     srv->nconns++;
+    if (srv->front.metrics)
+        metrics_set(&srv->front.metrics->conns_open, srv->nconns);
     if (srv->shutting_down) {
         server_enter(srv);
         s->ops->mark_draining(s);
@@ -259,6 +291,8 @@ void server_session_freed(eddy_server *srv, session *s, bool gated)
     if (s->next)
         s->next->prev = s->prev;
     srv->nconns--;
+    if (srv->front.metrics)
+        metrics_set(&srv->front.metrics->conns_open, srv->nconns);
     if (gated)
         gate_release(&srv->gate);
     if (srv->shutting_down && srv->nconns == 0 && !srv->settling)

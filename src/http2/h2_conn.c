@@ -9,6 +9,7 @@
 #include "core/site.h"
 #include "http/rules.h"
 #include "http/server.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -59,6 +60,7 @@ static bool write_out(h2conn *c)
     while (c->out_off < c->out_len && c->writable) {
         struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
         ssize_t n = stream_writev(c->stream, &iov, 1, false);
+        metrics_bytes_out(c->srv->front.metrics, n);
         if (n == -EAGAIN) {
             c->writable = false;
             break;
@@ -197,7 +199,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
             st->header_bytes = 0; /* trailers: a block of their own */
         return 0;
     }
-    c->nopen++;
+    if (c->nopen++ == 0)
+        metrics_busy(c->srv->front.metrics, 1); /* busy while a stream is open */
     h2stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
@@ -356,8 +359,10 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 {
     h2conn *c = user;
     h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
-    if (c->nopen && --c->nopen == 0)
+    if (c->nopen && --c->nopen == 0) {
         c->idle_since = now_ms(c);
+        metrics_busy(c->srv->front.metrics, -1);
+    }
     if (!st)
         return 0;
     st->closed = true;
@@ -602,6 +607,7 @@ static void h2_run(h2conn *c)
         size_t cap;
         char *buf = loop_scratch(srv->loop, &cap);
         ssize_t n = stream_read(c->stream, buf, cap);
+        metrics_bytes_in(srv->front.metrics, n);
         if (n == -EAGAIN) {
             c->readable = false;
             break;
@@ -667,6 +673,8 @@ void h2_stream_free(h2stream *st)
 
 static void conn_free(h2conn *c)
 {
+    if (c->nopen) /* streams nghttp2 never closed: it calls nothing as it goes */
+        metrics_busy(c->srv->front.metrics, -1);
     while (c->streams)
         h2_stream_free(c->streams);
     server_session_freed(c->srv, &c->session, c->gated);

@@ -448,6 +448,12 @@ static void h2_peer_name(const request *r, char *buf, size_t len)
     stream_peer_cached(st->c->stream, &st->c->peer, buf, len);
 }
 
+static const char *h2_tls_version(const request *r)
+{
+    const h2stream *st = r->conn;
+    return stream_tls_version(st->c->stream);
+}
+
 const proto_ops h2_proto = {
     .respond = h2_respond,
     .finish = h2_finish,
@@ -458,6 +464,7 @@ const proto_ops h2_proto = {
     .body_flow = h2_body_flow,
     .field_next = h2_field_next,
     .peer_name = h2_peer_name,
+    .tls_version = h2_tls_version,
 };
 
 /* ---------------------------------------------------------- DATA frames -- */

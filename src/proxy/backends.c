@@ -136,35 +136,11 @@ static int add_trusted(eddy_proxy *px, const char *text, char *err, size_t err_l
 {
     if (px->ntrusted == PROXY_MAX_TRUSTED)
         return fail(err, err_len, -EINVAL, "more than %s trusted addresses (with %s)", "64", text);
-    char addr[INET6_ADDRSTRLEN + 1];
-    const char *slash = strchr(text, '/');
-    size_t al = slash ? (size_t)(slash - text) : strlen(text);
-    trusted_net *t = &px->trusted[px->ntrusted];
-    if (al >= sizeof(addr))
-        goto bad;
-    memcpy(addr, text, al);
-    addr[al] = 0;
-    unsigned max;
-    if (inet_pton(AF_INET, addr, t->addr) == 1)
-        t->family = AF_INET, max = 32;
-    else if (inet_pton(AF_INET6, addr, t->addr) == 1)
-        t->family = AF_INET6, max = 128;
-    else
-        goto bad;
-    unsigned bits = max;
-    if (slash) {
-        char *end;
-        unsigned long b = strtoul(slash + 1, &end, 10);
-        if (!slash[1] || *end || slash[1] < '0' || slash[1] > '9' || b > max)
-            goto bad;
-        bits = (unsigned)b;
-    }
-    t->bits = (uint8_t)bits;
+    if (net_block_parse(text, &px->trusted[px->ntrusted]) < 0)
+        return fail(err, err_len, -EINVAL,
+                    "'%s' is not an address or a block (like 10.0.0.0/8 or ::1)%s", text, "");
     px->ntrusted++;
     return 0;
-bad:
-    return fail(err, err_len, -EINVAL,
-                "'%s' is not an address or a block (like 10.0.0.0/8 or ::1)%s", text, "");
 }
 
 int backends_init(eddy_proxy *px, const eddy_proxy_config *cfg, char *err, size_t err_len)
@@ -253,30 +229,5 @@ void backend_ok(backend *be) { be->fails = 0; }
 
 bool proxy_trusts(const eddy_proxy *px, const char *peer)
 {
-    uint8_t a[16];
-    sa_family_t fam;
-    if (inet_pton(AF_INET, peer, a) == 1) {
-        fam = AF_INET;
-    } else if (inet_pton(AF_INET6, peer, a) == 1) {
-        fam = AF_INET6;
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a, mapped, 12) == 0) { /* an IPv4 client on an IPv6 socket */
-            memmove(a, a + 12, 4);
-            fam = AF_INET;
-        }
-    } else {
-        return false;
-    }
-    for (unsigned i = 0; i < px->ntrusted; i++) {
-        const trusted_net *t = &px->trusted[i];
-        if (t->family != fam)
-            continue;
-        unsigned full = t->bits / 8, rest = t->bits % 8;
-        if (memcmp(a, t->addr, full) != 0)
-            continue;
-        if (rest && ((a[full] ^ t->addr[full]) & (uint8_t)(0xff << (8 - rest))))
-            continue;
-        return true;
-    }
-    return false;
+    return net_block_match(px->trusted, px->ntrusted, peer);
 }

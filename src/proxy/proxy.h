@@ -15,6 +15,7 @@
 
 #include "eddy.h"
 #include "core/request.h"
+#include "core/netblock.h"
 #include "core/response.h"
 #include "rt/loop.h"
 #include "rt/stream.h"
@@ -78,12 +79,6 @@ struct backend {
     upconn *check;         /* the active check in flight, if any */
 };
 
-/* An address block whose clients' forwarding fields are believed. */
-typedef struct trusted_net {
-    sa_family_t family;
-    uint8_t addr[16];
-    uint8_t bits;
-} trusted_net;
 
 struct eddy_proxy {
     eddy_loop *loop;
@@ -95,7 +90,7 @@ struct eddy_proxy {
     char *host;            /* NULL: the client's */
     char *strip_prefix;    /* NULL: none */
     size_t strip_len;
-    trusted_net trusted[PROXY_MAX_TRUSTED];
+    net_block trusted[PROXY_MAX_TRUSTED]; /* whose forwarding fields are believed */
     unsigned ntrusted;
     unsigned keepalive;    /* 0: none */
     unsigned max_conns;

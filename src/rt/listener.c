@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -229,7 +230,28 @@ int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t ta
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (g->reuse_port)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    int lowat = LISTENER_NOTSENT_LOWAT;
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTENER_BACKLOG) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    rc = listener_adopt(g, fd, data, tag, bound, bound_len);
+    if (rc == 0)
+        fd = -1;
+out:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return rc;
+}
+
+int listener_adopt(accept_gate *g, int fd, void *data, uint32_t tag, char *bound, size_t bound_len)
+{
+    int one = 1, lowat = LISTENER_NOTSENT_LOWAT;
+    /* A socket handed over (systemd, the eddy before an upgrade) may be
+     * blocking; accept must never block the loop. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return -errno;
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
     /* No Nagle on any accepted socket (inherited, so no call per
      * connection): whenever eddy writes a response in more than one piece
@@ -238,35 +260,36 @@ int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t ta
      * client's delayed ACK of the earlier one, tens of ms.  eddy gathers
      * what it can send at once into one write itself. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTENER_BACKLOG) < 0) {
-        rc = -errno;
-        goto out;
-    }
     listener *l = calloc(1, sizeof(*l));
-    if (!l) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    if (!l)
+        return -ENOMEM;
     l->gate = g;
     l->data = data;
     l->tag = tag;
     l->io.cb = on_listen_io;
     l->io.data = l;
     eddy_timer_init(&l->retry, retry_accept, l);
-    rc = loop_io_add(g->loop, &l->io, fd, EPOLLIN | EPOLLET, false);
+    int rc = loop_io_add(g->loop, &l->io, fd, EPOLLIN | EPOLLET, false);
     if (rc < 0) {
         free(l);
-        goto out;
+        return rc;
     }
     format_bound(fd, l->bound, sizeof(l->bound));
     if (bound)
         snprintf(bound, bound_len, "%s", l->bound);
     l->next = g->listeners;
     g->listeners = l;
-    fd = -1;
-out:
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(res);
-    return rc;
+    /* Connections may already wait in its backlog (a socket handed over
+     * under load), and edge-triggered epoll tells only of new ones. */
+    schedule_resume(g);
+    return 0;
+}
+
+size_t listener_fds(const accept_gate *g, int *fds, size_t max)
+{
+    size_t n = 0;
+    for (const listener *l = g->listeners; l; l = l->next, n++)
+        if (n < max)
+            fds[n] = l->io.fd;
+    return n;
 }

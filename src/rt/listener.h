@@ -61,6 +61,13 @@ void gate_close_all(accept_gate *g);
 int listener_open(accept_gate *g, const char *host_port, void *data, uint32_t tag, char *bound,
                   size_t bound_len);
 
+/* Accepts into gate from fd, a socket already bound and listening (handed
+ * over by systemd or an eddy being upgraded); takes fd unless it fails.
+ * Writes its address into bound as listener_open does. */
+int listener_adopt(accept_gate *g, int fd, void *data, uint32_t tag, char *bound, size_t bound_len);
+/* The gate's listening sockets: how many, the first max of them in fds. */
+size_t listener_fds(const accept_gate *g, int *fds, size_t max);
+
 /* Closes the gate's listeners bound to `bound` (as listener_open wrote
  * it); connections they accepted go on.  -ENOENT for none. */
 int listener_close_bound(accept_gate *g, const char *bound);

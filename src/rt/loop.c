@@ -21,7 +21,9 @@ struct eddy_loop {
     bool ring_tried; /* io_uring set up, or found unusable, or refused */
     loop_ring *ring;
     uint64_t now_ms;
+    uint64_t now_us;           /* the same reading, in microseconds */
     time_t wall_sec;
+    uint64_t wall_ms;          /* the coarse wall clock, Unix milliseconds */
     time_t virtual_wall_base;
     size_t strong_io;          /* registered descriptors that keep run() alive */
     uint32_t timer_seq;
@@ -41,11 +43,11 @@ struct eddy_loop {
     char scratch[LOOP_SCRATCH_BYTES];
 };
 
-static uint64_t mono_ms(void)
+static uint64_t mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void update_clock(eddy_loop *loop)
@@ -54,10 +56,12 @@ static void update_clock(eddy_loop *loop)
         loop->wall_sec = loop->virtual_wall_base + (time_t)(loop->now_ms / 1000);
         return;
     }
-    loop->now_ms = mono_ms();
+    loop->now_us = mono_us();
+    loop->now_ms = loop->now_us / 1000u;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     loop->wall_sec = ts.tv_sec;
+    loop->wall_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void run_deferred(eddy_loop *loop);
@@ -100,6 +104,19 @@ void eddy_loop_free(eddy_loop *loop)
 
 uint64_t eddy_loop_now(const eddy_loop *loop) { return loop->now_ms; }
 time_t loop_wall_sec(const eddy_loop *loop) { return loop->wall_sec; }
+uint64_t loop_now_us(const eddy_loop *loop)
+{
+    return loop->virtual_clock ? loop->now_ms * 1000u : loop->now_us;
+}
+uint64_t loop_read_us(const eddy_loop *loop)
+{
+    return loop->virtual_clock ? loop->now_ms * 1000u : mono_us();
+}
+uint64_t loop_wall_ms(const eddy_loop *loop)
+{
+    return loop->virtual_clock ? (uint64_t)loop->virtual_wall_base * 1000u + loop->now_ms
+                               : loop->wall_ms;
+}
 void eddy_loop_stop(eddy_loop *loop) { loop->stop = true; }
 size_t loop_pending_timers(const eddy_loop *loop) { return loop->heap_len; }
 

@@ -36,6 +36,14 @@ size_t loop_pending_timers(const eddy_loop *loop);
 
 /* Wall-clock seconds, read with the monotonic clock once per turn. */
 time_t loop_wall_sec(const eddy_loop *loop);
+/* The turn's monotonic reading in microseconds (no system call), for
+ * stamping when something began. */
+uint64_t loop_now_us(const eddy_loop *loop);
+/* The monotonic clock read now (a vDSO call), for measuring a span that
+ * ends mid-turn; the virtual clock under tests. */
+uint64_t loop_read_us(const eddy_loop *loop);
+/* Unix milliseconds, from the coarse wall clock read once per turn. */
+uint64_t loop_wall_ms(const eddy_loop *loop);
 
 /* Tests: replace the clocks with a virtual one that moves only by
  * loop_advance(), which then runs what became due (timers, deferred, and

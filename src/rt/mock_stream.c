@@ -246,12 +246,19 @@ static size_t mock_alpn(eddy_stream *s, const unsigned char **proto)
     return m->alpn ? strlen(m->alpn) : 0;
 }
 
+/* A secure mock speaks what TLS streams mostly do. */
+static const char *mock_tls_version(eddy_stream *s)
+{
+    (void)s;
+    return "TLSv1.3";
+}
+
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close, mock_peer_addr, false, NULL};
+                                    mock_shutdown_write, mock_close, mock_peer_addr, false, NULL, NULL};
 /* The same, standing for a TLS stream's plaintext side. */
 static const stream_ops mock_secure_ops = {mock_read,      mock_writev, mock_sendfile,
                                            mock_reset_stream, mock_shutdown_write, mock_close,
-                                           mock_peer_addr, true, mock_alpn};
+                                           mock_peer_addr, true, mock_alpn, mock_tls_version};
 
 void mock_set_secure(mock_stream *m, bool secure)
 {

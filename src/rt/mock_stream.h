@@ -27,8 +27,8 @@ void mock_set_write_max(mock_stream *m, size_t max); /* short writes; 0 = no lim
 void mock_block_writes(mock_stream *m, bool blocked); /* -EAGAIN while blocked */
 void mock_reset_after(mock_stream *m, size_t bytes);  /* peer resets after taking this much */
 
-/* Says it is TLS (stream_ops.secure), as a TLS stream's plaintext side;
- * before its owner takes it. */
+/* Says it is TLS (stream_ops.secure, its version "TLSv1.3"), as a TLS
+ * stream's plaintext side; before its owner takes it. */
 void mock_set_secure(mock_stream *m, bool secure);
 /* What a secure mock says ALPN chose ("h2"); proto must outlive the mock. */
 void mock_set_alpn(mock_stream *m, const char *proto);

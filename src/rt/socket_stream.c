@@ -68,7 +68,7 @@ static void ss_peer_addr(eddy_stream *s, peer_addr *out)
 }
 
 static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
-                                      ss_shutdown_write, ss_close, ss_peer_addr, false, NULL};
+                                      ss_shutdown_write, ss_close, ss_peer_addr, false, NULL, NULL};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

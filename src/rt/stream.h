@@ -65,6 +65,8 @@ typedef struct stream_ops {
      * length, with *proto pointing at its bytes; 0 for none.  NULL in
      * kinds that have no such agreement. */
     size_t (*alpn)(eddy_stream *s, const unsigned char **proto);
+    /* The TLS version agreed ("TLSv1.3"); NULL in kinds without TLS. */
+    const char *(*tls_version)(eddy_stream *s);
 } stream_ops;
 
 struct eddy_stream {
@@ -95,6 +97,10 @@ static inline bool stream_alpn_is(eddy_stream *s, const char *proto, size_t len)
     const unsigned char *p;
     size_t n = s->ops->alpn ? s->ops->alpn(s, &p) : 0;
     return n == len && memcmp(p, proto, len) == 0;
+}
+static inline const char *stream_tls_version(eddy_stream *s)
+{
+    return s && s->ops->tls_version ? s->ops->tls_version(s) : NULL;
 }
 static inline void stream_peer_addr(eddy_stream *s, peer_addr *out)
 {

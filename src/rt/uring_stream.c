@@ -566,7 +566,7 @@ static void us_peer_addr(eddy_stream *s, peer_addr *out)
 }
 
 static const stream_ops uring_ops = {us_read, us_writev, us_sendfile, us_reset,
-                                     us_shutdown_write, us_close, us_peer_addr, false, NULL};
+                                     us_shutdown_write, us_close, us_peer_addr, false, NULL, NULL};
 
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -1,4 +1,5 @@
 #include "server/cli.h"
+#include "server/errlog.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,8 +13,8 @@
 
 enum opt_kind { OPT_LISTEN, OPT_LISTEN_TLS, OPT_CERT, OPT_KEY, OPT_TLS_MIN, OPT_ACME_DOMAIN,
                 OPT_ACME_TEXT, OPT_ACME_CHALLENGE, OPT_ACME_SECONDS, OPT_ROOT, OPT_DELAY, OPT_PROXY, OPT_HEADER, OPT_COUNT, OPT_BYTES, OPT_SECONDS, OPT_SWITCH,
-                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_FILES_SWITCH,
-                OPT_FILES_TEXT, OPT_INDEX };
+                OPT_TEXT, OPT_PROG_SECONDS, OPT_PROG_COUNT, OPT_PROG_SWITCH, OPT_PROG_TEXT, OPT_FILES_SWITCH,
+                OPT_FILES_TEXT, OPT_INDEX, OPT_LOG, OPT_STATUS_ALLOW };
 
 typedef struct opt_spec {
     const char *name;
@@ -117,6 +118,20 @@ static const opt_spec specs[] = {
     {"--access-log", "PATH", OPT_TEXT, CFG(access_log),
      "append a line per response (combined log format) to PATH;\n"
      "'-' for standard output (default: none)"},
+    {"--access-log-format", "combined|json", OPT_LOG, 0,
+     "the access log's lines: the combined log format, or one\n"
+     "JSON object each (default combined)"},
+    {"--error-log", "PATH", OPT_PROG_TEXT, offsetof(cli_options, error_log),
+     "append eddy's own lines (errors, warnings, events) to PATH;\n"
+     "'-' for standard error (default)"},
+    {"--log-level", ERRLOG_LEVELS, OPT_LOG, 0,
+     "the least important lines the error log keeps (default info)"},
+    {"--status", "PATH", OPT_PROG_TEXT, offsetof(cli_options, status),
+     "on every site, a live dashboard at PATH, Prometheus metrics\n"
+     "at PATH/metrics and JSON at PATH/json (default: off)"},
+    {"--status-allow", "CIDR", OPT_STATUS_ALLOW, 0,
+     "addresses allowed to see --status, others get 403;\n"
+     "repeatable (default 127.0.0.1/32 and ::1/128)"},
     {"--no-io-uring", "", OPT_PROG_SWITCH, offsetof(cli_options, no_io_uring),
      "drive sockets with epoll alone (default: io_uring when the\n"
      "kernel allows it, batching a turn's reads and writes into\n"
@@ -124,6 +139,10 @@ static const opt_spec specs[] = {
     {"--shutdown-timeout", "SECONDS", OPT_PROG_SECONDS, offsetof(cli_options, shutdown_ms),
      "on SIGTERM/SIGINT, time for requests in flight to finish\n"
      "before they are cut (default 30)"},
+    {"--user", "NAME", OPT_PROG_TEXT, offsetof(cli_options, user),
+     "once the ports are bound and the keys read, run as this\n"
+     "user and its groups (needed as root with a port below 1024;\n"
+     "default: stay who started eddy)"},
 };
 
 void cli_usage(FILE *out)
@@ -250,10 +269,31 @@ static const opt_spec *find_spec(const char *name)
     return NULL;
 }
 
+/* --access-log-format and --log-level: a name from a short list. */
+static int log_choice(cli_options *opt, const opt_spec *sp, const char *val, char *err,
+                      size_t err_len)
+{
+    if (strcmp(sp->name, "--log-level") == 0) {
+        int level = errlog_level_parse(val);
+        if (level < 0) {
+            snprintf(err, err_len, "--log-level wants %s, not '%s'", ERRLOG_LEVELS, val);
+            return -1;
+        }
+        opt->log_level = (unsigned)level;
+        return 0;
+    }
+    if (strcmp(val, "combined") != 0 && strcmp(val, "json") != 0) {
+        snprintf(err, err_len, "--access-log-format wants combined or json, not '%s'", val);
+        return -1;
+    }
+    opt->config.access_log_format = val[0] == 'j' ? EDDY_LOG_JSON : EDDY_LOG_COMBINED;
+    return 0;
+}
+
 static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *err, size_t err_len)
 {
     bool prog = sp->kind == OPT_PROG_SECONDS || sp->kind == OPT_PROG_COUNT ||
-                sp->kind == OPT_PROG_SWITCH;
+                sp->kind == OPT_PROG_SWITCH || sp->kind == OPT_PROG_TEXT;
     bool files = sp->kind == OPT_FILES_SWITCH || sp->kind == OPT_FILES_TEXT;
     bool acme = sp->kind == OPT_ACME_TEXT || sp->kind == OPT_ACME_SECONDS;
     char *base = prog    ? (char *)opt
@@ -358,6 +398,15 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         return 0;
     case OPT_PROXY:
         return add_proxy(opt, val, err, err_len);
+    case OPT_STATUS_ALLOW:
+        if (opt->nstatus_allow == CLI_MAX_STATUS_ALLOW) {
+            snprintf(err, err_len, "at most %d --status-allow blocks", CLI_MAX_STATUS_ALLOW);
+            return -1;
+        }
+        opt->status_allow[opt->nstatus_allow++] = val; /* checked with --status, at the end */
+        return 0;
+    case OPT_LOG:
+        return log_choice(opt, sp, val, err, err_len);
     case OPT_PROG_COUNT:
         if (parse_u64(val, CLI_MAX_WORKERS, &n) < 0 || n == 0) {
             snprintf(err, err_len, "%s wants a number from 1 to %d, not '%s'", sp->name,
@@ -394,6 +443,7 @@ static int apply(cli_options *opt, const opt_spec *sp, const char *val, char *er
         *(bool *)(base + sp->offset) = true;
         return 0;
     case OPT_TEXT:
+    case OPT_PROG_TEXT:
     case OPT_FILES_TEXT:
     case OPT_ACME_TEXT:
         for (const char *q = val; *q; q++)
@@ -427,7 +477,8 @@ static bool is_list(const opt_spec *sp)
 {
     return sp->kind == OPT_LISTEN || sp->kind == OPT_LISTEN_TLS || sp->kind == OPT_CERT ||
            sp->kind == OPT_KEY || sp->kind == OPT_ACME_DOMAIN || sp->kind == OPT_HEADER ||
-           sp->kind == OPT_DELAY || sp->kind == OPT_INDEX || sp->kind == OPT_PROXY;
+           sp->kind == OPT_DELAY || sp->kind == OPT_INDEX || sp->kind == OPT_PROXY ||
+           sp->kind == OPT_STATUS_ALLOW;
 }
 
 /* A list flag on the command line replaces what the file listed. */
@@ -447,6 +498,7 @@ static void clear_list(cli_options *opt, const opt_spec *sp)
         opt->ndelays = 0;
         break;
     case OPT_PROXY: free_proxies(opt); break;
+    case OPT_STATUS_ALLOW: opt->nstatus_allow = 0; break;
     default: break;
     }
 }
@@ -578,6 +630,7 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
     memset(opt, 0, sizeof(*opt));
     opt->files.root = "www";
     opt->shutdown_ms = CLI_DEFAULT_SHUTDOWN_MS;
+    opt->log_level = ERRLOG_INFO;
     for (int i = 1; i < argc; i++)
         if (program_flag(argv[i], &i, argc, argv, opt, err, err_len) < 0)
             return -1;
@@ -690,6 +743,17 @@ int cli_parse(int argc, char **argv, cli_options *opt, char *err, size_t err_len
     if (opt->ncerts && !opt->nlisten_tls) {
         snprintf(err, err_len, "--cert is for --listen-tls addresses, and there are none");
         return -1;
+    }
+    if (opt->nstatus_allow && !opt->status) {
+        snprintf(err, err_len, "--status-allow is for the status page, and --status is not given");
+        return -1;
+    }
+    if (opt->status) { /* the page's own checks, of the path and the blocks */
+        eddy_status_config sc = {opt->status, opt->status_allow, opt->nstatus_allow};
+        eddy_status *st;
+        if (eddy_status_new(&sc, &st, err, err_len) < 0)
+            return -1;
+        eddy_status_free(st);
     }
     if (opt->redirect_https && !opt->nlisten_tls) {
         snprintf(err, err_len, "--redirect-https needs a --listen-tls address to send clients to");

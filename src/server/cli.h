@@ -20,6 +20,7 @@
 #define CLI_MAX_ACME_NAMES 32
 #define CLI_MAX_INDEX 16
 #define CLI_MAX_PROXIES 16
+#define CLI_MAX_STATUS_ALLOW 64
 
 /* One --proxy PATH=URL[,URL...]: its own copy of the value, cut in place
  * into the path and the backends (the value itself is left whole: a
@@ -53,6 +54,12 @@ typedef struct cli_options {
     unsigned shutdown_ms;  /* --shutdown-timeout */
     unsigned workers;      /* --workers, or the default chosen by cli_parse */
     bool no_io_uring;      /* --no-io-uring */
+    const char *status;    /* --status PATH; NULL: off */
+    const char *status_allow[CLI_MAX_STATUS_ALLOW]; /* --status-allow */
+    unsigned nstatus_allow;
+    const char *error_log; /* --error-log; NULL or "-": stderr */
+    unsigned log_level;    /* --log-level: an enum errlog_level */
+    const char *user;      /* --user: run as this user once listening */
     const char *index[CLI_MAX_INDEX]; /* --index, for files.index */
     const char *site_option; /* a flag of the one site flags make (--root...)
                                 given, which a file with sites refuses */

@@ -7,7 +7,8 @@
  * stops listening on removed addresses (their connections go on) and
  * listens on added ones; addresses that stay are never closed, so no
  * connection is refused.  Keys that only a restart can change (workers,
- * limits, timeouts...) are named on stderr and keep their old values. */
+ * limits, timeouts...) are named in the error log and keep their old values. */
+#include "server/errlog.h"
 #include "server/site_build.h"
 #include "server/worker.h"
 
@@ -77,7 +78,7 @@ static bool same_list(const char *const *a, unsigned na, const char *const *b, u
     return true;
 }
 
-/* Names, on stderr, the keys whose change waits for a restart. */
+/* Names, in the error log, the keys whose change waits for a restart. */
 static void restart_only(const cli_options *o, const cli_options *n, bool tls_now)
 {
     const eddy_config *a = &o->config, *b = &n->config;
@@ -98,10 +99,17 @@ static void restart_only(const cli_options *o, const cli_options *n, bool tls_no
         {"no-http2", a->no_http2 != b->no_http2},
         {"h2-max-streams", a->h2_max_streams != b->h2_max_streams},
         {"access-log", !same_text(a->access_log, b->access_log)},
+        {"access-log-format", a->access_log_format != b->access_log_format},
+        {"error-log", !same_text(o->error_log, n->error_log)},
         {"header", !same_list(a->response_fields, a->nresponse_fields, b->response_fields,
                               b->nresponse_fields)},
         {"redirect-https", o->redirect_https != n->redirect_https},
         {"no-io-uring", o->no_io_uring != n->no_io_uring},
+        /* The counters are made at start, for --status alone: turned on
+         * by a reload, the page answers 503 until a restart.  Its path,
+         * status-allow and turning it off follow a reload with the sites. */
+        {"status (turned on)", !o->status && n->status},
+        {"user", !same_text(o->user, n->user)},
         {"tls-min", o->tls.min_version != n->tls.min_version},
         {"listen-tls (the first; no TLS before)", !tls_now && n->nlisten_tls},
         {"acme-domain", !same_list(o->acme.names, o->acme.nnames, n->acme.names, n->acme.nnames)},
@@ -133,11 +141,11 @@ static void restart_only(const cli_options *o, const cli_options *n, bool tls_no
     }
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
         if (keys[k].changed)
-            fprintf(stderr, "eddy: SIGHUP: %s changed; it takes effect at the next start\n",
+            errlog(ERRLOG_WARN, "SIGHUP: %s changed; it takes effect at the next start",
                     keys[k].key);
     if (acme_sites)
-        fprintf(stderr, "eddy: SIGHUP: the sites' acme names changed; they take effect at the "
-                        "next start\n");
+        errlog(ERRLOG_WARN, "SIGHUP: the sites' acme names changed; they take effect at the "
+                            "next start");
 }
 
 static bool kept(const char (*list)[80], unsigned n, const char *addr)
@@ -207,20 +215,20 @@ void reload(program *p)
     cli_options *n = calloc(1, sizeof(*n));
     reload_job *jobs = calloc(p->nworkers, sizeof(*jobs));
     if (!n || !jobs) {
-        fprintf(stderr, "eddy: SIGHUP: keeping the configuration in use: out of memory\n");
+        errlog(ERRLOG_ERROR, "SIGHUP: keeping the configuration in use: out of memory");
         free(n);
         free(jobs);
         return;
     }
     if (cli_parse(p->argc, p->argv, n, err, sizeof(err)) < 0) {
-        fprintf(stderr, "eddy: SIGHUP: keeping the configuration in use: %s\n", err);
+        errlog(ERRLOG_ERROR, "SIGHUP: keeping the configuration in use: %s", err);
         goto drop;
     }
     /* Every worker's sites built before anything changes. */
     for (unsigned i = 0; i < p->nworkers; i++) {
         jobs[i].sites = site_build(p->w[i].loop, n, err, sizeof(err));
         if (!jobs[i].sites) {
-            fprintf(stderr, "eddy: SIGHUP: keeping the configuration in use: %s\n", err);
+            errlog(ERRLOG_ERROR, "SIGHUP: keeping the configuration in use: %s", err);
             goto drop;
         }
     }
@@ -233,7 +241,7 @@ void reload(program *p)
                       : eddy_tls_set_pairs(p->tls, n->tls.certs, n->tls.keys, n->tls.npairs, err,
                                            sizeof(err));
         if (rc < 0) {
-            fprintf(stderr, "eddy: SIGHUP: keeping the configuration in use: %s\n", err);
+            errlog(ERRLOG_ERROR, "SIGHUP: keeping the configuration in use: %s", err);
             goto drop;
         }
     }
@@ -262,12 +270,12 @@ void reload(program *p)
         if (!run_job(&p->w[i], job)) {
             /* Its loop is stuck: the job may still run, so nothing here
              * may be freed; say so and stop. */
-            fprintf(stderr, "eddy: SIGHUP: worker %u did not answer; the reload is partial\n",
+            errlog(ERRLOG_ERROR, "SIGHUP: worker %u did not answer; the reload is partial",
                     p->w[i].index);
             return;
         }
         if (job->err[0])
-            fprintf(stderr, "eddy: SIGHUP: %s\n", job->err);
+            errlog(ERRLOG_ERROR, "SIGHUP: %s", job->err);
     }
     record_listeners(p, n, &jobs[0]);
     for (unsigned i = 0; i < jobs[0].nopen; i++)
@@ -277,7 +285,8 @@ void reload(program *p)
         if (jobs[0].bound_tls[i][0])
             printf("eddy listening on https://%s/\n", jobs[0].bound_tls[i]);
     fflush(stdout);
-    fprintf(stderr, "eddy: SIGHUP: configuration reloaded\n");
+    errlog_set_level((enum errlog_level)n->log_level); /* the one log key a reload applies */
+    errlog(ERRLOG_INFO, "SIGHUP: configuration reloaded");
     /* n is now in use; the previous options go unless eddy started with
      * them (restart-only keys are compared with those). */
     if (p->current != p->first) {

@@ -27,6 +27,7 @@ typedef struct holdings {
     delay_route *routes;   /* copies of the --delay routes */
     delay_binding *delays;
     unsigned ndelays;
+    eddy_status *status;   /* --status: routed in every site; NULL: none */
 } holdings;
 
 /* The set is in use on its worker's loop: proxies check their backends
@@ -64,6 +65,7 @@ static void holdings_free(void *data)
         free(h->routes[i].path);
     free(h->routes);
     free(h->delays);
+    eddy_status_free(h->status);
     free(h);
 }
 
@@ -397,6 +399,24 @@ static int build_flag_site(eddy_loop *loop, const cli_options *opt, eddy_site *s
     return 0;
 }
 
+/* --status: its prefix in every site (a site routing that path itself
+ * is refused: one would hide the other). */
+static int add_status(eddy_site *site, const cli_options *opt, const holdings *h, char *err,
+                      size_t err_len)
+{
+    if (!h->status)
+        return 0;
+    eddy_route r = {.path = opt->status, .prefix = true, .methods = "GET",
+                    .handler = eddy_status_handler, .data = h->status};
+    int rc = eddy_site_route(site, &r);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot route the status page at %s: %s", opt->status,
+                 rc == -EEXIST ? "a site routes that path already" : strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
 eddy_sites *site_build(eddy_loop *loop, const cli_options *opt, char *err, size_t err_len)
 {
     eddy_sites *set = eddy_sites_new();
@@ -411,12 +431,19 @@ eddy_sites *site_build(eddy_loop *loop, const cli_options *opt, char *err, size_
     eddy_sites_on_use(set, holdings_start, h);
     const conf *c = &opt->conf;
     int rc = 0;
-    if (!c->has_sites) {
+    if (opt->status) {
+        eddy_status_config sc = {opt->status, opt->status_allow, opt->nstatus_allow};
+        if (eddy_status_new(&sc, &h->status, err, err_len) < 0)
+            rc = -1;
+    }
+    if (rc == 0 && !c->has_sites) {
         eddy_site *site = eddy_sites_add(set);
         rc = site ? build_flag_site(loop, opt, site, h, err, err_len)
                   : (snprintf(err, err_len, "out of memory"), -1);
         if (site)
             eddy_sites_default(set, site);
+        if (rc == 0)
+            rc = add_status(site, opt, h, err, err_len);
     }
     for (unsigned i = 0; rc == 0 && i < c->nsites; i++) {
         eddy_site *site = eddy_sites_add(set);
@@ -427,6 +454,8 @@ eddy_sites *site_build(eddy_loop *loop, const cli_options *opt, char *err, size_
         if (c->sites[i].is_default)
             eddy_sites_default(set, site);
         rc = build_site(loop, c, &c->sites[i], site, h, err, err_len);
+        if (rc == 0)
+            rc = add_status(site, opt, h, err, err_len);
     }
     if (rc == 0 && c->no_match)
         eddy_sites_no_match(set, c->no_match);

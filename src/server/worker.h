@@ -30,10 +30,12 @@ typedef struct worker {
     eddy_async *stop;   /* graceful: finish what is in flight */
     eddy_async *cut;    /* the shutdown timeout ran out */
     eddy_async *apply;  /* a reload: do *job */
+    eddy_async *reopen; /* SIGUSR1: reopen the access log */
     reload_job *job;
     atomic_bool job_done;
     pthread_t thread;
     unsigned index;     /* 1-based, for log lines */
+    eddy_metrics *metrics; /* --status: its server counts into slot index - 1 */
     bool running;
     atomic_bool done;
 } worker;
@@ -57,7 +59,7 @@ typedef struct program {
 void worker_apply(void *data);
 /* SIGHUP: reads the configuration again and, once every part of it is
  * known good, gives it to the workers; else keeps what is in use and says
- * why on stderr. */
+ * why in the error log. */
 void reload(program *p);
 
 #endif

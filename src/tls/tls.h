@@ -114,5 +114,8 @@ int tls_tickets_rotate(tls_tickets *t);
  * handshake runs as bytes arrive; reads say -EAGAIN until it is done and
  * an error once it failed. */
 int tls_stream_new(tls_gen *gen, eddy_stream *inner, eddy_stream **out);
+/* Counts the stream's handshake, done or failed, into m (NULL: nowhere). */
+struct metrics_slot;
+void tls_stream_metrics(eddy_stream *s, struct metrics_slot *m);
 
 #endif

@@ -6,6 +6,7 @@
  * right), short writes, -EAGAIN, and one error for good once the session
  * failed.  A failed handshake is an ordinary close: nothing is logged. */
 #include "tls/tls.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -22,6 +23,7 @@ typedef struct tls_stream {
     eddy_stream *inner;
     SSL *ssl;
     tls_gen *gen;
+    struct metrics_slot *metrics; /* counts the handshake; NULL: nowhere */
     int err;               /* < 0 once the session failed: every call says it */
     int io_err;            /* what the inner stream said last, when it failed */
     bool handshaken;
@@ -179,15 +181,20 @@ static int fail(tls_stream *ts)
 static int handshake(tls_stream *ts)
 {
     int r = SSL_do_handshake(ts->ssl);
+    metrics_slot *m = ts->metrics;
     if (r == 1) {
         ts->handshaken = true;
+        metrics_count(m, m ? &m->tls[METRICS_TLS_OK] : NULL);
         return 0;
     }
     int e = SSL_get_error(ts->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
+    metrics_count(m, m ? &m->tls[METRICS_TLS_FAILED] : NULL);
     return fail(ts);
 }
+
+void tls_stream_metrics(eddy_stream *s, metrics_slot *m) { ((tls_stream *)s)->metrics = m; }
 
 static ssize_t tls_read(eddy_stream *s, void *buf, size_t len)
 {
@@ -443,9 +450,14 @@ static size_t tls_alpn(eddy_stream *s, const unsigned char **proto)
     return len;
 }
 
+static const char *tls_version(eddy_stream *s)
+{
+    return SSL_get_version(((tls_stream *)s)->ssl); /* a static string */
+}
+
 static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile,  tls_reset,
                                    tls_shutdown_write, tls_close,  tls_peer_addr, true,
-                                   tls_alpn};
+                                   tls_alpn,          tls_version};
 
 /* The handshake runs here, beneath the owner, which hears of the stream
  * only once it can read (or the handshake failed and a read says so). */

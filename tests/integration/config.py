@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,19 +34,8 @@ from run import (Failure, check, check_eq, short, raw_request, get, need_curl,  
 
 REPO = run.REPO
 LISTEN_RE = re.compile(r"^eddy listening on (https?)://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/$")
-TMP = None   # the run's scratch directory
-
-
-def scratch():
-    global TMP
-    if TMP is None:
-        TMP = Path(tempfile.mkdtemp(prefix="eddy-config-"))
-    return TMP
-
-
-def cleanup():
-    if TMP:
-        shutil.rmtree(TMP, ignore_errors=True)
+scratch = run.Scratch("eddy-config-")  # the run's scratch directory
+cleanup = scratch.cleanup
 
 
 def tree(name, files):
@@ -67,10 +55,7 @@ def write(name, text):
     return p
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = run.free_port
 
 
 class Served:

@@ -37,7 +37,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,19 +64,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "transfer-en
 # client's other fields are compared in order.
 PROXY_OWNED = {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
                "via", "connection", "content-length", "transfer-encoding"}
-TMP = None
-
-
-def scratch():
-    global TMP
-    if TMP is None:
-        TMP = Path(tempfile.mkdtemp(prefix="eddy-proxy-"))
-    return TMP
-
-
-def cleanup():
-    if TMP:
-        shutil.rmtree(TMP, ignore_errors=True)
+scratch = run.Scratch("eddy-proxy-")
+cleanup = scratch.cleanup
 
 
 def sanitized():

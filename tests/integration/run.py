@@ -419,6 +419,30 @@ def timed_get_index(addr, limit, what="GET /"):
     return took
 
 
+def free_port(host="127.0.0.1"):
+    """A TCP port free on host now, for a server that must be told one."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Scratch:
+    """A suite's temporary directory: made on first call, returned by
+    every call, removed by cleanup() (run.main's cleanup hook)."""
+
+    def __init__(self, prefix):
+        self.prefix, self.path = prefix, None
+
+    def __call__(self):
+        if self.path is None:
+            self.path = Path(tempfile.mkdtemp(prefix=self.prefix))
+        return self.path
+
+    def cleanup(self):
+        if self.path:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
 def ipv6_loopback_available():
     if not socket.has_ipv6:
         return False

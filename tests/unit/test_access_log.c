@@ -1,5 +1,7 @@
 /* The access log over mock connections: one line per response, in the
- * combined log format, written whole; quoting that no field can break. */
+ * combined log format, written whole; quoting that no field can break;
+ * reopening after a rename (log rotation) with no line lost.  The JSON
+ * format: test_access_json.c. */
 #include "harness.h"
 
 #include "core/access_log.h"
@@ -128,6 +130,63 @@ static void lines_flush_when_the_buffer_fills_and_at_free(void **state)
     unlink(path);
 }
 
+/* logrotate renames the file, then SIGUSR1 reopens it: lines logged
+ * before (still buffered) go to the renamed file, later ones to a new file
+ * at the path; none is lost. */
+static void reopen_after_a_rename(void **state)
+{
+    (void)state;
+    char path[24], old[40];
+    fixture *fx = logging_fixture(path);
+    free(fx_exchange(fx, "GET /before HTTP/1.1\r\nHost: t\r\n\r\n", NULL));
+    snprintf(old, sizeof(old), "%s.1", path);
+    assert_int_equal(rename(path, old), 0);
+    assert_int_equal(eddy_server_reopen_logs(fx->srv), 0);
+    free(fx_exchange(fx, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n", NULL));
+    fx_advance(fx, ACCESS_LOG_FLUSH_MS);
+    const char *log = slurp(old);
+    assert_int_equal(count_of(log, "\n"), 1);
+    assert_non_null(strstr(log, "\"GET /before HTTP/1.1\" 404 "));
+    log = slurp(path);
+    assert_int_equal(count_of(log, "\n"), 1);
+    assert_non_null(strstr(log, "\"GET /after HTTP/1.1\" 404 "));
+    fx_free(fx);
+    unlink(path);
+    unlink(old);
+}
+
+/* A path that cannot be opened again keeps the file open now. */
+static void failed_reopen_keeps_the_old_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/eddy-logdir-XXXXXX", path[64], moved[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/access.log", dir);
+    snprintf(moved, sizeof(moved), "%s.log", dir);
+    eddy_config cfg = {.access_log = path};
+    fixture *fx = fx_new(&cfg);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(eddy_server_reopen_logs(fx->srv), -ENOENT);
+    free(fx_exchange(fx, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", NULL));
+    fx_free(fx);
+    assert_int_equal(count_of(slurp(moved), "\"GET / HTTP/1.1\" 200 "), 1);
+    unlink(moved);
+}
+
+/* Without a file to reopen (no log, standard output) there is nothing to do. */
+static void reopen_without_a_file(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    assert_int_equal(eddy_server_reopen_logs(fx->srv), 0);
+    fx_free(fx);
+    eddy_config cfg = {.access_log = "-"};
+    fx = fx_new(&cfg);
+    assert_int_equal(eddy_server_reopen_logs(fx->srv), 0);
+    fx_free(fx);
+}
+
 static void unwritable_path_fails_server_creation(void **state)
 {
     (void)state;
@@ -146,6 +205,9 @@ int main(void)
         cmocka_unit_test(peer_is_asked_once_per_connection),
         cmocka_unit_test(long_fields_are_cut_to_one_line),
         cmocka_unit_test(lines_flush_when_the_buffer_fills_and_at_free),
+        cmocka_unit_test(reopen_after_a_rename),
+        cmocka_unit_test(failed_reopen_keeps_the_old_file),
+        cmocka_unit_test(reopen_without_a_file),
         cmocka_unit_test(unwritable_path_fails_server_creation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -510,7 +510,18 @@ static void shutdown_waits_for_held_requests(void **state)
     int done = 0;
     eddy_server_shutdown(fx->srv, set_flag, &done);
     fx_run(fx);
-    assert_true(mock_closed(idle)); /* idle keep-alive: closed at once */
+    /* An idle keep-alive connection takes one more request, answered with
+     * Connection: close, for CONN_DRAIN_IDLE_MS. */
+    assert_false(mock_closed(idle));
+    free(fx_output(idle));
+    fx_advance(fx, CONN_DRAIN_IDLE_MS / 2);
+    mock_push_str(idle, GET_ROOT);
+    fx_run(fx);
+    char *late = fx_output(idle);
+    assert_non_null(strstr(late, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(late, "Connection: close\r\n"));
+    assert_true(mock_ended(idle));
+    free(late);
     assert_false(mock_closed(busy));
     assert_int_equal(done, 0);
     fx_advance(fx, 1000);
@@ -523,6 +534,30 @@ static void shutdown_waits_for_held_requests(void **state)
     free(out);
     fx_free(fx);
     mock_stream_free(busy);
+    mock_stream_free(idle);
+}
+
+/* Without another request, a draining idle connection closes once
+ * CONN_DRAIN_IDLE_MS have passed, and the server is drained. */
+static void shutdown_closes_idle_after_grace(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new(NULL);
+    mock_stream *idle = fx_connect(fx);
+    mock_push_str(idle, GET_ROOT);
+    fx_run(fx);
+    free(fx_output(idle));
+    int done = 0;
+    eddy_server_shutdown(fx->srv, set_flag, &done);
+    fx_run(fx);
+    assert_false(mock_closed(idle));
+    fx_advance(fx, CONN_DRAIN_IDLE_MS - 1);
+    assert_false(mock_closed(idle));
+    assert_int_equal(done, 0);
+    fx_advance(fx, 1);
+    assert_true(mock_closed(idle));
+    assert_int_equal(done, 1);
+    fx_free(fx);
     mock_stream_free(idle);
 }
 
@@ -560,6 +595,7 @@ int main(void)
         cmocka_unit_test(body_after_head_keeps_the_held_request),
         cmocka_unit_test(client_leaves_while_handler_waits),
         cmocka_unit_test(shutdown_waits_for_held_requests),
+        cmocka_unit_test(shutdown_closes_idle_after_grace),
         cmocka_unit_test(server_freed_while_handler_waits),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);

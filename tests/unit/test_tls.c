@@ -246,7 +246,7 @@ static void gate_peer_addr(eddy_stream *s, peer_addr *out)
 }
 
 static const stream_ops gate_ops = {gate_read,          gate_writev, gate_sendfile,  gate_reset,
-                                    gate_shutdown_write, gate_close,  gate_peer_addr, false, NULL};
+                                    gate_shutdown_write, gate_close,  gate_peer_addr, false, NULL, NULL};
 
 static void gate_ready(eddy_stream *inner, unsigned events)
 {
