@@ -13,11 +13,13 @@ installs them); without one, its test says SKIP when not root, and fails
 as root, where make test would have installed it.
 """
 
+import contextlib
 import http.client
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (run.EDDY is set by run.main)
+import tls as tlstest  # noqa: E402
 from run import Failure, Skip, check, check_eq, short, need_curl, spawn_server  # noqa: E402
 
 REPO = run.REPO
@@ -36,6 +39,7 @@ CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
 def cleanup():
     shutil.rmtree(TMP, ignore_errors=True)
+    tlstest.remove_certs()
 
 
 def tool(name, package):
@@ -106,7 +110,53 @@ def metric(text, name, labels):
     return float(m.group(1))
 
 
+def metrics_text(addr):
+    st, _, body = fetch(addr, "/status/metrics")
+    check_eq(st, 200, "GET /status/metrics")
+    return body.decode()
+
+
 # ------------------------------------------------------------------ tests --
+
+
+def test_tls_handshakes_counted():
+    """Two HTTPS requests are two good handshakes; a client that sends no
+    TLS is a failed one."""
+    with tlstest.start_tls("--status", "/status", "--workers", "1",
+                           listen=("127.0.0.1:0",)) as srv:
+        for i in range(2):
+            tlstest.healthy(srv, f"request {i}")
+        with socket.create_connection(srv.tls[0], timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")   # plain text to a TLS port
+            with contextlib.suppress(OSError):
+                while s.recv(4096):
+                    pass
+        text = metrics_text(srv.plain[0])
+        check_eq(metric(text, "eddy_tls_handshakes_total", '{result="ok"}'), 2, "good handshakes")
+        check_eq(metric(text, "eddy_tls_handshakes_total", '{result="failed"}'), 1,
+                 "failed handshakes")
+
+
+def test_accept_pause_at_max_conns_counted():
+    """With --max-conns 1, a second connection waits in the backlog while
+    the first is open: accepting paused once, said by the counter the
+    second connection then reads."""
+    with start("--status", "/status", "--max-conns", "1", "--workers", "1") as srv:
+        first = http.client.HTTPConnection(*srv.addr, timeout=10)
+        check_eq(fetch(srv.addr, "/", first)[0], 200, "the first connection")
+        second = http.client.HTTPConnection(*srv.addr, timeout=10)
+        second.connect()   # in the backlog: eddy is at its limit
+        first.close()
+        text = metrics_text_on(second)
+        check(metric(text, "eddy_accept_pauses_total", '{reason="max_conns"}') >= 1,
+              f"a pause counted: {short(text, 300)}")
+        second.close()
+
+
+def metrics_text_on(conn):
+    st, _, body = fetch(None, "/status/metrics", conn)
+    check_eq(st, 200, "GET /status/metrics")
+    return body.decode()
 
 LOAD = {"/": ("2xx", 7), "/moved": ("3xx", 5), "/teapot": ("4xx", 4), "/nope": ("4xx", 2),
         "/down": ("5xx", 3)}
