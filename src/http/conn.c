@@ -332,11 +332,15 @@ static void flush(conn *c)
         return;
     }
     if (c->phase == PHASE_IDLE) {
+        if (c->draining && c->in_len == 0 && !c->had_request) {
+            conn_close(c); /* nothing asked yet: nothing to lose */
+            return;
+        }
         if (c->draining && c->in_len == 0) {
-            /* Idle while the server drains: a request may be on its way
-             * (a busy client writes its next one as the last answer
-             * arrives), and closing now would lose it.  One more is
-             * answered, with Connection: close, for a short while. */
+            /* Kept alive while the server drains: the client's next
+             * request may be on its way (a busy client writes it as the
+             * last answer arrives), and closing now would lose it.  One
+             * more is answered, with Connection: close, for a short while. */
             uint64_t grace = eddy_loop_now(c->srv->loop) + CONN_DRAIN_IDLE_MS;
             if (grace < c->wait_deadline)
                 c->wait_deadline = grace;

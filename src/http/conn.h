@@ -101,9 +101,10 @@ struct conn {
 
 #define CONN_NO_DEADLINE UINT64_MAX
 /* While the server drains (shutdown, upgrade), how long an idle keep-alive
- * connection still takes one more request (answered with Connection:
- * close) before it is closed: a client that sent its next request as the
- * drain began gets its answer instead of a closed connection. */
+ * connection (one that was answered before) still takes one more request
+ * (answered with Connection: close) before it is closed: a client that
+ * sent its next request as the drain began gets its answer instead of a
+ * closed connection.  One that never sent a request closes at once. */
 #define CONN_DRAIN_IDLE_MS 1000
 
 /* Takes ownership of stream; starts reading.  gated: counted by the
