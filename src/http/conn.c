@@ -949,7 +949,7 @@ static void conn_hand_over(conn *c, const char *bytes, size_t len)
     c->phase = PHASE_CLOSED;
     c->stream = NULL;
     c->gated = false;
-    if (!h2_conn_new(c->srv, stream, gated, c->listener, bytes, len, c->readable)) {
+    if (!h2_conn_new(c->srv, stream, gated, c->listener, bytes, len, c->readable, c->peer_eof)) {
         c->gated = gated;
         stream_close(stream);
     }

@@ -143,15 +143,18 @@ struct h2conn {
     bool closed : 1;       /* stream closed; freed once no handler holds a request */
     bool creating : 1;     /* nghttp2_session_server_new3 is on the stack */
     bool trimmed : 1;      /* the frame buffer's pages went back since the last frame */
+    bool peer_eof : 1;     /* the peer half-closed: a short read does not
+                              mean drained, its EOF is next (edge-triggered
+                              epoll tells of it once) */
 };
 
 /* Takes over stream from an HTTP/1.1 connection that found HTTP/2 on it
  * (ALPN h2, or the connection preface in `initial`), with the bytes it
- * read so far; readable: the stream may hold more.  False when it could
+ * read so far; readable: the stream may hold more; peer_eof: the peer
+ * half-closed (its EOF is still to be read).  False when it could
  * not be made: the stream is still the caller's. */
 bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, uint16_t listener_tag,
-                 const char *initial, size_t len,
-                 bool readable);
+                 const char *initial, size_t len, bool readable, bool peer_eof);
 
 /* nghttp2's callbacks and options, made once per server. */
 int h2_server_init(server_t *srv);

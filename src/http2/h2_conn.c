@@ -616,7 +616,7 @@ static void h2_run(h2conn *c)
             h2_close(c, n < 0);
             break;
         }
-        if ((size_t)n < cap)
+        if ((size_t)n < cap && !c->peer_eof)
             c->readable = false; /* a short read drained the socket */
         if (!feed(c, buf, (size_t)n)) {
             h2_close(c, false);
@@ -647,6 +647,8 @@ static void on_ready(eddy_stream *s, unsigned events)
     } else {
         if (events & (STREAM_READABLE | STREAM_RDHUP))
             c->readable = true;
+        if (events & STREAM_RDHUP)
+            c->peer_eof = true;
         if (events & STREAM_WRITABLE)
             c->writable = true;
         h2_run(c);
@@ -814,7 +816,7 @@ static void *ng_realloc(void *p, size_t size, void *user)
 }
 
 bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, uint16_t listener_tag,
-                 const char *initial, size_t len, bool readable)
+                 const char *initial, size_t len, bool readable, bool peer_eof)
 {
     if (!srv->h2_callbacks)
         return false;
@@ -849,7 +851,8 @@ bool h2_conn_new(server_t *srv, eddy_stream *stream, bool gated, uint16_t listen
     c->stream = stream;
     c->gated = gated;
     c->writable = true;
-    c->readable = readable;
+    c->readable = readable || peer_eof;
+    c->peer_eof = peer_eof;
     uint64_t now = now_ms(c);
     c->idle_since = c->last_input = c->last_sent = c->bucket_ms = now;
     c->reset_tokens = H2_RESET_BURST;

@@ -11,6 +11,7 @@ enum piece_kind { PIECE_DATA, PIECE_EAGAIN, PIECE_EOF };
 
 typedef struct piece {
     enum piece_kind kind;
+    bool quiet_next; /* the next piece was told of with this one (a FIN) */
     size_t len, pos;
     struct piece *next;
     char data[];
@@ -73,6 +74,13 @@ void mock_push_bytewise(mock_stream *m, const char *s)
 }
 void mock_push_eagain(mock_stream *m) { push_piece(m, PIECE_EAGAIN, NULL, 0); }
 void mock_push_eof(mock_stream *m) { push_piece(m, PIECE_EOF, NULL, 0); }
+void mock_push_last(mock_stream *m, const void *data, size_t len)
+{
+    push_piece(m, PIECE_DATA, data, len);
+    m->tail->quiet_next = true;
+    push_piece(m, PIECE_EOF, NULL, 0);
+    signal_ready(m, STREAM_RDHUP);
+}
 void mock_push_reset(mock_stream *m)
 {
     /* A reset discards whatever was still in flight. */
@@ -85,11 +93,12 @@ void mock_push_reset(mock_stream *m)
 static void pop_piece(mock_stream *m)
 {
     piece *p = m->head;
+    bool quiet = p->quiet_next;
     m->head = p->next;
     if (!m->head)
         m->tail = NULL;
     free(p);
-    if (m->head)
+    if (m->head && !quiet)
         signal_ready(m, STREAM_READABLE);
 }
 

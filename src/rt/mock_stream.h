@@ -20,6 +20,10 @@ void mock_push_str(mock_stream *m, const char *s);
 void mock_push_bytewise(mock_stream *m, const char *s); /* one piece per byte */
 void mock_push_eagain(mock_stream *m);  /* one read returns -EAGAIN */
 void mock_push_eof(mock_stream *m);     /* reads return 0 from here on */
+/* The peer's last bytes and its FIN arriving together: told once, with
+ * STREAM_RDHUP, as edge-triggered epoll does; reading the bytes brings no
+ * further event, so an owner must read on to the EOF by itself. */
+void mock_push_last(mock_stream *m, const void *data, size_t len);
 void mock_push_reset(mock_stream *m);   /* reads and writes fail with ECONNRESET */
 
 /* Output behaviour. */

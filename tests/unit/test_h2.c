@@ -306,6 +306,30 @@ static void get_index(void **state)
     fx_free(fx);
 }
 
+/* The client's last frame and its FIN arrive in one event (epoll tells of
+ * the FIN once, with the bytes): the connection reads on to the EOF after
+ * its short read, and closes, rather than wait for the idle timeout. */
+static void last_frame_and_fin_together_close(void **state)
+{
+    (void)state;
+    fixture *fx = h2_fixture(NULL);
+    client c;
+    client_open(&c, fx, DEFAULTS, 1);
+    int32_t id = submit(&c, "GET", "/", false);
+    pump(&c);
+    assert_int_equal(seen_of(&c, id)->status, 200);
+    assert_int_equal(nghttp2_submit_window_update(c.ng, NGHTTP2_FLAG_NONE, 0, 1000), 0);
+    const uint8_t *p;
+    ssize_t n = nghttp2_session_mem_send(c.ng, &p);
+    assert_true(n > 0);
+    mock_push_last(c.m, p, (size_t)n);
+    fx_run(fx);
+    assert_true(mock_closed(c.m));
+    assert_int_equal(eddy_server_connections(fx->srv), 0);
+    client_close(&c);
+    fx_free(fx);
+}
+
 /* The preface and the request arrive a byte per read: the HTTP/1.1 parser
  * sees "PRI * HTTP/2.0" form slowly and hands over all it kept. */
 static void preface_bytewise(void **state)
@@ -670,6 +694,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(get_index),
+        cmocka_unit_test(last_frame_and_fin_together_close),
         cmocka_unit_test(preface_bytewise),
         cmocka_unit_test(short_and_blocked_writes),
         cmocka_unit_test(send_timeout),
