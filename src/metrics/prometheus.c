@@ -70,6 +70,22 @@ static void simple(out *o, const metrics_values *v, unsigned n, const char *name
     }
 }
 
+/* A counter family of two series per worker told apart by one label
+ * (label=names[0] or names[1]), from the uint64_t[2] at offset `at`. */
+static void pair(out *o, const metrics_values *v, unsigned n, const char *name, const char *help,
+                 const char *label, const char *const names[2], size_t at)
+{
+    char more[64];
+    family(o, name, "counter", help);
+    for (unsigned i = 0; i <= n; i++)
+        for (int r = 0; r < 2; r++) {
+            snprintf(more, sizeof(more), "%s=\"%s\"", label, names[r]);
+            put(o, "%s", name);
+            labels(o, i, more);
+            put(o, " %llu\n", (unsigned long long)((const uint64_t *)((const char *)&v[i] + at))[r]);
+        }
+}
+
 static const char *const protocols[METRICS_PROTOS] = {"http/1.1", "h2"};
 
 static void render(out *o, const metrics_values *v, unsigned n)
@@ -99,24 +115,12 @@ static void render(out *o, const metrics_values *v, unsigned n)
     simple(o, v, n, "eddy_connections_accepted_total", "counter", "Client connections accepted.",
            offsetof(metrics_values, conns_accepted));
     static const char *const results[2] = {"ok", "failed"};
-    family(o, "eddy_tls_handshakes_total", "counter", "TLS handshakes, by result.");
-    for (unsigned i = 0; i <= n; i++)
-        for (int r = 0; r < 2; r++) {
-            snprintf(more, sizeof(more), "result=\"%s\"", results[r]);
-            put(o, "eddy_tls_handshakes_total");
-            labels(o, i, more);
-            put(o, " %llu\n", (unsigned long long)v[i].tls[r]);
-        }
+    pair(o, v, n, "eddy_tls_handshakes_total", "TLS handshakes, by result.", "result", results,
+         offsetof(metrics_values, tls));
     static const char *const reasons[2] = {"max_conns", "no_fds"};
-    family(o, "eddy_accept_pauses_total", "counter",
-           "Times accepting stopped: at --max-conns, or out of descriptors.");
-    for (unsigned i = 0; i <= n; i++)
-        for (int r = 0; r < 2; r++) {
-            snprintf(more, sizeof(more), "reason=\"%s\"", reasons[r]);
-            put(o, "eddy_accept_pauses_total");
-            labels(o, i, more);
-            put(o, " %llu\n", (unsigned long long)v[i].pauses[r]);
-        }
+    pair(o, v, n, "eddy_accept_pauses_total",
+         "Times accepting stopped: at --max-conns, or out of descriptors.", "reason", reasons,
+         offsetof(metrics_values, pauses));
     family(o, "eddy_request_duration_seconds", "histogram",
            "From a request's first byte to its response's last byte queued.");
     for (unsigned i = 0; i <= n; i++) {
