@@ -13,6 +13,8 @@
 
 /* How long freeing a loop waits for its streams' last operations. */
 #define LOOP_DRAIN_MS 2000
+/* Turns of the ring alone, without waiting, when the loop stops. */
+#define LOOP_STOP_TURNS 4
 
 struct eddy_loop {
     int epfd;
@@ -87,10 +89,7 @@ void eddy_loop_free(eddy_loop *loop)
         return;
     if (loop->ring) {
         /* Closed streams may still wait for their last completions. */
-        for (int i = 0; i < LOOP_DRAIN_MS / 10 && ring_live(loop->ring); i++) {
-            ring_enter(loop->ring, 10);
-            ring_dispatch(loop->ring);
-        }
+        ring_flush(loop->ring, LOOP_DRAIN_MS / 10, 10);
         ring_free(loop->ring);
     }
     /* What is still deferred runs now (a server freed from a callback
@@ -392,6 +391,12 @@ int eddy_loop_run(eddy_loop *loop)
     loop->stop = false;
     while (!loop->stop && loop_alive(loop))
         loop_run_once(loop, false);
+    /* Streams closed in the last turn still wait on the ring (a receive
+     * to cancel, then the close itself): they reach the kernel now, so
+     * their peers see the FIN when the loop stops, not when it is freed
+     * (a drained worker's loop waits on the other workers for that). */
+    if (loop->ring)
+        ring_flush(loop->ring, LOOP_STOP_TURNS, 0);
     return 0;
 }
 

@@ -252,6 +252,15 @@ bool ring_dispatch(loop_ring *r)
     return r->epoll_ready;
 }
 
+void ring_flush(loop_ring *r, int turns, int wait_ms)
+{
+    for (int i = 0; i < turns && r->live; i++) {
+        ring_enter(r, wait_ms);
+        ring_dispatch(r);
+    }
+    io_uring_submit(&r->ring); /* closes the last completions queued */
+}
+
 void ring_settle(loop_ring *r)
 {
     if (r->dispatching)

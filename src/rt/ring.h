@@ -107,6 +107,11 @@ void ring_settle(loop_ring *r);
  * drains them before freeing the ring. */
 void ring_track(loop_ring *r, int delta);
 size_t ring_live(const loop_ring *r);
+/* Turns the ring alone (submit, wait up to wait_ms, dispatch) at most
+ * `turns` times while targets are live, then submits what is queued: the
+ * last operations of closed streams (cancels, then closes) reach the
+ * kernel without the rest of the loop running. */
+void ring_flush(loop_ring *r, int turns, int wait_ms);
 
 /* Receive buffer bid (a completion's flags >> IORING_CQE_BUFFER_SHIFT). */
 char *ring_buf(loop_ring *r, unsigned bid);

@@ -1,7 +1,9 @@
 /* Graceful shutdown on the io_uring path, over real loopback sockets: a
  * request the kernel already received when the shutdown begins is
  * answered (with Connection: close), not dropped with the idle
- * connections, even when its completion has not been dispatched yet. */
+ * connections, even when its completion has not been dispatched yet; and
+ * connections closed as the loop stops are closed in the kernel when
+ * eddy_loop_run returns, not only when the loop is freed. */
 #include "harness.h"
 #include "rt/loop.h"
 
@@ -39,6 +41,12 @@ static size_t collect(eddy_loop *loop, int fd, char *buf, size_t cap, const char
 }
 
 static void set_flag(void *data) { *(int *)data = 1; }
+
+static void answer_ok(eddy_request *req, void *data)
+{
+    (void)data;
+    eddy_respond(req, 200, "text/plain", "ok\n", 3);
+}
 
 static void request_received_before_shutdown_is_answered(void **state)
 {
@@ -100,10 +108,45 @@ static void request_received_before_shutdown_is_answered(void **state)
     rmdir(root);
 }
 
+static void stop_loop(void *data) { eddy_loop_stop(data); }
+
+/* A keep-alive connection closes at the end of the drain; the server,
+ * drained, stops the loop from that same turn.  The client sees its FIN
+ * once eddy_loop_run has returned, with the loop not yet freed (a program's
+ * drained worker waits there for the others). */
+static void stopped_loop_has_closed_its_connections(void **state)
+{
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    loop_run_once(loop, true); /* sets the ring up */
+    if (!loop_ring_get(loop)) {
+        eddy_loop_free(loop);
+        skip(); /* no io_uring on this kernel */
+    }
+    eddy_server *srv;
+    assert_int_equal(eddy_server_new(loop, NULL, &srv), 0);
+    eddy_route r = {.path = "/", .prefix = true, .handler = answer_ok};
+    assert_int_equal(eddy_server_route(srv, &r), 0);
+    char bound[64];
+    assert_int_equal(eddy_server_listen(srv, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    int fd = connect_tcp(bound);
+    static char buf[4096];
+    assert_int_equal(send(fd, REQUEST, strlen(REQUEST), 0), (ssize_t)strlen(REQUEST));
+    collect(loop, fd, buf, sizeof(buf), "ok\n");
+    eddy_server_shutdown(srv, stop_loop, loop);
+    eddy_loop_run(loop); /* the drain's grace, then the close, then the stop */
+    char c;
+    assert_int_equal(recv(fd, &c, 1, MSG_DONTWAIT), 0); /* EOF, not EAGAIN */
+    close(fd);
+    eddy_server_free(srv);
+    eddy_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(request_received_before_shutdown_is_answered),
+        cmocka_unit_test(stopped_loop_has_closed_its_connections),
     };
     return cmocka_run_group_tests_name("shutdown_ring", tests, NULL, NULL);
 }
