@@ -195,6 +195,12 @@ static int parse_seconds_ms(const char *s, unsigned *ms)
     return 0;
 }
 
+unsigned cli_port_of(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+}
+
 bool cli_backend_url(const char *url)
 {
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "unix:/", 6) == 0;

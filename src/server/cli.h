@@ -82,6 +82,9 @@ unsigned cli_listen_tag(const char *addr);
  * "unix:/..." (the proxy itself checks the rest when it is made). */
 bool cli_backend_url(const char *url);
 
+/* The port of "HOST:PORT" (0 when there is none). */
+unsigned cli_port_of(const char *addr);
+
 /* Whether s is one of list's n strings. */
 bool cli_listed(const char *const *list, unsigned n, const char *s);
 

@@ -87,13 +87,6 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-/* The port of a bound "HOST:PORT". */
-static unsigned port_of(const char *bound)
-{
-    const char *colon = strrchr(bound, ':');
-    return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-}
-
 /* The sockets handed over (service.h) for each listen and listen-tls
  * address: [0, nlisten) plain, then TLS. */
 typedef struct handed {
@@ -200,7 +193,7 @@ static int worker_setup(worker *w, cli_options *opt, eddy_tls *tls, eddy_acme **
             return fail("cannot listen on %s: %s", tls_addrs[i], strerror(-rc));
     }
     if (opt->redirect_https)
-        eddy_server_redirect_https(w->srv, port_of(tls_addrs[0]));
+        eddy_server_redirect_https(w->srv, cli_port_of(tls_addrs[0]));
     return 0;
 }
 
@@ -238,12 +231,19 @@ static bool upgrade(program *p)
         return false;
     }
     size_t n = 0;
-    for (unsigned i = 0; i < p->nworkers; i++)
-        n += eddy_server_listening_fds(p->w[i].srv, fds + (n < SERVICE_MAX_INHERITED ? n : 0),
-                                       n < SERVICE_MAX_INHERITED ? SERVICE_MAX_INHERITED - n : 0);
+    bool fit = true;
+    for (unsigned i = 0; i < p->nworkers && fit; i++) {
+        size_t room = SERVICE_MAX_INHERITED - n;
+        size_t got = eddy_server_listening_fds(p->w[i].srv, fds + n, room);
+        fit = got <= room;
+        n += fit ? got : 0;
+    }
     char err[512];
-    pid_t pid = n <= SERVICE_MAX_INHERITED ? service_upgrade(p->argv, fds, (unsigned)n, err, sizeof(err))
-                                           : (snprintf(err, sizeof(err), "too many sockets"), -1);
+    pid_t pid = -1;
+    if (fit)
+        pid = service_upgrade(p->argv, fds, (unsigned)n, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "more than %d listening sockets", SERVICE_MAX_INHERITED);
     free(fds);
     if (pid < 0) {
         errlog(ERRLOG_ERROR, "SIGUSR2: upgrade failed: %s; still serving", err);
@@ -387,7 +387,7 @@ static int serve(cli_options *opt, int argc, char **argv)
     {
         char err[512];
         if (service_inherited(inh, err, sizeof(err)) < 0 ||
-            service_check_user(opt, inh, err, sizeof(err)) < 0)
+            service_check_user(opt, err, sizeof(err)) < 0)
             status = fail("%s%s", err, "");
         for (unsigned i = 0; status == 0 && i < opt->nlisten; i++)
             hd[i].n = service_match(inh, opt->listen[i], hd[i].fds, SERVICE_MAX_INHERITED);
@@ -443,7 +443,7 @@ static int serve(cli_options *opt, int argc, char **argv)
     for (unsigned i = 0; i < opt->nlisten_tls; i++)
         tls_addrs[i] = bound_tls[i];
     if (status == 0 && opt->redirect_https) /* the port bound, when the flag said 0 */
-        eddy_server_redirect_https(w[0].srv, port_of(bound_tls[0]));
+        eddy_server_redirect_https(w[0].srv, cli_port_of(bound_tls[0]));
     for (unsigned i = 1; i < opt->workers && status == 0; i++)
         status = worker_setup(&w[i], opt, tls, acme, nacme, addrs, tls_addrs, NULL, NULL, hd);
     /* Every worker listens on copies of its own. */

@@ -154,23 +154,24 @@ void service_inherited_close(inherited *in)
 
 /* --------------------------------------------------------------- user -- */
 
-static unsigned port_of(const char *addr)
+/* The first port below 1024 (not 0) among n addresses, or 0. */
+static unsigned privileged_port(const char *const *addrs, unsigned n)
 {
-    const char *colon = strrchr(addr, ':');
-    return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned port = cli_port_of(addrs[i]);
+        if (port && port < 1024)
+            return port;
+    }
+    return 0;
 }
 
-int service_check_user(const cli_options *opt, const inherited *in, char *err, size_t err_len)
+int service_check_user(const cli_options *opt, char *err, size_t err_len)
 {
     if (geteuid() != 0 || opt->user)
         return 0;
-    unsigned low = 0;
-    for (unsigned i = 0; i < opt->nlisten && !low; i++)
-        if (port_of(opt->listen[i]) && port_of(opt->listen[i]) < 1024)
-            low = port_of(opt->listen[i]);
-    for (unsigned i = 0; i < opt->nlisten_tls && !low; i++)
-        if (port_of(opt->listen_tls[i]) && port_of(opt->listen_tls[i]) < 1024)
-            low = port_of(opt->listen_tls[i]);
+    unsigned low = privileged_port(opt->listen, opt->nlisten);
+    if (!low)
+        low = privileged_port(opt->listen_tls, opt->nlisten_tls);
     if (!low)
         return 0;
     snprintf(err, err_len,

@@ -40,8 +40,9 @@ int service_all_taken(const inherited *in, char *err, size_t err_len);
 void service_inherited_close(inherited *in);
 
 /* As root, without --user, a port below 1024 is refused here, before
- * anything is bound.  0, or -1 with a line in err. */
-int service_check_user(const cli_options *opt, const inherited *in, char *err, size_t err_len);
+ * anything is bound (a socket handed over matches one of these addresses,
+ * so it is covered too).  0, or -1 with a line in err. */
+int service_check_user(const cli_options *opt, char *err, size_t err_len);
 /* Runs as --user (and its groups) from now on; nothing when not given.
  * 0, or -1 with a line in err. */
 int service_drop_user(const cli_options *opt, char *err, size_t err_len);

@@ -42,6 +42,18 @@ static size_t collect(eddy_loop *loop, int fd, char *buf, size_t cap, const char
 
 static void set_flag(void *data) { *(int *)data = 1; }
 
+/* A loop with its io_uring set up; the test is skipped without one. */
+static eddy_loop *ring_loop(void)
+{
+    eddy_loop *loop = eddy_loop_new();
+    loop_run_once(loop, true); /* sets the ring up */
+    if (!loop_ring_get(loop)) {
+        eddy_loop_free(loop);
+        skip(); /* no io_uring on this kernel */
+    }
+    return loop;
+}
+
 static void answer_ok(eddy_request *req, void *data)
 {
     (void)data;
@@ -51,12 +63,7 @@ static void answer_ok(eddy_request *req, void *data)
 static void request_received_before_shutdown_is_answered(void **state)
 {
     (void)state;
-    eddy_loop *loop = eddy_loop_new();
-    loop_run_once(loop, true); /* sets the ring up */
-    if (!loop_ring_get(loop)) {
-        eddy_loop_free(loop);
-        skip(); /* no io_uring on this kernel */
-    }
+    eddy_loop *loop = ring_loop();
     char root[] = "/tmp/eddy-shutdown-XXXXXX";
     assert_non_null(mkdtemp(root));
     char path[64];
@@ -117,12 +124,7 @@ static void stop_loop(void *data) { eddy_loop_stop(data); }
 static void stopped_loop_has_closed_its_connections(void **state)
 {
     (void)state;
-    eddy_loop *loop = eddy_loop_new();
-    loop_run_once(loop, true); /* sets the ring up */
-    if (!loop_ring_get(loop)) {
-        eddy_loop_free(loop);
-        skip(); /* no io_uring on this kernel */
-    }
+    eddy_loop *loop = ring_loop();
     eddy_server *srv;
     assert_int_equal(eddy_server_new(loop, NULL, &srv), 0);
     eddy_route r = {.path = "/", .prefix = true, .handler = answer_ok};
