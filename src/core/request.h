@@ -55,6 +55,10 @@ typedef struct proto_ops {
     void (*tunnel)(request *req, const response *resp);
     /* Response bytes queued and not yet taken by the transport. */
     size_t (*buffered)(const request *req);
+    /* The handler's further body bytes did not come at once after all
+     * (req->stream_more went false): what the transport holds for them
+     * goes now.  NULL where nothing is held (HTTP/2). */
+    void (*stream_push)(request *req);
     /* The handler started reading the body, paused or resumed it. */
     void (*body_flow)(request *req);
     /* The request's fields in order, from *it = 0; false after the last. */
@@ -105,6 +109,7 @@ struct request {
     bool streaming;        /* its head is sent; the body goes on */
     bool stream_discard;   /* HEAD, 204, 304: the body is dropped */
     bool drain_wanted;     /* a write found the buffer full: call on_drain */
+    bool stream_more;      /* more of the body is coming at once (stream_set_more) */
     int stream_status;
     int64_t stream_left;   /* bytes a known length still wants; < 0 unknown */
     uint64_t stream_sent;

@@ -119,6 +119,12 @@ void response_simple(request *req, int status, const resp_field *fields, size_t 
 void stream_begin(request *req, response *resp);
 void stream_put(request *req, const void *data, size_t len);
 void stream_cut(request *req);
+/* Whether more of the body is coming at once: while it is, the protocol
+ * may hold a partial packet so that the next piece fills it (one packet
+ * for a head and a small body that come apart, full ones for a large
+ * body).  A handler that says so must say otherwise, soon, when the next
+ * piece does not come after all: what is held then goes. */
+void stream_set_more(request *req, bool more);
 /* Answers 101 with resp (its Upgrade field among its fields) and turns
  * the connection into a tunnel (proto_ops.tunnel): -ENOTSUP where the
  * protocol has none. */

@@ -66,8 +66,17 @@ void stream_put(request *req, const void *data, size_t len)
     req->stream_sent += len;
 }
 
+void stream_set_more(request *req, bool more)
+{
+    bool was = req->stream_more;
+    req->stream_more = more;
+    if (was && !more && !req->aborted && req->proto->stream_push)
+        req->proto->stream_push(req);
+}
+
 void stream_cut(request *req)
 {
+    stream_set_more(req, false);
     if (!req->aborted) {
         req->proto->stream_end(req, false);
         front *f = req->front;
@@ -118,6 +127,7 @@ int eddy_stream_end(eddy_request *h)
     if (!req->streaming || req->answered)
         return -EINVAL;
     bool complete = req->stream_left <= 0 || req->stream_discard;
+    stream_set_more(req, false);
     if (!req->aborted) {
         req->proto->stream_end(req, complete);
         front *f = req->front;

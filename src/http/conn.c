@@ -125,6 +125,27 @@ static bool output_pending(const conn *c)
     return c->out_off < c->out_len || c->file != NULL || c->srv->stage_owner == c;
 }
 
+/* Whether more bytes follow what is being written at once: a file still
+ * to send, or a streamed body whose handler says more is coming.  The
+ * transport then fills whole packets instead of sending a short one. */
+static bool more_follows(const conn *c)
+{
+    const request *r = c->req;
+    return c->file != NULL ||
+           (r && r->streaming && r->stream_more && !r->stream_discard && r->stream_left != 0);
+}
+
+static ssize_t write_one(conn *c, const void *data, size_t len)
+{
+    struct iovec iov = {(void *)data, len};
+    bool more = more_follows(c);
+    ssize_t n = stream_writev(c->stream, &iov, 1, more);
+    metrics_bytes_out(c->srv->front.metrics, n);
+    if (n > 0)
+        c->held = more;
+    return n;
+}
+
 /* Keeps bytes the peer has not taken in the connection's own buffer. */
 static void keep_output(conn *c, const char *data, size_t len)
 {
@@ -151,9 +172,7 @@ static void flush_stage(conn *c)
         return;
     size_t done = 0;
     if (c->out_off == c->out_len && c->writable) {
-        struct iovec iov = {srv->stage, len};
-        ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
-        metrics_bytes_out(srv->front.metrics, n);
+        ssize_t n = write_one(c, srv->stage, len);
         if (n >= 0)
             done = (size_t)n;
         else if (n != -EAGAIN) {
@@ -237,6 +256,7 @@ static void send_file(conn *c)
             return;
         }
         c->sent_some = true;
+        c->held = false; /* sendfile pushes what it sent */
         c->file_left -= n;
     }
 }
@@ -267,9 +287,7 @@ static void end_file(conn *c)
 static void write_out(conn *c)
 {
     while (c->out_off < c->out_len && c->writable) {
-        struct iovec iov = {c->out + c->out_off, c->out_len - c->out_off};
-        ssize_t n = stream_writev(c->stream, &iov, 1, c->file != NULL);
-        metrics_bytes_out(c->srv->front.metrics, n);
+        ssize_t n = write_one(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n == -EAGAIN) {
             c->writable = false;
             break;
@@ -1119,6 +1137,18 @@ static size_t conn_buffered(const request *r)
     return (size_t)(c->out_len - c->out_off) + (c->srv->stage_owner == c ? c->srv->stage_len : 0);
 }
 
+/* A stream's handler has nothing more at once: a partial packet held
+ * for it goes now.  Output still queued goes with the next write, which
+ * no longer says more follows. */
+static void conn_stream_push(request *req)
+{
+    conn *c = req->conn;
+    if (c->held && c->phase != PHASE_CLOSED && !output_pending(c)) {
+        c->held = false;
+        stream_push(c->stream);
+    }
+}
+
 const proto_ops conn_proto = {
     .respond = response_h1,
     .finish = conn_finish,
@@ -1127,6 +1157,7 @@ const proto_ops conn_proto = {
     .stream_end = response_h1_stream_end,
     .tunnel = response_h1_tunnel,
     .buffered = conn_buffered,
+    .stream_push = conn_stream_push,
     .body_flow = conn_body_flow,
     .field_next = conn_field_next,
     .peer_name = conn_peer_name,

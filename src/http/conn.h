@@ -97,6 +97,8 @@ struct conn {
     bool had_request : 1;  /* a request was answered: no HTTP/2 preface now */
     bool alpn_checked : 1; /* the first read looked for ALPN h2 */
     bool tunnel_eof : 1;   /* a tunnel's client sent its FIN, and was told */
+    bool held : 1;         /* the last write said more follows (MSG_MORE): the
+                              transport may hold its last partial packet */
 };
 
 #define CONN_NO_DEADLINE UINT64_MAX

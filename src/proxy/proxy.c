@@ -121,6 +121,7 @@ static void after_write(exchange *x)
     if (upconn_pending(uc)) {
         if (x->reading && x->req)
             eddy_request_pause(x->h, true);
+        x->push_due = false;
         upconn_arm(uc, px->read_ms);
         return;
     }
@@ -306,12 +307,33 @@ static void tunnel_piece(exchange *x, const void *data, size_t len)
 
 static void read_response(exchange *x);
 
+/* The response goes on and all the backend sent so far went to the
+ * client: its next bytes are awaited for read_ms.  While they are coming
+ * at once, the client's last packet is held for them (stream_set_more);
+ * when the backend's socket is empty, only for PROXY_PUSH_MS, after which
+ * what is held goes as it is.  A tunnel's bytes are never held. */
+static void await_backend(exchange *x)
+{
+    upconn *uc = x->uc;
+    eddy_proxy *px = x->px;
+    if (x->tunnel) {
+        x->push_due = false;
+        upconn_arm(uc, px->tunnel_ms);
+        return;
+    }
+    x->read_deadline = eddy_loop_now(px->loop) + px->read_ms;
+    x->push_due = x->responding && x->req && !uc->readable;
+    if (x->responding && x->req)
+        stream_set_more(x->req, true);
+    upconn_arm(uc, x->push_due ? PROXY_PUSH_MS : px->read_ms);
+}
+
 static void on_client_drained(void *data)
 {
     exchange *x = data;
     x->waiting_client = false;
     if (x->uc) {
-        upconn_arm(x->uc, x->tunnel ? x->px->tunnel_ms : x->px->read_ms);
+        await_backend(x);
         read_response(x);
     }
 }
@@ -482,14 +504,15 @@ static void read_response(exchange *x)
             if (x->req)
                 stream_put(x->req, px->rbuf, (size_t)n);
         } else {
-            upconn_arm(uc, px->read_ms);
             if (!feed(x, px->rbuf, (size_t)n))
                 return;
+            await_backend(x);
         }
         if (x->responding && x->req &&
             x->req->proto->buffered(x->req) >= EDDY_STREAM_BUFFER) {
             /* The client takes no more for now: so neither do we. */
             x->waiting_client = true;
+            x->push_due = false;
             x->req->drain_wanted = true;
             eddy_stream_on_drain(x->h, on_client_drained, x);
             eddy_timer_stop(px->loop, &uc->timer);
@@ -539,6 +562,17 @@ void proxy_upconn_connected(upconn *uc, int err)
 void proxy_upconn_timeout(upconn *uc)
 {
     exchange *x = uc->x;
+    uint64_t now = eddy_loop_now(x->px->loop);
+    if (x->push_due) {
+        /* The backend paused mid-response: the client gets what it has. */
+        x->push_due = false;
+        if (x->req)
+            stream_set_more(x->req, false);
+        if (x->read_deadline > now) {
+            upconn_arm(uc, (unsigned)(x->read_deadline - now));
+            return;
+        }
+    }
     if (x->tunnel) {
         end_tunnel(x); /* nothing either way for tunnel_ms */
         return;

@@ -52,6 +52,9 @@
 /* A backend's response head: past it, or past RESPONSE_MAX_OWN_FIELDS
  * fields, the response is a 502. */
 #define PROXY_RESPONSE_HEAD_MAX (64 * 1024)
+/* How long the client's last partial packet of a response is held for the
+ * backend's next bytes (so they fill it) before it is sent as it is. */
+#define PROXY_PUSH_MS 1
 /* One read from a backend: the most a response adds to what waits for a
  * slow client beyond EDDY_STREAM_BUFFER. */
 #define PROXY_READ_BYTES (64 * 1024)
@@ -259,6 +262,9 @@ struct exchange {
     bool upgrade : 1;      /* the client's Upgrade went to the backend */
     bool tunnel : 1;       /* the backend said 101: raw bytes both ways */
     bool client_eof : 1;   /* the tunnel's client sent its FIN */
+    bool push_due : 1;     /* the timer is PROXY_PUSH_MS's: the client's
+                              held packet goes if nothing comes by then */
+    uint64_t read_deadline; /* loop ms: the response's read timeout */
     reply rp;              /* last: large, and set up by reply_start */
 };
 

@@ -28,6 +28,8 @@ struct mock_stream {
     char *out;
     size_t out_len, out_cap;
     size_t write_calls;
+    size_t held;          /* bytes written with `more` since a write without it or a push */
+    size_t pushes;
     size_t peer_asks;
     const char *alpn;     /* what a secure mock says ALPN chose; NULL: none */
 };
@@ -185,7 +187,6 @@ static void spend_budget(mock_stream *m, size_t want, size_t n)
 
 static ssize_t mock_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more)
 {
-    (void)more;
     mock_stream *m = (mock_stream *)s;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
@@ -199,6 +200,9 @@ static ssize_t mock_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, 
         take_output(m, iov[i].iov_base, n);
         left -= n;
     }
+    /* As a socket: MSG_MORE holds what was written until a write without
+     * it (or a push) sends it along. */
+    m->held = more ? m->held + (size_t)budget : 0;
     spend_budget(m, total, (size_t)budget);
     return budget;
 }
@@ -215,6 +219,7 @@ static ssize_t mock_sendfile(eddy_stream *s, int fd, off_t *off, size_t len)
     if (n < 0)
         return -errno;
     take_output(m, buf, (size_t)n);
+    m->held = 0; /* sendfile ends with what it sent pushed */
     spend_budget(m, len, (size_t)n);
     *off += n;
     return n;
@@ -262,12 +267,21 @@ static const char *mock_tls_version(eddy_stream *s)
     return "TLSv1.3";
 }
 
+static void mock_push_held(eddy_stream *s)
+{
+    mock_stream *m = (mock_stream *)s;
+    m->pushes++;
+    m->held = 0;
+}
+
 static const stream_ops mock_ops = {mock_read, mock_writev, mock_sendfile, mock_reset_stream,
-                                    mock_shutdown_write, mock_close, mock_peer_addr, false, NULL, NULL};
+                                    mock_shutdown_write, mock_close, mock_peer_addr, false, NULL, NULL,
+                                    mock_push_held};
 /* The same, standing for a TLS stream's plaintext side. */
 static const stream_ops mock_secure_ops = {mock_read,      mock_writev, mock_sendfile,
                                            mock_reset_stream, mock_shutdown_write, mock_close,
-                                           mock_peer_addr, true, mock_alpn, mock_tls_version};
+                                           mock_peer_addr, true, mock_alpn, mock_tls_version,
+                                           mock_push_held};
 
 void mock_set_secure(mock_stream *m, bool secure)
 {
@@ -329,3 +343,5 @@ bool mock_closed(const mock_stream *m) { return m->closed; }
 bool mock_write_shut(const mock_stream *m) { return m->write_shut; }
 bool mock_reset_by_owner(const mock_stream *m) { return m->reset_by_us; }
 size_t mock_write_calls(const mock_stream *m) { return m->write_calls; }
+size_t mock_held(const mock_stream *m) { return m->held; }
+size_t mock_pushes(const mock_stream *m) { return m->pushes; }

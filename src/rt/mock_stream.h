@@ -43,6 +43,10 @@ bool mock_closed(const mock_stream *m);
 bool mock_write_shut(const mock_stream *m); /* eddy sent FIN (it is lingering) */
 bool mock_reset_by_owner(const mock_stream *m); /* eddy closed with RST */
 size_t mock_write_calls(const mock_stream *m);
+/* Bytes a socket would hold back: written with `more` and not sent along
+ * yet by a write without it, a sendfile or a push; and pushes so far. */
+size_t mock_held(const mock_stream *m);
+size_t mock_pushes(const mock_stream *m);
 /* The peer address a mock reports: MOCK_PEER; and how often it was asked. */
 #define MOCK_PEER "192.0.2.1"
 size_t mock_peer_asks(const mock_stream *m);

@@ -67,8 +67,12 @@ static void ss_peer_addr(eddy_stream *s, peer_addr *out)
     socket_peer_addr(((socket_stream *)s)->io.fd, out);
 }
 
-static const stream_ops socket_ops = {ss_read, ss_writev, ss_sendfile, ss_reset,
-                                      ss_shutdown_write, ss_close, ss_peer_addr, false, NULL, NULL};
+/* TCP_NODELAY set again sends the partial packet MSG_MORE held. */
+static void ss_push(eddy_stream *s) { socket_nodelay(((socket_stream *)s)->io.fd); }
+
+static const stream_ops socket_ops = {ss_read,      ss_writev, ss_sendfile, ss_reset, ss_shutdown_write,
+                                      ss_close,     ss_peer_addr, false,    NULL,     NULL,
+                                      ss_push};
 
 int socket_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

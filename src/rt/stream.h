@@ -67,6 +67,10 @@ typedef struct stream_ops {
     size_t (*alpn)(eddy_stream *s, const unsigned char **proto);
     /* The TLS version agreed ("TLSv1.3"); NULL in kinds without TLS. */
     const char *(*tls_version)(eddy_stream *s);
+    /* Sends now what writes with `more` left held (the kernel's partial
+     * packet, a TLS stream's records), for a writer whose further bytes
+     * did not come after all.  NULL where nothing is held. */
+    void (*push)(eddy_stream *s);
 } stream_ops;
 
 struct eddy_stream {
@@ -91,6 +95,11 @@ static inline ssize_t stream_sendfile(eddy_stream *s, int fd, off_t *off, size_t
 static inline void stream_reset(eddy_stream *s) { s->ops->reset(s); }
 static inline void stream_shutdown_write(eddy_stream *s) { s->ops->shutdown_write(s); }
 static inline void stream_close(eddy_stream *s) { s->ops->close(s); }
+static inline void stream_push(eddy_stream *s)
+{
+    if (s->ops->push)
+        s->ops->push(s);
+}
 /* True when the stream's agreed protocol is `proto`. */
 static inline bool stream_alpn_is(eddy_stream *s, const char *proto, size_t len)
 {

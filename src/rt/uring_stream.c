@@ -565,8 +565,12 @@ static void us_peer_addr(eddy_stream *s, peer_addr *out)
     socket_peer_addr(((uring_stream *)s)->fd, out);
 }
 
-static const stream_ops uring_ops = {us_read, us_writev, us_sendfile, us_reset,
-                                     us_shutdown_write, us_close, us_peer_addr, false, NULL, NULL};
+/* As socket_stream's: only direct sends hold (MSG_MORE); ring sends never do. */
+static void us_push(eddy_stream *s) { socket_nodelay(((uring_stream *)s)->fd); }
+
+static const stream_ops uring_ops = {us_read,  us_writev,    us_sendfile, us_reset, us_shutdown_write,
+                                     us_close, us_peer_addr, false,       NULL,     NULL,
+                                     us_push};
 
 int uring_stream_new(eddy_loop *loop, int fd, eddy_stream **out)
 {

@@ -455,9 +455,20 @@ static const char *tls_version(eddy_stream *s)
     return SSL_get_version(((tls_stream *)s)->ssl); /* a static string */
 }
 
+/* The records held for plaintext that was to follow go, and the socket
+ * sends what it held below them.  A failure shows at the next write. */
+static void tls_push(eddy_stream *s)
+{
+    tls_stream *ts = (tls_stream *)s;
+    if (ts->err || !ts->handshaken)
+        return;
+    if (flush_out(ts) == 0)
+        stream_push(ts->inner);
+}
+
 static const stream_ops tls_ops = {tls_read,          tls_writev, tls_sendfile,  tls_reset,
                                    tls_shutdown_write, tls_close,  tls_peer_addr, true,
-                                   tls_alpn,          tls_version};
+                                   tls_alpn,          tls_version, tls_push};
 
 /* The handshake runs here, beneath the owner, which hears of the stream
  * only once it can read (or the handshake failed and a read says so). */

@@ -546,6 +546,72 @@ static void client_leaving_resets_the_backend(void **state)
 
 /* A client that takes nothing: eddy stops reading the backend, whose
  * writes then block; once the client takes, all of it arrives. */
+/* While the backend's bytes come at once, the client's last packet is
+ * held for them (the mock counts what a socket would hold back): a head
+ * and a body that come apart leave together.  When the backend pauses,
+ * what is held goes PROXY_PUSH_MS later; the last piece is never held. */
+static void held_packets_fill_or_go(void **state)
+{
+    eddy_proxy_config cfg = {0};
+    start(&cfg, 1, "/");
+    mock_stream *m = client("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    be_accept(&S.be[0], S.fx);
+    free(be_read(&S.be[0], S.fx, "\r\n\r\n", NULL));
+    be_send(&S.be[0], "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n");
+    char *out = client_got(m, "\r\n\r\n");
+    assert_int_equal(mock_held(m), strlen(out)); /* the head waits for its body */
+    free(out);
+    be_send(&S.be[0], "abc");
+    out = client_got(m, "abc");
+    assert_int_equal(mock_held(m), strlen(out));
+    free(out);
+    assert_int_equal(mock_pushes(m), 0);
+    fx_advance(S.fx, PROXY_PUSH_MS - 1);
+    assert_int_equal(mock_pushes(m), 0);
+    fx_advance(S.fx, 1); /* the backend paused: what is held goes */
+    assert_int_equal(mock_pushes(m), 1);
+    assert_int_equal(mock_held(m), 0);
+    be_send(&S.be[0], "def");
+    out = client_got(m, "abcdef");
+    free(out);
+    assert_int_equal(mock_held(m), 0);
+    assert_int_equal(mock_pushes(m), 1);
+
+    /* A client that could not take the body, drained later: its last
+     * packet is held for the backend too, and pushed when none comes. */
+    mock_clear_output(m);
+    mock_push_str(m, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+    free(be_read(&S.be[0], S.fx, "\r\n\r\n", NULL));
+    mock_block_writes(m, true);
+    enum { BIG = 3 * 65536 };
+    static char big[BIG + 64];
+    int head = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", BIG + 1);
+    memset(big + head, '#', BIG);
+    big[head + BIG] = 0;
+    be_send(&S.be[0], big);
+    pump(S.fx);
+    mock_block_writes(m, false);
+    size_t body = 0;
+    for (int i = 0; i < 2000 && body < BIG; i++) {
+        pump(S.fx);
+        size_t len;
+        const char *o = mock_output(m, &len);
+        body = 0;
+        for (size_t k = 0; k < len; k++)
+            body += o[k] == '#';
+    }
+    assert_int_equal(body, BIG);
+    assert_true(mock_held(m) > 0);
+    fx_advance(S.fx, PROXY_PUSH_MS);
+    assert_int_equal(mock_pushes(m), 2);
+    assert_int_equal(mock_held(m), 0);
+    be_send(&S.be[0], "z");
+    out = client_got(m, "#z");
+    free(out);
+    assert_int_equal(mock_held(m), 0);
+    finish(m);
+}
+
 static void slow_client_slows_the_backend(void **state)
 {
     eddy_proxy_config cfg = {0};
@@ -819,6 +885,7 @@ int main(void)
         cmocka_unit_test(post_is_not_retried),
         cmocka_unit_test(all_down_is_503),
         cmocka_unit_test(client_leaving_resets_the_backend),
+        cmocka_unit_test(held_packets_fill_or_go),
         cmocka_unit_test(slow_client_slows_the_backend),
         cmocka_unit_test(upgrade_tunnels_both_ways),
         cmocka_unit_test(expect_continue_is_eddys),

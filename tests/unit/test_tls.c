@@ -245,8 +245,11 @@ static void gate_peer_addr(eddy_stream *s, peer_addr *out)
     stream_peer_addr(((gate *)s)->inner, out);
 }
 
+static void gate_push(eddy_stream *s) { stream_push(((gate *)s)->inner); }
+
 static const stream_ops gate_ops = {gate_read,          gate_writev, gate_sendfile,  gate_reset,
-                                    gate_shutdown_write, gate_close,  gate_peer_addr, false, NULL, NULL};
+                                    gate_shutdown_write, gate_close,  gate_peer_addr, false, NULL, NULL,
+                                    gate_push};
 
 static void gate_ready(eddy_stream *inner, unsigned events)
 {
@@ -953,6 +956,31 @@ static void writev_sends_records_together(void **state)
     assert_int_equal(tc->rx_len, LEN);
     assert_memory_equal(tc->rx, content, LEN);
     free(content);
+    tc_close(tc);
+    eddy_tls_free(tls);
+}
+
+/* A write that says more follows leaves its record held (it would join
+ * the next); when the more does not come, a push sends it, and pushes
+ * the socket beneath. */
+static void push_sends_held_records(void **state)
+{
+    (void)state;
+    eddy_tls *tls = tls_ec(0);
+    tconn *tc = tc_quiet(tls, NULL);
+    size_t calls = mock_write_calls(tc->m), pushes = mock_pushes(tc->m);
+    struct iovec iov = {(void *)"held back", 9};
+    assert_int_equal(stream_writev(tc->o.s, &iov, 1, true), 9);
+    assert_int_equal(mock_write_calls(tc->m), calls);
+    tc_pump(tc);
+    assert_int_equal(tc->rx_len, 0);
+    stream_push(tc->o.s);
+    assert_int_equal(mock_write_calls(tc->m), calls + 1);
+    assert_int_equal(mock_pushes(tc->m), pushes + 1);
+    assert_int_equal(mock_held(tc->m), 0);
+    tc_pump(tc);
+    assert_int_equal(tc->rx_len, 9);
+    assert_memory_equal(tc->rx, "held back", 9);
     tc_close(tc);
     eddy_tls_free(tls);
 }
@@ -1802,6 +1830,7 @@ int main(void)
         cmocka_unit_test(sendfile_under_pressure),
         cmocka_unit_test(sendfile_sends_records_together),
         cmocka_unit_test(writev_sends_records_together),
+        cmocka_unit_test(push_sends_held_records),
         cmocka_unit_test(garbage_instead_of_a_hello),
         cmocka_unit_test(bad_record_after_good_ones),
         cmocka_unit_test(sslv3_and_sslv2_hellos_refused),
