@@ -44,7 +44,8 @@ typedef struct stream_ops {
     ssize_t (*read)(eddy_stream *s, void *buf, size_t len);
     /* Bytes written (possibly short), or -EAGAIN / -EPIPE / -errno.
      * `more`: further bytes follow at once, so the transport may hold
-     * these back to send them together. */
+     * these back to send them together; a writer whose further bytes do
+     * not come after all calls push. */
     ssize_t (*writev)(eddy_stream *s, const struct iovec *iov, int iovcnt, bool more);
     /* Sends up to len bytes of file fd from *off, advancing *off. */
     ssize_t (*sendfile)(eddy_stream *s, int fd, off_t *off, size_t len);

@@ -486,9 +486,10 @@ static ssize_t us_writev(eddy_stream *s, const struct iovec *iov, int iovcnt, bo
         total += iov[i].iov_len;
     unsigned arena;
     char *block = NULL;
-    /* Big, or a file follows (it goes by sendfile() right behind, so
-     * nothing waits for a turn), or this turn's arena is full: straight to
-     * the socket, as the epoll stream does. */
+    /* Big, or more follows (a file by sendfile() right behind, or a body's
+     * next piece: MSG_MORE must reach the kernel with these bytes), or this
+     * turn's arena is full: straight to the socket, as the epoll stream
+     * does. */
     if (more || total > RING_SEND_MAX || !(block = ring_stage(ring_of(us), total, &arena))) {
         ssize_t n = socket_writev(us->fd, iov, iovcnt, more);
         /* A short write filled the socket: the owner hears when there is
