@@ -1614,6 +1614,49 @@ def test_http2_client():
         check_eq(pseudo, [], "pseudo-header fields at the backend")
 
 
+def test_paused_backend_body_not_held():
+    """While a response's bytes come at once, eddy holds the client's last
+    partial packet for them (MSG_MORE; over TLS its records wait in eddy);
+    when the backend pauses, what was held goes within PROXY_PUSH_MS
+    (1 ms), not when the kernel's 200 ms timer or the next piece sends it:
+    the head, then each piece, sent a quarter second apart, plain and TLS."""
+    pieces, gap = 3, 0.25
+    sent = []
+
+    def handler(req, conn):
+        sent.append(time.monotonic())
+        conn.send(response(200, length=pieces * 1000, head_only=True))
+        for i in range(pieces):
+            if not conn.hold(gap):
+                return
+            sent.append(time.monotonic())
+            conn.send(bytes([65 + i]) * 1000)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    with Backend(handler) as b, start(flag(b), tls_listen=("127.0.0.1:0",)) as e:
+        for tls in (False, True):
+            addr = e.tls[0] if tls else e.plain[0]
+            with Client(addr, tls=ctx if tls else None) as c:
+                sent.clear()
+                c.send(request("GET", "/paused"))
+                deadline = time.monotonic() + 10
+                lags = []  # the head's, then each piece's
+                while len(lags) < pieces + 1:
+                    check(c.fill(deadline), "connection closed")
+                    head, done, body = bytes(c.buf).partition(b"\r\n\r\n")
+                    have = (1 + len(body) // 1000) if done else 0
+                    while len(lags) < have and len(sent) > len(lags):
+                        lags.append(time.monotonic() - sent[len(lags)])
+                worst = max(lags)
+                check(worst < 0.15, f"{'TLS' if tls else 'plain'}: bytes reached the client "
+                      f"{worst * 1000:.0f} ms after the backend sent them "
+                      f"(head, pieces: {[round(x * 1000) for x in lags]} ms)")
+                r = c.read_response(timeout=5)
+                check_eq(r.body, b"".join(bytes([65 + i]) * 1000 for i in range(pieces)), "the body")
+
+
 def test_tls_client():
     """HTTPS clients (HTTP/1.1 and h2 by ALPN) proxied; the backend is
     told proto https."""
@@ -1970,6 +2013,7 @@ ORDER = [
     "idle_timeout_closes_backend_connection", "backend_dies_mid_body_content_length",
     "backend_dies_mid_body_chunked", "read_timeout_cuts_stalled_response",
     "slow_client_bounded_memory", "slow_backend_trickle", "response_streams_as_it_comes",
+    "paused_backend_body_not_held",
     "request_body_streams", "expect_100_continue", "client_leaves_mid_request",
     "smuggling_body_is_one_request", "client_cl_and_te_refused", "concurrent_thousand",
     "http2_client", "tls_client", "unix_socket_backend", "ipv6_backend", "backend_by_name",
