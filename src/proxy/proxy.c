@@ -562,12 +562,12 @@ void proxy_upconn_connected(upconn *uc, int err)
 void proxy_upconn_timeout(upconn *uc)
 {
     exchange *x = uc->x;
-    uint64_t now = eddy_loop_now(x->px->loop);
     if (x->push_due) {
         /* The backend paused mid-response: the client gets what it has. */
         x->push_due = false;
         if (x->req)
             stream_set_more(x->req, false);
+        uint64_t now = eddy_loop_now(x->px->loop);
         if (x->read_deadline > now) {
             upconn_arm(uc, (unsigned)(x->read_deadline - now));
             return;
